@@ -1,0 +1,172 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The request context of every route: Hummingbird's core storage plus the authenticated caller.
+public struct HubRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set by `BearerAuthMiddleware` on `/api` routes.
+    public var identity: Identity?
+
+    public init(source: Source) {
+        self.coreContext = .init(source: source)
+        self.identity = nil
+    }
+
+    public var requestDecoder: JSONDecoder { JSONDecoder() }
+    public var responseEncoder: JSONEncoder { HubJSON.encoder }
+    public var maxUploadSize: Int { 1024 * 1024 }
+
+    /// The caller, or 401 when the route was reached without authentication.
+    public func requireIdentity() throws -> Identity {
+        guard let identity else { throw HubError.unauthorized("this route needs Authorization: Bearer <token>") }
+        return identity
+    }
+
+    /// A required path parameter.
+    public func pathParameter(_ name: String) throws -> String {
+        guard let value = parameters.get(name), !value.isEmpty else {
+            throw HubError.badRequest(field: name, "missing \(name) in the path")
+        }
+        return value.removingPercentEncoding ?? value
+    }
+}
+
+/// The project's JSON conventions: snake_case keys spelled out in `CodingKeys`, sorted for stable output.
+public enum HubJSON {
+    public static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// Encodes a value as a JSON response with the given status.
+    public static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The body of every error response: `{"error": {"code", "field", "message"}}`.
+public struct ErrorBody: Codable, Sendable, Equatable {
+    public struct Detail: Codable, Sendable, Equatable {
+        public var code: String
+        public var field: String?
+        public var message: String
+    }
+
+    public var error: Detail
+}
+
+extension HubError.Kind {
+    public var status: HTTPResponse.Status {
+        switch self {
+        case .badRequest: return .badRequest
+        case .unauthorized: return .unauthorized
+        case .forbidden: return .forbidden
+        case .notFound: return .notFound
+        case .conflict: return .conflict
+        case .unprocessable: return .unprocessableContent
+        case .configuration: return .internalServerError
+        case .unavailable: return .serviceUnavailable
+        }
+    }
+}
+
+/// Turns every error into a JSON body that names the code, the field and the reason: a user's
+/// mistake is a 4xx, anything else a logged 500 that reveals nothing internal.
+public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HubError {
+            var response = try HubJSON.response(ErrorBody(error: .init(code: error.code, field: error.field, message: error.message)), status: error.kind.status)
+            if error.kind == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
+            return response
+        } catch let error as DecodingError {
+            let (field, message) = JSONErrorMiddleware.describe(error)
+            return try HubJSON.response(ErrorBody(error: .init(code: "invalid_body", field: field, message: message)), status: .badRequest)
+        } catch let error as HTTPError {
+            let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
+            return try HubJSON.response(ErrorBody(error: .init(code: code, field: nil, message: error.body ?? error.status.reasonPhrase)), status: error.status)
+        } catch let error as any HTTPResponseError {
+            return try HubJSON.response(ErrorBody(error: .init(code: "http_\(error.status.code)", field: nil, message: error.status.reasonPhrase)), status: error.status)
+        } catch {
+            context.logger.error("internal error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return try HubJSON.response(ErrorBody(error: .init(code: "internal", field: nil, message: "internal error; it has been logged")), status: .internalServerError)
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> (String?, String) {
+        func path(_ codingPath: [any CodingKey]) -> String? {
+            codingPath.isEmpty ? nil : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return (path(context.codingPath + [key]), "missing field \(key.stringValue)")
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return (path(context.codingPath), "wrong type: \(context.debugDescription)")
+        case .dataCorrupted(let context):
+            return (path(context.codingPath), context.codingPath.isEmpty ? "the body is not valid JSON" : context.debugDescription)
+        @unknown default:
+            return (nil, "invalid body")
+        }
+    }
+}
+
+/// Authenticates `Authorization: Bearer <token>` and stores the caller in the context; 401 otherwise.
+public struct BearerAuthMiddleware: RouterMiddleware {
+    public typealias Context = HubRequestContext
+    let users: UserStore
+    let now: @Sendable () -> Instant
+
+    public init(users: UserStore, now: @escaping @Sendable () -> Instant = Instant.now) {
+        self.users = users
+        self.now = now
+    }
+
+    public func handle(_ request: Request, context: HubRequestContext, next: (Request, HubRequestContext) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw HubError.unauthorized("missing Authorization header: send Authorization: Bearer <token>")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
+            throw HubError.unauthorized("the Authorization header must be Bearer <token>")
+        }
+        guard let identity = try await users.identity(forToken: String(parts[1]).trimmingCharacters(in: .whitespaces), at: now()) else {
+            throw HubError.unauthorized("unknown, revoked or expired token")
+        }
+        var context = context
+        context.identity = identity
+        context.logger[metadataKey: "user"] = "\(identity.name)"
+        return try await next(request, context)
+    }
+}
+
+extension Request {
+    /// A query parameter, or nil when absent or empty.
+    public func query(_ name: String) -> String? {
+        guard let value = uri.queryParameters.get(name), !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// A required local date (`YYYY-MM-DD`) query parameter.
+    public func localDate(_ name: String) throws -> LocalDate {
+        guard let text = query(name) else { throw HubError.badRequest(field: name, code: "missing_field", "missing query parameter \(name) (YYYY-MM-DD)") }
+        guard let date = LocalDate(parsing: text) else { throw HubError.badRequest(field: name, code: "invalid_date", "\(name)=\(text) is not a date YYYY-MM-DD") }
+        return date
+    }
+
+    /// An optional instant query parameter: RFC 3339 (`2026-11-27T10:00:00Z`) or a local date,
+    /// which means the start of that day (or, with `endOfDay`, the start of the next day).
+    public func instant(_ name: String, in zone: LocalTimeZone, endOfDay: Bool = false) throws -> Instant? {
+        guard let text = query(name) else { return nil }
+        if let instant = Instant.parseRFC3339(text) { return instant }
+        if let date = LocalDate(parsing: text) { return zone.startOfDay(endOfDay ? date.advanced(by: 1) : date) }
+        throw HubError.badRequest(field: name, code: "invalid_date", "\(name)=\(text) is neither a date YYYY-MM-DD nor an RFC 3339 date-time")
+    }
+}

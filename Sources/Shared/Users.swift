@@ -1,0 +1,137 @@
+import Crypto
+import Foundation
+import GRDB
+import HummingbirdBcrypt
+
+/// What a user may see and do. One role per user.
+public enum Role: String, Sendable, Codable, CaseIterable {
+    /// Landlord staff: see everything, export statements.
+    case staff
+    /// A resident association: its estate's totals, members, bookings and cash.
+    case association
+    /// A volunteer driver: assignments and trip logs.
+    case driver
+    /// A resident: their own dwelling only.
+    case resident
+}
+
+/// The authenticated caller of an API route.
+public struct Identity: Sendable, Hashable, Codable {
+    public var name: String
+    public var role: Role
+    /// Set for residents: the only dwelling whose detail they may see.
+    public var dwelling: String?
+    /// Set for association users: the estate they act for.
+    public var estate: String?
+
+    public init(name: String, role: Role, dwelling: String? = nil, estate: String? = nil) {
+        self.name = name
+        self.role = role
+        self.dwelling = dwelling
+        self.estate = estate
+    }
+
+    /// Throws 403 unless the caller has one of these roles.
+    public func require(_ roles: Role...) throws {
+        guard roles.contains(role) else {
+            throw HubError.forbidden("this needs the role \(roles.map(\.rawValue).joined(separator: " or ")); you are \(role.rawValue)")
+        }
+    }
+}
+
+/// Users, passwords (bcrypt) and bearer tokens (only their SHA-256 is stored).
+public struct UserStore: Sendable {
+    public let database: HubDatabase
+    public let bcryptCost: UInt8
+
+    public init(database: HubDatabase, bcryptCost: UInt8 = 12) {
+        self.database = database
+        self.bcryptCost = bcryptCost
+    }
+
+    /// Adds a user. Residents need a dwelling, association users an estate; both must exist.
+    public func add(name: String, role: Role, dwelling: String?, estate: String?, password: String, at now: Instant) throws {
+        let name = name.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, name.count <= 100 else { throw HubError.badRequest(field: "name", "a user name must be 1 to 100 characters") }
+        guard password.count >= 8 else { throw HubError.badRequest(field: "password", "a password must have at least 8 characters") }
+        switch role {
+        case .resident:
+            guard dwelling != nil else { throw HubError.badRequest(field: "dwelling", "a resident must be tied to a dwelling (--dwelling)") }
+            guard estate == nil else { throw HubError.badRequest(field: "estate", "a resident is tied to a dwelling, not an estate") }
+        case .association:
+            guard estate != nil else { throw HubError.badRequest(field: "estate", "an association user must be tied to an estate (--estate)") }
+            guard dwelling == nil else { throw HubError.badRequest(field: "dwelling", "an association user is tied to an estate, not a dwelling") }
+        case .staff, .driver:
+            guard dwelling == nil, estate == nil else {
+                throw HubError.badRequest(field: dwelling != nil ? "dwelling" : "estate", "a \(role.rawValue) user is not tied to a dwelling or an estate")
+            }
+        }
+        let hash = Bcrypt.hash(password, cost: bcryptCost)
+        try database.pool.write { db in
+            if let dwelling, try !db.exists("SELECT 1 FROM dwelling WHERE id = ?", dwelling) {
+                throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry")
+            }
+            if let estate, try !db.exists("SELECT 1 FROM estate WHERE id = ?", estate) {
+                throw HubError.notFound(field: "estate", "no estate \(estate) in the registry")
+            }
+            if try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) {
+                throw HubError.conflict(field: "name", code: "exists", "a user named \(name) already exists")
+            }
+            try db.execute(sql: "INSERT INTO hub_user (name, role, dwelling_id, estate_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [name, role.rawValue, dwelling, estate, hash, now.millisecondsSince1970])
+        }
+    }
+
+    /// Creates a bearer token for a user and returns it; only its hash is kept.
+    public func createToken(for name: String, label: String, expiresAt: Instant?, at now: Instant) throws -> String {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = generator.next() }
+        let token = "chub_" + Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        try database.pool.write { db in
+            guard try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) else {
+                throw HubError.notFound(field: "name", "no user named \(name)")
+            }
+            try db.execute(sql: "INSERT INTO api_token (token_hash, user_name, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [UserStore.hash(token: token), name, label, now.millisecondsSince1970, expiresAt?.millisecondsSince1970])
+        }
+        return token
+    }
+
+    /// The identity behind a bearer token, or nil when it is unknown, revoked or expired.
+    public func identity(forToken token: String, at now: Instant) async throws -> Identity? {
+        let hash = UserStore.hash(token: token)
+        return try await database.pool.read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT u.name, u.role, u.dwelling_id, u.estate_id FROM api_token t JOIN hub_user u ON u.name = t.user_name
+                WHERE t.token_hash = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)
+                """, arguments: [hash, now.millisecondsSince1970])
+            guard let row, let role = Role(rawValue: row["role"]) else { return nil }
+            return Identity(name: row["name"], role: role, dwelling: row["dwelling_id"], estate: row["estate_id"])
+        }
+    }
+
+    /// Checks a name and password; returns the identity when they match.
+    public func verify(name: String, password: String) async throws -> Identity? {
+        let found: (identity: Identity, hash: String)? = try await database.pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT name, role, dwelling_id, estate_id, password_hash FROM hub_user WHERE name = ?", arguments: [name]),
+                  let role = Role(rawValue: row["role"])
+            else { return nil }
+            return (Identity(name: row["name"], role: role, dwelling: row["dwelling_id"], estate: row["estate_id"]), row["password_hash"])
+        }
+        guard let found else {
+            // Spend the same time as a real check, so a wrong name and a wrong password look alike.
+            _ = Bcrypt.verify(password, hash: UserStore.dummyHash)
+            return nil
+        }
+        return Bcrypt.verify(password, hash: found.hash) ? found.identity : nil
+    }
+
+    static let dummyHash = Bcrypt.hash("not a real password", cost: 4)
+
+    /// SHA-256 of the token, hex: what the database keeps instead of the token.
+    public static func hash(token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+    }
+}
