@@ -86,6 +86,8 @@ public struct Reading: Hashable, Sendable, Codable {
 
 /// Why a message (or one reading of it) was put in quarantine instead of being stored.
 public enum QuarantineReason: String, Sendable, Codable, CaseIterable {
+    /// The topic matches none of the configured decoders' filters.
+    case unknownTopic = "unknown_topic"
     /// Larger than `ingest.maxPayloadBytes`.
     case payloadTooLarge = "payload_too_large"
     /// Not valid JSON (truncated, garbage) or not the shape the format expects.
@@ -115,6 +117,8 @@ public enum QuarantineReason: String, Sendable, Codable, CaseIterable {
     case implausibleJump = "implausible_jump"
     /// Same device and instant as a stored reading, with another index.
     case conflictingDuplicate = "conflicting_duplicate"
+    /// Could not be stored even on its own (the error is in the detail); kept so it blocks nothing.
+    case storageError = "storage_error"
     /// An array payload with more readings than `ingest.maxReadingsPerMessage`.
     case tooManyReadings = "too_many_readings"
 }

@@ -105,7 +105,7 @@ public enum DecimalText {
                 sawPoint = true
             } else if (byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")) && sawDigit {
                 let rest = String(decoding: bytes[(index + 1)...], as: UTF8.self)
-                guard let parsed = Int(rest), abs(parsed) < 40 else { return nil }
+                guard let parsed = Int(rest), parsed > -40, parsed < 40 else { return nil }
                 exponent = parsed
                 break
             } else {

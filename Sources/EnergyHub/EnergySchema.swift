@@ -1,0 +1,82 @@
+import GRDB
+import Shared
+
+/// The energy tables: devices and their installation history, readings, resets and quarantine.
+/// Migrations are named and append-only: a released migration is never edited, only followed.
+public enum EnergySchema {
+    public static let register: HubDatabase.Schema = { migrator in
+        migrator.registerMigration("energy-1-devices-readings-quarantine") { db in
+            try db.execute(sql: """
+                CREATE TABLE device (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('meter', 'pv')),
+                    format TEXT NOT NULL CHECK (format IN ('canonical', 'teleinfo', 'tasmota', 'opendtu'))
+                ) STRICT;
+                -- Where a device was installed, from a local date. A meter serves its dwelling until the
+                -- next meter installed in that dwelling (a replaced box), or until its explicit end.
+                CREATE TABLE device_installation (
+                    device_id TEXT NOT NULL REFERENCES device(id),
+                    since TEXT NOT NULL CHECK (since GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+                    until TEXT CHECK (until IS NULL OR until > since),
+                    building_id TEXT NOT NULL REFERENCES building(id),
+                    dwelling_id TEXT REFERENCES dwelling(id),
+                    PRIMARY KEY (device_id, since)
+                ) STRICT;
+                CREATE INDEX device_installation_by_dwelling ON device_installation(dwelling_id, since);
+                CREATE INDEX device_installation_by_building ON device_installation(building_id, since);
+                -- Tariff plan and static allocation share of a dwelling, each from a local date.
+                CREATE TABLE dwelling_tariff (
+                    dwelling_id TEXT NOT NULL REFERENCES dwelling(id),
+                    since TEXT NOT NULL,
+                    tariff TEXT NOT NULL,
+                    PRIMARY KEY (dwelling_id, since)
+                ) STRICT;
+                CREATE TABLE dwelling_share (
+                    dwelling_id TEXT NOT NULL REFERENCES dwelling(id),
+                    since TEXT NOT NULL,
+                    share TEXT NOT NULL,
+                    PRIMARY KEY (dwelling_id, since)
+                ) STRICT;
+                -- One row per (device, instant): storage is idempotent. instant and received_at are
+                -- UTC milliseconds since 1970; energy_wh is the cumulative index.
+                CREATE TABLE reading (
+                    device_id TEXT NOT NULL,
+                    instant INTEGER NOT NULL,
+                    energy_wh INTEGER NOT NULL CHECK (energy_wh >= 0),
+                    power_w REAL,
+                    segment INTEGER NOT NULL,
+                    time_source TEXT NOT NULL CHECK (time_source IN ('device', 'received')),
+                    received_at INTEGER NOT NULL,
+                    PRIMARY KEY (device_id, instant)
+                ) STRICT, WITHOUT ROWID;
+                -- A genuine reset of a device's index (meter replaced, rollover): a new segment starts.
+                CREATE TABLE device_segment (
+                    device_id TEXT NOT NULL,
+                    segment INTEGER NOT NULL,
+                    starts_at INTEGER NOT NULL,
+                    index_before_wh INTEGER NOT NULL,
+                    index_after_wh INTEGER NOT NULL,
+                    detected_at INTEGER NOT NULL,
+                    PRIMARY KEY (device_id, segment)
+                ) STRICT;
+                -- Every refused message or reading, with the raw payload and why. A refused reading
+                -- that a later reset confirmation admits after all gets released_at.
+                CREATE TABLE quarantine (
+                    id INTEGER PRIMARY KEY,
+                    received_at INTEGER NOT NULL,
+                    topic TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    reason TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    device_id TEXT,
+                    instant INTEGER,
+                    energy_wh INTEGER,
+                    time_source TEXT,
+                    released_at INTEGER
+                ) STRICT;
+                CREATE INDEX quarantine_by_received ON quarantine(received_at);
+                CREATE INDEX quarantine_open_candidates ON quarantine(device_id, instant) WHERE reason = 'index_backwards' AND released_at IS NULL;
+                """)
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Shared
+
+/// `GET /api/v1/devices/{device}/readings` and `GET /api/v1/quarantine`.
+public struct ReadingRoutes: Sendable {
+    let database: HubDatabase
+    let store: any ReadingStore
+    let timeZone: LocalTimeZone
+
+    public init(database: HubDatabase, store: any ReadingStore, timeZone: LocalTimeZone = .paris) {
+        self.database = database
+        self.store = store
+        self.timeZone = timeZone
+    }
+
+    struct ReadingBody: Codable {
+        var instant: Instant
+        var energyWh: Int64
+        var powerW: Double?
+        var segment: Int
+        var timeSource: String
+        enum CodingKeys: String, CodingKey {
+            case instant, segment
+            case energyWh = "energy_wh", powerW = "power_w", timeSource = "time_source"
+        }
+    }
+
+    struct ReadingsBody: Codable {
+        var device: String
+        var from: Instant
+        var to: Instant
+        var readings: [ReadingBody]
+        /// Set when `limit` cut the answer: ask again from this instant.
+        var nextFrom: Instant?
+        enum CodingKeys: String, CodingKey {
+            case device, from, to, readings
+            case nextFrom = "next_from"
+        }
+    }
+
+    struct QuarantineBody: Codable {
+        var id: Int64
+        var receivedAt: Instant
+        var topic: String
+        var reason: String
+        var detail: String
+        var device: String?
+        /// The raw payload as text when it is UTF-8, else nil (see payload_base64).
+        var payload: String?
+        var payloadBase64: String
+        var instant: Instant?
+        var energyWh: Int64?
+        var releasedAt: Instant?
+        enum CodingKeys: String, CodingKey {
+            case id, topic, reason, detail, device, payload, instant
+            case receivedAt = "received_at", payloadBase64 = "payload_base64", energyWh = "energy_wh", releasedAt = "released_at"
+        }
+    }
+
+    struct QuarantineListBody: Codable {
+        var since: Instant
+        var entries: [QuarantineBody]
+        var nextSince: Instant?
+        enum CodingKeys: String, CodingKey {
+            case since, entries
+            case nextSince = "next_since"
+        }
+    }
+
+    public func add(to group: RouterGroup<HubRequestContext>) {
+        group.get("devices/{device}/readings") { request, context in try await readings(request, context) }
+        group.get("quarantine") { request, context in try await quarantine(request, context) }
+    }
+
+    func limit(_ request: Request, default value: Int, max: Int) throws -> Int {
+        guard let text = request.query("limit") else { return value }
+        guard let limit = Int(text), (1...max).contains(limit) else {
+            throw HubError.badRequest(field: "limit", "limit must be a whole number from 1 to \(max)")
+        }
+        return limit
+    }
+
+    func readings(_ request: Request, _ context: HubRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let device = try context.pathParameter("device")
+        let from = try request.instant("from", in: timeZone) ?? Instant(millisecondsSince1970: 0)
+        let to = try request.instant("to", in: timeZone, endOfDay: true) ?? Instant.now().adding(seconds: 86_400)
+        guard from < to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must be after from") }
+        let limit = try limit(request, default: 10_000, max: 100_000)
+        let periods = try await database.pool.read { db in try Installations.periods(db, device: device) }
+        guard !periods.isEmpty else { throw HubError.notFound(field: "device", "no device \(device) in the registry") }
+        // The windows this caller may see: all for staff; the periods the device served the
+        // resident's own dwelling; a PV device of the association's estate.
+        var windows: [(Instant, Instant)]
+        switch identity.role {
+        case .staff:
+            windows = [(from, to)]
+        case .resident:
+            windows = periods.filter { $0.dwelling != nil && $0.dwelling == identity.dwelling }.map { period in
+                let interval = period.interval(in: timeZone)
+                return (max(from, interval.from), min(to, interval.to ?? to))
+            }
+            guard !windows.isEmpty else { throw HubError.forbidden("device \(device) is not installed in your dwelling") }
+        case .association:
+            guard periods.allSatisfy({ $0.kind == .pv }), periods.contains(where: { $0.estate == identity.estate }) else {
+                throw HubError.forbidden("an association sees its estate's production devices, not a household's meter")
+            }
+            windows = periods.filter { $0.estate == identity.estate }.map { period in
+                let interval = period.interval(in: timeZone)
+                return (max(from, interval.from), min(to, interval.to ?? to))
+            }
+        case .driver:
+            throw HubError.forbidden("drivers do not see meter readings")
+        }
+        windows = windows.filter { $0.0 < $0.1 }
+        var readings: [Reading] = []
+        for (start, end) in windows where readings.count < limit {
+            readings += try store.readings(device: device, from: start, to: end, limit: limit - readings.count)
+        }
+        let body = ReadingsBody(device: device, from: from, to: to, readings: readings.map {
+            ReadingBody(instant: $0.instant, energyWh: $0.energy.value, powerW: $0.powerWatts, segment: $0.segment, timeSource: $0.timeSource.rawValue)
+        }, nextFrom: readings.count == limit ? readings.last.map { $0.instant.adding(milliseconds: 1) } : nil)
+        return try HubJSON.response(body)
+    }
+
+    func quarantine(_ request: Request, _ context: HubRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        try identity.require(.staff)
+        let since = try request.instant("since", in: timeZone) ?? Instant.now().adding(seconds: -86_400)
+        let limit = try limit(request, default: 1000, max: 10_000)
+        let entries = try store.quarantine(since: since, limit: limit)
+        let body = QuarantineListBody(since: since, entries: entries.map { entry in
+            QuarantineBody(id: entry.id ?? 0, receivedAt: entry.receivedAt, topic: entry.topic, reason: entry.reason.rawValue, detail: entry.detail,
+                           device: entry.device, payload: String(validating: entry.payload, as: UTF8.self),
+                           payloadBase64: Data(entry.payload).base64EncodedString(), instant: entry.reading?.instant,
+                           energyWh: entry.reading?.energy.value, releasedAt: entry.releasedAt)
+        }, nextSince: entries.count == limit ? entries.last?.receivedAt : nil)
+        return try HubJSON.response(body)
+    }
+}

@@ -1,0 +1,219 @@
+import Shared
+
+/// A message as the hub received it from the broker.
+public struct IncomingMessage: Sendable, Hashable {
+    public var topic: String
+    public var payload: [UInt8]
+    public var receivedAt: Instant
+
+    public init(topic: String, payload: [UInt8], receivedAt: Instant) {
+        self.topic = topic
+        self.payload = payload
+        self.receivedAt = receivedAt
+    }
+}
+
+/// What one committed batch did.
+public struct BatchReport: Sendable, Equatable {
+    public var messages = 0
+    public var stored = 0
+    public var duplicates = 0
+    /// Readings held aside and admitted after all when a reset was confirmed.
+    public var released = 0
+    public var resets = 0
+    public var quarantined: [QuarantineReason: Int] = [:]
+
+    public init() {}
+
+    public var quarantinedTotal: Int { quarantined.values.reduce(0, +) }
+
+    public mutating func add(_ other: BatchReport) {
+        messages += other.messages
+        stored += other.stored
+        duplicates += other.duplicates
+        released += other.released
+        resets += other.resets
+        for (reason, count) in other.quarantined { quarantined[reason, default: 0] += count }
+    }
+}
+
+/// Decodes, validates and stores batches of messages, one write transaction per batch. It keeps
+/// each device's latest index in memory so in-order readings (nearly all of them) need no query.
+/// Used by one writer thread at a time.
+public final class IngestProcessor: @unchecked Sendable {
+    public let settings: IngestSettings
+    let store: any ReadingStore
+    let timeZone: LocalTimeZone
+    let patterns: [(pattern: TopicPattern, format: DeviceFormat, decoder: any ReadingDecoder)]
+    let clockFloor: Instant
+    private(set) var devices: [String: DeviceInfo] = [:]
+    private var lastDeviceLoad: Instant?
+    private(set) var sequences: [String: DeviceSequence] = [:]
+
+    public init(settings: IngestSettings, store: any ReadingStore) throws {
+        self.settings = try settings.validated()
+        self.store = store
+        self.timeZone = try LocalTimeZone(identifier: settings.timeZone)
+        self.patterns = try DeviceFormat.allCases.map { format in
+            (try TopicPattern(settings.topics.filter(for: format)), format, Decoders.decoder(for: format))
+        }
+        self.clockFloor = Instant(millisecondsSince1970: LocalDate(parsing: settings.clockFloor)!.daysSince1970 * 86_400_000)
+    }
+
+    /// Loads the device registry and every device's latest index from the store.
+    public func loadState(at now: Instant) throws {
+        devices = try store.devices(timeZone: timeZone)
+        lastDeviceLoad = now
+        sequences = try store.sequences()
+    }
+
+    /// The topic filters to subscribe to.
+    public var subscriptions: [String] { patterns.map(\.pattern.filter) }
+
+    /// Processes a batch in one transaction. On error nothing is stored and the in-memory state is
+    /// as before, so the same batch can be retried.
+    public func process(_ messages: [IncomingMessage]) throws -> BatchReport {
+        let routed = messages.map { message -> (IncomingMessage, (device: String, format: DeviceFormat, decoder: any ReadingDecoder)?) in
+            for entry in patterns {
+                if let device = entry.pattern.device(in: message.topic) { return (message, (device, entry.format, entry.decoder)) }
+            }
+            return (message, nil)
+        }
+        // Newly imported devices: re-read the registry (outside the write transaction), not too often.
+        if let latest = messages.map(\.receivedAt).max(),
+           routed.contains(where: { $0.1.map { devices[$0.device] == nil } ?? false }),
+           lastDeviceLoad.map({ latest.milliseconds(since: $0) >= settings.registryRefreshSeconds * 1000 }) ?? true {
+            devices = try store.devices(timeZone: timeZone)
+            lastDeviceLoad = latest
+        }
+        let saved = sequences
+        do {
+            return try store.write { transaction in
+                var report = BatchReport()
+                for (message, route) in routed {
+                    report.messages += 1
+                    try handle(message, route: route, transaction: transaction, report: &report)
+                }
+                return report
+            }
+        } catch {
+            sequences = saved
+            throw error
+        }
+    }
+
+    /// Quarantines a message that could not be stored even alone (a bug or a corrupt row), so it
+    /// cannot block the messages behind it.
+    func quarantineUnstorable(_ message: IncomingMessage, error: String) throws -> BatchReport {
+        try store.write { transaction in
+            _ = try transaction.quarantine(QuarantineEntry(receivedAt: message.receivedAt, topic: message.topic, payload: Array(message.payload.prefix(settings.maxPayloadBytes)),
+                                                           reason: .storageError, detail: "could not be stored: \(error)"))
+            var report = BatchReport()
+            report.messages = 1
+            report.quarantined[.storageError] = 1
+            return report
+        }
+    }
+
+    private func handle(_ message: IncomingMessage, route: (device: String, format: DeviceFormat, decoder: any ReadingDecoder)?,
+                        transaction: any IngestTransaction, report: inout BatchReport) throws {
+        func refuse(_ reason: QuarantineReason, _ detail: String, device: String?, reading: DecodedReading? = nil) throws -> Int64 {
+            report.quarantined[reason, default: 0] += 1
+            var payload = message.payload
+            var detail = detail
+            if payload.count > settings.maxPayloadBytes {
+                payload = Array(payload.prefix(4096))
+                detail += " (payload of \(message.payload.count) bytes, first 4096 kept)"
+            }
+            return try transaction.quarantine(QuarantineEntry(receivedAt: message.receivedAt, topic: message.topic, payload: payload, reason: reason,
+                                                              detail: detail, device: device, reading: reading))
+        }
+        guard let route else {
+            _ = try refuse(.unknownTopic, "topic \(message.topic) matches none of \(subscriptions.joined(separator: ", "))", device: nil)
+            return
+        }
+        guard message.payload.count <= settings.maxPayloadBytes else {
+            _ = try refuse(.payloadTooLarge, "\(message.payload.count) bytes, more than ingest.maxPayloadBytes = \(settings.maxPayloadBytes)", device: route.device)
+            return
+        }
+        guard let device = devices[route.device] else {
+            _ = try refuse(.unknownDevice, "device \(route.device) is not in the registry", device: route.device)
+            return
+        }
+        guard device.format == route.format else {
+            _ = try refuse(.formatMismatch, "device \(device.id) is registered as \(device.format.rawValue) but published on a \(route.format.rawValue) topic", device: device.id)
+            return
+        }
+        let context = DecodeContext(device: device, receivedAt: message.receivedAt, timeZone: timeZone, maxReadingsPerMessage: settings.maxReadingsPerMessage)
+        let maxPowerW = settings.maxPowerW.watts(for: device.kind)
+        for result in route.decoder.decode(message.payload, context: context) {
+            let reading: DecodedReading
+            switch result {
+            case .failure(let rejection):
+                _ = try refuse(rejection.reason, rejection.detail, device: device.id)
+                continue
+            case .success(let decoded):
+                reading = decoded
+            }
+            if reading.timeSource == .device && reading.instant < clockFloor {
+                _ = try refuse(.deviceClockUnset, "device clock reads \(reading.instant), before \(settings.clockFloor): clock lost (power cut?)", device: device.id, reading: reading)
+                continue
+            }
+            if reading.instant.milliseconds(since: message.receivedAt) > settings.futureToleranceSeconds * 1000 {
+                _ = try refuse(.inFuture, "\(reading.instant) is more than \(settings.futureToleranceSeconds) s after it was received (\(message.receivedAt))", device: device.id, reading: reading)
+                continue
+            }
+            if reading.instant < device.installedFrom {
+                _ = try refuse(.beforeInstallation, "\(reading.instant) is before the device's installation (\(timeZone.localDate(of: device.installedFrom)))", device: device.id, reading: reading)
+                continue
+            }
+            var sequence = sequences[device.id] ?? DeviceSequence()
+            let admission = sequence.admit(reading, maxPowerW: maxPowerW, confirmReadings: settings.resetConfirmReadings,
+                                           confirmMilliseconds: settings.resetConfirmSeconds * 1000)
+            func store(_ reading: DecodedReading, segment: Int, receivedAt: Instant) throws {
+                let inserted = try transaction.insert(Reading(device: device.id, instant: reading.instant, energy: reading.energy, powerWatts: reading.powerWatts,
+                                                              segment: segment, timeSource: reading.timeSource, receivedAt: receivedAt))
+                if inserted { report.stored += 1 } else { report.duplicates += 1 }
+            }
+            switch admission {
+            case .store(let segment):
+                try store(reading, segment: segment, receivedAt: message.receivedAt)
+            case .duplicate:
+                report.duplicates += 1
+            case .reject(let rejection):
+                _ = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
+            case .holdAsCandidate(let rejection):
+                let id = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
+                sequence.hold(ResetCandidate(reading: reading, receivedAt: message.receivedAt, quarantineID: id))
+            case .confirmReset(let segment, let released):
+                let before = sequences[device.id]?.last?.energy ?? .zero
+                for candidate in released {
+                    try store(candidate.reading, segment: segment, receivedAt: candidate.receivedAt)
+                    report.released += 1
+                }
+                try transaction.release(quarantineIDs: released.map(\.quarantineID), at: message.receivedAt)
+                try store(reading, segment: segment, receivedAt: message.receivedAt)
+                let first = released.first?.reading ?? reading
+                try transaction.recordSegment(SegmentStart(device: device.id, segment: segment, startsAt: first.instant, indexBefore: before,
+                                                           indexAfter: first.energy, detectedAt: message.receivedAt))
+                report.resets += 1
+            case .late:
+                if let existing = try transaction.stored(device: device.id, at: reading.instant) {
+                    if existing.energy == reading.energy {
+                        report.duplicates += 1
+                    } else {
+                        _ = try refuse(.conflictingDuplicate, "already stored \(existing.energy) at \(reading.instant), now \(reading.energy)", device: device.id, reading: reading)
+                    }
+                } else {
+                    let previous = try transaction.previous(device: device.id, before: reading.instant)
+                    let next = try transaction.next(device: device.id, after: reading.instant)
+                    switch SequenceRules.placeLate(reading, previous: previous, next: next, maxPowerW: maxPowerW) {
+                    case .success(let segment): try store(reading, segment: segment, receivedAt: message.receivedAt)
+                    case .failure(let rejection): _ = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
+                    }
+                }
+            }
+            sequences[device.id] = sequence
+        }
+    }
+}

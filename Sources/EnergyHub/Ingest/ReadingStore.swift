@@ -1,0 +1,218 @@
+import Foundation
+import GRDB
+import Shared
+
+/// A refused message or reading, kept with its raw payload and the reason.
+public struct QuarantineEntry: Sendable, Hashable {
+    public var id: Int64?
+    public var receivedAt: Instant
+    public var topic: String
+    public var payload: [UInt8]
+    public var reason: QuarantineReason
+    public var detail: String
+    public var device: String?
+    /// The decoded reading, when the payload could be decoded (kept to admit it after a confirmed reset).
+    public var reading: DecodedReading?
+    public var releasedAt: Instant?
+
+    public init(id: Int64? = nil, receivedAt: Instant, topic: String, payload: [UInt8], reason: QuarantineReason, detail: String,
+                device: String? = nil, reading: DecodedReading? = nil, releasedAt: Instant? = nil) {
+        self.id = id
+        self.receivedAt = receivedAt
+        self.topic = topic
+        self.payload = payload
+        self.reason = reason
+        self.detail = detail
+        self.device = device
+        self.reading = reading
+        self.releasedAt = releasedAt
+    }
+}
+
+/// The start of a new segment of a device's index, after a confirmed reset.
+public struct SegmentStart: Sendable, Hashable {
+    public var device: String
+    public var segment: Int
+    public var startsAt: Instant
+    public var indexBefore: WattHours
+    public var indexAfter: WattHours
+    public var detectedAt: Instant
+}
+
+/// What the ingest writer does inside one write transaction.
+public protocol IngestTransaction {
+    func stored(device: String, at instant: Instant) throws -> StoredIndex?
+    func previous(device: String, before instant: Instant) throws -> StoredIndex?
+    func next(device: String, after instant: Instant) throws -> StoredIndex?
+    /// Inserts a reading; returns false when (device, instant) was already stored.
+    func insert(_ reading: Reading) throws -> Bool
+    func quarantine(_ entry: QuarantineEntry) throws -> Int64
+    func release(quarantineIDs: [Int64], at instant: Instant) throws
+    func recordSegment(_ start: SegmentStart) throws
+}
+
+/// Where readings and quarantine live. SQLite today; a server database can implement it later.
+public protocol ReadingStore: Sendable {
+    /// Runs `body` in one write transaction: all of it is committed, or none.
+    func write<T>(_ body: (any IngestTransaction) throws -> T) throws -> T
+    /// The registered devices.
+    func devices(timeZone: LocalTimeZone) throws -> [String: DeviceInfo]
+    /// The latest stored index of every device, and the readings held aside as possible resets.
+    func sequences() throws -> [String: DeviceSequence]
+    /// Stored readings of a device in [from, to), oldest first, at most `limit`.
+    func readings(device: String, from: Instant, to: Instant, limit: Int) throws -> [Reading]
+    /// Quarantine entries received at or after `since`, oldest first, at most `limit`.
+    func quarantine(since: Instant, limit: Int) throws -> [QuarantineEntry]
+}
+
+/// The SQLite store, over the hub's GRDB pool.
+public struct SQLiteReadingStore: ReadingStore {
+    public let database: HubDatabase
+
+    public init(database: HubDatabase) { self.database = database }
+
+    public func write<T>(_ body: (any IngestTransaction) throws -> T) throws -> T {
+        try database.pool.write { db in try body(SQLiteIngestTransaction(db: db)) }
+    }
+
+    public func devices(timeZone: LocalTimeZone) throws -> [String: DeviceInfo] {
+        try database.pool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT d.id, d.kind, d.format, MIN(i.since) AS first_since
+                FROM device d JOIN device_installation i ON i.device_id = d.id GROUP BY d.id
+                """)
+            var devices: [String: DeviceInfo] = [:]
+            for row in rows {
+                guard let kind = DeviceKind(rawValue: row["kind"]), let format = DeviceFormat(rawValue: row["format"]),
+                      let since = LocalDate(parsing: row["first_since"] as String) else { continue }
+                let id: String = row["id"]
+                devices[id] = DeviceInfo(id: id, kind: kind, format: format, installedFrom: timeZone.startOfDay(since))
+            }
+            return devices
+        }
+    }
+
+    public func sequences() throws -> [String: DeviceSequence] {
+        try database.pool.read { db in
+            var sequences: [String: DeviceSequence] = [:]
+            let latest = try Row.fetchAll(db, sql: """
+                SELECT r.device_id, r.instant, r.energy_wh, r.segment FROM reading r
+                JOIN (SELECT device_id, MAX(instant) AS instant FROM reading GROUP BY device_id) m
+                  ON m.device_id = r.device_id AND m.instant = r.instant
+                """)
+            for row in latest {
+                sequences[row["device_id"]] = DeviceSequence(last: StoredIndex(
+                    instant: Instant(millisecondsSince1970: row["instant"]), energy: WattHours(row["energy_wh"]), segment: row["segment"]))
+            }
+            let held = try Row.fetchAll(db, sql: """
+                SELECT id, device_id, instant, energy_wh, time_source, received_at FROM quarantine
+                WHERE reason IN ('index_backwards', 'implausible_jump') AND released_at IS NULL AND device_id IS NOT NULL
+                  AND instant IS NOT NULL AND energy_wh IS NOT NULL
+                ORDER BY device_id, instant
+                """)
+            for row in held {
+                let device: String = row["device_id"]
+                guard var sequence = sequences[device], let last = sequence.last else { continue }
+                let instant = Instant(millisecondsSince1970: row["instant"])
+                guard instant > last.instant else { continue }
+                let reading = DecodedReading(instant: instant, energy: WattHours(row["energy_wh"]),
+                                             timeSource: TimeSource(rawValue: row["time_source"] ?? "") ?? .device)
+                if let previous = sequence.candidates.last, reading.energy < previous.reading.energy { sequence.candidates = [] }
+                sequence.hold(ResetCandidate(reading: reading, receivedAt: Instant(millisecondsSince1970: row["received_at"]), quarantineID: row["id"]))
+                sequences[device] = sequence
+            }
+            return sequences
+        }
+    }
+
+    public func readings(device: String, from: Instant, to: Instant, limit: Int) throws -> [Reading] {
+        try database.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT instant, energy_wh, power_w, segment, time_source, received_at FROM reading
+                WHERE device_id = ? AND instant >= ? AND instant < ? ORDER BY instant LIMIT ?
+                """, arguments: [device, from.millisecondsSince1970, to.millisecondsSince1970, limit]).map { row in
+                Reading(device: device, instant: Instant(millisecondsSince1970: row["instant"]), energy: WattHours(row["energy_wh"]),
+                        powerWatts: row["power_w"], segment: row["segment"], timeSource: TimeSource(rawValue: row["time_source"]) ?? .device,
+                        receivedAt: Instant(millisecondsSince1970: row["received_at"]))
+            }
+        }
+    }
+
+    public func quarantine(since: Instant, limit: Int) throws -> [QuarantineEntry] {
+        try database.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, received_at, topic, payload, reason, detail, device_id, instant, energy_wh, time_source, released_at
+                FROM quarantine WHERE received_at >= ? ORDER BY received_at, id LIMIT ?
+                """, arguments: [since.millisecondsSince1970, limit]).map { row in
+                var reading: DecodedReading?
+                if let instant = row["instant"] as Int64?, let energy = row["energy_wh"] as Int64? {
+                    reading = DecodedReading(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy),
+                                             timeSource: TimeSource(rawValue: row["time_source"] ?? "") ?? .device)
+                }
+                let payload: Data = row["payload"]
+                return QuarantineEntry(id: row["id"], receivedAt: Instant(millisecondsSince1970: row["received_at"]), topic: row["topic"],
+                                       payload: [UInt8](payload), reason: QuarantineReason(rawValue: row["reason"]) ?? .malformedPayload,
+                                       detail: row["detail"], device: row["device_id"], reading: reading,
+                                       releasedAt: (row["released_at"] as Int64?).map(Instant.init(millisecondsSince1970:)))
+            }
+        }
+    }
+}
+
+/// One write transaction on SQLite, with cached prepared statements for the hot path.
+struct SQLiteIngestTransaction: IngestTransaction {
+    let db: Database
+
+    private func index(_ sql: String, _ arguments: StatementArguments) throws -> StoredIndex? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) else { return nil }
+        return StoredIndex(instant: Instant(millisecondsSince1970: row[0]), energy: WattHours(row[1]), segment: row[2])
+    }
+
+    func stored(device: String, at instant: Instant) throws -> StoredIndex? {
+        try index("SELECT instant, energy_wh, segment FROM reading WHERE device_id = ? AND instant = ?", [device, instant.millisecondsSince1970])
+    }
+
+    func previous(device: String, before instant: Instant) throws -> StoredIndex? {
+        try index("SELECT instant, energy_wh, segment FROM reading WHERE device_id = ? AND instant < ? ORDER BY instant DESC LIMIT 1",
+                  [device, instant.millisecondsSince1970])
+    }
+
+    func next(device: String, after instant: Instant) throws -> StoredIndex? {
+        try index("SELECT instant, energy_wh, segment FROM reading WHERE device_id = ? AND instant > ? ORDER BY instant LIMIT 1",
+                  [device, instant.millisecondsSince1970])
+    }
+
+    func insert(_ reading: Reading) throws -> Bool {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO reading (device_id, instant, energy_wh, power_w, segment, time_source, received_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, instant) DO NOTHING
+            """)
+        try statement.execute(arguments: [reading.device, reading.instant.millisecondsSince1970, reading.energy.value, reading.powerWatts,
+                                          reading.segment, reading.timeSource.rawValue, reading.receivedAt.millisecondsSince1970])
+        return db.changesCount > 0
+    }
+
+    func quarantine(_ entry: QuarantineEntry) throws -> Int64 {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO quarantine (received_at, topic, payload, reason, detail, device_id, instant, energy_wh, time_source)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        try statement.execute(arguments: [entry.receivedAt.millisecondsSince1970, entry.topic, Data(entry.payload), entry.reason.rawValue, entry.detail,
+                                          entry.device, entry.reading?.instant.millisecondsSince1970, entry.reading?.energy.value,
+                                          entry.reading?.timeSource.rawValue])
+        return db.lastInsertedRowID
+    }
+
+    func release(quarantineIDs: [Int64], at instant: Instant) throws {
+        let statement = try db.cachedStatement(sql: "UPDATE quarantine SET released_at = ? WHERE id = ?")
+        for id in quarantineIDs { try statement.execute(arguments: [instant.millisecondsSince1970, id]) }
+    }
+
+    func recordSegment(_ start: SegmentStart) throws {
+        try db.execute(sql: """
+            INSERT INTO device_segment (device_id, segment, starts_at, index_before_wh, index_after_wh, detected_at) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (device_id, segment) DO UPDATE SET starts_at = MIN(starts_at, excluded.starts_at)
+            """, arguments: [start.device, start.segment, start.startsAt.millisecondsSince1970, start.indexBefore.value, start.indexAfter.value,
+                             start.detectedAt.millisecondsSince1970])
+    }
+}

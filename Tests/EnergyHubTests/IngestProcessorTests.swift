@@ -1,0 +1,167 @@
+import Foundation
+import GRDB
+import HubTestSupport
+import Shared
+import Testing
+@testable import EnergyHub
+
+@Suite struct IngestProcessorTests {
+    let t0 = Instant.parseRFC3339("2026-11-27T09:13:00Z")!
+
+    func setUp(_ settings: IngestSettings = IngestSettings()) throws -> (HubDatabase, IngestProcessor) {
+        let database = try TestSupport.database()
+        _ = try RegistryImporter(database: database).importCSV(Data(TestSupport.samplesRegistryCSV.utf8))
+        let processor = try IngestProcessor(settings: settings, store: SQLiteReadingStore(database: database))
+        try processor.loadState(at: t0)
+        return (database, processor)
+    }
+
+    func message(_ topic: String, _ payload: String, at seconds: Int64) -> IncomingMessage {
+        IncomingMessage(topic: topic, payload: Array(payload.utf8), receivedAt: t0.adding(seconds: seconds))
+    }
+
+    func canonical(_ device: String, _ instant: Instant, _ energy: Int64) -> String {
+        "{\"ts\":\"\(instant.rfc3339)\",\"energy_wh\":\(energy)}"
+    }
+
+    func quarantineReasons(_ database: HubDatabase) throws -> [String] {
+        try database.pool.read { db in try String.fetchAll(db, sql: "SELECT reason FROM quarantine ORDER BY id") }
+    }
+
+    func readingCount(_ database: HubDatabase, _ device: String? = nil) throws -> Int {
+        try database.pool.read { db in
+            try device.map { try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading WHERE device_id = ?", arguments: [$0])! }
+                ?? Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading")!
+        }
+    }
+
+    @Test func theGoodSamplesAreStored() throws {
+        let (database, processor) = try setUp()
+        var seconds: Int64 = 0
+        var report = BatchReport()
+        for name in ["teleinfo2mqtt", "tasmota", "opendtu"] {
+            for sample in try TestSupport.samples(name) {
+                seconds += 1
+                report.add(try processor.process([message(sample.topic, sample.payload, at: seconds)]))
+            }
+        }
+        #expect(report.stored == 5, "3 teleinfo + 1 tasmota + 1 OpenDTU yieldtotal")
+        #expect(report.quarantined[.unknownTopic] == 3, "OpenDTU yieldday, power and last_update are not subscribed; quarantined if they arrive")
+        let stored = try database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT device_id, energy_wh, time_source FROM reading ORDER BY device_id").map { "\($0["device_id"] as String)=\($0["energy_wh"] as Int64)/\($0["time_source"] as String)" }
+        }
+        #expect(stored == ["021861348497=21403709/received", "041876000117=4512877/received", "041876097381=19290594/received",
+                           "116180401234=4512877/received", "box-0042=19290594/device"])
+    }
+
+    @Test func everyMisbehavingLineEndsInQuarantineWithTheRightReason() throws {
+        let (database, processor) = try setUp()
+        // The teleinfo meter's last good index first: 9,058,688 + 12,345,021 Wh.
+        let good = try TestSupport.samples("teleinfo2mqtt")[0]
+        _ = try processor.process([message(good.topic, good.payload, at: 0)])
+        let lines = try TestSupport.samples("misbehaving")
+        #expect(lines.count == 6)
+        var report = BatchReport()
+        for (index, sample) in lines.enumerated() {
+            report.add(try processor.process([message(sample.topic, sample.payload, at: Int64(index + 1) * 30)]))
+        }
+        #expect(report.stored == 0)
+        #expect(try quarantineReasons(database) == ["index_backwards", "implausible_jump", "device_clock_unset", "malformed_payload", "unknown_device", "not_a_number"])
+        let kept = try database.pool.read { db in try Row.fetchAll(db, sql: "SELECT topic, payload, detail FROM quarantine ORDER BY id") }
+        for (row, sample) in zip(kept, lines) {
+            #expect(row["topic"] as String == sample.topic)
+            #expect(String(decoding: row["payload"] as Data, as: UTF8.self) == sample.payload, "the raw payload is kept")
+            #expect(!(row["detail"] as String).isEmpty)
+        }
+        #expect(try readingCount(database, "021861348497") == 1, "never rebased on the zero or the jump")
+    }
+
+    @Test func duplicatesAreCountedNotStoredTwice() throws {
+        let (database, processor) = try setUp()
+        let reading = message("meters/box-7/reading", canonical("box-7", t0, 1000), at: 0)
+        let report = try processor.process([reading, reading, message("meters/box-7/reading", canonical("box-7", t0, 1000), at: 5)])
+        #expect(report.stored == 1)
+        #expect(report.duplicates == 2)
+        // A restarted processor (state from the database) still sees the duplicate.
+        let restarted = try IngestProcessor(settings: IngestSettings(), store: SQLiteReadingStore(database: database))
+        try restarted.loadState(at: t0)
+        #expect(try restarted.process([reading]).duplicates == 1)
+        let conflict = try restarted.process([message("meters/box-7/reading", canonical("box-7", t0, 1001), at: 9)])
+        #expect(conflict.quarantined[.conflictingDuplicate] == 1)
+        #expect(try readingCount(database) == 1)
+    }
+
+    @Test func lateAndBufferedReadingsAreAccepted() throws {
+        let (database, processor) = try setUp()
+        _ = try processor.process([message("meters/box-7/reading", canonical("box-7", t0, 10_000), at: 0)])
+        // A box that buffered offline publishes an array of older readings, out of order.
+        let buffered = "[" + [(-50, 9_000), (-70, 8_000), (-60, 8_500), (-65, 99_999)].map { minutes, energy in
+            canonical("box-7", t0.adding(seconds: Int64(minutes) * 60), Int64(energy))
+        }.joined(separator: ",") + "]"
+        let report = try processor.process([message("meters/box-7/reading", buffered, at: 10)])
+        #expect(report.stored == 3)
+        #expect(report.quarantined[.indexBackwards] == 1, "99,999 Wh between 8,000 and 8,500 does not fit")
+        #expect(try readingCount(database, "box-7") == 4)
+    }
+
+    @Test func aConfirmedResetAdmitsTheHeldReadingsInANewSegmentAcrossARestart() throws {
+        let (database, processor) = try setUp()
+        _ = try processor.process([message("meters/box-7/reading", canonical("box-7", t0, 5_000_000), at: 0)])
+        _ = try processor.process([message("meters/box-7/reading", canonical("box-7", t0.adding(seconds: 300), 20), at: 300)])
+        _ = try processor.process([message("meters/box-7/reading", canonical("box-7", t0.adding(seconds: 600), 60), at: 600)])
+        #expect(try quarantineReasons(database) == ["index_backwards", "index_backwards"])
+        // The hub restarts: the held readings are reloaded from quarantine.
+        let restarted = try IngestProcessor(settings: IngestSettings(), store: SQLiteReadingStore(database: database))
+        try restarted.loadState(at: t0)
+        let report = try restarted.process([message("meters/box-7/reading", canonical("box-7", t0.adding(seconds: 900), 100), at: 900)])
+        #expect(report.resets == 1)
+        #expect(report.released == 2)
+        #expect(report.stored == 3)
+        let segments = try database.pool.read { db in try Row.fetchAll(db, sql: "SELECT energy_wh, segment FROM reading ORDER BY instant").map { "\($0[0] as Int64)@\($0[1] as Int)" } }
+        #expect(segments == ["5000000@0", "20@1", "60@1", "100@1"])
+        let released = try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM quarantine WHERE released_at IS NOT NULL") }
+        #expect(released == 2)
+        let segment = try database.pool.read { db in try Row.fetchOne(db, sql: "SELECT index_before_wh, index_after_wh FROM device_segment WHERE device_id = 'box-7'") }
+        #expect(segment?["index_before_wh"] as Int64? == 5_000_000)
+        #expect(segment?["index_after_wh"] as Int64? == 20)
+    }
+
+    @Test func timeChecks() throws {
+        let (database, processor) = try setUp()
+        let report = try processor.process([
+            message("meters/box-7/reading", canonical("box-7", t0.adding(seconds: 301), 10), at: 0),
+            message("meters/box-7/reading", canonical("box-7", Instant.parseRFC3339("2024-12-31T22:59:59Z")!, 10), at: 0),
+            message("meters/box-7/reading", canonical("box-7", Instant.parseRFC3339("2024-12-31T23:00:00Z")!, 10), at: 0),
+            message("meters/box-7/reading", canonical("box-7", Instant(secondsSince1970: 192), 10), at: 0),
+            message("meters/box-7/reading", canonical("box-7", t0.adding(seconds: 299), 20), at: 0),
+        ])
+        #expect(report.quarantined == [.inFuture: 1, .beforeInstallation: 1, .deviceClockUnset: 1])
+        #expect(report.stored == 2, "local midnight of the installation day (23:00Z in winter) is allowed; 5 minutes ahead is tolerated")
+        #expect(try readingCount(database) == 2)
+    }
+
+    @Test func envelopeChecks() throws {
+        var settings = IngestSettings()
+        settings.maxPayloadBytes = 1000
+        settings.maxReadingsPerMessage = 3
+        let (_, processor) = try setUp(settings)
+        let many = "[" + (0..<4).map { canonical("box-7", t0.adding(seconds: Int64($0)), Int64($0)) }.joined(separator: ",") + "]"
+        let report = try processor.process([
+            message("meters/box-7/reading", String(repeating: " ", count: 1001), at: 0),
+            message("meters/box-7/reading", many, at: 0),
+            message("teleinfo/box-7", "{}", at: 0),
+            message("meters/nobody/reading", canonical("nobody", t0, 1), at: 0),
+            message("weird/topic", "{}", at: 0),
+        ])
+        #expect(report.quarantined == [.payloadTooLarge: 1, .tooManyReadings: 1, .formatMismatch: 1, .unknownDevice: 1, .unknownTopic: 1])
+    }
+
+    @Test func aDeviceImportedWhileRunningIsPickedUp() throws {
+        let (database, processor) = try setUp()
+        let first = try processor.process([message("meters/box-new/reading", canonical("box-new", t0, 1), at: 0)])
+        #expect(first.quarantined[.unknownDevice] == 1)
+        _ = try RegistryImporter(database: database).importCSV(Data("estate;building;dwelling;device;kind;format;since\nOutreau;OUT-A;OUT-A-09;box-new;meter;canonical;2025-01-01\n".utf8))
+        let second = try processor.process([message("meters/box-new/reading", canonical("box-new", t0, 1), at: 6)])
+        #expect(second.stored == 1)
+    }
+}
