@@ -59,6 +59,7 @@ let package = Package(
             name: "CarShare",
             dependencies: [
                 "Shared",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,6 +95,14 @@ let package = Package(
             name: "EnergyHubTests",
             dependencies: [
                 "EnergyHub", "Shared", "HubTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CarShareTests",
+            dependencies: [
+                "CarShare", "Shared", "HubTestSupport", "CommunityHub",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

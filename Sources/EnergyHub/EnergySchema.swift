@@ -75,6 +75,14 @@ public enum EnergySchema {
                     released_at INTEGER
                 ) STRICT;
                 CREATE INDEX quarantine_by_received ON quarantine(received_at);
+                -- Instant ranges of a device whose stored readings changed and whose derived
+                -- figures (slots, savings) must be recomputed; written in the ingest transaction,
+                -- consumed (and deleted) by whoever keeps those figures.
+                CREATE TABLE reading_change (
+                    device_id TEXT PRIMARY KEY NOT NULL,
+                    from_instant INTEGER NOT NULL,
+                    to_instant INTEGER NOT NULL
+                ) STRICT;
                 CREATE INDEX quarantine_open_candidates ON quarantine(device_id, instant) WHERE reason = 'index_backwards' AND released_at IS NULL;
                 """)
         }

@@ -102,6 +102,9 @@ import Testing
         #expect(report.stored == 3)
         #expect(report.quarantined[.indexBackwards] == 1, "99,999 Wh between 8,000 and 8,500 does not fit")
         #expect(try readingCount(database, "box-7") == 4)
+        let change = try database.pool.read { db in try Row.fetchOne(db, sql: "SELECT from_instant, to_instant FROM reading_change WHERE device_id = 'box-7'") }
+        #expect(change?["from_instant"] as Int64? == t0.adding(seconds: -70 * 60).millisecondsSince1970, "derived figures from the earliest late reading...")
+        #expect(change?["to_instant"] as Int64? == t0.millisecondsSince1970, "...to the reading after the last one are recomputed")
     }
 
     @Test func aConfirmedResetAdmitsTheHeldReadingsInANewSegmentAcrossARestart() throws {

@@ -90,9 +90,13 @@ public final class IngestProcessor: @unchecked Sendable {
         do {
             return try store.write { transaction in
                 var report = BatchReport()
+                var changed: [String: ClosedRange<Instant>] = [:]
                 for (message, route) in routed {
                     report.messages += 1
-                    try handle(message, route: route, transaction: transaction, report: &report)
+                    try handle(message, route: route, transaction: transaction, report: &report, changed: &changed)
+                }
+                for (device, range) in changed {
+                    try transaction.markChanged(device: device, from: range.lowerBound, to: range.upperBound)
                 }
                 return report
             }
@@ -116,7 +120,8 @@ public final class IngestProcessor: @unchecked Sendable {
     }
 
     private func handle(_ message: IncomingMessage, route: (device: String, format: DeviceFormat, decoder: any ReadingDecoder)?,
-                        transaction: any IngestTransaction, report: inout BatchReport) throws {
+                        transaction: any IngestTransaction, report: inout BatchReport,
+                        changed: inout [String: ClosedRange<Instant>]) throws {
         func refuse(_ reason: QuarantineReason, _ detail: String, device: String?, reading: DecodedReading? = nil) throws -> Int64 {
             report.quarantined[reason, default: 0] += 1
             var payload = message.payload
@@ -170,10 +175,21 @@ public final class IngestProcessor: @unchecked Sendable {
             var sequence = sequences[device.id] ?? DeviceSequence()
             let admission = sequence.admit(reading, maxPowerW: maxPowerW, confirmReadings: settings.resetConfirmReadings,
                                            confirmMilliseconds: settings.resetConfirmSeconds * 1000)
+            // Derived figures between a new reading's neighbours change (interpolation spans them).
+            func noteChange(_ from: Instant, _ to: Instant) {
+                let range = min(from, to)...max(from, to)
+                if let existing = changed[device.id] {
+                    changed[device.id] = min(existing.lowerBound, range.lowerBound)...max(existing.upperBound, range.upperBound)
+                } else {
+                    changed[device.id] = range
+                }
+            }
+            let previousLast = sequences[device.id]?.last
             func store(_ reading: DecodedReading, segment: Int, receivedAt: Instant) throws {
                 let inserted = try transaction.insert(Reading(device: device.id, instant: reading.instant, energy: reading.energy, powerWatts: reading.powerWatts,
                                                               segment: segment, timeSource: reading.timeSource, receivedAt: receivedAt))
                 if inserted { report.stored += 1 } else { report.duplicates += 1 }
+                noteChange(previousLast.map { min($0.instant, reading.instant) } ?? reading.instant, reading.instant)
             }
             switch admission {
             case .store(let segment):
@@ -208,7 +224,9 @@ public final class IngestProcessor: @unchecked Sendable {
                     let previous = try transaction.previous(device: device.id, before: reading.instant)
                     let next = try transaction.next(device: device.id, after: reading.instant)
                     switch SequenceRules.placeLate(reading, previous: previous, next: next, maxPowerW: maxPowerW) {
-                    case .success(let segment): try store(reading, segment: segment, receivedAt: message.receivedAt)
+                    case .success(let segment):
+                        try store(reading, segment: segment, receivedAt: message.receivedAt)
+                        noteChange(previous?.instant ?? reading.instant, next?.instant ?? reading.instant)
                     case .failure(let rejection): _ = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
                     }
                 }

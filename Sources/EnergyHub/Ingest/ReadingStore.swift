@@ -49,6 +49,9 @@ public protocol IngestTransaction {
     func quarantine(_ entry: QuarantineEntry) throws -> Int64
     func release(quarantineIDs: [Int64], at instant: Instant) throws
     func recordSegment(_ start: SegmentStart) throws
+    /// Notes that readings of a device between these instants changed, so figures derived from
+    /// them (slots, savings) are recomputed; kept in the same transaction as the readings.
+    func markChanged(device: String, from: Instant, to: Instant) throws
 }
 
 /// Where readings and quarantine live. SQLite today; a server database can implement it later.
@@ -206,6 +209,14 @@ struct SQLiteIngestTransaction: IngestTransaction {
     func release(quarantineIDs: [Int64], at instant: Instant) throws {
         let statement = try db.cachedStatement(sql: "UPDATE quarantine SET released_at = ? WHERE id = ?")
         for id in quarantineIDs { try statement.execute(arguments: [instant.millisecondsSince1970, id]) }
+    }
+
+    func markChanged(device: String, from: Instant, to: Instant) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO reading_change (device_id, from_instant, to_instant) VALUES (?, ?, ?)
+            ON CONFLICT (device_id) DO UPDATE SET from_instant = MIN(from_instant, excluded.from_instant), to_instant = MAX(to_instant, excluded.to_instant)
+            """)
+        try statement.execute(arguments: [device, from.millisecondsSince1970, to.millisecondsSince1970])
     }
 
     func recordSegment(_ start: SegmentStart) throws {

@@ -1,0 +1,193 @@
+import ArgumentParser
+import EnergyHub
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Shared
+
+@main
+struct CommunityHubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "community-hub",
+        abstract: "Community energy and car-share hub: meter readings over MQTT, savings, the association's car.",
+        subcommands: [Serve.self, RegistryCommand.self, UsersCommand.self, TokensCommand.self]
+    )
+}
+
+/// Options every command that touches the database takes.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "A JSON settings file (see deploy/community-hub.json).")
+    var config: String?
+
+    @Option(name: .customLong("db"), help: "The SQLite database file (default: community-hub.sqlite).")
+    var database: String?
+
+    func settings() throws -> HubSettings {
+        var settings = try HubSettings.load(file: config)
+        if let database { settings.database.path = database }
+        return settings
+    }
+}
+
+/// Runs a command body, turning a user's mistake into a message and a non-zero exit status.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as HubError {
+        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+        throw ExitCode(error.exitCode)
+    }
+}
+
+func bootstrapLogging() {
+    let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Subscribe to the meters, store readings and serve the HTTP API until SIGTERM.")
+
+    @OptionGroup var common: CommonOptions
+    @Option(name: .customLong("mqtt-host")) var mqttHost: String?
+    @Option(name: .customLong("mqtt-port")) var mqttPort: Int?
+    @Option(name: .customLong("http-host")) var httpHost: String?
+    @Option(name: .customLong("http-port")) var httpPort: Int?
+
+    func run() async throws {
+        bootstrapLogging()
+        try await reportingErrors {
+            var settings = try common.settings()
+            if let mqttHost { settings.mqtt.host = mqttHost }
+            if let mqttPort { settings.mqtt.port = mqttPort }
+            if let httpHost { settings.http.host = httpHost }
+            if let httpPort { settings.http.port = httpPort }
+            let hub = try HubProcess(settings: settings, logger: Logger(label: "community-hub"))
+            try await hub.run()
+        }
+    }
+}
+
+/// The composed hub: database, ingest service and HTTP server in one service group.
+struct HubProcess {
+    let settings: HubSettings
+    let database: HubDatabase
+    let ingest: IngestService
+    let dependencies: HubDependencies
+    let logger: Logger
+
+    init(settings: HubSettings, logger: Logger) throws {
+        self.settings = settings
+        self.logger = logger
+        database = try HubSchema.open(settings)
+        let registry = PrometheusCollectorRegistry()
+        let store = SQLiteReadingStore(database: database)
+        ingest = try IngestService(settings: settings.ingest, mqtt: settings.mqtt,
+                                   mqttPassword: try settings.mqtt.resolvedPassword(environment: ProcessInfo.processInfo.environment),
+                                   store: store, metrics: IngestMetrics(registry: registry), logger: logger)
+        let ingest = self.ingest
+        dependencies = HubDependencies(settings: settings, database: database,
+                                       users: UserStore(database: database, bcryptCost: UInt8(clamping: settings.auth.bcryptCost)),
+                                       readings: store, metrics: registry, brokerConnected: { ingest.isConnected })
+    }
+
+    func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let logger = self.logger
+        let settings = self.settings
+        return Application(
+            router: buildRouter(dependencies),
+            configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "community-hub"),
+            services: [ingest],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? settings.http.port
+                logger.info("HTTP listening", metadata: ["address": "http://\(settings.http.host):\(port)"])
+                await onServerRunning(port)
+            },
+            logger: logger
+        )
+    }
+
+    func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await application(onServerRunning: onServerRunning).runService()
+    }
+}
+
+struct RegistryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "registry", abstract: "The estates, buildings, dwellings and devices.",
+                                                    subcommands: [Import.self])
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import the registry CSV (; separated, header estate;building;dwelling;device;kind;format;since[;tariff;share;until]). All or nothing.")
+
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The CSV file.") var file: String
+
+        func run() async throws {
+            try await reportingErrors {
+                let database = try HubSchema.open(try common.settings())
+                let summary = try RegistryImporter(database: database).importFile(at: file)
+                print(summary.description)
+            }
+        }
+    }
+}
+
+struct UsersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "users", abstract: "People who use the API.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user; the password is read from standard input (first line).")
+
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The user's name (their login).") var name: String
+        @Option(help: "staff, association, driver or resident.") var role: String
+        @Option(help: "The resident's dwelling.") var dwelling: String?
+        @Option(help: "The association user's estate.") var estate: String?
+
+        func run() async throws {
+            try await reportingErrors {
+                guard let role = Role(rawValue: role.lowercased()) else {
+                    throw HubError.badRequest(field: "role", "role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                let settings = try common.settings()
+                let database = try HubSchema.open(settings)
+                if isatty(0) != 0 { FileHandle.standardError.write(Data("Password for \(name): ".utf8)) }
+                guard let password = readLine(strippingNewline: true), !password.isEmpty else {
+                    throw HubError.badRequest(field: "password", "no password on standard input")
+                }
+                try UserStore(database: database, bcryptCost: UInt8(clamping: settings.auth.bcryptCost))
+                    .add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, at: Instant.now())
+                print("added \(role.rawValue) \(name)")
+            }
+        }
+    }
+}
+
+struct TokensCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tokens", abstract: "Bearer tokens for the API.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a bearer token for a user and print it (only its hash is stored).")
+
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The user's name.") var name: String
+        @Option(help: "What the token is for.") var label: String = "cli"
+        @Option(name: .customLong("expires-days"), help: "Days until it expires (default: never).") var expiresDays: Int?
+
+        func run() async throws {
+            try await reportingErrors {
+                let database = try HubSchema.open(try common.settings())
+                let now = Instant.now()
+                let token = try UserStore(database: database).createToken(for: name, label: label,
+                                                                          expiresAt: expiresDays.map { now.adding(seconds: Int64($0) * 86_400) }, at: now)
+                print(token)
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import EnergyHub
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import Shared
+
+/// Everything the HTTP routes depend on, built once by the composition root (or a test).
+struct HubDependencies: Sendable {
+    var settings: HubSettings
+    var database: HubDatabase
+    var users: UserStore
+    var readings: any ReadingStore
+    var metrics: PrometheusCollectorRegistry
+    /// Whether the broker connection is up (for `/readyz`); nil when this process does not ingest.
+    var brokerConnected: (@Sendable () -> Bool)?
+    var now: @Sendable () -> Instant = Instant.now
+}
+
+struct HealthBody: Codable {
+    var status: String
+    var database: String?
+    var broker: String?
+}
+
+struct SessionRequest: Codable {
+    var name: String
+    var password: String
+}
+
+struct SessionBody: Codable {
+    var token: String
+    var expiresAt: Instant
+    var user: Identity
+    enum CodingKeys: String, CodingKey {
+        case token, user
+        case expiresAt = "expires_at"
+    }
+}
+
+/// Builds the router: health, readiness and metrics in the open; everything under `/api/v1`
+/// behind a bearer token and authorised by role in each route.
+func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestContext> {
+    let router = Router(context: HubRequestContext.self)
+    router.middlewares.add(JSONErrorMiddleware<HubRequestContext>())
+    router.get("healthz") { _, _ in try HubJSON.response(HealthBody(status: "ok")) }
+    router.get("readyz") { _, _ in
+        let writable = await dependencies.database.isWritable()
+        let broker = dependencies.brokerConnected.map { $0() ? "connected" : "disconnected" }
+        let ready = writable && broker != "disconnected"
+        return try HubJSON.response(HealthBody(status: ready ? "ready" : "not_ready", database: writable ? "writable" : "not_writable", broker: broker),
+                                    status: ready ? .ok : .serviceUnavailable)
+    }
+    router.get("metrics") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: dependencies.metrics.emitToBuffer())))
+    }
+    router.post("api/v1/sessions") { request, context in
+        let body = try await request.decode(as: SessionRequest.self, context: context)
+        guard let identity = try await dependencies.users.verify(name: body.name, password: body.password) else {
+            throw HubError.unauthorized("wrong name or password")
+        }
+        let now = dependencies.now()
+        let expires = now.adding(seconds: Int64(dependencies.settings.auth.sessionHours) * 3600)
+        let token = try dependencies.users.createToken(for: identity.name, label: "session", expiresAt: expires, at: now)
+        return try HubJSON.response(SessionBody(token: token, expiresAt: expires, user: identity), status: .created)
+    }
+    let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(users: dependencies.users, now: dependencies.now))
+    api.get("me") { _, context in try HubJSON.response(try context.requireIdentity()) }
+    ReadingRoutes(database: dependencies.database, store: dependencies.readings).add(to: api)
+    return router
+}

@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+import Prometheus
+import Synchronization
+import ServiceLifecycle
+import Shared
+
+/// The ingest pipeline as a long-running service: MQTT subscription (libmosquitto's loop thread)
+/// → bounded queue → one writer thread that validates and commits batches. On graceful shutdown it
+/// stops receiving, then commits everything still in memory before returning.
+public final class IngestService: Service, @unchecked Sendable {
+    public let settings: IngestSettings
+    let processor: IngestProcessor
+    let metrics: IngestMetrics
+    let logger: Logger
+    let queue: IngestQueue
+    private let client: MosquittoClient
+    private let writerDone = DispatchSemaphore(value: 0)
+    private struct State {
+        var drainStarted = false
+        var drainedCount = 0
+        var total = BatchReport()
+    }
+    private let state = Mutex(State())
+
+    public init(settings: IngestSettings, mqtt: MQTTSettings, mqttPassword: String?, store: any ReadingStore, metrics: IngestMetrics, logger: Logger) throws {
+        self.settings = try settings.validated()
+        self.processor = try IngestProcessor(settings: settings, store: store)
+        self.metrics = metrics
+        self.logger = logger
+        let queue = IngestQueue(maxMessages: settings.maxBatch, maxBytes: settings.maxInMemoryBytes)
+        self.queue = queue
+        let processor = self.processor
+        self.client = MosquittoClient(
+            settings: mqtt, password: mqttPassword, cleanSession: false, subscriptions: processor.subscriptions, logger: logger,
+            onMessage: { message in
+                metrics.received.increment()
+                queue.push(IncomingMessage(topic: message.topic, payload: message.payload, receivedAt: message.receivedAt))
+                metrics.inMemory.set(to: Double(queue.pending))
+            },
+            onConnectionChange: { connected in
+                metrics.connected.set(to: connected ? 1 : 0)
+                if connected { metrics.connects.increment() }
+            })
+    }
+
+    /// True while connected to the broker (for `/readyz`).
+    public var isConnected: Bool { client.isConnected }
+
+    /// Messages acknowledged to the broker and not yet committed.
+    public var pending: Int { queue.pending }
+
+    /// Totals since start (for tests and the demo's progress display).
+    public var totals: BatchReport {
+        state.withLock { $0.total }
+    }
+
+    public func run() async throws {
+        try processor.loadState(at: Instant.now())
+        logger.info("ingest starting", metadata: ["devices": "\(processor.devices.count)", "subscriptions": "\(processor.subscriptions)"])
+        startWriter()
+        do {
+            try client.start()
+        } catch {
+            queue.close()
+            await waitForWriter()
+            throw error
+        }
+        // Runs until the service group shuts down gracefully (SIGTERM, SIGINT) or is cancelled.
+        try? await gracefulShutdown()
+        await stopAndDrain()
+    }
+
+    /// Stops receiving, commits what is in memory, and returns how many messages that was.
+    @discardableResult
+    public func stopAndDrain() async -> Int {
+        let alreadyStarted = state.withLock { state in
+            defer { state.drainStarted = true }
+            return state.drainStarted
+        }
+        if alreadyStarted {
+            await waitForWriter()
+            return state.withLock { $0.drainedCount }
+        }
+        // Stop the loop thread first; the writer keeps draining so a blocked push can finish.
+        await runBlocking { self.client.stop() }
+        let inMemory = queue.pending
+        queue.close()
+        await waitForWriter()
+        metrics.drainedAtShutdown.increment(by: Int64(inMemory))
+        metrics.inMemory.set(to: 0)
+        state.withLock { $0.drainedCount = inMemory }
+        logger.info("ingest stopped", metadata: ["drained_messages": "\(inMemory)"])
+        return inMemory
+    }
+
+    private func startWriter() {
+        let thread = Thread { [self] in
+            writeLoop()
+            writerDone.signal()
+        }
+        thread.name = "ingest-writer"
+        thread.start()
+    }
+
+    private func waitForWriter() async {
+        await runBlocking {
+            self.writerDone.wait()
+            self.writerDone.signal()
+        }
+    }
+
+    private func writeLoop() {
+        let limit = settings.maxBatch
+        let trigger = max(1, settings.maxBatch / 2)
+        let linger = Double(settings.lingerMilliseconds) / 1000
+        while let batch = queue.take(limit: limit, trigger: trigger, linger: linger) {
+            commitWithRetry(batch)
+            queue.committed(batch)
+            metrics.inMemory.set(to: Double(queue.pending))
+        }
+    }
+
+    /// Commits a batch, retrying with backoff: a message is never dropped because the database
+    /// hiccuped. After three failures the batch is split so one poisonous message cannot block the
+    /// rest; a message that fails alone is quarantined with the error.
+    private func commitWithRetry(_ batch: [IncomingMessage]) {
+        var attempt = 0
+        while true {
+            let start = ContinuousClock.now
+            do {
+                let report = try processor.process(batch)
+                account(report, since: start)
+                return
+            } catch {
+                attempt += 1
+                metrics.commitFailures.increment()
+                logger.error("ingest commit failed; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)", "attempt": "\(attempt)"])
+            }
+            if attempt >= 3 && batch.count > 1 {
+                for message in batch { commitWithRetry([message]) }
+                return
+            }
+            if attempt >= 3, let message = batch.first {
+                let start = ContinuousClock.now
+                if let report = try? processor.quarantineUnstorable(message, error: "\(attempt) commits failed") {
+                    account(report, since: start)
+                    return
+                }
+            }
+            Thread.sleep(forTimeInterval: min(5, 0.05 * Double(1 << min(attempt, 7))))
+        }
+    }
+
+    private func account(_ report: BatchReport, since start: ContinuousClock.Instant) {
+        metrics.record(report, commit: ContinuousClock.now - start)
+        state.withLock { $0.total.add(report) }
+    }
+}
+
+/// Runs blocking work (thread joins, semaphore waits) off the cooperative thread pool.
+func runBlocking(_ work: @escaping @Sendable () -> Void) async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let thread = Thread {
+            work()
+            continuation.resume()
+        }
+        thread.start()
+    }
+}
