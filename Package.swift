@@ -82,7 +82,13 @@ let package = Package(
         // Helpers for tests: a real mosquitto broker on a free loopback port, temporary databases.
         .target(
             name: "HubTestSupport",
-            dependencies: ["Shared", "EnergyHub"],
+            dependencies: [
+                "Shared", "EnergyHub",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/HubTestSupport",
             swiftSettings: strict
         ),

@@ -168,3 +168,29 @@ import Testing
         #expect(second.stored == 1)
     }
 }
+
+extension IngestProcessorTests {
+    @Test func clocklessReadingsReceivedInTheSameMillisecondKeepTheirOrder() throws {
+        let (database, processor) = try setUp()
+        let zero = #"{"ADSC":{"raw":"041876097381","value":"041876097381"},"EAST":{"raw":"000001000","value":1000}}"#
+        let next = #"{"ADSC":{"raw":"041876097381","value":"041876097381"},"EAST":{"raw":"000001010","value":1010}}"#
+        let report = try processor.process([message("teleinfo/041876097381", zero, at: 0), message("teleinfo/041876097381", next, at: 0)])
+        #expect(report.stored == 2)
+        #expect(report.quarantinedTotal == 0)
+        let instants = try database.pool.read { db in try Int64.fetchAll(db, sql: "SELECT instant FROM reading ORDER BY instant") }
+        #expect(instants == [t0.millisecondsSinceEpochForTests, t0.millisecondsSinceEpochForTests + 1])
+        // A backlog delivered in a burst: 100 readings 1 ms apart, 10 Wh each (about 1 kW every
+        // 36 s in reality) are plausible; a corrupted jump in the same burst is still refused.
+        var burst = (2..<102).map { index in
+            message("teleinfo/041876097381", #"{"EAST":{"raw":"x","value":\#(1000 + index * 10)}}"#, at: 0)
+        }
+        burst.insert(message("teleinfo/041876097381", #"{"EAST":{"raw":"x","value":907658688}}"#, at: 0), at: 50)
+        let backlog = try processor.process(burst)
+        #expect(backlog.stored == 100)
+        #expect(backlog.quarantined == [.implausibleJump: 1])
+    }
+}
+
+extension Instant {
+    var millisecondsSinceEpochForTests: Int64 { millisecondsSince1970 }
+}

@@ -31,10 +31,13 @@ public struct ResetCandidate: Hashable, Sendable {
 /// The rules that decide what happens to a reading given its neighbours. Pure: no clock, no I/O.
 public enum SequenceRules {
     /// True when going from `a` to `b` implies at most `maxPowerW` on average. Integer arithmetic:
-    /// delta_Wh * 3,600,000 ms/h <= maxPowerW * dt_ms.
-    public static func isPlausible(from a: (instant: Instant, energy: WattHours), to b: (instant: Instant, energy: WattHours), maxPowerW: Int64) -> Bool {
+    /// delta_Wh * 3,600,000 ms/h <= maxPowerW * dt_ms. `minimumMilliseconds` floors dt: readings
+    /// stamped with their receive time may arrive in a burst (a backlog after an outage) whose
+    /// receive times say nothing of when they were measured.
+    public static func isPlausible(from a: (instant: Instant, energy: WattHours), to b: (instant: Instant, energy: WattHours), maxPowerW: Int64,
+                                   minimumMilliseconds: Int64 = 0) -> Bool {
         let delta = b.energy.value - a.energy.value
-        let milliseconds = b.instant.milliseconds(since: a.instant)
+        let milliseconds = max(b.instant.milliseconds(since: a.instant), delta > 0 ? minimumMilliseconds : 0)
         guard delta >= 0, milliseconds > 0 else { return delta == 0 }
         let (energyScaled, overflow1) = delta.multipliedReportingOverflow(by: 3_600_000)
         let (allowed, overflow2) = maxPowerW.multipliedReportingOverflow(by: milliseconds)
@@ -115,7 +118,8 @@ public struct DeviceSequence: Hashable, Sendable {
 
     /// Decides about a reading; updates the state when the reading is stored or confirms a reset.
     /// For `.holdAsCandidate`, call `hold(_:)` once the quarantine row exists.
-    public mutating func admit(_ reading: DecodedReading, maxPowerW: Int64, confirmReadings: Int, confirmMilliseconds: Int64) -> Admission {
+    public mutating func admit(_ reading: DecodedReading, maxPowerW: Int64, confirmReadings: Int, confirmMilliseconds: Int64,
+                               minimumIntervalMilliseconds: Int64 = 0) -> Admission {
         guard let last else {
             self.last = StoredIndex(instant: reading.instant, energy: reading.energy, segment: 0)
             return .store(segment: 0)
@@ -133,7 +137,7 @@ public struct DeviceSequence: Hashable, Sendable {
         }
         let point = (instant: reading.instant, energy: reading.energy)
         let forward = reading.energy >= last.energy
-        if forward && SequenceRules.isPlausible(from: (last.instant, last.energy), to: point, maxPowerW: maxPowerW) {
+        if forward && SequenceRules.isPlausible(from: (last.instant, last.energy), to: point, maxPowerW: maxPowerW, minimumMilliseconds: minimumIntervalMilliseconds) {
             self.last = StoredIndex(instant: reading.instant, energy: reading.energy, segment: last.segment)
             candidates = []
             return .store(segment: last.segment)
@@ -145,7 +149,8 @@ public struct DeviceSequence: Hashable, Sendable {
         var chain = candidates.filter { $0.reading.instant < reading.instant }
         if let previous = chain.last {
             let continues = reading.energy >= previous.reading.energy
-                && SequenceRules.isPlausible(from: (previous.reading.instant, previous.reading.energy), to: point, maxPowerW: maxPowerW)
+                && SequenceRules.isPlausible(from: (previous.reading.instant, previous.reading.energy), to: point, maxPowerW: maxPowerW,
+                                             minimumMilliseconds: minimumIntervalMilliseconds)
             if !continues { chain = [] }
         }
         let firstHeld = chain.first?.reading.instant ?? reading.instant

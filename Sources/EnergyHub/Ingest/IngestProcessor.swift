@@ -152,7 +152,7 @@ public final class IngestProcessor: @unchecked Sendable {
         let context = DecodeContext(device: device, receivedAt: message.receivedAt, timeZone: timeZone, maxReadingsPerMessage: settings.maxReadingsPerMessage)
         let maxPowerW = settings.maxPowerW.watts(for: device.kind)
         for result in route.decoder.decode(message.payload, context: context) {
-            let reading: DecodedReading
+            var reading: DecodedReading
             switch result {
             case .failure(let rejection):
                 _ = try refuse(rejection.reason, rejection.detail, device: device.id)
@@ -173,8 +173,16 @@ public final class IngestProcessor: @unchecked Sendable {
                 continue
             }
             var sequence = sequences[device.id] ?? DeviceSequence()
+            // A format without a clock is stamped with the receive time: the order of delivery is the
+            // order of measurement, so a reading received in the same millisecond as (or, after a
+            // clock step, before) the last one is placed just after it rather than taken as a conflict.
+            if reading.timeSource == .received, let last = sequence.last {
+                let latest = max(last.instant, sequence.candidates.last?.reading.instant ?? last.instant)
+                if reading.instant <= latest { reading.instant = latest.adding(milliseconds: 1) }
+            }
             let admission = sequence.admit(reading, maxPowerW: maxPowerW, confirmReadings: settings.resetConfirmReadings,
-                                           confirmMilliseconds: settings.resetConfirmSeconds * 1000)
+                                           confirmMilliseconds: settings.resetConfirmSeconds * 1000,
+                                           minimumIntervalMilliseconds: reading.timeSource == .received ? settings.clocklessMinimumIntervalSeconds * 1000 : 0)
             // Derived figures between a new reading's neighbours change (interpolation spans them).
             func noteChange(_ from: Instant, _ to: Instant) {
                 let range = min(from, to)...max(from, to)

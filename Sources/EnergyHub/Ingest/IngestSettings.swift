@@ -52,6 +52,10 @@ public struct IngestSettings: Codable, Sendable, Equatable {
     public var resetConfirmReadings = 3
     /// ...spanning at least this long; until then those readings are quarantined, never rebased on.
     public var resetConfirmSeconds: Int64 = 600
+    /// Formats without a clock (teleinfo, OpenDTU) are stamped with the receive time, and a backlog
+    /// delivered after an outage arrives in a burst: for them the power check assumes at least this
+    /// long between two readings (a corrupted jump of hundreds of MWh is still refused).
+    public var clocklessMinimumIntervalSeconds: Int64 = 60
     /// The time zone of device-local clocks (Tasmota) and of registry dates.
     public var timeZone = "Europe/Paris"
     /// How often the device registry is re-read to notice newly imported devices (at most).

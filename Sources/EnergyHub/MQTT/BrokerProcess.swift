@@ -160,7 +160,7 @@ public final class BrokerProcess: @unchecked Sendable {
         process.standardError = logHandle
         let logOffset = (try? FileManager.default.attributesOfItem(atPath: logPath)[.size] as? NSNumber)?.intValue ?? 0
         do {
-            try process.run()
+            try BrokerProcess.runWithDefaultSignalMask(process)
         } catch {
             try? logHandle.close()
             throw HubError(.unavailable, code: "broker_start_failed", message: "cannot run \(executable): \(error.localizedDescription)")
@@ -227,6 +227,36 @@ public final class BrokerProcess: @unchecked Sendable {
     /// Undoes `pause()` (SIGCONT).
     public func resume() {
         if let pid = processIdentifier { sendSignal(pid, SIGCONT) }
+    }
+
+    private final class LaunchBox: @unchecked Sendable {
+        let process: Process
+        var error: (any Error)?
+        init(_ process: Process) { self.process = process }
+    }
+
+    /// Runs `process` (like `process.run()`) from a fresh thread whose signal mask is empty.
+    /// A child inherits the signal mask of the thread that spawns it, and Dispatch and Swift
+    /// concurrency threads block nearly every signal: mosquitto then never sees SIGTERM (its
+    /// stop needed SIGKILL) and `mosquitto_sub -W` never sees SIGALRM (it never times out).
+    /// Use this for any child process that relies on signals.
+    public static func runWithDefaultSignalMask(_ process: Process) throws {
+        let box = LaunchBox(process)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            var empty = sigset_t()
+            sigemptyset(&empty)
+            pthread_sigmask(SIG_SETMASK, &empty, nil)
+            do {
+                try box.process.run()
+            } catch {
+                box.error = error
+            }
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        if let error = box.error { throw error }
     }
 
     private func terminate(_ process: Process, signal: Int32, wait seconds: TimeInterval) {

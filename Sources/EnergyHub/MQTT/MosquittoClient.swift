@@ -271,8 +271,10 @@ public final class MosquittoClient: @unchecked Sendable {
         _ = mosquitto_threaded_set(mosq, true)
     }
 
-    /// Stops the client: no more reconnections, a clean DISCONNECT (a persistent session stays on the
-    /// broker), then waits for the loop thread to end (up to `timeout`). Safe to call twice, and
+    /// Stops the client: no more reconnections or publishes, up to 2 s (at most half of `timeout`)
+    /// for unacknowledged publishes while connected, a DISCONNECT (a persistent session stays on the
+    /// broker), then waits for the loop thread to end (up to `timeout`). Publishers that must not
+    /// lose messages call `waitUntilAcknowledged` first: libmosquitto drops what is still queued. Safe to call twice, and
     /// safe while `onMessage` is blocked: the wait ends once the caller unblocks it (`onMessage` may
     /// still be called until then for messages already read). Blocked publishers are released
     /// (they throw). Returns false if the loop thread was still running at the timeout (libmosquitto
@@ -293,13 +295,20 @@ public final class MosquittoClient: @unchecked Sendable {
         publishCondition.unlock()
 
         guard wasStarted, let mosq else { return true }
+        let onLoopThread = thread != nil && Thread.current === thread
         if firstCall {
+            // libmosquitto 2.0.11 is not graceful after mosquitto_disconnect: the next packet the
+            // broker sends (a PUBACK, a PUBLISH) makes the loop close the socket at once, dropping
+            // whatever is still queued (publishes, PUBACKs, the DISCONNECT itself). So first give
+            // unacknowledged publishes a moment; PUBACKs of received messages may still be lost,
+            // and the broker then sends those messages again next time (duplicates, not losses).
+            if !onLoopThread { drainUnacknowledged(for: min(Self.seconds(timeout) / 2, 2)) }
             logger.info("stopping MQTT client")
             // Sets libmosquitto's state to "disconnected" (so loop_forever will not reconnect) and
             // queues a DISCONNECT when connected; returns MOSQ_ERR_NO_CONN otherwise.
             _ = mosquitto_disconnect(mosq)
         }
-        if let thread, Thread.current === thread {
+        if onLoopThread {
             // Called from a callback: the loop ends once the callback returns.
             return false
         }
@@ -312,6 +321,16 @@ public final class MosquittoClient: @unchecked Sendable {
             logger.warning("the MQTT loop thread is still running \(Self.seconds(timeout)) s after stop(); it will end by itself")
         }
         return finished
+    }
+
+    /// Waits (bounded) until no publish awaits its PUBACK, while connected.
+    private func drainUnacknowledged(for seconds: TimeInterval) {
+        let deadline = Date().addingTimeInterval(seconds)
+        publishCondition.lock()
+        while !pendingMids.isEmpty && isConnected && Date() < deadline {
+            _ = publishCondition.wait(until: min(deadline, Date().addingTimeInterval(0.1)))
+        }
+        publishCondition.unlock()
     }
 
     // MARK: Status
@@ -359,6 +378,8 @@ public final class MosquittoClient: @unchecked Sendable {
     /// QoS 0 messages would be dropped, so this waits for the connection and retries them.
     /// Throws `HubError` (.unavailable) once the client is stopped, (.badRequest) for an invalid
     /// topic or payload. When called from `onMessage` (the loop thread) it never blocks.
+    /// libmosquitto 2.0.11 sends a message queued before the first connection without its retain
+    /// flag: wait for `isConnected` before publishing retained messages.
     public func publish(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws {
         guard let mosq else { throw HubError.configuration(creationError ?? "cannot create the MQTT client") }
         guard (0...2).contains(qos) else { throw HubError.badRequest(field: "qos", "MQTT QoS must be 0, 1 or 2, not \(qos)") }

@@ -1,0 +1,669 @@
+import Foundation
+import Logging
+import Shared
+import Testing
+@testable import EnergyHub
+
+// Each test runs its own mosquitto broker (BrokerProcess) on a free loopback port in its own
+// temporary directory, so the tests can run in parallel.
+
+// MARK: - Helpers
+
+private func testLogger(_ label: String) -> Logger {
+    if ProcessInfo.processInfo.environment["MQTT_TEST_LOG"] != nil {
+        var logger = Logger(label: label, factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = ProcessInfo.processInfo.environment["MQTT_TEST_LOG"] == "trace" ? .trace : .debug
+        return logger
+    }
+    return Logger(label: label, factory: { _ in SwiftLogNoOpLogHandler() })
+}
+
+private func temporaryDirectory(_ name: String) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("mqtt-\(name)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Fast reconnection for tests.
+private func quickSettings(_ broker: BrokerProcess) -> MQTTSettings {
+    var settings = broker.clientSettings
+    settings.reconnectMinSeconds = 1
+    settings.reconnectMaxSeconds = 2
+    return settings
+}
+
+private func uniqueId(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8))" }
+
+/// Polls `condition` without blocking a cooperative thread.
+private func eventually(_ seconds: Double = 15, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}
+
+/// Collects received messages (called on a client's loop thread).
+private final class Inbox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var messages: [MQTTMessage] = []
+
+    func add(_ message: MQTTMessage) {
+        lock.lock()
+        messages.append(message)
+        lock.unlock()
+    }
+
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return messages.count
+    }
+
+    var all: [MQTTMessage] {
+        lock.lock()
+        defer { lock.unlock() }
+        return messages
+    }
+
+    var distinctPayloads: Set<String> { Set(all.map { String(decoding: $0.payload, as: UTF8.self) }) }
+}
+
+/// A gate that a callback waits on until the test opens it.
+private final class Gate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var open = false
+    private var waiting = 0
+
+    func wait() {
+        condition.lock()
+        waiting += 1
+        while !open { condition.wait() }
+        waiting -= 1
+        condition.unlock()
+    }
+
+    func openGate() {
+        condition.lock()
+        open = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    var hasWaiter: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return waiting > 0
+    }
+}
+
+/// A counter shared with a background thread.
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    private var failure: (any Error)?
+
+    func increment() {
+        lock.lock()
+        value += 1
+        lock.unlock()
+    }
+
+    var current: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+
+    func fail(_ error: any Error) {
+        lock.lock()
+        failure = error
+        lock.unlock()
+    }
+
+    var error: (any Error)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return failure
+    }
+}
+
+private func subscriber(_ broker: BrokerProcess, id: String, settings: MQTTSettings? = nil, password: String? = nil,
+                        filters: [String] = ["meters/#"], inbox: Inbox,
+                        onMessage: (@Sendable (MQTTMessage) -> Void)? = nil) -> MosquittoClient {
+    MosquittoClient(settings: settings ?? quickSettings(broker), password: password, clientId: id, cleanSession: false,
+                    subscriptions: filters, logger: testLogger(id),
+                    onMessage: onMessage ?? { inbox.add($0) })
+}
+
+private func publisher(_ broker: BrokerProcess, settings: MQTTSettings? = nil, password: String? = nil,
+                       maxUnacknowledged: Int = 10_000) -> MosquittoClient {
+    let id = uniqueId("pub")
+    return MosquittoClient(settings: settings ?? quickSettings(broker), password: password, clientId: id, cleanSession: true,
+                           maxUnacknowledged: maxUnacknowledged, logger: testLogger(id), onMessage: { _ in })
+}
+
+@discardableResult
+private func run(_ executable: String, _ arguments: [String], in directory: URL) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    let output = directory.appendingPathComponent("command-\(UUID().uuidString).log")
+    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+    let handle = try FileHandle(forWritingTo: output)
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    process.waitUntilExit()
+    try handle.close()
+    let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+    guard process.terminationStatus == 0 else {
+        throw HubError(.unavailable, code: "command_failed", message: "\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
+    }
+    return text
+}
+
+private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+// MARK: - Settings
+
+@Suite struct MQTTSettingsTests {
+    @Test func defaultsEncodeEveryKeyInCamelCase() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let object = try JSONSerialization.jsonObject(with: encoder.encode(MQTTSettings())) as? [String: Any]
+        #expect(Set(object?.keys.map { $0 } ?? []) == ["host", "port", "clientId", "username", "passwordFile", "keepaliveSeconds",
+                                                       "reconnectMinSeconds", "reconnectMaxSeconds", "tls"])
+        let tls = object?["tls"] as? [String: Any]
+        #expect(Set(tls?.keys.map { $0 } ?? []) == ["caFile", "certFile", "keyFile", "insecure"])
+        let settings = MQTTSettings()
+        #expect(settings.host == "127.0.0.1" && settings.port == 1883 && settings.clientId == "community-hub")
+        #expect(settings.keepaliveSeconds == 30 && settings.reconnectMinSeconds == 1 && settings.reconnectMaxSeconds == 30)
+        #expect(!settings.tls.isEnabled)
+        let decoded = try JSONDecoder().decode(MQTTSettings.self, from: encoder.encode(settings))
+        #expect(decoded == settings)
+    }
+
+    @Test func loaderOverlaysAFile() throws {
+        let json = Data(#"{"port": 8883, "tls": {"caFile": "/etc/ca.pem"}}"#.utf8)
+        let settings = try SettingsLoader.load(MQTTSettings.self, defaults: MQTTSettings(), json: json, source: "test.json")
+        #expect(settings.port == 8883 && settings.tls.caFile == "/etc/ca.pem" && settings.host == "127.0.0.1")
+    }
+
+    @Test func passwordFromEnvironmentOrFile() throws {
+        let directory = try temporaryDirectory("password")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var settings = MQTTSettings()
+        #expect(try settings.resolvedPassword(environment: [:]) == nil)
+        let file = directory.appendingPathComponent("password")
+        try "s3cret\r\nignored\n".write(to: file, atomically: true, encoding: .utf8)
+        settings.passwordFile = file.path
+        #expect(try settings.resolvedPassword(environment: [:]) == "s3cret")
+        #expect(try settings.resolvedPassword(environment: ["HUB_MQTT_PASSWORD": "fromEnv"]) == "fromEnv")
+        #expect(try settings.resolvedPassword(environment: ["HUB_MQTT_PASSWORD": ""]) == "s3cret")
+        settings.passwordFile = directory.appendingPathComponent("missing").path
+        #expect(throws: HubError.self) { try settings.resolvedPassword(environment: [:]) }
+        #expect(try settings.resolvedPassword(environment: ["HUB_MQTT_PASSWORD": "fromEnv"]) == "fromEnv")
+    }
+}
+
+// MARK: - Client against a real broker
+
+@Suite struct MosquittoClientTests {
+    @Test func publishAndReceiveAtQoS1() async throws {
+        let directory = try temporaryDirectory("basic")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        let inbox = Inbox()
+        let connections = Counter()
+        let sub = MosquittoClient(settings: quickSettings(broker), password: nil, clientId: uniqueId("sub"),
+                                  subscriptions: ["meters/#"], logger: testLogger("sub"),
+                                  onMessage: { inbox.add($0) },
+                                  onConnectionChange: { up in if up { connections.increment() } })
+        let pub = publisher(broker)
+        defer { sub.stop(); pub.stop() }
+        try sub.start()
+        try pub.start()
+        #expect(await eventually { sub.isSubscribed && pub.isConnected })
+        #expect(connections.current == 1)
+
+        for index in 0..<10 {
+            try pub.publish(topic: "meters/m\(index)/reading", payload: payload("reading \(index)"))
+        }
+        try pub.publish(topic: "other/topic", payload: payload("not for the hub"))
+        #expect(pub.waitUntilAcknowledged(timeout: .seconds(10)))
+        #expect(await eventually { inbox.count >= 10 })
+        try? await Task.sleep(for: .milliseconds(200))
+        let messages = inbox.all
+        #expect(messages.count == 10)
+        #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<10).map { "reading \($0)" })
+        #expect(messages.first?.topic == "meters/m0/reading")
+        #expect(messages.allSatisfy { !$0.retained })
+        #expect(sub.connects == 1 && sub.fatalErrors == 0 && sub.lastError == nil)
+        #expect(pub.unacknowledgedCount == 0)
+
+        #expect(sub.stop())
+        #expect(sub.stop()) // twice is fine
+        #expect(!sub.isConnected)
+        #expect(throws: HubError.self) { try sub.start() }
+        #expect(throws: HubError.self) { try sub.publish(topic: "meters/x", payload: []) }
+    }
+
+    @Test func persistentSessionKeepsMessagesWhileAway() async throws {
+        let directory = try temporaryDirectory("session")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        let id = uniqueId("hub")
+        let first = Inbox()
+        let sub1 = subscriber(broker, id: id, inbox: first)
+        try sub1.start()
+        #expect(await eventually { sub1.isSubscribed })
+        #expect(sub1.stop())
+
+        let pub = publisher(broker)
+        defer { pub.stop() }
+        try pub.start()
+        for index in 0..<100 {
+            try pub.publish(topic: "meters/m1/reading", payload: payload("\(index)"))
+        }
+        #expect(pub.waitUntilAcknowledged(timeout: .seconds(10)))
+        #expect(first.count == 0)
+
+        let second = Inbox()
+        let sub2 = subscriber(broker, id: id, inbox: second)
+        defer { sub2.stop() }
+        try sub2.start()
+        #expect(await eventually { second.distinctPayloads.count == 100 })
+        #expect(second.distinctPayloads == Set((0..<100).map { "\($0)" }))
+        // In order, since the broker sends a session's queue in order.
+        #expect(second.all.prefix(100).map { String(decoding: $0.payload, as: UTF8.self) } == (0..<100).map { "\($0)" })
+    }
+
+    @Test func brokerRestartMidStreamLosesNothing() async throws {
+        let directory = try temporaryDirectory("restart")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: true)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        let inbox = Inbox()
+        let sub = subscriber(broker, id: uniqueId("hub"), inbox: inbox)
+        let pub = publisher(broker)
+        defer { sub.stop(); pub.stop() }
+        try sub.start()
+        try pub.start()
+        #expect(await eventually { sub.isSubscribed && pub.isConnected })
+
+        let total = 2_000
+        let published = Counter()
+        let producer = Thread {
+            do {
+                for index in 0..<total {
+                    try pub.publish(topic: "meters/m\(index % 7)/reading", payload: payload("message \(index)"))
+                    published.increment()
+                    if index % 10 == 9 { Thread.sleep(forTimeInterval: 0.01) } // about 2 s in all
+                }
+            } catch {
+                published.fail(error)
+            }
+        }
+        producer.start()
+        #expect(await eventually { published.current >= 500 })
+        try broker.restart()
+        #expect(published.current < total) // the restart happened mid-stream
+        #expect(await eventually(30) { published.current == total })
+        #expect(published.error == nil)
+        #expect(pub.waitUntilAcknowledged(timeout: .seconds(30)))
+        #expect(await eventually(30) { inbox.distinctPayloads.count == total })
+        #expect(inbox.distinctPayloads == Set((0..<total).map { "message \($0)" }))
+        #expect(await eventually { sub.connects >= 2 && pub.connects >= 2 && sub.isSubscribed })
+    }
+
+    @Test func publishWhileDisconnectedIsQueuedAndSentAfterReconnecting() async throws {
+        let directory = try temporaryDirectory("offline")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: true)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        let inbox = Inbox()
+        let sub = subscriber(broker, id: uniqueId("hub"), inbox: inbox)
+        let pub = publisher(broker)
+        defer { sub.stop(); pub.stop() }
+        try sub.start()
+        try pub.start()
+        #expect(await eventually { sub.isSubscribed && pub.isConnected })
+
+        broker.stop()
+        #expect(await eventually { !pub.isConnected && !sub.isConnected })
+        let started = Date()
+        for index in 0..<10 {
+            // libmosquitto answers MOSQ_ERR_NO_CONN but keeps the message: publish does not wait.
+            try pub.publish(topic: "meters/m1/reading", payload: payload("offline \(index)"))
+        }
+        #expect(Date().timeIntervalSince(started) < 1)
+        #expect(pub.unacknowledgedCount == 10)
+
+        try broker.start()
+        #expect(pub.waitUntilAcknowledged(timeout: .seconds(15)))
+        #expect(await eventually { inbox.distinctPayloads.count == 10 })
+        #expect(inbox.distinctPayloads == Set((0..<10).map { "offline \($0)" }))
+    }
+
+    @Test func firstConnectionFailsUntilTheBrokerIsUp() async throws {
+        let directory = try temporaryDirectory("late")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: true)
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        // A persistent session for the hub exists before the broker goes away.
+        let id = uniqueId("hub")
+        try broker.start()
+        let early = Inbox()
+        let setup = subscriber(broker, id: id, inbox: early)
+        try setup.start()
+        #expect(await eventually { setup.isSubscribed })
+        #expect(setup.stop())
+        broker.stop()
+
+        let pub = publisher(broker)
+        defer { pub.stop() }
+        try pub.start()
+        #expect(await eventually { pub.fatalErrors >= 1 })
+        #expect(!pub.isConnected)
+        #expect(pub.connects == 0)
+        #expect(pub.lastError?.contains("Connection refused") == true)
+        for index in 0..<5 {
+            try pub.publish(topic: "meters/m2/reading", payload: payload("early \(index)"))
+        }
+
+        try broker.start()
+        #expect(await eventually { pub.isConnected })
+        #expect(pub.waitUntilAcknowledged(timeout: .seconds(10)))
+        let inbox = Inbox()
+        let sub = subscriber(broker, id: id, inbox: inbox)
+        defer { sub.stop() }
+        try sub.start()
+        #expect(await eventually { inbox.distinctPayloads.count == 5 })
+        #expect(inbox.distinctPayloads == Set((0..<5).map { "early \($0)" }))
+    }
+
+    @Test func wrongPasswordIsReportedAndRetriedForever() async throws {
+        let directory = try temporaryDirectory("auth")
+        let passwordFile = directory.appendingPathComponent("passwords").path
+        try run("/usr/bin/mosquitto_passwd", ["-b", "-c", passwordFile, "meter", "right-password"], in: directory)
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false, passwordFile: passwordFile)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        var settings = quickSettings(broker)
+        settings.username = "meter"
+        settings.reconnectMaxSeconds = 1
+        let refusedInbox = Inbox()
+        let refused = subscriber(broker, id: uniqueId("hub"), settings: settings, password: "wrong-password", inbox: refusedInbox)
+        defer { refused.stop() }
+        try refused.start()
+        #expect(await eventually { refused.fatalErrors >= 1 })
+        #expect(refused.lastError?.contains("not authorised") == true)
+        let errorsSoFar = refused.fatalErrors
+        // Nothing is fixed: it keeps retrying (libmosquitto's own reconnect loop), never connects.
+        #expect(await eventually { refused.fatalErrors >= errorsSoFar + 2 })
+        #expect(!refused.isConnected)
+        #expect(refused.connects == 0)
+        #expect(refused.stop())
+
+        let inbox = Inbox()
+        let sub = subscriber(broker, id: uniqueId("hub"), settings: settings, password: "right-password", inbox: inbox)
+        let pub = publisher(broker, settings: settings, password: "right-password")
+        defer { sub.stop(); pub.stop() }
+        try sub.start()
+        try pub.start()
+        #expect(await eventually { sub.isSubscribed && pub.isConnected })
+        try pub.publish(topic: "meters/m3/reading", payload: payload("authenticated"))
+        #expect(await eventually { inbox.count == 1 })
+        #expect(inbox.all.first.map { String(decoding: $0.payload, as: UTF8.self) } == "authenticated")
+        #expect(sub.fatalErrors == 0)
+
+        // A password without a user name is a configuration error.
+        let anonymous = subscriber(broker, id: uniqueId("hub"), password: "right-password", inbox: Inbox())
+        #expect(throws: HubError.self) { try anonymous.start() }
+    }
+
+    @Test func tlsWithAPrivateCertificateAuthority() async throws {
+        let directory = try temporaryDirectory("tls")
+        let openssl = "/usr/bin/openssl"
+        try run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+                          "-days", "2", "-subj", "/CN=Community Hub Test CA"], in: directory)
+        try run(openssl, ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+                          "-subj", "/CN=127.0.0.1"], in: directory)
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(to: directory.appendingPathComponent("san.ext"), atomically: true, encoding: .utf8)
+        try run(openssl, ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                          "-out", "server.crt", "-days", "2", "-extfile", "san.ext"], in: directory)
+        // Another CA, which did not sign the broker's certificate.
+        try run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.crt",
+                          "-days", "2", "-subj", "/CN=Some Other CA"], in: directory)
+        let path = { (name: String) in directory.appendingPathComponent(name).path }
+
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false,
+                                       extraConfig: ["cafile \(path("ca.crt"))", "certfile \(path("server.crt"))", "keyfile \(path("server.key"))"])
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        var settings = quickSettings(broker)
+        settings.tls.caFile = path("ca.crt")
+        let inbox = Inbox()
+        let sub = subscriber(broker, id: uniqueId("hub"), settings: settings, inbox: inbox)
+        let pub = publisher(broker, settings: settings)
+        defer { sub.stop(); pub.stop() }
+        try sub.start()
+        try pub.start()
+        #expect(await eventually { sub.isSubscribed && pub.isConnected })
+        try pub.publish(topic: "meters/m4/reading", payload: payload("over TLS"))
+        #expect(await eventually { inbox.count == 1 })
+        #expect(inbox.all.first?.topic == "meters/m4/reading")
+
+        // The wrong CA: the handshake fails, it is counted and retried.
+        var wrongCA = settings
+        wrongCA.tls.caFile = path("other.crt")
+        let untrusting = subscriber(broker, id: uniqueId("hub"), settings: wrongCA, inbox: Inbox())
+        defer { untrusting.stop() }
+        try untrusting.start()
+        #expect(await eventually { untrusting.fatalErrors >= 1 })
+        #expect(!untrusting.isConnected)
+        #expect(untrusting.lastError?.lowercased().contains("tls") == true || untrusting.lastError?.lowercased().contains("certificate") == true)
+
+        // An unreadable CA file is a configuration error at start.
+        var missingCA = settings
+        missingCA.tls.caFile = path("does-not-exist.crt")
+        let misconfigured = subscriber(broker, id: uniqueId("hub"), settings: missingCA, inbox: Inbox())
+        do {
+            try misconfigured.start()
+            Issue.record("start() should have thrown")
+        } catch let error as HubError {
+            #expect(error.kind == .configuration)
+            #expect(error.message.contains("does-not-exist.crt"))
+        }
+    }
+
+    @Test func blockedOnMessageLosesNothingAndStopWaitsForIt() async throws {
+        let directory = try temporaryDirectory("blocked")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        let id = uniqueId("hub")
+        let inbox = Inbox()
+        let gate = Gate()
+        let sub = subscriber(broker, id: id, inbox: inbox) { message in
+            inbox.add(message)
+            if inbox.count == 5 { gate.wait() } // the hub's store is "full"
+        }
+        let pub = publisher(broker)
+        defer { pub.stop() }
+        try sub.start()
+        try pub.start()
+        #expect(await eventually { sub.isSubscribed && pub.isConnected })
+
+        let total = 300
+        for index in 0..<total {
+            try pub.publish(topic: "meters/m5/reading", payload: payload("blocked \(index)"))
+        }
+        #expect(pub.waitUntilAcknowledged(timeout: .seconds(10)))
+        #expect(await eventually { gate.hasWaiter })
+        try? await Task.sleep(for: .milliseconds(300))
+        #expect(inbox.count == 5) // nothing more is read while onMessage blocks
+
+        // stop() while onMessage is blocked: it waits for the loop, which waits for the caller.
+        let stopped = Counter()
+        let stopper = Thread {
+            sub.stop()
+            stopped.increment()
+        }
+        stopper.start()
+        try? await Task.sleep(for: .milliseconds(300))
+        #expect(stopped.current == 0)
+        let unblocked = Date()
+        gate.openGate()
+        #expect(await eventually(5) { stopped.current == 1 })
+        #expect(Date().timeIntervalSince(unblocked) < 2)
+        let receivedBeforeStop = inbox.count
+        #expect(receivedBeforeStop >= 5 && receivedBeforeStop < total)
+
+        // The rest waited on the broker, in the persistent session.
+        let rest = Inbox()
+        let sub2 = subscriber(broker, id: id, inbox: rest)
+        defer { sub2.stop() }
+        try sub2.start()
+        let expected = Set((0..<total).map { "blocked \($0)" })
+        #expect(await eventually { inbox.distinctPayloads.union(rest.distinctPayloads) == expected })
+    }
+
+    @Test func publishAndStopFromInsideOnMessageDoNotDeadlock() async throws {
+        let directory = try temporaryDirectory("reentrant")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        final class Box: @unchecked Sendable { var client: MosquittoClient? }
+        let box = Box()
+        let echoes = Inbox()
+        let stopResult = Counter()
+        // maxUnacknowledged 1: a publish from the loop thread must not wait for PUBACKs, which only
+        // that same thread can read.
+        let echoing = MosquittoClient(settings: quickSettings(broker), password: nil, clientId: uniqueId("echo"),
+                                      subscriptions: ["meters/#"], maxUnacknowledged: 1, logger: testLogger("echo"),
+                                      onMessage: { message in
+                                          guard let client = box.client else { return }
+                                          for copy in 0..<3 {
+                                              try? client.publish(topic: "echo/\(copy)", payload: message.payload)
+                                          }
+                                          if String(decoding: message.payload, as: UTF8.self) == "last" {
+                                              if !client.stop() { stopResult.increment() } // cannot wait for itself
+                                          }
+                                      })
+        box.client = echoing
+        let listener = subscriber(broker, id: uniqueId("listener"), filters: ["echo/#"], inbox: echoes)
+        let pub = publisher(broker)
+        defer { listener.stop(); pub.stop(); echoing.stop() }
+        try listener.start()
+        try echoing.start()
+        try pub.start()
+        #expect(await eventually { listener.isSubscribed && echoing.isSubscribed && pub.isConnected })
+        try pub.publish(topic: "meters/a", payload: payload("first"))
+        #expect(await eventually { echoes.count == 3 })
+        // stop() inside the callback returns at once (false: it cannot wait for its own thread).
+        // The echoes of "last" may be lost: after mosquitto_disconnect, libmosquitto 2.0.11 closes
+        // the socket as soon as the broker sends anything (here the PUBACKs), dropping the queue.
+        try pub.publish(topic: "meters/a", payload: payload("last"))
+        #expect(await eventually { stopResult.current == 1 && !echoing.isConnected })
+        #expect(await eventually { echoing.stop(timeout: .zero) })
+    }
+
+    @Test func stopWhileLibmosquittoWaitsToReconnect() async throws {
+        let directory = try temporaryDirectory("stop-offline")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        var settings = quickSettings(broker)
+        settings.reconnectMinSeconds = 3
+        settings.reconnectMaxSeconds = 3
+        let client = subscriber(broker, id: uniqueId("hub"), settings: settings, inbox: Inbox())
+        try client.start()
+        #expect(await eventually { client.isSubscribed })
+        broker.kill()
+        #expect(await eventually { !client.isConnected })
+        // mosquitto_loop_forever now sleeps 3 s before reconnecting, and 2.0.11 cannot be woken:
+        // stop() gives up at its timeout, and the loop ends by itself without reconnecting.
+        let stopping = Date()
+        #expect(!client.stop(timeout: .milliseconds(500)))
+        #expect(Date().timeIntervalSince(stopping) < 2)
+        try broker.start()
+        #expect(await eventually(10) { client.stop(timeout: .zero) })
+        #expect(client.connects == 1)
+        #expect(!client.isConnected)
+    }
+
+    @Test func publishBlocksWhenTooManyAreUnacknowledged() async throws {
+        let directory = try temporaryDirectory("backpressure")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        let inbox = Inbox()
+        let sub = subscriber(broker, id: uniqueId("hub"), inbox: inbox)
+        let pub = publisher(broker, maxUnacknowledged: 5)
+        defer { sub.stop(); pub.stop() }
+        try sub.start()
+        try pub.start()
+        #expect(await eventually { sub.isSubscribed && pub.isConnected })
+
+        broker.pause() // no more PUBACKs
+        let published = Counter()
+        let producer = Thread {
+            do {
+                for index in 0..<20 {
+                    try pub.publish(topic: "meters/m6/reading", payload: payload("bp \(index)"))
+                    published.increment()
+                }
+            } catch {
+                published.fail(error)
+            }
+        }
+        producer.start()
+        #expect(await eventually { published.current == 5 })
+        try? await Task.sleep(for: .milliseconds(500))
+        #expect(published.current == 5) // the sixth publish waits
+        #expect(pub.unacknowledgedCount == 5)
+        #expect(!pub.waitUntilAcknowledged(timeout: .milliseconds(100)))
+
+        broker.resume()
+        #expect(await eventually { published.current == 20 })
+        #expect(published.error == nil)
+        #expect(pub.waitUntilAcknowledged(timeout: .seconds(10)))
+        #expect(await eventually { inbox.distinctPayloads.count == 20 })
+
+        // stop() releases a publisher blocked on backpressure.
+        broker.pause()
+        let blocked = Counter()
+        let blockedProducer = Thread {
+            do {
+                for index in 0..<10 { try pub.publish(topic: "meters/m6/reading", payload: payload("late \(index)")) }
+            } catch {
+                blocked.fail(error)
+            }
+            blocked.increment()
+        }
+        blockedProducer.start()
+        #expect(await eventually { pub.unacknowledgedCount == 5 })
+        try? await Task.sleep(for: .milliseconds(200))
+        #expect(blocked.current == 0)
+        _ = pub.stop(timeout: .seconds(2))
+        #expect(await eventually(5) { blocked.current == 1 })
+        #expect((blocked.error as? HubError)?.code == "mqtt_stopped")
+        broker.resume()
+    }
+}
