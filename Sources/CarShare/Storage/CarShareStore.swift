@@ -133,6 +133,11 @@ public struct CarShareStore: Sendable {
     func post(_ db: Database, _ draft: EntryDraft, by user: String, at now: Instant) throws -> PostedEntry {
         try LedgerRules.validate(draft)
         try LedgerRules.checkOpen(draft.date, closedMonths: closedMonths(db))
+        if let reversed = draft.reverses {
+            if let by = try Int64.fetchOne(db, sql: "SELECT number FROM carshare_entry WHERE reverses = ?", arguments: [reversed]) {
+                throw LedgerError.alreadyReversed(number: reversed, by: by)
+            }
+        }
         let cashDelta = draft.lines.filter { $0.account == .cash }.reduce(Cents.zero) { $0 + $1.amount }
         if cashDelta < .zero {
             let opening = Cents(try Int64.fetchOne(db, sql: """
@@ -144,11 +149,6 @@ public struct CarShareStore: Sendable {
                 WHERE l.account = '530' AND e.date >= ? GROUP BY e.date
                 """, arguments: [draft.date.description]).map { (LocalDate(parsing: $0["date"] as String)!, Cents($0["amount"])) }
             try LedgerRules.checkCashBox(opening: opening, later: later, date: draft.date, delta: cashDelta)
-        }
-        if let reversed = draft.reverses {
-            if let by = try Int64.fetchOne(db, sql: "SELECT number FROM carshare_entry WHERE reverses = ?", arguments: [reversed]) {
-                throw LedgerError.alreadyReversed(number: reversed, by: by)
-            }
         }
         let last = try Row.fetchOne(db, sql: "SELECT number, hash FROM carshare_entry ORDER BY number DESC LIMIT 1")
         let number: Int64 = (last?["number"] ?? 0) + 1
