@@ -17,7 +17,7 @@ public struct CarShareRoutes: Sendable {
     public func add(to api: RouterGroup<HubRequestContext>) {
         let group = api.group("carshare")
         group.post("members") { request, context in
-            let body = try await request.decode(as: NewMember.self, context: context)
+            let body = try await Self.body(NewMember.self, request, context)
             return try HubJSON.response(try await store.addMember(body, by: try context.requireIdentity(), at: now()), status: .created)
         }
         group.get("members") { _, context in try HubJSON.response(try await store.members(by: try context.requireIdentity())) }
@@ -30,7 +30,7 @@ public struct CarShareRoutes: Sendable {
             return try HubJSON.response(statement)
         }
         group.post("members/{id}/memberships") { request, context in
-            let body = try await request.decode(as: NewMembership.self, context: context)
+            let body = try await Self.body(NewMembership.self, request, context)
             return try HubJSON.response(try await store.buyMembership(member: try Self.id(context), body, by: try context.requireIdentity(), at: now()),
                                         status: .created)
         }
@@ -39,16 +39,16 @@ public struct CarShareRoutes: Sendable {
             return try HubJSON.response(try await store.recognizeDeferredMemberships(on: on, by: try context.requireIdentity(), at: now()), status: .created)
         }
         group.post("drivers") { request, context in
-            let body = try await request.decode(as: NewDriver.self, context: context)
+            let body = try await Self.body(NewDriver.self, request, context)
             return try HubJSON.response(try await store.addDriver(body, by: try context.requireIdentity()), status: .created)
         }
         group.get("drivers") { _, context in try HubJSON.response(try await store.drivers(by: try context.requireIdentity())) }
         group.patch("drivers/{id}") { request, context in
-            let body = try await request.decode(as: DriverUpdate.self, context: context)
+            let body = try await Self.body(DriverUpdate.self, request, context)
             return try HubJSON.response(try await store.updateDriver(try Self.id(context), body, by: try context.requireIdentity()))
         }
         group.post("vehicles") { request, context in
-            let body = try await request.decode(as: NewVehicle.self, context: context)
+            let body = try await Self.body(NewVehicle.self, request, context)
             return try HubJSON.response(try await store.addVehicle(body, by: try context.requireIdentity()), status: .created)
         }
         group.get("vehicles") { _, context in
@@ -56,7 +56,7 @@ public struct CarShareRoutes: Sendable {
             return try HubJSON.response(try await store.vehicles(by: try context.requireIdentity()))
         }
         group.post("bookings") { request, context in
-            let body = try await request.decode(as: NewBooking.self, context: context)
+            let body = try await Self.body(NewBooking.self, request, context)
             return try HubJSON.response(try await store.createBooking(body, by: try context.requireIdentity(), at: now()), status: .created)
         }
         group.get("bookings") { request, context in
@@ -69,41 +69,41 @@ public struct CarShareRoutes: Sendable {
             try HubJSON.response(try await store.booking(try Self.id(context), by: try context.requireIdentity()))
         }
         group.patch("bookings/{id}") { request, context in
-            let body = try await request.decode(as: BookingEdit.self, context: context)
+            let body = try await Self.body(BookingEdit.self, request, context)
             return try HubJSON.response(try await store.editBooking(try Self.id(context), body, by: try context.requireIdentity(), at: now()))
         }
         group.post("bookings/{id}/status") { request, context in
-            let body = try await request.decode(as: BookingStatusChange.self, context: context)
+            let body = try await Self.body(BookingStatusChange.self, request, context)
             return try HubJSON.response(try await store.changeStatus(try Self.id(context), body, by: try context.requireIdentity(), at: now()))
         }
         group.post("trips") { request, context in
-            let body = try await request.decode(as: NewTrip.self, context: context)
+            let body = try await Self.body(NewTrip.self, request, context)
             let result = try await store.logTrip(body, by: try context.requireIdentity(), at: now())
             return try Self.idempotent(result.trip, replayed: result.replayed)
         }
         group.post("charging") { request, context in
-            let body = try await request.decode(as: NewCharging.self, context: context)
+            let body = try await Self.body(NewCharging.self, request, context)
             return try HubJSON.response(try await store.logCharging(body, by: try context.requireIdentity(), at: now()), status: .created)
         }
         group.post("payments") { request, context in
-            let body = try await request.decode(as: NewPayment.self, context: context)
+            let body = try await Self.body(NewPayment.self, request, context)
             let result = try await store.recordPayment(body, by: try context.requireIdentity(), at: now())
             return try Self.idempotent(result.payment, replayed: result.replayed)
         }
         group.post("deposits") { request, context in
-            let body = try await request.decode(as: NewDeposit.self, context: context)
+            let body = try await Self.body(NewDeposit.self, request, context)
             return try HubJSON.response(try await store.recordDeposit(body, by: try context.requireIdentity(), at: now()), status: .created)
         }
         group.post("refunds") { request, context in
-            let body = try await request.decode(as: NewRefund.self, context: context)
+            let body = try await Self.body(NewRefund.self, request, context)
             return try HubJSON.response(try await store.recordRefund(body, by: try context.requireIdentity(), at: now()), status: .created)
         }
         group.post("corrections") { request, context in
-            let body = try await request.decode(as: NewCorrection.self, context: context)
+            let body = try await Self.body(NewCorrection.self, request, context)
             return try HubJSON.response(try await store.correct(body, by: try context.requireIdentity(), at: now()), status: .created)
         }
         group.post("ledger/entries") { request, context in
-            let body = try await request.decode(as: NewManualEntry.self, context: context)
+            let body = try await Self.body(NewManualEntry.self, request, context)
             return try HubJSON.response(try await store.postManual(body, by: try context.requireIdentity(), at: now()), status: .created)
         }
         group.get("ledger/entries/{id}") { _, context in
@@ -118,7 +118,7 @@ public struct CarShareRoutes: Sendable {
         }
         group.post("ledger/closed-months") { request, context in
             struct Body: Decodable { var month: String }
-            let body = try await request.decode(as: Body.self, context: context)
+            let body = try await Self.body(Body.self, request, context)
             return try HubJSON.response(["closed_months": try await store.closeMonth(body.month, by: try context.requireIdentity(), at: now())], status: .created)
         }
         group.get("ledger/journal") { _, context in Self.text(try await store.journal(by: try context.requireIdentity())) }
@@ -144,6 +144,13 @@ public struct CarShareRoutes: Sendable {
             if request.query("format") == "text" { return Self.text(report.frenchText) }
             return try HubJSON.response(report)
         }
+    }
+
+    /// Decodes the JSON body. Hummingbird's `request.decode` turns a `DecodingError` into a bare
+    /// 400; decoding here keeps the error, so the response names the field at fault.
+    static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: HubRequestContext) async throws -> T {
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
     }
 
     static func id(_ context: HubRequestContext) throws -> Int64 {

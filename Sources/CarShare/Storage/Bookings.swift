@@ -13,9 +13,9 @@ extension CarShareStore {
             let rider = try memberScope(db, input.rider, field: "rider")
             switch identity.role {
             case .staff, .driver: break
-            case .association, .resident: guard canSee(identity, rider) else { throw HubError.forbidden("member \(rider.id) is not yours to book for") }
+            case .association, .resident: guard canSee(identity, rider) else { throw denied("rider", "member \(rider.id) is not yours to book for") }
             }
-            if input.driver != nil { try identity.require(.staff, .association) }
+            if input.driver != nil { try identity.allow(.staff, .association) }
             let vehicle = try vehicle(db, input.vehicle)
             guard vehicle.active else { throw HubError(.unprocessable, code: "vehicle_inactive", field: "vehicle", message: "vehicle \(vehicle.id) is not in service") }
             let date = zone.localDate(of: span.start)
@@ -87,7 +87,7 @@ extension CarShareStore {
     public func booking(_ id: Int64, by identity: Identity) async throws -> BookingView {
         try await read { db in
             let view = try booking(db, id)
-            guard try canSee(db, identity, booking: view) else { throw HubError.forbidden("booking \(id) is not yours to see") }
+            guard try canSee(db, identity, booking: view) else { throw denied("booking", "booking \(id) is not yours to see") }
             return view
         }
     }
@@ -119,7 +119,7 @@ extension CarShareStore {
         return try await write { db in
             let current = try booking(db, id)
             guard try canSee(db, identity, booking: current), identity.role != .driver || current.bookedBy == identity.name else {
-                throw HubError.forbidden("booking \(id) is not yours to edit")
+                throw denied("booking", "booking \(id) is not yours to edit")
             }
             guard current.version == input.version else { throw BookingError.staleVersion(current: current.version, given: input.version) }
             guard current.status.isLive else { throw BookingError.notEditable(current.status) }
@@ -156,14 +156,14 @@ extension CarShareStore {
         }
         return try await write { db in
             let current = try booking(db, id)
-            guard try canSee(db, identity, booking: current) else { throw HubError.forbidden("booking \(id) is not yours") }
+            guard try canSee(db, identity, booking: current) else { throw denied("booking", "booking \(id) is not yours") }
             let target = BookingRules.effectiveStatus(requested: input.status, start: current.start, now: now, lateHours: settings.lateCancellationHours)
             switch identity.role {
             case .staff, .association: break
             case .resident:
-                guard target == .cancelled || target == .lateCancellation else { throw HubError.forbidden("a resident may only cancel a booking") }
+                guard target == .cancelled || target == .lateCancellation else { throw denied("status", "a resident may only cancel a booking") }
             case .driver:
-                guard [.cancelled, .lateCancellation, .noShow].contains(target) else { throw HubError.forbidden("a driver may cancel or record a no-show, not \(target.rawValue)") }
+                guard [.cancelled, .lateCancellation, .noShow].contains(target) else { throw denied("status", "a driver may cancel or record a no-show, not \(target.rawValue)") }
             }
             guard current.version == input.version else { throw BookingError.staleVersion(current: current.version, given: input.version) }
             let driver = input.driver ?? current.driver

@@ -109,11 +109,11 @@ public struct CarShareStore: Sendable {
     }
 
     func requireSee(_ identity: Identity, _ member: MemberScope, field: String = "member") throws {
-        guard canSee(identity, member) else { throw HubError.forbidden("member \(member.id) is not yours to see (field: \(field))") }
+        guard canSee(identity, member) else { throw denied(field, "member \(member.id) is not yours to see") }
     }
 
     func requireManage(_ identity: Identity, _ member: MemberScope) throws {
-        guard canManage(identity, member) else { throw HubError.forbidden("your role does not let you manage member \(member.id)") }
+        guard canManage(identity, member) else { throw denied("member", "your role does not let you manage member \(member.id)") }
     }
 
     /// The driver record of a driver user.
@@ -254,6 +254,20 @@ public struct CarShareStore: Sendable {
 
     static func fingerprint<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try HubJSON.encoder.encode(value), as: UTF8.self)
+    }
+}
+
+/// A 403 that names what the caller's role or scope does not reach (`role`, `member`, `booking`...).
+func denied(_ field: String, _ message: String) -> HubError {
+    HubError(.forbidden, code: "forbidden", field: field, message: message)
+}
+
+extension Identity {
+    /// Like `require`, but the error names the field `role`.
+    func allow(_ roles: Role...) throws {
+        guard roles.contains(role) else {
+            throw denied("role", "this needs the role \(roles.map(\.rawValue).joined(separator: " or ")); you are \(role.rawValue)")
+        }
     }
 }
 

@@ -6,10 +6,10 @@ extension CarShareStore {
     /// Records money received from a member, once per idempotency key, with a gapless receipt
     /// number. It settles what they owe first; the rest is prepaid credit.
     public func recordPayment(_ input: NewPayment, by identity: Identity, at now: Instant) async throws -> (payment: PaymentView, replayed: Bool) {
-        try identity.require(.staff, .association, .driver)
+        try identity.allow(.staff, .association, .driver)
         let key = try CarShareStore.checkKey(input.idempotencyKey)
         try Check.positive(input.amountCents)
-        if identity.role == .driver && input.method != .cash { throw HubError.forbidden("a driver records cash handed over during a trip, not cheques or transfers") }
+        if identity.role == .driver && input.method != .cash { throw denied("method", "a driver records cash handed over during a trip, not cheques or transfers") }
         let note = try Check.text(input.note, field: "note", max: 500)
         let fingerprint = try CarShareStore.fingerprint(input)
         let date = input.on ?? today(now)
@@ -39,7 +39,7 @@ extension CarShareStore {
 
     /// Cash or cheques taken to the bank: an internal transfer through 580 (two entries).
     public func recordDeposit(_ input: NewDeposit, by identity: Identity, at now: Instant) async throws -> PostedView {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         try Check.positive(input.amountCents)
         let key = try input.idempotencyKey.map { try CarShareStore.checkKey($0) }
         let fingerprint = try CarShareStore.fingerprint(input)
@@ -60,7 +60,7 @@ extension CarShareStore {
 
     /// Gives back a member's prepaid credit, in cash or by transfer.
     public func recordRefund(_ input: NewRefund, by identity: Identity, at now: Instant) async throws -> PostedView {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         try Check.positive(input.amountCents)
         let key = try input.idempotencyKey.map { try CarShareStore.checkKey($0) }
         let reason = try Check.text(input.reason, field: "reason", max: 500)
@@ -96,7 +96,7 @@ extension CarShareStore {
     /// Corrects a posted entry: a mirrored reversal entry, and (when lines are given) the right
     /// entry, linked to the original. The original is never touched.
     public func correct(_ input: NewCorrection, by identity: Identity, at now: Instant) async throws -> PostedView {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         let reason = try Check.name(input.reason, field: "reason")
         let replacement = try input.lines.map { try CarShareStore.lines($0) }
         let date = input.on ?? today(now)
@@ -105,7 +105,7 @@ extension CarShareStore {
             if identity.role == .association {
                 let members = Set(original.lines.compactMap(\.member) + (replacement ?? []).compactMap(\.member))
                 for member in members { try requireManage(identity, try memberScope(db, member)) }
-                if members.isEmpty { throw HubError.forbidden("an association corrects its members' entries; ask staff for this one") }
+                if members.isEmpty { throw denied("entry", "an association corrects its members' entries; ask staff for this one") }
             }
             for (index, line) in (replacement ?? []).enumerated() where line.member != nil {
                 _ = try memberScope(db, line.member!, field: "lines[\(index)].member")
@@ -126,7 +126,7 @@ extension CarShareStore {
 
     /// A staff entry on the chart (a grant received, insurance paid, a volunteer's mileage...).
     public func postManual(_ input: NewManualEntry, by identity: Identity, at now: Instant) async throws -> EntryView {
-        try identity.require(.staff)
+        try identity.allow(.staff)
         let label = try Check.name(input.label, field: "label")
         let lines = try CarShareStore.lines(input.lines)
         return try await write { db in
@@ -137,7 +137,7 @@ extension CarShareStore {
 
     /// Closes a month: no entry may be dated in it any more.
     public func closeMonth(_ month: String, by identity: Identity, at now: Instant) async throws -> [String] {
-        try identity.require(.staff)
+        try identity.allow(.staff)
         guard month.count == 7, let first = LocalDate(parsing: month + "-01") else {
             throw HubError.badRequest(field: "month", code: "invalid_date", "month must be YYYY-MM")
         }
@@ -155,7 +155,7 @@ extension CarShareStore {
     }
 
     public func entryView(_ number: Int64, by identity: Identity) async throws -> EntryView {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         return try await read { db in
             guard let entry = try entry(db, number) else { throw LedgerError.unknownEntry(number: number) }
             return EntryView(entry)

@@ -6,7 +6,7 @@ extension CarShareStore {
     // MARK: members
 
     public func addMember(_ input: NewMember, by identity: Identity, at now: Instant) async throws -> MemberView {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         let name = try Check.name(input.name)
         let phone = try Check.text(input.phone, field: "phone", max: 40)
         return try await write { db in
@@ -18,7 +18,7 @@ extension CarShareStore {
                     throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry")
                 }
                 if identity.role == .association && dwellingEstate != identity.estate {
-                    throw HubError.forbidden("dwelling \(dwelling) is not on your estate")
+                    throw denied("dwelling", "dwelling \(dwelling) is not on your estate")
                 }
                 estate = dwellingEstate
             }
@@ -61,7 +61,7 @@ extension CarShareStore {
             case .staff: ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_member ORDER BY id")
             case .association: ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_member WHERE estate_id = ? ORDER BY id", arguments: [identity.estate])
             case .resident: ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_member WHERE dwelling_id = ? ORDER BY id", arguments: [identity.dwelling])
-            case .driver: throw HubError.forbidden("drivers see their assignments, not the member list")
+            case .driver: throw denied("role", "drivers see their assignments, not the member list")
             }
             return try ids.map { try member(db, $0) }
         }
@@ -87,7 +87,7 @@ extension CarShareStore {
     /// Buys a membership: the fee in force when the period starts is charged to the member (from
     /// their prepaid credit first when the setting says so); a membership for next year goes to 487.
     public func buyMembership(member memberID: Int64, _ input: NewMembership, by identity: Identity, at now: Instant) async throws -> MembershipView {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         let purchase = input.on ?? today(now)
         let period = MembershipPeriod.starting(input.start ?? purchase, kind: settings.membershipPeriod)
         guard let fee = settings.membershipFees.amount(on: period.start) else {
@@ -113,7 +113,7 @@ extension CarShareStore {
 
     /// Moves the fees of memberships whose period has started by `date` from 487 to 756, once each.
     public func recognizeDeferredMemberships(on date: LocalDate, by identity: Identity, at now: Instant) async throws -> PostedView {
-        try identity.require(.staff)
+        try identity.allow(.staff)
         return try await write { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT m.id, m.fee_cents, m.period_start, m.period_end, p.name FROM carshare_membership m JOIN carshare_member p ON p.id = m.member_id
@@ -136,7 +136,7 @@ extension CarShareStore {
     // MARK: drivers
 
     public func addDriver(_ input: NewDriver, by identity: Identity) async throws -> DriverView {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         let name = try Check.name(input.name)
         let phone = try Check.text(input.phone, field: "phone", max: 40)
         return try await write { db in
@@ -156,7 +156,7 @@ extension CarShareStore {
     }
 
     public func updateDriver(_ id: Int64, _ input: DriverUpdate, by identity: Identity) async throws -> DriverView {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         let phone = try input.phone.map { try Check.text($0, field: "phone", max: 40) }
         return try await write { db in
             let current = try driver(db, id)
@@ -186,7 +186,7 @@ extension CarShareStore {
     }
 
     public func drivers(by identity: Identity) async throws -> [DriverView] {
-        try identity.require(.staff, .association, .driver)
+        try identity.allow(.staff, .association, .driver)
         return try await read { db in
             let ids = identity.role == .driver
                 ? try Int64.fetchAll(db, sql: "SELECT id FROM carshare_driver WHERE user_name = ?", arguments: [identity.name])
@@ -198,7 +198,7 @@ extension CarShareStore {
     // MARK: vehicles
 
     public func addVehicle(_ input: NewVehicle, by identity: Identity) async throws -> VehicleView {
-        try identity.require(.staff)
+        try identity.allow(.staff)
         let name = try Check.name(input.name)
         let plate = try Check.name(input.plate, field: "plate").uppercased()
         if let capacity = input.batteryCapacityWh, capacity.value <= 0 { throw HubError.badRequest(field: "battery_capacity_wh", "the battery capacity must be positive") }

@@ -160,7 +160,7 @@ public struct VerifyReport: Codable, Sendable, Equatable {
 extension CarShareStore {
     /// Balances per account and per member, summed from the lines (never a stored counter).
     public func balances(by identity: Identity) async throws -> BalancesReport {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         return try await read { db in try balances(db) }
     }
 
@@ -244,7 +244,7 @@ extension CarShareStore {
     }
 
     public func cashBook(from: LocalDate, to: LocalDate, by identity: Identity) async throws -> CashBook {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         guard from <= to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must not be before from") }
         return try await read { db in
             let opening = Cents(try Int64.fetchOne(db, sql: """
@@ -266,7 +266,7 @@ extension CarShareStore {
     }
 
     public func incomeStatement(month: String, by identity: Identity) async throws -> IncomeStatement {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         guard month.count == 7, let first = LocalDate(parsing: month + "-01") else {
             throw HubError.badRequest(field: "month", code: "invalid_date", "month must be YYYY-MM")
         }
@@ -292,7 +292,7 @@ extension CarShareStore {
 
     /// Trips whose start falls on local days [from, to], with kilometres and energy.
     public func tripList(from: LocalDate, to: LocalDate, vehicle: Int64? = nil, by identity: Identity) async throws -> TripList {
-        try identity.require(.staff, .association, .driver)
+        try identity.allow(.staff, .association, .driver)
         guard from <= to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must not be before from") }
         let start = zone.startOfDay(from).millisecondsSince1970
         let end = zone.startOfDay(to.advanced(by: 1)).millisecondsSince1970
@@ -319,7 +319,7 @@ extension CarShareStore {
 
     /// The préfet's annual report of the social-transport regime.
     public func prefectReport(year: Int, by identity: Identity) async throws -> PrefectReport {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         guard (2000...2200).contains(year) else { throw HubError.badRequest(field: "year", "year must be between 2000 and 2200") }
         let start = zone.startOfDay(LocalDate(year: year, month: 1, day: 1)!).millisecondsSince1970
         let end = zone.startOfDay(LocalDate(year: year + 1, month: 1, day: 1)!).millisecondsSince1970
@@ -335,13 +335,13 @@ extension CarShareStore {
 
     /// The ledger as an hledger journal.
     public func journal(by identity: Identity) async throws -> String {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         return try await read { db in HledgerJournal.export(try allEntries(db)) }
     }
 
     /// Checks the hash chain and the numbering of every posted entry.
     public func verify(by identity: Identity) async throws -> VerifyReport {
-        try identity.require(.staff, .association)
+        try identity.allow(.staff, .association)
         return try await read { db in try verify(db) }
     }
 

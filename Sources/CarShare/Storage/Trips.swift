@@ -7,7 +7,7 @@ extension CarShareStore {
     /// completes the booking and charges each rider the trip fee of the trip's date, all in one
     /// transaction. A retry with the same key returns the first answer and books nothing.
     public func logTrip(_ input: NewTrip, by identity: Identity, at now: Instant) async throws -> (trip: TripView, replayed: Bool) {
-        try identity.require(.staff, .association, .driver)
+        try identity.allow(.staff, .association, .driver)
         let key = try CarShareStore.checkKey(input.idempotencyKey)
         let fingerprint = try CarShareStore.fingerprint(input)
         guard let span = TimeSpan(start: input.start, end: input.end) else { throw TripError.emptyInterval.hubError }
@@ -21,7 +21,7 @@ extension CarShareStore {
         return try await write { db in
             if let first = try replay(db, key: key, scope: "trip", fingerprint: fingerprint, as: TripView.self) { return (first, true) }
             let ownDriver = identity.role == .driver ? try driverID(of: identity, db) : nil
-            if identity.role == .driver && ownDriver == nil { throw HubError.forbidden("your user is not linked to a volunteer driver") }
+            if identity.role == .driver && ownDriver == nil { throw denied("role", "your user is not linked to a volunteer driver") }
             var vehicleID = input.vehicle
             var driverID = ownDriver ?? input.driver
             var riders = input.riders
@@ -34,7 +34,7 @@ extension CarShareStore {
                     throw HubError.badRequest(field: "vehicle", "booking \(bookingID) is for vehicle \(found.vehicle), not \(vehicle)")
                 }
                 if identity.role == .driver, let assigned = found.driver, assigned != ownDriver {
-                    throw HubError.forbidden("booking \(bookingID) is assigned to another driver")
+                    throw denied("booking", "booking \(bookingID) is assigned to another driver")
                 }
                 if identity.role == .association { try requireManage(identity, try memberScope(db, found.rider)) }
                 vehicleID = found.vehicle
@@ -117,7 +117,7 @@ extension CarShareStore {
 
     /// Logs a charge of the car; a paid charge is an expense (6061) from the cash box or the bank.
     public func logCharging(_ input: NewCharging, by identity: Identity, at now: Instant) async throws -> ChargingView {
-        try identity.require(.staff, .association, .driver)
+        try identity.allow(.staff, .association, .driver)
         guard input.energyWh.value > 0, input.energyWh.value <= 200_000 else {
             throw HubError.badRequest(field: "energy_wh", "the energy must be between 1 Wh and 200 kWh")
         }

@@ -495,3 +495,76 @@ public struct EntryView: Codable, Sendable, Equatable {
 public struct PostedView: Codable, Sendable, Equatable {
     public var entries: [EntryView]
 }
+
+// Money and energy are decoded as keyed integers: a wrong value (2.5 cents, a string) then names
+// its field, which a single-value decoder inside `Cents` loses.
+extension KeyedDecodingContainer {
+    func cents(_ key: Key) throws -> Cents { Cents(try wholeNumber(key, unit: "cents")) }
+    func wattHours(_ key: Key) throws -> WattHours { WattHours(try wholeNumber(key, unit: "Wh")) }
+    func wattHoursIfPresent(_ key: Key) throws -> WattHours? {
+        guard contains(key), try !decodeNil(forKey: key) else { return nil }
+        return try wattHours(key)
+    }
+
+    /// An integer; a fractional number (which Foundation on Linux reports as invalid JSON,
+    /// without the key) is refused naming the key.
+    func wholeNumber(_ key: Key, unit: String) throws -> Int64 {
+        do {
+            return try decode(Int64.self, forKey: key)
+        } catch {
+            if (try? decode(Double.self, forKey: key)) != nil {
+                throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "\(key.stringValue) must be a whole number of \(unit)")
+            }
+            throw error
+        }
+    }
+}
+
+extension NewVehicle {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name), plate: try c.decode(String.self, forKey: .plate),
+                  batteryCapacityWh: try c.wattHoursIfPresent(.batteryCapacityWh), initialOdometerKm: try c.decodeIfPresent(Int64.self, forKey: .initialOdometerKm))
+    }
+}
+
+extension NewCharging {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(vehicle: try c.decode(Int64.self, forKey: .vehicle), at: try c.decode(Instant.self, forKey: .at), energyWh: try c.wattHours(.energyWh),
+                  costCents: try c.cents(.costCents), method: try c.decodeIfPresent(PaymentMethod.self, forKey: .method), note: try c.decodeIfPresent(String.self, forKey: .note))
+    }
+}
+
+extension NewPayment {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(idempotencyKey: try c.decodeIfPresent(String.self, forKey: .idempotencyKey), member: try c.decode(Int64.self, forKey: .member),
+                  amountCents: try c.cents(.amountCents), method: try c.decode(PaymentMethod.self, forKey: .method),
+                  on: try c.decodeIfPresent(LocalDate.self, forKey: .on), note: try c.decodeIfPresent(String.self, forKey: .note))
+    }
+}
+
+extension NewDeposit {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(idempotencyKey: try c.decodeIfPresent(String.self, forKey: .idempotencyKey), kind: try c.decode(Kind.self, forKey: .kind),
+                  amountCents: try c.cents(.amountCents), on: try c.decodeIfPresent(LocalDate.self, forKey: .on))
+    }
+}
+
+extension NewRefund {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(idempotencyKey: try c.decodeIfPresent(String.self, forKey: .idempotencyKey), member: try c.decode(Int64.self, forKey: .member),
+                  amountCents: try c.cents(.amountCents), method: try c.decode(PaymentMethod.self, forKey: .method),
+                  on: try c.decodeIfPresent(LocalDate.self, forKey: .on), reason: try c.decodeIfPresent(String.self, forKey: .reason))
+    }
+}
+
+extension LineInput {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(account: try c.decode(String.self, forKey: .account), member: try c.decodeIfPresent(Int64.self, forKey: .member), amountCents: try c.cents(.amountCents))
+    }
+}
