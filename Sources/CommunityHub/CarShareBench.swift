@@ -60,7 +60,8 @@ struct CarShareBench: AsyncParsableCommand {
         let staff = Identity(name: "bench-staff", role: .staff)
         let cars = 10
         let members = 100
-        let year = store.zone.localDate(of: now).year + 1
+        // Last year: trips are logged after the fact, and memberships of that year are plain income.
+        let year = store.zone.localDate(of: now).year - 1
         for index in 1...cars {
             _ = try await store.addVehicle(NewVehicle(name: "Voiture \(index)", plate: "BENCH-\(index)", batteryCapacityWh: WattHours(50_000)), by: staff)
         }

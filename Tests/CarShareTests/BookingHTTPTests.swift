@@ -14,7 +14,7 @@ let api = "/api/v1/carshare"
 
 /// Booking rules through the real router and a real SQLite file.
 @Suite struct BookingHTTPTests {
-    func booking(_ seed: Fixture.Seed, rider: Int64? = nil, vehicle: Int64? = nil, _ from: (Int, Int), _ to: (Int, Int), driver: Int64? = nil, day: Int = 12) throws -> String {
+    func booking(_ seed: Fixture.Seed, rider: Int64? = nil, vehicle: Int64? = nil, _ from: (Int, Int), _ to: (Int, Int), driver: Int64? = nil, day: Int = 16) throws -> String {
         try json(NewBooking(vehicle: vehicle ?? seed.vehicle, rider: rider ?? seed.alice, start: Fixture.at(from.0, from.1, day: day),
                             end: Fixture.at(to.0, to.1, day: day), purpose: "Rendez-vous médical", driver: driver))
     }
@@ -100,7 +100,7 @@ let api = "/api/v1/carshare"
             let created = try decode(BookingView.self, body)
             #expect(created.bookedBy == Fixture.resident.name)
             let (edited, editedBody) = try await client.send(.patch, "\(api)/bookings/\(created.id)", as: Fixture.association, fixture: fixture,
-                                                             json: #"{"version": 1, "end": "\#(Fixture.at(11, 30).rfc3339)"}"#)
+                                                             json: #"{"version": 1, "end": "\#(Fixture.at(11, 30, day: 16).rfc3339)"}"#)
             #expect(try edited == .ok && decode(BookingView.self, editedBody).version == 2, "\(editedBody)")
             let before = try fixture.counts()
             let (stale, staleBody) = try await client.send(.patch, "\(api)/bookings/\(created.id)", as: Fixture.staff, fixture: fixture,
@@ -132,10 +132,10 @@ let api = "/api/v1/carshare"
             settings.noShowKeepsFee = keeps
             let fixture = try Fixture(carshare: settings)
             let seed = try await fixture.seed()
-            // Fixture.now is 2026-03-10 10:00 Paris; a booking at 15:00 the same day is close.
-            let late = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: seed.alice, start: Fixture.at(15, day: 10), end: Fixture.at(16, day: 10)),
+            // Fixture.now is 2026-03-13 10:00 Paris; a booking at 15:00 the same day is close.
+            let late = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: seed.alice, start: Fixture.at(15, day: 13), end: Fixture.at(16, day: 13)),
                                                               by: Fixture.resident, at: Fixture.now)
-            let noShow = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: seed.bob, start: Fixture.at(8, day: 10), end: Fixture.at(9, day: 10),
+            let noShow = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: seed.bob, start: Fixture.at(8, day: 13), end: Fixture.at(9, day: 13),
                                                                           driver: seed.jean), by: Fixture.staff, at: Fixture.now)
             try await fixture.app.test(.router) { client in
                 let (status, body) = try await client.send(.post, "\(api)/bookings/\(late.id)/status", as: Fixture.resident, fixture: fixture,

@@ -15,7 +15,7 @@ import Testing
 /// A real SQLite file with the whole hub schema, a small registry (two estates), users of every
 /// role with tokens, and the real router.
 struct Fixture {
-    static let now = Instant.parseRFC3339("2026-03-10T09:00:00Z")!
+    static let now = Instant.parseRFC3339("2026-03-13T09:00:00Z")!
     static let zone = LocalTimeZone.paris
 
     let database: HubDatabase

@@ -99,7 +99,7 @@ import Testing
         settings.socialTransport.enabled = true
         let fixture = try Fixture(carshare: settings)
         let seed = try await fixture.seed()
-        _ = try await fixture.store.recordPayment(NewPayment(idempotencyKey: "cash-1", member: seed.alice, amountCents: Cents(3000), method: .cash), by: Fixture.staff, at: Fixture.now)
+        _ = try await fixture.store.recordPayment(NewPayment(idempotencyKey: "cash-1", member: seed.alice, amountCents: Cents(3000), method: .cash, on: LocalDate(year: 2026, month: 3, day: 11)!), by: Fixture.staff, at: Fixture.now)
         let short = try await fixture.store.logTrip(try decode(NewTrip.self, try trip(key: "s1", vehicle: seed.vehicle, driver: seed.jean, riders: [seed.alice],
                                                                                     reason: "pharmacie", km: (12_000, 12_004))), by: Fixture.staff, at: Fixture.now)
         #expect(short.trip.flags == [.participationTooHigh], "2 EUR for 4 km is above 0.32 EUR/km")

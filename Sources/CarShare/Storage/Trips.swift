@@ -12,6 +12,10 @@ extension CarShareStore {
         let fingerprint = try CarShareStore.fingerprint(input)
         guard let span = TimeSpan(start: input.start, end: input.end) else { throw TripError.emptyInterval.hubError }
         guard span.durationMilliseconds <= 2 * 86_400_000 else { throw HubError.badRequest(field: "end", code: "invalid_interval", "a trip lasts at most 48 hours") }
+        // A log records what happened: a trip ending in the future is a typo in the date.
+        guard span.end <= now.adding(seconds: 900) else {
+            throw HubError.badRequest(field: "end", code: "in_future", "the trip ends after now (\(now.rfc3339)): check the date")
+        }
         guard input.startOdometerKm >= 0 else { throw HubError.badRequest(field: "start_odometer_km", "an odometer reading cannot be negative") }
         let incidents = try Check.text(input.incidents, field: "incidents")
         do {
