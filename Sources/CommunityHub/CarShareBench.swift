@@ -9,6 +9,7 @@ import GRDB
 import Hummingbird
 import Logging
 import Prometheus
+import ServiceLifecycle
 import Shared
 
 /// `community-hub bench ...`: benchmarks that print their figures (never timed tests).
@@ -78,8 +79,9 @@ struct CarShareBench: AsyncParsableCommand {
         logger.logLevel = .warning
         let app = Application(router: buildRouter(dependencies), configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "bench"),
                               onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
+        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
+            group.addTask { try await services.run() }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw HubError.configuration("the server did not start") }
             let client = BenchClient(base: "http://127.0.0.1:\(port)/api/v1/carshare", token: token, concurrency: concurrency)
@@ -101,7 +103,8 @@ struct CarShareBench: AsyncParsableCommand {
             }
             print(tripRun.line(label: "trip logs"))
             print(String(format: "  ratio trip logs/s to bookings/s: %.2f", tripRun.perSecond / bookingRun.perSecond))
-            group.cancelAll()
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
         }
     }
 
@@ -127,7 +130,7 @@ struct CarShareBench: AsyncParsableCommand {
                 try db.execute(sql: """
                     WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?)
                     INSERT INTO carshare_entry_line (entry_number, line, account, member_id, amount_cents)
-                    SELECT i, 1, CASE WHEN i % 2 = 0 THEN '411' ELSE '512' END, CASE WHEN i % 2 = 0 THEN 1 + i % 100 END, 200 FROM n
+                    SELECT i, 1, CASE WHEN i % 2 = 0 THEN '411' ELSE '512' END, CASE WHEN i % 2 = 0 THEN 1 + (i / 2) % 100 END, 200 FROM n
                     UNION ALL
                     SELECT i, 2, CASE WHEN i % 3 = 0 THEN '756' ELSE '706' END, NULL, -200 FROM n;
                     """, arguments: [first, wanted])

@@ -192,6 +192,28 @@ import Testing
         #expect(book.closingCents == Cents(500))
     }
 
+    @Test func invariant7_aCorrectionIsCheckedAsAWholeNotHalfWay() async throws {
+        let fixture = try Fixture()
+        let seed = try await fixture.seed()
+        let payment = try await pay(fixture, seed.alice, 1000, .cash)
+        _ = try await fixture.store.recordDeposit(NewDeposit(kind: .cash, amountCents: Cents(1000)), by: Fixture.staff, at: Fixture.now)
+        // The box is empty; the payment's member split was wrong. Its reversal alone would take
+        // 10 EUR out of an empty box, but reversal plus the right entry leave the box unchanged.
+        let fixed = try await fixture.store.correct(NewCorrection(entry: payment.entry, reason: "répartition", lines: [
+            LineInput(account: "530", amountCents: Cents(1000)), LineInput(account: "4191", member: seed.alice, amountCents: Cents(-1000))]),
+                                                    by: Fixture.staff, at: Fixture.now)
+        #expect(fixed.entries.count == 2)
+        // A correction that really takes cash out of an empty box is refused whole: no half-correction.
+        let before = try fixture.counts()
+        await expectHubError("cash_box_negative") {
+            _ = try await fixture.store.correct(NewCorrection(entry: fixed.entries[1].number, reason: "c'était un chèque", lines: [
+                LineInput(account: "5112", amountCents: Cents(1000)), LineInput(account: "4191", member: seed.alice, amountCents: Cents(-1000))]),
+                                                by: Fixture.staff, at: Fixture.now)
+        }
+        #expect(try fixture.counts() == before)
+        #expect(try fixture.store.verifySync().ok)
+    }
+
     @Test func invariant8_ledgerVerifyFindsATamperedRow() async throws {
         let fixture = try Fixture()
         let seed = try await fixture.seed()

@@ -271,8 +271,14 @@ public enum LedgerRules {
     /// `later` the net movement of each day from `date` on (any order).
     public static func checkCashBox(opening: Cents, later: [(LocalDate, Cents)], date: LocalDate, delta: Cents) throws(LedgerError) {
         guard delta < .zero else { return }
-        var byDay: [LocalDate: Cents] = [date: delta]
-        for (day, amount) in later where day >= date { byDay[day, default: .zero] = byDay[day, default: .zero] + amount }
+        try checkCashBox(opening: opening, movements: later + [(date, delta)], from: date)
+    }
+
+    /// Invariant 7 over a series: from `opening`, the balance after each day's movements (days on
+    /// or after `from`) is never below zero.
+    public static func checkCashBox(opening: Cents, movements: [(LocalDate, Cents)], from: LocalDate) throws(LedgerError) {
+        var byDay: [LocalDate: Cents] = [:]
+        for (day, amount) in movements where day >= from { byDay[day, default: .zero] = byDay[day, default: .zero] + amount }
         var balance = opening
         for day in byDay.keys.sorted() {
             balance = balance + byDay[day]!

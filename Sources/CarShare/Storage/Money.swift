@@ -112,13 +112,17 @@ extension CarShareStore {
             }
             var draft = try LedgerRules.reversal(of: original, on: date)
             draft.label += " — motif : \(reason)"
-            let reversal = try post(db, draft, by: identity.name, at: now)
+            // The reversal and the right entry are one correction: the cash box is checked once
+            // both are written (a cash entry re-posted identically must not fail half-way).
+            let reversal = try post(db, draft, by: identity.name, at: now, checkCash: replacement == nil)
             var posted = [EntryView(reversal)]
             if let replacement {
                 let corrected = try post(db, EntryDraft(date: date, kind: .correction, label: input.label.map { try Check.name($0, field: "label") }
                                                         ?? "Correction de l'écriture n° \(original.number) : \(original.label)",
-                                                        lines: replacement, member: original.member, corrects: original.number), by: identity.name, at: now)
+                                                        lines: replacement, member: original.member, corrects: original.number),
+                                         by: identity.name, at: now, checkCash: false)
                 posted.append(EntryView(corrected))
+                try checkCashBox(db, from: date)
             }
             return PostedView(entries: posted)
         }
