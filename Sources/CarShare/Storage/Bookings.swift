@@ -7,7 +7,9 @@ extension CarShareStore {
     /// booking of the car (or of the driver), checked and written in one immediate transaction.
     public func createBooking(_ input: NewBooking, by identity: Identity, at now: Instant) async throws -> BookingView {
         guard let span = TimeSpan(start: input.start, end: input.end) else { throw BookingError.emptyInterval.hubError }
-        guard span.durationMilliseconds <= 7 * 86_400_000 else { throw HubError.badRequest(field: "end", code: "invalid_interval", "a booking lasts at most 7 days") }
+        guard span.durationMilliseconds <= CarShareStore.maxBookingMilliseconds else {
+            throw HubError.badRequest(field: "end", code: "invalid_interval", "a booking lasts at most 7 days")
+        }
         let purpose = try Check.text(input.purpose, field: "purpose", max: 500)
         return try await write { db in
             let rider = try memberScope(db, input.rider, field: "rider")
@@ -39,12 +41,22 @@ extension CarShareStore {
         }
     }
 
-    /// Live bookings of the car or the driver that overlap the span.
+    /// The longest a booking may last; it also bounds the overlap search below.
+    static let maxBookingMilliseconds: Int64 = 7 * 86_400_000
+
+    /// Live bookings of the car or the driver that overlap the span. Each half is a range scan
+    /// of its index, bounded below because no booking lasts longer than a week.
     func liveSlots(_ db: Database, overlapping span: TimeSpan, vehicle: Int64, driver: Int64?) throws -> [BookingSlot] {
-        try Row.fetchAll(db, sql: """
+        let low = span.start.millisecondsSince1970 - CarShareStore.maxBookingMilliseconds
+        let rows = try Row.fetchAll(db, sql: """
             SELECT id, vehicle_id, driver_id, start_at, end_at FROM carshare_booking
-            WHERE status IN ('requested', 'confirmed') AND start_at < ? AND end_at > ? AND (vehicle_id = ? OR driver_id = ?)
-            """, arguments: [span.end.millisecondsSince1970, span.start.millisecondsSince1970, vehicle, driver]).map { row in
+            WHERE vehicle_id = ? AND start_at > ? AND start_at < ? AND end_at > ? AND status IN ('requested', 'confirmed')
+            UNION
+            SELECT id, vehicle_id, driver_id, start_at, end_at FROM carshare_booking
+            WHERE driver_id = ? AND start_at > ? AND start_at < ? AND end_at > ? AND status IN ('requested', 'confirmed')
+            """, arguments: [vehicle, low, span.end.millisecondsSince1970, span.start.millisecondsSince1970,
+                             driver, low, span.end.millisecondsSince1970, span.start.millisecondsSince1970])
+        return rows.map { row in
             BookingSlot(id: row["id"], vehicle: row["vehicle_id"], driver: row["driver_id"],
                         span: TimeSpan(start: Instant(millisecondsSince1970: row["start_at"]), end: Instant(millisecondsSince1970: row["end_at"]))!)
         }
@@ -124,6 +136,9 @@ extension CarShareStore {
             guard current.version == input.version else { throw BookingError.staleVersion(current: current.version, given: input.version) }
             guard current.status.isLive else { throw BookingError.notEditable(current.status) }
             guard let span = TimeSpan(start: input.start ?? current.start, end: input.end ?? current.end) else { throw BookingError.emptyInterval }
+            guard span.durationMilliseconds <= CarShareStore.maxBookingMilliseconds else {
+                throw HubError.badRequest(field: "end", code: "invalid_interval", "a booking lasts at most 7 days")
+            }
             let vehicle = try vehicle(db, input.vehicle ?? current.vehicle)
             let date = zone.localDate(of: span.start)
             try requireValidMembership(db, member: current.rider, on: date, field: "rider")

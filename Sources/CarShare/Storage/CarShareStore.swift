@@ -182,7 +182,7 @@ public struct CarShareStore: Sendable {
     /// What a member owes (411, debit balance) and has in advance (4191, credit balance).
     func memberBalance(_ db: Database, _ member: Int64) throws -> (owed: Cents, credit: Cents) {
         let rows = try Row.fetchAll(db, sql: """
-            SELECT account, SUM(amount_cents) AS amount FROM carshare_entry_line WHERE member_id = ? GROUP BY account
+            SELECT account, SUM(amount_cents) AS amount FROM carshare_entry_line WHERE account IN ('411', '4191') AND member_id = ? GROUP BY account
             """, arguments: [member])
         var owed = Cents.zero
         var credit = Cents.zero

@@ -218,7 +218,7 @@ extension CarShareStore {
             throw HubError.notFound(field: field, "no vehicle \(id)")
         }
         let initial: Int64 = row["initial_odometer_km"]
-        let last = try Int64.fetchOne(db, sql: "SELECT end_odometer_km FROM carshare_trip WHERE vehicle_id = ? ORDER BY end_at DESC LIMIT 1", arguments: [id])
+        let last = try Int64.fetchOne(db, sql: "SELECT end_odometer_km FROM carshare_trip WHERE vehicle_id = ? ORDER BY start_at DESC LIMIT 1", arguments: [id])
         return VehicleView(id: id, name: row["name"], plate: row["plate"], batteryCapacityWh: (row["battery_capacity_wh"] as Int64?).map(WattHours.init),
                            initialOdometerKm: initial, lastOdometerKm: last ?? initial, active: row["active"])
     }

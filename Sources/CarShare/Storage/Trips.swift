@@ -60,11 +60,13 @@ extension CarShareStore {
                 if identity.role == .association { try requireManage(identity, scope) }
                 try requireValidMembership(db, member: rider, on: date, field: "riders[\(index)]")
             }
-            if let overlapping = try Int64.fetchOne(db, sql: "SELECT id FROM carshare_trip WHERE vehicle_id = ? AND start_at < ? AND end_at > ? LIMIT 1",
-                                                    arguments: [vehicle.id, span.end.millisecondsSince1970, span.start.millisecondsSince1970]) {
+            // Trips last at most 48 hours, which bounds the index range scanned.
+            if let overlapping = try Int64.fetchOne(db, sql: "SELECT id FROM carshare_trip WHERE vehicle_id = ? AND start_at > ? AND start_at < ? AND end_at > ? LIMIT 1",
+                                                    arguments: [vehicle.id, span.start.millisecondsSince1970 - 2 * 86_400_000,
+                                                                span.end.millisecondsSince1970, span.start.millisecondsSince1970]) {
                 throw TripError.overlapsAnotherTrip(trip: overlapping)
             }
-            let previous = try Row.fetchOne(db, sql: "SELECT id, end_odometer_km FROM carshare_trip WHERE vehicle_id = ? AND end_at <= ? ORDER BY end_at DESC LIMIT 1",
+            let previous = try Row.fetchOne(db, sql: "SELECT id, end_odometer_km FROM carshare_trip WHERE vehicle_id = ? AND start_at < ? ORDER BY start_at DESC LIMIT 1",
                                             arguments: [vehicle.id, span.start.millisecondsSince1970])
                 .map { OdometerNeighbour(trip: $0["id"], kilometres: $0["end_odometer_km"]) } ?? OdometerNeighbour(trip: nil, kilometres: vehicle.initialOdometerKm)
             let next = try Row.fetchOne(db, sql: "SELECT id, start_odometer_km FROM carshare_trip WHERE vehicle_id = ? AND start_at >= ? ORDER BY start_at LIMIT 1",
