@@ -12,7 +12,7 @@ struct CommunityHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "community-hub",
         abstract: "Community energy and car-share hub: meter readings over MQTT, savings, the association's car.",
-        subcommands: [Serve.self, RegistryCommand.self, UsersCommand.self, TokensCommand.self]
+        subcommands: [Serve.self, RegistryCommand.self, UsersCommand.self, TokensCommand.self, CarShareCommand.self, LedgerCommand.self, BenchCommand.self]
     )
 }
 

@@ -1,3 +1,4 @@
+import CarShare
 import EnergyHub
 import Foundation
 import Shared
@@ -27,18 +28,21 @@ struct HubSettings: Codable, Sendable, Equatable {
     var http = HTTPSection()
     var ingest = IngestSettings()
     var auth = AuthSection()
+    var carshare = CarShareSettings()
 
     init() {}
 
     static func load(file: String?) throws -> HubSettings {
         guard let file else { return HubSettings() }
-        return try SettingsLoader.load(HubSettings.self, defaults: HubSettings(), file: file)
+        let settings = try SettingsLoader.load(HubSettings.self, defaults: HubSettings(), file: file)
+        _ = try settings.carshare.validated()
+        return settings
     }
 }
 
 /// The schema of the whole hub, in order: shared registry and users, then each module's tables.
 enum HubSchema {
-    static let all: [HubDatabase.Schema] = [SharedSchema.register, EnergySchema.register]
+    static let all: [HubDatabase.Schema] = [SharedSchema.register, EnergySchema.register, CarShareSchema.register]
 
     static func open(_ settings: HubSettings) throws -> HubDatabase {
         try HubDatabase.open(path: settings.database.path, schemas: all, synchronous: settings.database.synchronous)

@@ -1,0 +1,375 @@
+import Foundation
+import GRDB
+import Shared
+
+/// Balance of one account, derived from the entry lines.
+public struct AccountBalance: Codable, Sendable, Equatable {
+    public var account: Account
+    public var label: String
+    public var debitCents: Cents
+    public var creditCents: Cents
+    /// Debit minus credit.
+    public var balanceCents: Cents
+    enum CodingKeys: String, CodingKey {
+        case account, label
+        case debitCents = "debit_cents", creditCents = "credit_cents", balanceCents = "balance_cents"
+    }
+}
+
+public struct MemberBalance: Codable, Sendable, Equatable {
+    public var member: Int64
+    /// What the member owes (411).
+    public var owedCents: Cents
+    /// What the member has paid in advance (4191).
+    public var creditCents: Cents
+    enum CodingKeys: String, CodingKey {
+        case member
+        case owedCents = "owed_cents", creditCents = "credit_cents"
+    }
+}
+
+/// `GET /carshare/reports/balances`: every account's balance, and each member's, from the lines.
+public struct BalancesReport: Codable, Sendable, Equatable {
+    public var accounts: [AccountBalance]
+    public var members: [MemberBalance]
+    public var totalDebitCents: Cents
+    public var totalCreditCents: Cents
+    public var lines: Int64
+    enum CodingKeys: String, CodingKey {
+        case accounts, members, lines
+        case totalDebitCents = "total_debit_cents", totalCreditCents = "total_credit_cents"
+    }
+}
+
+public struct StatementLine: Codable, Sendable, Equatable {
+    public var date: LocalDate
+    public var entry: Int64
+    public var label: String
+    /// Charged to the member (fees).
+    public var chargedCents: Cents
+    /// Paid by the member, or given back to them (negative).
+    public var paidCents: Cents
+    /// Credit minus debt after this line.
+    public var balanceCents: Cents
+    enum CodingKeys: String, CodingKey {
+        case date, entry, label
+        case chargedCents = "charged_cents", paidCents = "paid_cents", balanceCents = "balance_cents"
+    }
+}
+
+/// `GET /carshare/members/{id}/statement`: memberships, trips, payments and balance, in French for paper.
+public struct MemberStatement: Codable, Sendable, Equatable {
+    public var member: Int64
+    public var name: String
+    public var memberships: [MembershipView]
+    public var trips: [TripView]
+    public var lines: [StatementLine]
+    public var owedCents: Cents
+    public var creditCents: Cents
+    /// Positive: the member is in credit; negative: they owe it.
+    public var balanceCents: Cents
+    public var text: String
+    enum CodingKeys: String, CodingKey {
+        case member, name, memberships, trips, lines, text
+        case owedCents = "owed_cents", creditCents = "credit_cents", balanceCents = "balance_cents"
+    }
+}
+
+public struct CashBookLine: Codable, Sendable, Equatable {
+    public var date: LocalDate
+    public var entry: Int64
+    public var label: String
+    public var inCents: Cents
+    public var outCents: Cents
+    public var balanceCents: Cents
+    enum CodingKeys: String, CodingKey {
+        case date, entry, label
+        case inCents = "in_cents", outCents = "out_cents", balanceCents = "balance_cents"
+    }
+}
+
+/// `GET /carshare/reports/cash-book`: the cash box (530), line by line, with its running balance.
+public struct CashBook: Codable, Sendable, Equatable {
+    public var from: LocalDate
+    public var to: LocalDate
+    public var openingCents: Cents
+    public var lines: [CashBookLine]
+    public var closingCents: Cents
+    enum CodingKeys: String, CodingKey {
+        case from, to, lines
+        case openingCents = "opening_cents", closingCents = "closing_cents"
+    }
+}
+
+public struct IncomeLine: Codable, Sendable, Equatable {
+    public var account: Account
+    public var label: String
+    public var amountCents: Cents
+    enum CodingKeys: String, CodingKey {
+        case account, label
+        case amountCents = "amount_cents"
+    }
+}
+
+/// `GET /carshare/reports/income-statement?month=YYYY-MM`: income (7) and expenses (6) of a month.
+public struct IncomeStatement: Codable, Sendable, Equatable {
+    public var month: String
+    public var income: [IncomeLine]
+    public var expenses: [IncomeLine]
+    public var totalIncomeCents: Cents
+    public var totalExpensesCents: Cents
+    public var resultCents: Cents
+    enum CodingKeys: String, CodingKey {
+        case month, income, expenses
+        case totalIncomeCents = "total_income_cents", totalExpensesCents = "total_expenses_cents", resultCents = "result_cents"
+    }
+}
+
+/// `GET /carshare/reports/trips`: trips with kilometres and energy, and the charging of the period.
+public struct TripList: Codable, Sendable, Equatable {
+    public var from: LocalDate
+    public var to: LocalDate
+    public var trips: [TripView]
+    public var totalKm: Int64
+    /// Sum of the trips' estimates (battery gauge times capacity).
+    public var estimatedEnergyWh: WattHours
+    /// What the charging log says went into the cars.
+    public var chargedEnergyWh: WattHours
+    public var chargingCostCents: Cents
+    public var flaggedTrips: Int
+    enum CodingKeys: String, CodingKey {
+        case from, to, trips
+        case totalKm = "total_km", estimatedEnergyWh = "estimated_energy_wh", chargedEnergyWh = "charged_energy_wh",
+             chargingCostCents = "charging_cost_cents", flaggedTrips = "flagged_trips"
+    }
+}
+
+/// `GET /carshare/ledger/verify` and `community-hub ledger verify`.
+public struct VerifyReport: Codable, Sendable, Equatable {
+    public var ok: Bool
+    public var entries: Int64
+    public var lastHash: String
+    public var brokenEntry: Int64?
+    public var problem: String?
+    enum CodingKeys: String, CodingKey {
+        case ok, entries, problem
+        case lastHash = "last_hash", brokenEntry = "broken_entry"
+    }
+}
+
+extension CarShareStore {
+    /// Balances per account and per member, summed from the lines (never a stored counter).
+    public func balances(by identity: Identity) async throws -> BalancesReport {
+        try identity.allow(.staff, .association)
+        return try await read { db in try balances(db) }
+    }
+
+    func balances(_ db: Database) throws -> BalancesReport {
+        var accounts: [Account: (debit: Int64, credit: Int64)] = [:]
+        var members: [Int64: (owed: Int64, credit: Int64)] = [:]
+        var count: Int64 = 0
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT account, member_id, SUM(MAX(amount_cents, 0)) AS debit, SUM(MAX(-amount_cents, 0)) AS credit, COUNT(*) AS n
+            FROM carshare_entry_line GROUP BY account, member_id
+            """)
+        for row in rows {
+            guard let account = Account(rawValue: row["account"]) else { continue }
+            let debit: Int64 = row["debit"]
+            let credit: Int64 = row["credit"]
+            count += row["n"] as Int64
+            accounts[account, default: (0, 0)].debit += debit
+            accounts[account, default: (0, 0)].credit += credit
+            if let member: Int64 = row["member_id"] {
+                if account == .members { members[member, default: (0, 0)].owed += debit - credit }
+                if account == .memberCredit { members[member, default: (0, 0)].credit += credit - debit }
+            }
+        }
+        let accountList = accounts.keys.sorted().map { account in
+            AccountBalance(account: account, label: account.label, debitCents: Cents(accounts[account]!.debit), creditCents: Cents(accounts[account]!.credit),
+                           balanceCents: Cents(accounts[account]!.debit - accounts[account]!.credit))
+        }
+        return BalancesReport(accounts: accountList,
+                              members: members.keys.sorted().map { MemberBalance(member: $0, owedCents: Cents(members[$0]!.owed), creditCents: Cents(members[$0]!.credit)) },
+                              totalDebitCents: Cents(accountList.reduce(0) { $0 + $1.debitCents.value }),
+                              totalCreditCents: Cents(accountList.reduce(0) { $0 + $1.creditCents.value }), lines: count)
+    }
+
+    public func statement(member memberID: Int64, by identity: Identity) async throws -> MemberStatement {
+        try await read { db in
+            let scope = try memberScope(db, memberID)
+            try requireSee(identity, scope)
+            let memberships = try memberships(db, member: memberID)
+            let trips = try Int64.fetchAll(db, sql: """
+                SELECT t.id FROM carshare_trip t JOIN carshare_trip_rider r ON r.trip_id = t.id WHERE r.member_id = ? ORDER BY t.start_at
+                """, arguments: [memberID]).map { try trip(db, $0) }
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT e.number, e.date, e.label, l.account, SUM(l.amount_cents) AS amount FROM carshare_entry_line l
+                JOIN carshare_entry e ON e.number = l.entry_number WHERE l.member_id = ? GROUP BY e.number, l.account ORDER BY e.date, e.number
+                """, arguments: [memberID])
+            var lines: [StatementLine] = []
+            var balance = Cents.zero
+            // A member's position is credit (4191) minus debt (411): both move the same way.
+            var byEntry: [(Int64, LocalDate, String, Cents)] = []
+            for row in rows {
+                let amount = Cents(row["amount"])
+                let number: Int64 = row["number"]
+                if let last = byEntry.last, last.0 == number {
+                    byEntry[byEntry.count - 1].3 = last.3 + amount
+                } else {
+                    byEntry.append((number, LocalDate(parsing: row["date"] as String)!, row["label"], amount))
+                }
+            }
+            for (number, date, label, amount) in byEntry where amount != .zero {
+                balance = balance - amount
+                lines.append(StatementLine(date: date, entry: number, label: label, chargedCents: amount > .zero ? amount : .zero,
+                                           paidCents: amount < .zero ? -amount : .zero, balanceCents: balance))
+            }
+            let position = try memberBalance(db, memberID)
+            var text = "Relevé de compte — \(scope.name) (membre n° \(memberID))\n\n"
+            text += memberships.isEmpty ? "Aucune adhésion.\n" : memberships.map { "\($0.label) : \($0.feeCents.euros)" }.joined(separator: "\n") + "\n"
+            text += "\nTrajets : \(trips.count)\n\nDate        Opération                                         Dû        Payé      Solde\n"
+            for line in lines {
+                text += "\(line.date.frenchText)  \(line.label.padding(toLength: 48, withPad: " ", startingAt: 0))  "
+                    + "\(line.chargedCents == .zero ? "" : line.chargedCents.euros)".padding(toLength: 9, withPad: " ", startingAt: 0) + " "
+                    + "\(line.paidCents == .zero ? "" : line.paidCents.euros)".padding(toLength: 9, withPad: " ", startingAt: 0) + " "
+                    + line.balanceCents.euros + "\n"
+            }
+            let net = position.credit - position.owed
+            text += net == .zero ? "\nVotre compte est à jour. Merci !\n"
+                : net > .zero ? "\nVous avez \(net.euros) d'avance pour vos prochains trajets.\n"
+                : "\nReste à payer : \((-net).euros). Merci de régler auprès d'un chauffeur ou de l'association.\n"
+            return MemberStatement(member: memberID, name: scope.name, memberships: memberships, trips: trips, lines: lines,
+                                   owedCents: position.owed, creditCents: position.credit, balanceCents: net, text: text)
+        }
+    }
+
+    public func cashBook(from: LocalDate, to: LocalDate, by identity: Identity) async throws -> CashBook {
+        try identity.allow(.staff, .association)
+        guard from <= to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must not be before from") }
+        return try await read { db in
+            let opening = Cents(try Int64.fetchOne(db, sql: """
+                SELECT COALESCE(SUM(l.amount_cents), 0) FROM carshare_entry_line l JOIN carshare_entry e ON e.number = l.entry_number
+                WHERE l.account = '530' AND e.date < ?
+                """, arguments: [from.description]) ?? 0)
+            var balance = opening
+            let lines = try Row.fetchAll(db, sql: """
+                SELECT e.number, e.date, e.label, SUM(l.amount_cents) AS amount FROM carshare_entry_line l JOIN carshare_entry e ON e.number = l.entry_number
+                WHERE l.account = '530' AND e.date >= ? AND e.date <= ? GROUP BY e.number ORDER BY e.date, e.number
+                """, arguments: [from.description, to.description]).map { row -> CashBookLine in
+                let amount = Cents(row["amount"])
+                balance = balance + amount
+                return CashBookLine(date: LocalDate(parsing: row["date"] as String)!, entry: row["number"], label: row["label"],
+                                    inCents: amount > .zero ? amount : .zero, outCents: amount < .zero ? -amount : .zero, balanceCents: balance)
+            }
+            return CashBook(from: from, to: to, openingCents: opening, lines: lines, closingCents: balance)
+        }
+    }
+
+    public func incomeStatement(month: String, by identity: Identity) async throws -> IncomeStatement {
+        try identity.allow(.staff, .association)
+        guard month.count == 7, let first = LocalDate(parsing: month + "-01") else {
+            throw HubError.badRequest(field: "month", code: "invalid_date", "month must be YYYY-MM")
+        }
+        return try await read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT l.account, SUM(l.amount_cents) AS amount FROM carshare_entry_line l JOIN carshare_entry e ON e.number = l.entry_number
+                WHERE e.date >= ? AND e.date < ? AND (l.account LIKE '6%' OR l.account LIKE '7%') GROUP BY l.account ORDER BY l.account
+                """, arguments: [first.description, first.firstOfNextMonth.description])
+            var income: [IncomeLine] = []
+            var expenses: [IncomeLine] = []
+            for row in rows {
+                guard let account = Account(rawValue: row["account"]) else { continue }
+                let amount = Cents(row["amount"])
+                if account.isIncome { income.append(IncomeLine(account: account, label: account.label, amountCents: -amount)) }
+                if account.isExpense { expenses.append(IncomeLine(account: account, label: account.label, amountCents: amount)) }
+            }
+            let totalIncome = income.reduce(Cents.zero) { $0 + $1.amountCents }
+            let totalExpenses = expenses.reduce(Cents.zero) { $0 + $1.amountCents }
+            return IncomeStatement(month: month, income: income, expenses: expenses, totalIncomeCents: totalIncome,
+                                   totalExpensesCents: totalExpenses, resultCents: totalIncome - totalExpenses)
+        }
+    }
+
+    /// Trips whose start falls on local days [from, to], with kilometres and energy.
+    public func tripList(from: LocalDate, to: LocalDate, vehicle: Int64? = nil, by identity: Identity) async throws -> TripList {
+        try identity.allow(.staff, .association, .driver)
+        guard from <= to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must not be before from") }
+        let start = zone.startOfDay(from).millisecondsSince1970
+        let end = zone.startOfDay(to.advanced(by: 1)).millisecondsSince1970
+        return try await read { db in
+            var sql = "SELECT t.id FROM carshare_trip t WHERE t.start_at >= ? AND t.start_at < ?"
+            var arguments: [any DatabaseValueConvertible] = [start, end]
+            if let vehicle { sql += " AND t.vehicle_id = ?"; arguments.append(vehicle) }
+            if identity.role == .driver { sql += " AND t.driver_id = ?"; arguments.append(try driverID(of: identity, db) ?? -1) }
+            if identity.role == .association {
+                sql += " AND EXISTS (SELECT 1 FROM carshare_trip_rider r JOIN carshare_member m ON m.id = r.member_id WHERE r.trip_id = t.id AND m.estate_id = ?)"
+                arguments.append(identity.estate ?? "")
+            }
+            let trips = try Int64.fetchAll(db, sql: sql + " ORDER BY t.start_at", arguments: StatementArguments(arguments)).map { try trip(db, $0) }
+            var chargingSQL = "SELECT COALESCE(SUM(energy_wh), 0) AS wh, COALESCE(SUM(cost_cents), 0) AS cost FROM carshare_charging WHERE at >= ? AND at < ?"
+            var chargingArguments: [any DatabaseValueConvertible] = [start, end]
+            if let vehicle { chargingSQL += " AND vehicle_id = ?"; chargingArguments.append(vehicle) }
+            let charging = try Row.fetchOne(db, sql: chargingSQL, arguments: StatementArguments(chargingArguments))!
+            return TripList(from: from, to: to, trips: trips, totalKm: trips.reduce(0) { $0 + $1.distanceKm },
+                            estimatedEnergyWh: WattHours(trips.reduce(0) { $0 + ($1.energyWh?.value ?? 0) }),
+                            chargedEnergyWh: WattHours(charging["wh"]), chargingCostCents: Cents(charging["cost"]),
+                            flaggedTrips: trips.filter { !$0.flags.isEmpty }.count)
+        }
+    }
+
+    /// The préfet's annual report of the social-transport regime.
+    public func prefectReport(year: Int, by identity: Identity) async throws -> PrefectReport {
+        try identity.allow(.staff, .association)
+        guard (2000...2200).contains(year) else { throw HubError.badRequest(field: "year", "year must be between 2000 and 2200") }
+        let start = zone.startOfDay(LocalDate(year: year, month: 1, day: 1)!).millisecondsSince1970
+        let end = zone.startOfDay(LocalDate(year: year + 1, month: 1, day: 1)!).millisecondsSince1970
+        return try await read { db in
+            let trips = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_trip WHERE start_at >= ? AND start_at < ? ORDER BY start_at",
+                                           arguments: [start, end]).map { try trip(db, $0) }
+            return PrefectReport.make(year: year, trips: trips.map {
+                TripFacts(kilometres: $0.distanceKm, driver: $0.driver, vehicle: $0.vehicle, riders: $0.riders.map(\.member),
+                          participation: $0.riders.reduce(Cents.zero) { $0 + $1.feeCents })
+            })
+        }
+    }
+
+    /// The ledger as an hledger journal.
+    public func journal(by identity: Identity) async throws -> String {
+        try identity.allow(.staff, .association)
+        return try await read { db in HledgerJournal.export(try allEntries(db)) }
+    }
+
+    /// Checks the hash chain and the numbering of every posted entry.
+    public func verify(by identity: Identity) async throws -> VerifyReport {
+        try identity.allow(.staff, .association)
+        return try await read { db in try verify(db) }
+    }
+
+    public func verifySync() throws -> VerifyReport {
+        try database.pool.read { db in try verify(db) }
+    }
+
+    func verify(_ db: Database) throws -> VerifyReport {
+        let entries = try allEntries(db)
+        let result: (count: Int64, lastHash: String)
+        do {
+            result = try HashChain.verify(entries)
+        } catch {
+            let number: Int64?
+            switch error {
+            case .numberGap(let expected, _): number = expected
+            case .hashChainBroken(let broken, _): number = broken
+            default: number = nil
+            }
+            return VerifyReport(ok: false, entries: Int64(entries.count), lastHash: entries.last?.hash ?? HashChain.genesis, brokenEntry: number,
+                                problem: error.hubError.message)
+        }
+        let receipts = try Int64.fetchAll(db, sql: "SELECT receipt FROM carshare_entry WHERE receipt IS NOT NULL ORDER BY receipt")
+        do {
+            try LedgerRules.checkGapless(receipts)
+        } catch {
+            return VerifyReport(ok: false, entries: result.count, lastHash: result.lastHash, brokenEntry: nil, problem: "receipt numbers: \(error.hubError.message)")
+        }
+        return VerifyReport(ok: true, entries: result.count, lastHash: result.lastHash, brokenEntry: nil, problem: nil)
+    }
+}

@@ -1,0 +1,129 @@
+import CarShare
+import Foundation
+import Shared
+import Testing
+
+/// One test per ledger invariant of carshare.md section 3, on the pure rules, each showing its named error.
+@Suite struct LedgerRulesTests {
+    let day = LocalDate(year: 2026, month: 3, day: 12)!
+
+    func draft(_ lines: [LedgerLine], kind: EntryKind = .manual) -> EntryDraft {
+        EntryDraft(date: day, kind: kind, label: "test", lines: lines)
+    }
+
+    @Test func invariant1_anEntryHasTwoLinesThatBalanceInCents() throws {
+        #expect(throws: LedgerError.tooFewLines(count: 1)) { try LedgerRules.validate(draft([.debit(.bank, Cents(100))])) }
+        #expect(throws: LedgerError.unbalanced(debits: Cents(100), credits: Cents(99))) {
+            try LedgerRules.validate(draft([.debit(.bank, Cents(100)), .credit(.grants, Cents(99))]))
+        }
+        #expect(throws: LedgerError.zeroLine(index: 1)) {
+            try LedgerRules.validate(draft([.debit(.bank, Cents(100)), .credit(.grants, .zero), .credit(.grants, Cents(100))]))
+        }
+        #expect(throws: LedgerError.memberMismatch(index: 0, account: .members)) {
+            try LedgerRules.validate(draft([.debit(.members, Cents(100)), .credit(.tripFees, Cents(100))]))
+        }
+        #expect(throws: LedgerError.memberMismatch(index: 1, account: .tripFees)) {
+            try LedgerRules.validate(draft([.debit(.members, Cents(100), member: 1), .credit(.tripFees, Cents(100), member: 1)]))
+        }
+        try LedgerRules.validate(draft([.debit(.members, Cents(100), member: 1), .credit(.tripFees, Cents(100))]))
+    }
+
+    @Test func invariant2_aCorrectionIsAMirroredReversal() throws {
+        let original = PostedEntry(number: 4, draft: draft([.debit(.members, Cents(200), member: 3), .credit(.tripFees, Cents(200))], kind: .tripFee),
+                                   receipt: nil, postedAt: Instant(millisecondsSince1970: 0), postedBy: "x", previousHash: HashChain.genesis)
+        let reversal = try LedgerRules.reversal(of: original, on: day)
+        #expect(reversal.reverses == 4 && reversal.kind == .reversal)
+        #expect(reversal.lines == [LedgerLine(.members, Cents(-200), member: 3), LedgerLine(.tripFees, Cents(200))])
+        #expect(LedgerRules.balances(original.lines + reversal.lines).values.allSatisfy { $0 == .zero })
+        let reversed = PostedEntry(number: 5, draft: reversal, receipt: nil, postedAt: Instant(millisecondsSince1970: 0), postedBy: "x", previousHash: original.hash)
+        #expect(throws: LedgerError.cannotReverseReversal(number: 5)) { try LedgerRules.reversal(of: reversed, on: day) }
+    }
+
+    @Test func invariant4_aClosedMonthRejectsEntries() throws {
+        #expect(throws: LedgerError.closedPeriod(month: "2026-03")) { try LedgerRules.checkOpen(day, closedMonths: ["2026-02", "2026-03"]) }
+        try LedgerRules.checkOpen(day, closedMonths: ["2026-02"])
+    }
+
+    @Test func invariant5_numbersAreGapless() throws {
+        try LedgerRules.checkGapless([1, 2, 3])
+        try LedgerRules.checkGapless([])
+        #expect(throws: LedgerError.numberGap(expected: 3, found: 4)) { try LedgerRules.checkGapless([1, 2, 4]) }
+    }
+
+    @Test func invariant7_theCashBoxNeverGoesNegativeOnAnyDay() throws {
+        let next = day.advanced(by: 1)
+        try LedgerRules.checkCashBox(opening: Cents(500), later: [], date: day, delta: Cents(-500))
+        #expect(throws: LedgerError.cashBoxNegative(on: day, balance: Cents(-1))) {
+            try LedgerRules.checkCashBox(opening: Cents(500), later: [], date: day, delta: Cents(-501))
+        }
+        // A backdated withdrawal that the box could pay that day, but not after a later withdrawal.
+        #expect(throws: LedgerError.cashBoxNegative(on: next, balance: Cents(-100))) {
+            try LedgerRules.checkCashBox(opening: Cents(500), later: [(next, Cents(-400))], date: day, delta: Cents(-200))
+        }
+        // Money received the same day counts.
+        try LedgerRules.checkCashBox(opening: .zero, later: [(day, Cents(300))], date: day, delta: Cents(-300))
+    }
+
+    @Test func refundsCannotExceedCreditAndAmountsArePositive() throws {
+        #expect(throws: LedgerError.refundExceedsCredit(member: 1, credit: Cents(300))) {
+            try LedgerRules.refund(member: 1, amount: Cents(500), from: .cash, credit: Cents(300))
+        }
+        #expect(throws: LedgerError.amountNotPositive(field: "amount")) { try LedgerRules.refund(member: 1, amount: Cents(-5), from: .cash, credit: Cents(300)) }
+        #expect(try LedgerRules.refund(member: 1, amount: Cents(300), from: .cash, credit: Cents(300)) == [.debit(.memberCredit, Cents(300), member: 1), .credit(.cash, Cents(300))])
+    }
+
+    @Test func aFeeUsesPrepaidCreditFirstWhenTheSettingSaysSo() {
+        #expect(LedgerRules.charge(member: 1, amount: Cents(200), income: .tripFees, credit: Cents(150), usePrepaidCreditFirst: true)
+            == [.debit(.memberCredit, Cents(150), member: 1), .debit(.members, Cents(50), member: 1), .credit(.tripFees, Cents(200))])
+        #expect(LedgerRules.charge(member: 1, amount: Cents(200), income: .tripFees, credit: Cents(150), usePrepaidCreditFirst: false)
+            == [.debit(.members, Cents(200), member: 1), .credit(.tripFees, Cents(200))])
+        #expect(LedgerRules.charge(member: 1, amount: Cents(800), income: .deferredIncome, credit: .zero, usePrepaidCreditFirst: true)
+            == [.debit(.members, Cents(800), member: 1), .credit(.deferredIncome, Cents(800))])
+    }
+
+    @Test func aPaymentSettlesTheDebtAndTheRestIsCredit() {
+        #expect(LedgerRules.payment(member: 1, amount: Cents(1000), into: .cash, debt: Cents(800))
+            == [.debit(.cash, Cents(1000)), .credit(.members, Cents(800), member: 1), .credit(.memberCredit, Cents(200), member: 1)])
+        #expect(LedgerRules.payment(member: 1, amount: Cents(500), into: .bank, debt: Cents(800))
+            == [.debit(.bank, Cents(500)), .credit(.members, Cents(500), member: 1)])
+    }
+
+    @Test func invariant8_theHashChainFindsAChangedOrUnlinkedEntry() throws {
+        var entries: [PostedEntry] = []
+        var previous = HashChain.genesis
+        for number in Int64(1)...4 {
+            let entry = PostedEntry(number: number, draft: draft([.debit(.cash, Cents(100 * number)), .credit(.grants, Cents(100 * number))]),
+                                    receipt: nil, postedAt: Instant(millisecondsSince1970: number), postedBy: "t", previousHash: previous)
+            entries.append(entry)
+            previous = entry.hash
+        }
+        #expect(try HashChain.verify(entries).count == 4)
+        var changed = entries
+        changed[1].lines[0].amount = Cents(999)
+        changed[1].lines[1].amount = Cents(-999)
+        #expect(throws: LedgerError.hashChainBroken(number: 2, reason: "its content no longer matches its hash: the row was changed after posting")) {
+            try HashChain.verify(changed)
+        }
+        var relinked = entries
+        relinked[2].previousHash = HashChain.genesis
+        #expect(throws: LedgerError.hashChainBroken(number: 3, reason: "its link to entry 2 does not match")) { try HashChain.verify(relinked) }
+        #expect(throws: LedgerError.numberGap(expected: 3, found: 4)) { try HashChain.verify([entries[0], entries[1], entries[3]]) }
+    }
+
+    @Test func theJournalDeclaresAccountsAndAssertsEveryRunningBalance() {
+        let first = PostedEntry(number: 1, draft: EntryDraft(date: day, kind: .membership, label: "Adhésion; année 2026",
+                                                             lines: [.debit(.members, Cents(800), member: 3), .credit(.memberships, Cents(800))]),
+                                receipt: nil, postedAt: Instant(millisecondsSince1970: 0), postedBy: "t", previousHash: HashChain.genesis)
+        let second = PostedEntry(number: 2, draft: EntryDraft(date: day.advanced(by: -1), kind: .payment, label: "Paiement",
+                                                              lines: [.debit(.cash, Cents(1000)), .credit(.memberCredit, Cents(1000), member: 3)]),
+                                 receipt: 1, postedAt: Instant(millisecondsSince1970: 0), postedBy: "t", previousHash: first.hash)
+        let text = HledgerJournal.export([first, second])
+        #expect(text.contains("commodity 1000.00 EUR"))
+        #expect(text.contains("account 411 Usagers:membre-3"))
+        #expect(text.contains("    411 Usagers:membre-3  8.00 EUR = 8.00 EUR"))
+        #expect(text.contains("    4191 Usagers créditeurs (avances):membre-3  -10.00 EUR = -10.00 EUR"))
+        #expect(text.contains("Adhésion, année 2026"), "a ';' would start a comment in hledger")
+        // Sorted by date: the payment of the 11th comes before the membership of the 12th.
+        #expect(text.range(of: "2026-03-11 (2)")!.lowerBound < text.range(of: "2026-03-12 (1)")!.lowerBound)
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import CarShare
-
-@Test func carShareModuleLinks() { #expect(CarShareModule.self == CarShareModule.self) }
