@@ -57,7 +57,9 @@ func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestContext> {
                  body: .init(byteBuffer: ByteBuffer(bytes: dependencies.metrics.emitToBuffer())))
     }
     router.post("api/v1/sessions") { request, context in
-        let body = try await request.decode(as: SessionRequest.self, context: context)
+        // Decoded here rather than with request.decode so a DecodingError keeps the field it names.
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        let body = try JSONDecoder().decode(SessionRequest.self, from: Data(buffer.readableBytesView))
         guard let identity = try await dependencies.users.verify(name: body.name, password: body.password) else {
             throw HubError.unauthorized("wrong name or password")
         }
