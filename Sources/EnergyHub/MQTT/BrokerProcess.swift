@@ -357,7 +357,7 @@ public final class BrokerProcess: @unchecked Sendable {
     }
 
     /// Binds 127.0.0.1:0 and reads back the port the kernel chose.
-    static func freeLoopbackPort() throws -> Int {
+    public static func freeLoopbackPort() throws -> Int {
         let fd = socket(AF_INET, streamSocketType, 0)
         guard fd >= 0 else { throw HubError(.unavailable, code: "no_socket", message: "cannot create a socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
