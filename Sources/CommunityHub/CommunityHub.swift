@@ -12,7 +12,7 @@ struct CommunityHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "community-hub",
         abstract: "Community energy and car-share hub: meter readings over MQTT, savings, the association's car.",
-        subcommands: [Serve.self, RegistryCommand.self, UsersCommand.self, TokensCommand.self, CarShareCommand.self, LedgerCommand.self, BenchCommand.self]
+        subcommands: [Serve.self, Demo.self, RegistryCommand.self, UsersCommand.self, TokensCommand.self, CarShareCommand.self, LedgerCommand.self, BenchCommand.self]
     )
 }
 
@@ -41,8 +41,8 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-func bootstrapLogging() {
-    let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+func bootstrapLogging(defaultLevel: Logger.Level = .info) {
+    let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level
