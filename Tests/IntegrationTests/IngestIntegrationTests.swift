@@ -1,6 +1,9 @@
 import EnergyHub
 import Foundation
 import GRDB
+import Logging
+import Prometheus
+import ServiceLifecycle
 import HubTestSupport
 import Shared
 import Testing
@@ -98,5 +101,45 @@ import Testing
         #expect(try harness.count("SELECT COUNT(*) FROM quarantine") == 0)
         publisher.stop()
         try await harness.stopHub()
+    }
+}
+
+/// When CI starts a broker of its own (`.ci/run` exports HUB_TEST_MQTT_PORT), the hub ingests
+/// through it like through a production broker it does not manage; otherwise a broker is started.
+@Suite struct ExternalBrokerTests {
+    @Test func theHubIngestsThroughAnAlreadyRunningBroker() async throws {
+        var ownBroker: BrokerProcess?
+        var settings = MQTTSettings()
+        if let port = ProcessInfo.processInfo.environment["HUB_TEST_MQTT_PORT"].flatMap(Int.init) {
+            settings.port = port
+        } else {
+            let broker = try BrokerProcess(workingDirectory: try TestSupport.temporaryDirectory("external-broker"), persistence: false)
+            try broker.start()
+            ownBroker = broker
+            settings = broker.clientSettings
+        }
+        defer { ownBroker?.stop() }
+        let device = "ci-\(UUID().uuidString.prefix(8).lowercased())"
+        settings.clientId = "hub-\(device)"
+        let database = try TestSupport.database()
+        _ = try RegistryImporter(database: database).importCSV(Data("estate;building;dwelling;device;kind;format;since\nE;B;D1;\(device);meter;canonical;2025-01-01\n".utf8))
+        let service = try IngestService(settings: IngestSettings(), mqtt: settings, mqttPassword: nil, store: SQLiteReadingStore(database: database),
+                                        metrics: IngestMetrics(registry: PrometheusCollectorRegistry()), logger: Logger(label: "test"))
+        let group = ServiceGroup(configuration: .init(services: [service], logger: Logger(label: "test")))
+        let running = Task { try await group.run() }
+        try await waitUntil("hub connected") { service.isConnected }
+        var publisherSettings = settings
+        publisherSettings.clientId = "pub-\(device)"
+        let publisher = MosquittoClient(settings: publisherSettings, password: nil, cleanSession: true, logger: Logger(label: "test"), onMessage: { _ in })
+        try publisher.start()
+        try await waitUntil("publisher connected") { publisher.isConnected }
+        let start = Instant.now().adding(seconds: -600)
+        for minute in 0..<10 {
+            try publisher.publish(topic: "meters/\(device)/reading", payload: canonicalPayload(start.adding(seconds: Int64(minute) * 60), Int64(100 + minute)))
+        }
+        try await waitUntil("10 readings stored") { service.totals.stored == 10 }
+        publisher.stop()
+        await group.triggerGracefulShutdown()
+        try await running.value
     }
 }

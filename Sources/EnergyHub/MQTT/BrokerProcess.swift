@@ -375,7 +375,7 @@ public final class BrokerProcess: @unchecked Sendable {
     }
 
     /// Whether something accepts TCP connections on 127.0.0.1:port.
-    static func acceptsConnections(port: Int) -> Bool {
+    public static func acceptsConnections(port: Int) -> Bool {
         let fd = socket(AF_INET, streamSocketType, 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

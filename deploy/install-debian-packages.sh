@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the hub needs to build, run and be tested (Debian 12).
+# Swift itself (6.x) is expected at /opt/swift or on PATH.
+set -euo pipefail
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  libmosquitto-dev mosquitto mosquitto-clients   # the MQTT library the hub links, the broker, test clients
+  libsqlite3-dev sqlite3                         # SQLite through GRDB
+  tzdata                                         # Europe/Paris days and months
+  openssl                                        # TLS certificates in the MQTT TLS test
+  hledger                                        # replays the car-share ledger in tests
+  ca-certificates procps
+)
+missing=()
+for package in "${packages[@]}"; do
+  case "$package" in \#*) continue ;; esac
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $sudo apt-get update
+  $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# The Debian package starts a broker on port 1883; the hub's tests and demo start their own on free ports.
+if command -v swift >/dev/null 2>&1; then :; elif [ -x /opt/swift/usr/bin/swift ]; then
+  echo "note: add /opt/swift/usr/bin to PATH" >&2
+fi
