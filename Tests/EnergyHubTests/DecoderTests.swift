@@ -1,4 +1,5 @@
 import Foundation
+import HubTestSupport
 import Testing
 @testable import EnergyHub
 import Shared
@@ -596,12 +597,7 @@ private struct SampleLine {
     var payload: String
 }
 
-private func sampleDirectory() -> URL {
-    // Tests/EnergyHubTests/DecoderTests.swift -> the package root -> ../shared/samples/mqtt
-    URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("../shared/samples/mqtt").standardizedFileURL
-}
+private func sampleDirectory() -> URL { TestSupport.samplesDirectory }
 
 private func loadSamples() throws -> [SampleLine] {
     let directory = sampleDirectory()

@@ -7,8 +7,12 @@ public enum TestSupport {
     /// The package's root directory (where Package.swift is).
     public static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// `../shared/samples/mqtt` next to the package.
-    public static let samplesDirectory = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/samples/mqtt")
+    /// The device payload samples, copied from the team's `../shared/samples/mqtt` into
+    /// `Tests/Fixtures/mqtt` so a clone tests alone (`SampleFixtureTests` keeps the copy in step).
+    public static let samplesDirectory = packageRoot.appendingPathComponent("Tests/Fixtures/mqtt")
+
+    /// The team's shared samples next to the package, when this checkout has them.
+    public static let sharedSamplesDirectory = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/samples/mqtt")
 
     /// A new empty directory under the system's temporary directory.
     public static func temporaryDirectory(_ prefix: String = "hub-test") throws -> URL {
@@ -31,7 +35,7 @@ public enum TestSupport {
         public var note: String
     }
 
-    /// The lines of `../shared/samples/mqtt/<name>.jsonl`.
+    /// The lines of `Tests/Fixtures/mqtt/<name>.jsonl`.
     public static func samples(_ name: String) throws -> [Sample] {
         let text = try String(contentsOf: samplesDirectory.appendingPathComponent("\(name).jsonl"), encoding: .utf8)
         return try text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { line in
