@@ -21,6 +21,26 @@ struct HubSettings: Codable, Sendable, Equatable {
         var bcryptCost = 12
         /// How long a token from `POST /api/v1/sessions` stays valid.
         var sessionHours = 12
+
+        enum CodingKeys: String, CodingKey {
+            case bcryptCost, sessionHours
+        }
+
+        init() {}
+
+        // Checked when read: bcrypt traps outside 4...31, and a session of 0 hours (or of more hours
+        // than an instant can hold) would hand out tokens that never work or crash the login.
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            bcryptCost = try container.decode(Int.self, forKey: .bcryptCost)
+            sessionHours = try container.decode(Int.self, forKey: .sessionHours)
+            guard (4...31).contains(bcryptCost) else {
+                throw DecodingError.dataCorruptedError(forKey: .bcryptCost, in: container, debugDescription: "must be between 4 and 31")
+            }
+            guard (1...8784).contains(sessionHours) else {
+                throw DecodingError.dataCorruptedError(forKey: .sessionHours, in: container, debugDescription: "must be between 1 and 8784 (a year)")
+            }
+        }
     }
 
     var database = DatabaseSection()

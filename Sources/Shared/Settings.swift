@@ -17,8 +17,35 @@ public enum SettingsLoader {
             return try JSONDecoder().decode(T.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch let error as DecodingError {
             let (field, message) = JSONErrorMiddleware<HubRequestContext>.describe(error)
+            if field == nil, let culprit = firstInvalidSetting(type, defaults: defaultsObject, overlay: overlay) {
+                throw HubError.configuration("\(source): setting \(culprit) is invalid: the value does not fit its type (a whole number expected, or out of range)")
+            }
             throw HubError.configuration("\(source): setting \(field ?? "?") is invalid: \(message)")
         }
+    }
+
+    /// Foundation's decoder drops the key path of a number that does not fit its type (80.5 or
+    /// 1e30 for an Int) and calls the JSON invalid: find that setting by overlaying one value at a time.
+    static func firstInvalidSetting<T: Codable>(_ type: T.Type, defaults: Any, overlay: Any) -> String? {
+        func leaves(_ value: Any, _ path: [String]) -> [[String]] {
+            guard let object = value as? [String: Any] else { return [path] }
+            return object.keys.sorted().flatMap { leaves(object[$0]!, path + [$0]) }
+        }
+        func value(_ object: Any, at path: ArraySlice<String>) -> Any {
+            guard let key = path.first, let object = object as? [String: Any], let child = object[key] else { return object }
+            return value(child, at: path.dropFirst())
+        }
+        func single(_ path: ArraySlice<String>, _ leaf: Any) -> Any {
+            guard let key = path.first else { return leaf }
+            return [key: single(path.dropFirst(), leaf)]
+        }
+        for path in leaves(overlay, []) where !path.isEmpty {
+            guard let merged = try? merge(defaults, single(path[...], value(overlay, at: path[...])), path: "", source: ""),
+                  let data = try? JSONSerialization.data(withJSONObject: merged)
+            else { continue }
+            if (try? JSONDecoder().decode(T.self, from: data)) == nil { return path.joined(separator: ".") }
+        }
+        return nil
     }
 
     /// Reads a settings file from disk and overlays it on `defaults`.

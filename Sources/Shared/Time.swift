@@ -45,11 +45,11 @@ public struct Instant: Hashable, Comparable, Sendable, Codable, CustomStringConv
         } else {
             let bytes = Array(rest.utf8)
             guard bytes.count == 6, bytes[0] == UInt8(ascii: "+") || bytes[0] == UInt8(ascii: "-"), bytes[3] == UInt8(ascii: ":"),
-                  let hours = Int64(String(decoding: bytes[1...2], as: UTF8.self)),
-                  let minutes = Int64(String(decoding: bytes[4...5], as: UTF8.self)),
+                  // Digits only: Int64("+1") would let "++1:00" or "+-1:00" through as an offset.
+                  let hours = Int(digits: bytes[1...2]), let minutes = Int(digits: bytes[4...5]),
                   hours < 24, minutes < 60
             else { return nil }
-            let magnitude = hours * 3600 + minutes * 60
+            let magnitude = Int64(hours * 3600 + minutes * 60)
             offsetSeconds = bytes[0] == UInt8(ascii: "-") ? -magnitude : magnitude
         }
         return Instant(millisecondsSince1970: local.millisecondsAsIfUTC - offsetSeconds * 1000)

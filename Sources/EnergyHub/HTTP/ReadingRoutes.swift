@@ -62,10 +62,12 @@ public struct ReadingRoutes: Sendable {
     struct QuarantineListBody: Codable {
         var since: Instant
         var entries: [QuarantineBody]
+        /// Set when `limit` cut the answer: ask again with `since=next_since&after_id=next_after_id`.
         var nextSince: Instant?
+        var nextAfterID: Int64?
         enum CodingKeys: String, CodingKey {
             case since, entries
-            case nextSince = "next_since"
+            case nextSince = "next_since", nextAfterID = "next_after_id"
         }
     }
 
@@ -129,14 +131,24 @@ public struct ReadingRoutes: Sendable {
         let identity = try context.requireIdentity()
         try identity.require(.staff)
         let since = try request.instant("since", in: timeZone) ?? Instant.now().adding(seconds: -86_400)
+        // Entries share a receive time (a refused array payload, a burst): since alone cannot say
+        // where a page stopped, so the next page also skips ids up to the last one shown.
+        var afterID: Int64?
+        if let text = request.query("after_id") {
+            guard let id = Int64(text), id >= 0 else {
+                throw HubError.badRequest(field: "after_id", "after_id must be the next_after_id of the previous page, a whole number")
+            }
+            afterID = id
+        }
         let limit = try limit(request, default: 1000, max: 10_000)
-        let entries = try store.quarantine(since: since, limit: limit)
+        let entries = try store.quarantine(since: since, afterID: afterID, limit: limit)
+        let last = entries.count == limit ? entries.last : nil
         let body = QuarantineListBody(since: since, entries: entries.map { entry in
             QuarantineBody(id: entry.id ?? 0, receivedAt: entry.receivedAt, topic: entry.topic, reason: entry.reason.rawValue, detail: entry.detail,
                            device: entry.device, payload: String(validating: entry.payload, as: UTF8.self),
                            payloadBase64: Data(entry.payload).base64EncodedString(), instant: entry.reading?.instant,
                            energyWh: entry.reading?.energy.value, releasedAt: entry.releasedAt)
-        }, nextSince: entries.count == limit ? entries.last?.receivedAt : nil)
+        }, nextSince: last?.receivedAt, nextAfterID: last?.id)
         return try HubJSON.response(body)
     }
 }

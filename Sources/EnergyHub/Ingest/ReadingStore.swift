@@ -64,8 +64,10 @@ public protocol ReadingStore: Sendable {
     func sequences() throws -> [String: DeviceSequence]
     /// Stored readings of a device in [from, to), oldest first, at most `limit`.
     func readings(device: String, from: Instant, to: Instant, limit: Int) throws -> [Reading]
-    /// Quarantine entries received at or after `since`, oldest first, at most `limit`.
-    func quarantine(since: Instant, limit: Int) throws -> [QuarantineEntry]
+    /// Quarantine entries received at or after `since`, oldest first (by receive time, then id), at
+    /// most `limit`; with `afterID`, the entries of the `since` millisecond up to that id are skipped:
+    /// a page continues exactly where the previous one stopped, even inside one millisecond.
+    func quarantine(since: Instant, afterID: Int64?, limit: Int) throws -> [QuarantineEntry]
 }
 
 /// The SQLite store, over the hub's GRDB pool.
@@ -141,12 +143,12 @@ public struct SQLiteReadingStore: ReadingStore {
         }
     }
 
-    public func quarantine(since: Instant, limit: Int) throws -> [QuarantineEntry] {
+    public func quarantine(since: Instant, afterID: Int64?, limit: Int) throws -> [QuarantineEntry] {
         try database.pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT id, received_at, topic, payload, reason, detail, device_id, instant, energy_wh, time_source, released_at
-                FROM quarantine WHERE received_at >= ? ORDER BY received_at, id LIMIT ?
-                """, arguments: [since.millisecondsSince1970, limit]).map { row in
+                FROM quarantine WHERE received_at >= ? AND (received_at > ? OR id > ?) ORDER BY received_at, id LIMIT ?
+                """, arguments: [since.millisecondsSince1970, since.millisecondsSince1970, afterID ?? Int64.min, limit]).map { row in
                 var reading: DecodedReading?
                 if let instant = row["instant"] as Int64?, let energy = row["energy_wh"] as Int64? {
                     reading = DecodedReading(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy),

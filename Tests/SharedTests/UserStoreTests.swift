@@ -1,0 +1,187 @@
+import Foundation
+import GRDB
+import HubTestSupport
+import Shared
+import Testing
+
+@Suite struct UserStoreTests {
+    static let now = Instant.parseRFC3339("2026-03-13T09:00:00Z")!
+
+    /// A real SQLite file with two estates and their dwellings, and a store hashing at bcrypt cost 4.
+    func setUp() throws -> (HubDatabase, UserStore) {
+        let database = try TestSupport.database()
+        try database.pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO estate (id) VALUES ('Outreau'), ('Le Portel');
+                INSERT INTO building (id, estate_id) VALUES ('OUT-A', 'Outreau'), ('POR-B', 'Le Portel');
+                INSERT INTO dwelling (id, building_id) VALUES ('OUT-A-01', 'OUT-A'), ('POR-B-01', 'POR-B');
+                """)
+        }
+        return (database, UserStore(database: database, bcryptCost: 4))
+    }
+
+    func userCount(_ database: HubDatabase) throws -> Int {
+        try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM hub_user")! }
+    }
+
+    /// Expects `body` to throw a HubError of this kind naming this field, and to add no user.
+    func expectRefused(_ kind: HubError.Kind, field: String, _ database: HubDatabase, sourceLocation: SourceLocation = #_sourceLocation,
+                       _ body: () throws -> Void) throws {
+        let before = try userCount(database)
+        do {
+            try body()
+            Issue.record("expected \(kind) on \(field), got success", sourceLocation: sourceLocation)
+        } catch let error as HubError {
+            #expect(error.kind == kind && error.field == field, "\(error)", sourceLocation: sourceLocation)
+            #expect(!error.message.isEmpty, sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("not a HubError: \(error)", sourceLocation: sourceLocation)
+        }
+        #expect(try userCount(database) == before, "nothing written", sourceLocation: sourceLocation)
+    }
+
+    @Test func eachRoleIsTiedToWhatItNeeds() throws {
+        let (database, users) = try setUp()
+        let now = UserStoreTests.now
+        try users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "password-123", at: now)
+        try users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", at: now)
+        try users.add(name: "asso", role: .association, dwelling: nil, estate: "Outreau", password: "password-123", at: now)
+        try users.add(name: "resident", role: .resident, dwelling: "OUT-A-01", estate: nil, password: "password-123", at: now)
+        #expect(try userCount(database) == 4)
+
+        try expectRefused(.badRequest, field: "dwelling", database) {
+            try users.add(name: "r1", role: .resident, dwelling: nil, estate: nil, password: "password-123", at: now)
+        }
+        try expectRefused(.badRequest, field: "estate", database) {
+            try users.add(name: "r2", role: .resident, dwelling: "OUT-A-01", estate: "Outreau", password: "password-123", at: now)
+        }
+        try expectRefused(.badRequest, field: "estate", database) {
+            try users.add(name: "a1", role: .association, dwelling: nil, estate: nil, password: "password-123", at: now)
+        }
+        try expectRefused(.badRequest, field: "dwelling", database) {
+            try users.add(name: "a2", role: .association, dwelling: "OUT-A-01", estate: "Outreau", password: "password-123", at: now)
+        }
+        for role in [Role.staff, .driver] {
+            try expectRefused(.badRequest, field: "dwelling", database) {
+                try users.add(name: "x-\(role)", role: role, dwelling: "OUT-A-01", estate: nil, password: "password-123", at: now)
+            }
+            try expectRefused(.badRequest, field: "estate", database) {
+                try users.add(name: "y-\(role)", role: role, dwelling: nil, estate: "Outreau", password: "password-123", at: now)
+            }
+        }
+        try expectRefused(.notFound, field: "dwelling", database) {
+            try users.add(name: "r3", role: .resident, dwelling: "OUT-Z-99", estate: nil, password: "password-123", at: now)
+        }
+        try expectRefused(.notFound, field: "estate", database) {
+            try users.add(name: "a3", role: .association, dwelling: nil, estate: "Atlantis", password: "password-123", at: now)
+        }
+    }
+
+    @Test func namesAndPasswordsAreChecked() throws {
+        let (database, users) = try setUp()
+        let now = UserStoreTests.now
+        for name in ["", "   ", String(repeating: "n", count: 101)] {
+            try expectRefused(.badRequest, field: "name", database) {
+                try users.add(name: name, role: .staff, dwelling: nil, estate: nil, password: "password-123", at: now)
+            }
+        }
+        try expectRefused(.badRequest, field: "password", database) {
+            try users.add(name: "short", role: .staff, dwelling: nil, estate: nil, password: "1234567", at: now)
+        }
+        try users.add(name: String(repeating: "n", count: 100), role: .staff, dwelling: nil, estate: nil, password: "12345678", at: now)
+        try users.add(name: "  padded  ", role: .staff, dwelling: nil, estate: nil, password: "12345678", at: now)
+        let names = try database.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM hub_user ORDER BY name") }
+        #expect(names.contains("padded"), "names are stored trimmed: \(names)")
+    }
+
+    @Test func aDuplicateNameIsAConflict() async throws {
+        let (database, users) = try setUp()
+        try users.add(name: "marie", role: .staff, dwelling: nil, estate: nil, password: "password-123", at: UserStoreTests.now)
+        try expectRefused(.conflict, field: "name", database) {
+            try users.add(name: "marie", role: .driver, dwelling: nil, estate: nil, password: "another-456", at: UserStoreTests.now)
+        }
+        try expectRefused(.conflict, field: "name", database) {
+            try users.add(name: " marie ", role: .driver, dwelling: nil, estate: nil, password: "another-456", at: UserStoreTests.now)
+        }
+        do {
+            try users.add(name: "marie", role: .staff, dwelling: nil, estate: nil, password: "password-123", at: UserStoreTests.now)
+        } catch let error as HubError {
+            #expect(error.kind == .conflict && error.code == "exists" && error.exitCode == 75)
+        }
+        #expect(try await users.verify(name: "marie", password: "password-123")?.role == .staff, "the first user is untouched")
+    }
+
+    @Test func verifiesPasswords() async throws {
+        let (database, users) = try setUp()
+        try users.add(name: "resident", role: .resident, dwelling: "OUT-A-01", estate: nil, password: "correct horse", at: UserStoreTests.now)
+        #expect(try await users.verify(name: "resident", password: "correct horse") == Identity(name: "resident", role: .resident, dwelling: "OUT-A-01"))
+        #expect(try await users.verify(name: "resident", password: "correct hors") == nil)
+        #expect(try await users.verify(name: "resident", password: "Correct horse") == nil)
+        #expect(try await users.verify(name: "resident", password: "") == nil)
+        #expect(try await users.verify(name: "nobody", password: "correct horse") == nil)
+        let stored = try await database.pool.read { db in try String.fetchOne(db, sql: "SELECT password_hash FROM hub_user")! }
+        #expect(!stored.contains("correct horse") && stored.hasPrefix("$2"), "a bcrypt hash, not the password: \(stored)")
+    }
+
+    @Test func onlyTheTokensHashIsStored() async throws {
+        let (database, users) = try setUp()
+        try users.add(name: "asso", role: .association, dwelling: nil, estate: "Le Portel", password: "password-123", at: UserStoreTests.now)
+        let token = try users.createToken(for: "asso", label: "laptop", expiresAt: nil, at: UserStoreTests.now)
+        let other = try users.createToken(for: "asso", label: "phone", expiresAt: nil, at: UserStoreTests.now)
+        #expect(token != other && token.hasPrefix("chub_") && token.count >= 40)
+        #expect(try await users.identity(forToken: token, at: UserStoreTests.now) == Identity(name: "asso", role: .association, estate: "Le Portel"))
+        // No cell of the token table holds the token or a large part of it.
+        let cells = try await database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM api_token").flatMap { row in row.databaseValues.map { $0.description } }
+        }
+        let secret = String(token.dropFirst(5))
+        for cell in cells {
+            #expect(!cell.contains(secret) && !cell.contains(String(secret.prefix(16))), "\(cell)")
+        }
+        let hashes = try await database.pool.read { db in try String.fetchAll(db, sql: "SELECT token_hash FROM api_token ORDER BY label") }
+        #expect(hashes == [UserStore.hash(token: token), UserStore.hash(token: other)])
+        #expect(hashes.allSatisfy { $0.count == 64 && $0.allSatisfy(\.isHexDigit) })
+    }
+
+    @Test func tokensExpireAndCanBeRevoked() async throws {
+        let (database, users) = try setUp()
+        let now = UserStoreTests.now
+        try users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", at: now)
+        let expires = now.adding(seconds: 3600)
+        let token = try users.createToken(for: "driver", label: "session", expiresAt: expires, at: now)
+        #expect(try await users.identity(forToken: token, at: now)?.name == "driver")
+        #expect(try await users.identity(forToken: token, at: expires.adding(milliseconds: -1))?.name == "driver")
+        #expect(try await users.identity(forToken: token, at: expires) == nil, "expired at its expiry instant")
+        #expect(try await users.identity(forToken: token, at: expires.adding(seconds: 86_400)) == nil)
+        let lasting = try users.createToken(for: "driver", label: "cli", expiresAt: nil, at: now)
+        #expect(try await users.identity(forToken: lasting, at: now.adding(seconds: 10 * 365 * 86_400)) != nil)
+        try await database.pool.write { db in
+            try db.execute(sql: "UPDATE api_token SET revoked_at = ? WHERE token_hash = ?", arguments: [now.millisecondsSince1970, UserStore.hash(token: lasting)])
+        }
+        #expect(try await users.identity(forToken: lasting, at: now) == nil, "revoked")
+        #expect(try await users.identity(forToken: token + "x", at: now) == nil)
+        #expect(try await users.identity(forToken: "", at: now) == nil)
+    }
+
+    @Test func aTokenNeedsAnExistingUser() throws {
+        let (database, users) = try setUp()
+        do {
+            _ = try users.createToken(for: "ghost", label: "x", expiresAt: nil, at: UserStoreTests.now)
+            Issue.record("a token for nobody")
+        } catch let error as HubError {
+            #expect(error.kind == .notFound && error.field == "name")
+        }
+        #expect(try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM api_token")! } == 0)
+    }
+
+    @Test func identityRequiresARole() throws {
+        let resident = Identity(name: "r", role: .resident, dwelling: "OUT-A-01")
+        try resident.require(.resident, .staff)
+        do {
+            try resident.require(.staff)
+            Issue.record("a resident passed a staff check")
+        } catch let error as HubError {
+            #expect(error.kind == .forbidden && error.code == "forbidden" && error.exitCode == 77 && error.message.contains("staff"))
+        }
+    }
+}
