@@ -41,8 +41,8 @@ public struct HubError: Error, Sendable, CustomStringConvertible, Equatable {
         HubError(.notFound, code: "not_found", field: field, message: message)
     }
 
-    public static func forbidden(_ message: String = "your role does not allow this") -> HubError {
-        HubError(.forbidden, code: "forbidden", message: message)
+    public static func forbidden(_ message: String = "your role does not allow this", field: String? = nil) -> HubError {
+        HubError(.forbidden, code: "forbidden", field: field, message: message)
     }
 
     public static func unauthorized(_ message: String) -> HubError {

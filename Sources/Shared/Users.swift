@@ -54,6 +54,10 @@ public struct UserStore: Sendable {
         let name = name.trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty, name.count <= 100 else { throw HubError.badRequest(field: "name", "a user name must be 1 to 100 characters") }
         guard password.count >= 8 else { throw HubError.badRequest(field: "password", "a password must have at least 8 characters") }
+        // bcrypt reads up to the first NUL and at most 72 bytes: refuse what it would silently cut.
+        guard !password.utf8.contains(0), password.utf8.count <= 72 else {
+            throw HubError.badRequest(field: "password", "a password must be at most 72 bytes, without NUL characters")
+        }
         switch role {
         case .resident:
             guard dwelling != nil else { throw HubError.badRequest(field: "dwelling", "a resident must be tied to a dwelling (--dwelling)") }
@@ -66,7 +70,7 @@ public struct UserStore: Sendable {
                 throw HubError.badRequest(field: dwelling != nil ? "dwelling" : "estate", "a \(role.rawValue) user is not tied to a dwelling or an estate")
             }
         }
-        let hash = Bcrypt.hash(password, cost: bcryptCost)
+        let hash = Bcrypt.hash(password, cost: bcryptCost)  // CLI and demo only: a blocking call is fine
         try database.pool.write { db in
             if let dwelling, try !db.exists("SELECT 1 FROM dwelling WHERE id = ?", dwelling) {
                 throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry")
@@ -120,12 +124,15 @@ public struct UserStore: Sendable {
             else { return nil }
             return (Identity(name: row["name"], role: role, dwelling: row["dwelling_id"], estate: row["estate_id"]), row["password_hash"])
         }
-        guard let found else {
-            // Spend the same time as a real check, so a wrong name and a wrong password look alike.
-            _ = Bcrypt.verify(password, hash: UserStore.dummyHash)
-            return nil
+        // bcrypt takes tens of milliseconds by design: run it on its own thread, not on the
+        // shared pool that serves every other request. A missing user costs the same time, so a
+        // wrong name and a wrong password look alike.
+        let hash = found?.hash ?? UserStore.dummyHash
+        let matches = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            Thread { continuation.resume(returning: Bcrypt.verify(password, hash: hash)) }.start()
         }
-        return Bcrypt.verify(password, hash: found.hash) ? found.identity : nil
+        guard let found, matches else { return nil }
+        return found.identity
     }
 
     static let dummyHash = Bcrypt.hash("not a real password", cost: 4)

@@ -507,7 +507,7 @@ private struct QuarantinePage: Decodable {
             for (device, identity) in [("box-a02", Hub.residentA01), ("box-a01", Hub.residentB02), ("box-b02", Hub.residentB01),
                                        ("pv-out-a", Hub.residentA01), ("box-c01", Hub.residentA01)] {
                 let reply = try await client.get("/api/v1/devices/\(device)/readings", as: identity, in: hub)
-                expectError(reply, .forbidden, code: "forbidden", field: nil, "\(identity.name) asking for \(device)")
+                expectError(reply, .forbidden, code: "forbidden", field: "device", "\(identity.name) asking for \(device)")
                 #expect(!reply.body.contains("energy_wh"))
             }
         }
@@ -524,7 +524,7 @@ private struct QuarantinePage: Decodable {
             for (device, identity) in [("box-a01", Hub.outreau), ("box-moved", Hub.outreau), ("pv-portel", Hub.outreau),
                                        ("pv-out-a", Hub.portel), ("box-c01", Hub.portel)] {
                 let reply = try await client.get("/api/v1/devices/\(device)/readings", as: identity, in: hub)
-                expectError(reply, .forbidden, code: "forbidden", field: nil, "\(identity.name) asking for \(device)")
+                expectError(reply, .forbidden, code: "forbidden", field: "device", "\(identity.name) asking for \(device)")
             }
         }
     }
@@ -534,7 +534,7 @@ private struct QuarantinePage: Decodable {
         try await hub.app().test(.router) { client in
             for device in ["box-a01", "pv-out-a", "pv-portel", "box-moved"] {
                 let reply = try await client.get("/api/v1/devices/\(device)/readings", as: Hub.driver, in: hub)
-                expectError(reply, .forbidden, code: "forbidden", field: nil, device)
+                expectError(reply, .forbidden, code: "forbidden", field: "device", device)
             }
         }
     }
@@ -643,6 +643,18 @@ private struct QuarantinePage: Decodable {
             #expect(error.kind == .configuration && error.message.contains(path), "\(error)")
         } catch {
             Issue.record("\(error)")
+        }
+    }
+}
+
+extension FoundationHTTPTests {
+    @Test func onlyStaffLearnThatADeviceDoesNotExist() async throws {
+        let hub = try Hub()
+        try await hub.app().test(.router) { client in
+            for identity in [Hub.residentA01, Hub.outreau, Hub.driver] {
+                let reply = try await client.get("/api/v1/devices/ghost/readings", as: identity, in: hub)
+                expectError(reply, .forbidden, code: "forbidden", field: "device", "\(identity.name) asking for an unknown device")
+            }
         }
     }
 }

@@ -92,7 +92,11 @@ public struct ReadingRoutes: Sendable {
         guard from < to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must be after from") }
         let limit = try limit(request, default: 10_000, max: 100_000)
         let periods = try await database.pool.read { db in try Installations.periods(db, device: device) }
-        guard !periods.isEmpty else { throw HubError.notFound(field: "device", "no device \(device) in the registry") }
+        guard !periods.isEmpty else {
+            // Only staff learn that a device does not exist; others cannot probe for ids.
+            if identity.role == .staff { throw HubError.notFound(field: "device", "no device \(device) in the registry") }
+            throw HubError.forbidden("device \(device) is not one you may see", field: "device")
+        }
         // The windows this caller may see: all for staff; the periods the device served the
         // resident's own dwelling; a PV device of the association's estate.
         var windows: [(Instant, Instant)]
@@ -104,17 +108,17 @@ public struct ReadingRoutes: Sendable {
                 let interval = period.interval(in: timeZone)
                 return (max(from, interval.from), min(to, interval.to ?? to))
             }
-            guard !windows.isEmpty else { throw HubError.forbidden("device \(device) is not installed in your dwelling") }
+            guard !windows.isEmpty else { throw HubError.forbidden("device \(device) is not installed in your dwelling", field: "device") }
         case .association:
             guard periods.allSatisfy({ $0.kind == .pv }), periods.contains(where: { $0.estate == identity.estate }) else {
-                throw HubError.forbidden("an association sees its estate's production devices, not a household's meter")
+                throw HubError.forbidden("an association sees its estate's production devices, not a household's meter", field: "device")
             }
             windows = periods.filter { $0.estate == identity.estate }.map { period in
                 let interval = period.interval(in: timeZone)
                 return (max(from, interval.from), min(to, interval.to ?? to))
             }
         case .driver:
-            throw HubError.forbidden("drivers do not see meter readings")
+            throw HubError.forbidden("drivers do not see meter readings", field: "device")
         }
         windows = windows.filter { $0.0 < $0.1 }
         var readings: [Reading] = []
