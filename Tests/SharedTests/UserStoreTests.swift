@@ -185,3 +185,17 @@ import Testing
         }
     }
 }
+
+extension UserStoreTests {
+    @Test func passwordsBcryptWouldCutAreRefused() throws {
+        let (database, store) = try setUp()
+        try expectRefused(.badRequest, field: "password", database) {
+            try store.add(name: "nul", role: .staff, dwelling: nil, estate: nil, password: String(repeating: "\u{0}", count: 8), at: Self.now)
+        }
+        try expectRefused(.badRequest, field: "password", database) {
+            try store.add(name: "long", role: .staff, dwelling: nil, estate: nil, password: String(repeating: "é", count: 37), at: Self.now)
+        }
+        try store.add(name: "ok", role: .staff, dwelling: nil, estate: nil, password: String(repeating: "a", count: 72), at: Self.now)
+        #expect(try userCount(database) == 1)
+    }
+}
