@@ -177,7 +177,7 @@ import Testing
         #expect(result.allocated == [300, 0])
         #expect(result.surplus == [200, 0])
         #expect(result.buildingQuality == [.estimated, .missing])
-        #expect(result.quality == [.estimated, .missing], "a household's slot is only as good as the production it shares")
+        #expect(result.quality == [.measured, .measured], "the household's own data is measured; the building's slot is missing")
         #expect(result.consumption == [300, 300], "its consumption is still known")
     }
 }

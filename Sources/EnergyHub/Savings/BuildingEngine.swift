@@ -73,7 +73,8 @@ public struct BuildingSlots: Sendable, Equatable {
     public var consumptionKnown: [Bool]
     public var allocated: [Int64]
     public var savings: [Int64]
-    /// The worse of the dwelling's consumption and the building's production quality.
+    /// The quality of the dwelling's consumption (its meters). When production is unknown the
+    /// building's slot is missing and nothing is allocated.
     public var quality: [SlotQuality]
 
     /// Production (0 where unknown), and whether any device served (else nothing to share: 0).
@@ -199,7 +200,7 @@ public enum BuildingEngine {
                 let a = allocated[index]
                 result.allocated[flat] = a
                 allocatedTotal += a
-                result.quality[flat] = consumptionQuality[index].worst(productionQuality)
+                result.quality[flat] = consumptionQuality[index]
                 if a != 0 {
                     let plan = input.dwellings[index].tariff.value(on: date) ?? .standard
                     let price = configuration.regulatedPrices.price(plan: plan, at: local)

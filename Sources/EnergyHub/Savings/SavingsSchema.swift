@@ -23,8 +23,7 @@ public enum SavingsSchema {
                     PRIMARY KEY (device_id, slot)
                 ) STRICT, WITHOUT ROWID;
                 -- A dwelling's consumption, allocated PV and savings (nano-euros) per slot, while a meter
-                -- serves it and its consumption is known. quality: the worse of its consumption's and the
-                -- building's production's (3 = missing: production unknown, nothing allocated).
+                -- serves it and its consumption is known. quality: its consumption's (1 measured, 2 estimated).
                 CREATE TABLE dwelling_slot (
                     building_id TEXT NOT NULL,
                     slot INTEGER NOT NULL,

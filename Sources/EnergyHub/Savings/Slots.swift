@@ -50,12 +50,13 @@ public struct SlotGrid: Sendable, Hashable {
         slot(startingAtOrAfter: zone.startOfDay(from))..<slot(startingAtOrAfter: zone.startOfDay(through.advanced(by: 1)))
     }
 
-    /// The slots whose energy or quality depends on readings in `[from, to]`: those whose closed
-    /// interval `[start, end]` meets it (a boundary's value comes from the readings around it).
+    /// The slots whose energy or quality can change when the readings strictly between `from`
+    /// and `to` change, `from` and `to` being stored readings around them (what ingest notes in
+    /// `reading_change`): the slots meeting the open interval (from, to). A slot that only
+    /// touches `from` or `to` keeps its value: the reading there is its boundary index.
     public func slotsTouched(from: Instant, to: Instant) -> Range<Int64> {
-        let first = slot(startingAtOrAfter: from) - 1
-        let last = slot(containing: to)
-        return first..<(last + 1)
+        let first = slot(containing: from)
+        return first..<max(first, slot(startingAtOrAfter: to))
     }
 }
 
