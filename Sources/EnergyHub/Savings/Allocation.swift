@@ -64,6 +64,21 @@ public enum Allocation {
         let t = UInt64(total)
         var cumulative: UInt64 = 0
         var previous: UInt64 = 0
+        if total < 1 << 31 {
+            // Every product below fits in 64 bits: cumulative, P, share + 1 and total are < 2^31,
+            // the reciprocal < 2^32.
+            for index in 0..<count {
+                let c = consumption[index]
+                cumulative &+= UInt64(c)
+                var share = (cumulative &* reciprocal) >> 32
+                if (share &+ 1) &* t <= cumulative &* p { share &+= 1 }
+                let a = Int64(share &- previous)
+                if a < 0 || a > c { throw AllocationInvariantViolation(description: "pro rata gave \(a) Wh to a household consuming \(c) Wh") }
+                allocated[index] = a
+                previous = share
+            }
+            return try checked(production: production, allocatedTotal: Int64(previous))
+        }
         for index in 0..<count {
             let c = consumption[index]
             cumulative &+= UInt64(c)
