@@ -157,5 +157,30 @@ import Testing
             #expect(table.contains("OUT-A-02") && table.contains("0.70") && table.contains("1.17") && table.contains("0.39"))
             #expect(table.contains("2.26 EUR saved in all"))
         }
+
+        // The CLI prints the same figures from the same database, and refuses a bad date.
+        let report = try runCLI(["energy", "report", "--db", settings.database.path, "--from", "2026-06-08", "--to", "2026-06-10", "--dwelling", "OUT-A-02"])
+        #expect(report.status == 0)
+        #expect(report.output.contains("total") && report.output.contains("28.800") && report.output.contains("4.000") && report.output.contains("0.70"))
+        let estate = try runCLI(["energy", "report", "--db", settings.database.path, "--from", "2026-06-08", "--to", "2026-06-10", "--estate", "Outreau"])
+        #expect(estate.output.contains("min 0.39 EUR, median 0.70 EUR, max 1.17 EUR"))
+        let wrong = try runCLI(["energy", "report", "--db", settings.database.path, "--from", "2026-06-31", "--to", "2026-06-10"])
+        #expect(wrong.status == 65)
+        #expect(wrong.error.contains("--from 2026-06-31 is not a date"))
+    }
+
+    /// Runs the built `community-hub` executable.
+    func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = TestSupport.packageRoot.appendingPathComponent(".build/debug/community-hub")
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
     }
 }
