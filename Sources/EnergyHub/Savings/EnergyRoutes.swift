@@ -53,7 +53,7 @@ public struct EnergyRoutes: Sendable {
         let (from, to) = try period(request)
         let reports = try reports()
         let now = now()
-        return try HubJSON.response(try await Task.detached { try reports.dwelling(dwelling, from: from, to: to, now: now) }.value)
+        return try HubJSON.response(try reports.dwelling(dwelling, from: from, to: to, now: now))
     }
 
     func building(_ request: Request, _ context: HubRequestContext) async throws -> Response {
@@ -67,7 +67,7 @@ public struct EnergyRoutes: Sendable {
         let (from, to) = try period(request)
         let reports = try reports()
         let now = now()
-        let report = try await Task.detached { try reports.building(building, from: from, to: to, now: now) }.value
+        let report = try reports.building(building, from: from, to: to, now: now)
         if identity.role == .association && report.estate != identity.estate {
             throw HubError.forbidden("building \(building) is not in your estate")
         }
@@ -87,6 +87,6 @@ public struct EnergyRoutes: Sendable {
         let (from, to) = try period(request)
         let reports = try reports()
         let now = now()
-        return try HubJSON.response(try await Task.detached { try reports.estate(estate, from: from, to: to, now: now) }.value)
+        return try HubJSON.response(try reports.estate(estate, from: from, to: to, now: now))
     }
 }

@@ -28,11 +28,18 @@ public struct SavingsService: Service {
             try await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
                     var total = UpkeepReport()
-                    while !Task.isCancelled {
-                        let now = self.now()
-                        let step = try await upkeep.database.pool.write { db in try upkeep.step(db, now: now) }
-                        total.add(step)
-                        if !step.didWork { break }
+                    do {
+                        while !Task.isCancelled {
+                            let now = self.now()
+                            let step = try await upkeep.database.pool.write { db in try upkeep.step(db, now: now) }
+                            total.add(step)
+                            if !step.didWork { break }
+                        }
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        // The step rolled back whole; its queue rows are still there for the next pass.
+                        logger.error("savings upkeep failed; retrying at the next interval", metadata: ["error": "\(error)"])
                     }
                     if total.didWork {
                         logger.debug("savings upkeep", metadata: ["device_slots_changed": "\(total.deviceSlotsChanged)", "building_slots": "\(total.buildingSlotsRecomputed)",
