@@ -9,11 +9,11 @@ import Testing
     /// 2026-06-10T00:00:00Z, a slot boundary.
     let t0 = Instant.parseRFC3339("2026-06-10T00:00:00Z")!
 
-    func point(_ minutes: Int64, _ energy: Int64, segment: Int = 0) -> IndexPoint {
-        IndexPoint(instant: t0.adding(milliseconds: minutes * 60_000), energy: WattHours(energy), segment: segment)
+    func point(_ minutes: Int64, _ energy: Int64, segment: Int = 0) -> StoredIndex {
+        StoredIndex(instant: t0.adding(milliseconds: minutes * 60_000), energy: WattHours(energy), segment: segment)
     }
 
-    func slots(_ readings: [IndexPoint], count: Int, grid: SlotGrid? = nil, gap: Int64 = 3_600_000) -> SlotSeries {
+    func slots(_ readings: [StoredIndex], count: Int, grid: SlotGrid? = nil, gap: Int64 = 3_600_000) -> SlotSeries {
         let grid = grid ?? self.grid
         let first = grid.slot(containing: t0)
         return Slotter.slots(readings: readings, slots: first..<(first + Int64(count)), grid: grid, estimatedGapMilliseconds: gap)
@@ -82,7 +82,7 @@ import Testing
     @Test func energyIsConservedFromReadingsToSlots() {
         var random = SeededGenerator(seed: 7)
         for _ in 0..<300 {
-            var readings: [IndexPoint] = []
+            var readings: [StoredIndex] = []
             var minute: Int64 = 0
             var energy = Int64.random(in: 0...1_000_000, using: &random)
             var segment = 0

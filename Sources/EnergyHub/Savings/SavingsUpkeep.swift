@@ -151,7 +151,7 @@ public struct SavingsUpkeep: Sendable {
         let after = try Int64.fetchOne(db, sql: "SELECT MIN(instant) FROM reading WHERE device_id = ? AND instant >= ?", arguments: [device, high]) ?? high
         let readings = try Row.fetchAll(db.cachedStatement(sql: "SELECT instant, energy_wh, segment FROM reading WHERE device_id = ? AND instant >= ? AND instant <= ? ORDER BY instant"),
                                         arguments: [device, before, after]).map {
-            IndexPoint(instant: Instant(millisecondsSince1970: $0[0]), energy: WattHours($0[1]), segment: $0[2])
+            StoredIndex(instant: Instant(millisecondsSince1970: $0[0]), energy: WattHours($0[1]), segment: $0[2])
         }
         let series = Slotter.slots(readings: readings, slots: range, grid: grid, estimatedGapMilliseconds: configuration.estimatedGapMilliseconds)
         var existing: [Int64: (Int64, UInt8)] = [:]

@@ -60,19 +60,6 @@ public struct SlotGrid: Sendable, Hashable {
     }
 }
 
-/// A stored reading as slotting needs it: the cumulative index of one device at an instant.
-public struct IndexPoint: Sendable, Hashable {
-    public var instant: Instant
-    public var energy: WattHours
-    public var segment: Int
-
-    public init(instant: Instant, energy: WattHours, segment: Int) {
-        self.instant = instant
-        self.energy = energy
-        self.segment = segment
-    }
-}
-
 /// A device's (or a sum of devices') energy per slot over a contiguous range of slots.
 public struct SlotSeries: Sendable, Equatable {
     public var slots: Range<Int64>
@@ -114,7 +101,7 @@ public enum Slotter {
     ///   - slots: the slots wanted.
     ///   - estimatedGapMilliseconds: a reading pair further apart than this makes the slots it
     ///     spans `estimated`.
-    public static func slots(readings: [IndexPoint], slots range: Range<Int64>, grid: SlotGrid, estimatedGapMilliseconds: Int64) -> SlotSeries {
+    public static func slots(readings: [StoredIndex], slots range: Range<Int64>, grid: SlotGrid, estimatedGapMilliseconds: Int64) -> SlotSeries {
         var series = SlotSeries(slots: range)
         let count = readings.count
         guard count > 0, !range.isEmpty else { return series }
