@@ -12,7 +12,7 @@ struct CommunityHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "community-hub",
         abstract: "Community energy and car-share hub: meter readings over MQTT, savings, the association's car.",
-        subcommands: [Serve.self, Demo.self, RegistryCommand.self, UsersCommand.self, TokensCommand.self, CarShareCommand.self, LedgerCommand.self, BenchCommand.self]
+        subcommands: [Serve.self, Demo.self, RegistryCommand.self, UsersCommand.self, TokensCommand.self, EnergyCommand.self, CarShareCommand.self, LedgerCommand.self, BenchCommand.self]
     )
 }
 
@@ -78,6 +78,8 @@ struct HubProcess {
     let settings: HubSettings
     let database: HubDatabase
     let ingest: IngestService
+    let savings: SavingsService
+    let retention: RetentionService
     let dependencies: HubDependencies
     let logger: Logger
 
@@ -90,6 +92,8 @@ struct HubProcess {
         ingest = try IngestService(settings: settings.ingest, mqtt: settings.mqtt,
                                    mqttPassword: try settings.mqtt.resolvedPassword(environment: ProcessInfo.processInfo.environment),
                                    store: store, metrics: IngestMetrics(registry: registry), logger: logger)
+        savings = try SavingsService(database: database, settings: settings.energy, logger: logger)
+        retention = try RetentionService(database: database, settings: settings.energy, logger: logger)
         let ingest = self.ingest
         dependencies = HubDependencies(settings: settings, database: database,
                                        users: UserStore(database: database, bcryptCost: UInt8(clamping: settings.auth.bcryptCost)),
@@ -102,7 +106,7 @@ struct HubProcess {
         return Application(
             router: buildRouter(dependencies),
             configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "community-hub"),
-            services: [ingest],
+            services: [ingest, savings, retention],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.http.port
                 logger.info("HTTP listening", metadata: ["address": "http://\(settings.http.host):\(port)"])
@@ -131,7 +135,7 @@ struct RegistryCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let database = try HubSchema.open(try common.settings())
-                let summary = try RegistryImporter(database: database).importFile(at: file)
+                let summary = try RegistryImporter(database: database, tariffCheck: TariffPlan.registryCheck).importFile(at: file)
                 print(summary.description)
             }
         }

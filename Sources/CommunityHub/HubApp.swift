@@ -71,6 +71,7 @@ func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestContext> {
     let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(users: dependencies.users, now: dependencies.now))
     api.get("me") { _, context in try HubJSON.response(try context.requireIdentity()) }
     ReadingRoutes(database: dependencies.database, store: dependencies.readings).add(to: api)
+    EnergyRoutes(database: dependencies.database, settings: dependencies.settings.energy, now: dependencies.now).add(to: api)
     CarShareRoutes(store: CarShareStore(database: dependencies.database, settings: dependencies.settings.carshare), now: dependencies.now).add(to: api)
     return router
 }

@@ -48,6 +48,7 @@ struct HubSettings: Codable, Sendable, Equatable {
     var http = HTTPSection()
     var ingest = IngestSettings()
     var auth = AuthSection()
+    var energy = EnergySettings()
     var carshare = CarShareSettings()
 
     init() {}
@@ -62,7 +63,7 @@ struct HubSettings: Codable, Sendable, Equatable {
 
 /// The schema of the whole hub, in order: shared registry and users, then each module's tables.
 enum HubSchema {
-    static let all: [HubDatabase.Schema] = [SharedSchema.register, EnergySchema.register, CarShareSchema.register]
+    static let all: [HubDatabase.Schema] = [SharedSchema.register, EnergySchema.register, SavingsSchema.register, CarShareSchema.register]
 
     static func open(_ settings: HubSettings) throws -> HubDatabase {
         try HubDatabase.open(path: settings.database.path, schemas: all, synchronous: settings.database.synchronous)

@@ -1,0 +1,191 @@
+import Foundation
+import Shared
+
+/// How a building's PV production is shared among its dwellings in each slot (set per building).
+public enum AllocationKeyKind: String, Sendable, Codable, CaseIterable {
+    /// The default key in France: A_i = C_i * min(1, P / sum C).
+    case proRata = "pro_rata"
+    /// Fixed shares from the registry's `share` column: A_i = min(C_i, k_i * P); the rest is surplus.
+    case staticShares = "static"
+    /// Static shares, then what one household leaves is handed to those still short, in proportion
+    /// to their shares, until nothing moves.
+    case staticRedistributed = "static_redistributed"
+    /// Coefficients k_i(t) for each slot, imported from the organiser's file: A_i = min(C_i, k_i(t) * P).
+    /// A slot the file does not cover falls back to pro rata (Enedis applies its default key too).
+    case perSlot = "per_slot"
+}
+
+/// The shares of a building's participants in a slot, in millionths (0...1,000,000 each).
+public typealias ShareMillionths = Int64
+
+/// A broken allocation invariant: a bug, never a user's mistake; reported rather than stored.
+public struct AllocationInvariantViolation: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+/// The allocation rules for one slot, over integer Wh. Pure and allocation-free: the caller owns
+/// the buffers (one row of a building's slot-major matrix). Participants whose consumption is
+/// unknown are passed with consumption 0, which excludes them under every key.
+/// Every function returns the surplus and guarantees, for every participant,
+/// 0 <= A_i <= C_i, sum A_i + surplus = production, surplus >= 0 (checked as it goes).
+public enum Allocation {
+    /// Pro rata of consumption. Below total consumption every Wh is allocated: A_i is the
+    /// difference of the rounded-down cumulative shares, floor(P * (C_1+...+C_i) / sum C), so the
+    /// shares add up to P exactly and each is within 1 Wh of C_i * P / sum C.
+    @inline(__always)
+    public static func proRata(production: Int64, consumption: UnsafeBufferPointer<Int64>, allocated: UnsafeMutableBufferPointer<Int64>) throws -> Int64 {
+        let count = consumption.count
+        var total: Int64 = 0
+        for index in 0..<count { total &+= consumption[index] }
+        if production <= 0 || total == 0 {
+            for index in 0..<count { allocated[index] = 0 }
+            return try checked(production: production, allocatedTotal: 0)
+        }
+        if production >= total {
+            for index in 0..<count { allocated[index] = consumption[index] }
+            return try checked(production: production, allocatedTotal: total)
+        }
+        if total >= 1 << 32 {
+            // Beyond any real building; exact but slower.
+            var cumulative: UInt64 = 0
+            var previous: UInt64 = 0
+            for index in 0..<count {
+                cumulative &+= UInt64(consumption[index])
+                let share = multiplyDivide(cumulative, UInt64(production), UInt64(total))
+                allocated[index] = Int64(share &- previous)
+                previous = share
+            }
+            return try checked(production: production, allocatedTotal: Int64(previous))
+        }
+        // floor(cumulative * P / total) via a 32.32 fixed-point reciprocal (P < total < 2^32, so
+        // the estimate is exact or one short), corrected exactly.
+        let reciprocal = UInt64(production) << 32 / UInt64(total)
+        let p = UInt64(production)
+        let t = UInt64(total)
+        var cumulative: UInt64 = 0
+        var previous: UInt64 = 0
+        if total < 1 << 31 {
+            // Every product below fits in 64 bits: cumulative, P, share + 1 and total are < 2^31,
+            // the reciprocal < 2^32.
+            for index in 0..<count {
+                let c = consumption[index]
+                cumulative &+= UInt64(c)
+                var share = (cumulative &* reciprocal) >> 32
+                if (share &+ 1) &* t <= cumulative &* p { share &+= 1 }
+                let a = Int64(share &- previous)
+                if a < 0 || a > c { throw AllocationInvariantViolation(description: "pro rata gave \(a) Wh to a household consuming \(c) Wh") }
+                allocated[index] = a
+                previous = share
+            }
+            return try checked(production: production, allocatedTotal: Int64(previous))
+        }
+        for index in 0..<count {
+            let c = consumption[index]
+            cumulative &+= UInt64(c)
+            let wide = cumulative.multipliedFullWidth(by: reciprocal)
+            var share = wide.high << 32 | wide.low >> 32
+            // share is floor(cumulative * P / total) or one less; add one when it still fits.
+            let next = (share &+ 1).multipliedFullWidth(by: t)
+            let target = cumulative.multipliedFullWidth(by: p)
+            if next.high < target.high || (next.high == target.high && next.low <= target.low) { share &+= 1 }
+            let a = Int64(share &- previous)
+            if a < 0 || a > c { throw AllocationInvariantViolation(description: "pro rata gave \(a) Wh to a household consuming \(c) Wh") }
+            allocated[index] = a
+            previous = share
+        }
+        return try checked(production: production, allocatedTotal: Int64(previous))
+    }
+
+    /// Static shares (also per-slot coefficients): A_i = min(C_i, floor(k_i * P)). The shares must
+    /// add up to at most 1 (`shareTotalProblem`), which keeps the surplus non-negative.
+    @inline(__always)
+    public static func staticShares(production: Int64, consumption: UnsafeBufferPointer<Int64>, shares: UnsafeBufferPointer<ShareMillionths>,
+                                    allocated: UnsafeMutableBufferPointer<Int64>) throws -> Int64 {
+        var sum: Int64 = 0
+        let p = max(0, production)
+        for index in 0..<consumption.count {
+            let offer = p * shares[index] / 1_000_000
+            let a = min(consumption[index], offer)
+            allocated[index] = max(0, a)
+            sum += allocated[index]
+        }
+        return try checked(production: production, allocatedTotal: sum)
+    }
+
+    /// Static shares with redistribution: start from `staticShares`, then hand the unused energy
+    /// to the households still short (A_i < C_i) with a positive share, in proportion to their
+    /// shares (cumulative rounding, so every Wh is handed out), capped at what each still needs;
+    /// repeat until nothing is left or nobody short remains. Each round either places everything
+    /// or fills at least one household, so it ends within n + 1 rounds.
+    public static func staticRedistributed(production: Int64, consumption: UnsafeBufferPointer<Int64>, shares: UnsafeBufferPointer<ShareMillionths>,
+                                           allocated: UnsafeMutableBufferPointer<Int64>) throws -> Int64 {
+        var surplus = try staticShares(production: production, consumption: consumption, shares: shares, allocated: allocated)
+        let count = consumption.count
+        var rounds = 0
+        while surplus > 0 {
+            rounds += 1
+            var shortShares: Int64 = 0
+            for index in 0..<count where allocated[index] < consumption[index] { shortShares += shares[index] }
+            if shortShares == 0 { break }
+            var cumulative: Int64 = 0
+            var previous: Int64 = 0
+            var handed: Int64 = 0
+            for index in 0..<count where allocated[index] < consumption[index] && shares[index] > 0 {
+                cumulative += shares[index]
+                let upTo = Int64(multiplyDivide(UInt64(surplus), UInt64(cumulative), UInt64(shortShares)))
+                let offer = upTo - previous
+                previous = upTo
+                let taken = min(offer, consumption[index] - allocated[index])
+                allocated[index] += taken
+                handed += taken
+            }
+            surplus -= handed
+            if handed == 0 || rounds > count + 1 { break }
+        }
+        var sum: Int64 = 0
+        for index in 0..<count {
+            let a = allocated[index]
+            if a < 0 || a > consumption[index] { throw AllocationInvariantViolation(description: "redistribution gave \(a) Wh to a household consuming \(consumption[index]) Wh") }
+            sum += a
+        }
+        return try checked(production: production, allocatedTotal: sum)
+    }
+
+    /// Why shares cannot be used (they add up to more than 1), or nil when they can.
+    public static func shareTotalProblem(_ shares: some Sequence<ShareMillionths>) -> String? {
+        var total: Int64 = 0
+        for share in shares {
+            if share < 0 || share > 1_000_000 { return "a share of \(share) millionths is outside 0...1" }
+            total += share
+        }
+        return total > 1_000_000 ? "the shares add up to \(Decimal6.text(total)), more than 1" : nil
+    }
+
+    @inline(__always)
+    static func checked(production: Int64, allocatedTotal: Int64) throws -> Int64 {
+        let surplus = max(0, production) - allocatedTotal
+        if surplus < 0 { throw AllocationInvariantViolation(description: "allocated \(allocatedTotal) Wh out of a production of \(production) Wh") }
+        return surplus
+    }
+
+    @inline(__always)
+    static func multiplyDivide(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
+        let product = a.multipliedFullWidth(by: b)
+        return c.dividingFullWidth(product).quotient
+    }
+}
+
+/// Decimal text with six decimals for shares and coefficients ("0.125" is 125,000 millionths).
+public enum Decimal6 {
+    public static func parse(_ text: String) -> Int64? {
+        DecimalText.scaled(text.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: ",", with: "."), scale: 6, rounding: .reject)
+    }
+
+    public static func text(_ millionths: Int64) -> String {
+        let sign = millionths < 0 ? "-" : ""
+        let magnitude = millionths.magnitude
+        var fraction = String(magnitude % 1_000_000 + 1_000_000).dropFirst()
+        while fraction.last == "0" { fraction.removeLast() }
+        return sign + "\(magnitude / 1_000_000)" + (fraction.isEmpty ? "" : "." + fraction)
+    }
+}

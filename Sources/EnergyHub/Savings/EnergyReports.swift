@@ -1,0 +1,388 @@
+import Foundation
+import GRDB
+import Shared
+
+/// Counts of slots by quality over a period.
+public struct SlotCounts: Codable, Sendable, Equatable {
+    public var measured: Int
+    public var estimated: Int
+    public var missing: Int
+
+    public init(measured: Int, estimated: Int, missing: Int) {
+        self.measured = measured
+        self.estimated = estimated
+        self.missing = missing
+    }
+}
+
+/// A ratio shown with four decimals (0.6523), exact from integers; nil when the divisor is 0.
+public func energyRate(_ numerator: Int64, _ denominator: Int64) -> Decimal? {
+    guard denominator > 0 else { return nil }
+    return Decimal(NanoEuros.divideRounded(numerator * 10_000, denominator)) / 10_000
+}
+
+/// A household's figures over a period (`GET /api/v1/dwellings/{dwelling}/energy`).
+public struct DwellingEnergyReport: Codable, Sendable, Equatable {
+    public struct Day: Codable, Sendable, Equatable {
+        public var date: LocalDate
+        public var consumptionWh: Int64
+        public var allocatedWh: Int64
+        public var gridWh: Int64
+        public var savingsCents: Int64
+        enum CodingKeys: String, CodingKey {
+            case date
+            case consumptionWh = "consumption_wh", allocatedWh = "allocated_wh", gridWh = "grid_wh", savingsCents = "savings_cents"
+        }
+    }
+
+    /// Savings so far this year, annualised, beside what residents were promised.
+    public struct AnnualProjection: Codable, Sendable, Equatable {
+        public var year: Int
+        public var savingsSoFarCents: Int64
+        /// Days of this year the dwelling has been served by a meter, up to today.
+        public var daysCounted: Int
+        public var projectedCents: Int64?
+        public var promisedCents: Int64
+        enum CodingKeys: String, CodingKey {
+            case year
+            case savingsSoFarCents = "savings_so_far_cents", daysCounted = "days_counted", projectedCents = "projected_cents", promisedCents = "promised_cents"
+        }
+    }
+
+    public var dwelling: String
+    public var building: String
+    public var from: LocalDate
+    public var to: LocalDate
+    public var consumptionWh: Int64
+    public var allocatedWh: Int64
+    public var gridWh: Int64
+    public var savingsCents: Int64
+    public var slots: SlotCounts
+    public var days: [Day]
+    public var annualProjection: AnnualProjection
+    /// Months of the period whose figures changed after staff exported them.
+    public var revisedMonths: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case dwelling, building, from, to, slots, days
+        case consumptionWh = "consumption_wh", allocatedWh = "allocated_wh", gridWh = "grid_wh", savingsCents = "savings_cents"
+        case annualProjection = "annual_projection", revisedMonths = "revised_months"
+    }
+}
+
+/// A building's totals over a period.
+public struct BuildingTotals: Codable, Sendable, Equatable {
+    public var building: String?
+    public var productionWh: Int64
+    public var allocatedWh: Int64
+    public var surplusWh: Int64
+    public var consumptionWh: Int64
+    /// Collectively self-consumed share of production: allocated / production.
+    public var selfConsumptionRate: Decimal?
+    /// Share of consumption covered by the PV: allocated / consumption.
+    public var selfSufficiencyRate: Decimal?
+    public var surplusRevenueCents: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case building
+        case productionWh = "production_wh", allocatedWh = "allocated_wh", surplusWh = "surplus_wh", consumptionWh = "consumption_wh"
+        case selfConsumptionRate = "self_consumption_rate", selfSufficiencyRate = "self_sufficiency_rate", surplusRevenueCents = "surplus_revenue_cents"
+    }
+
+    init(building: String?, production: Int64, allocated: Int64, surplus: Int64, consumption: Int64, revenue: NanoEuros) {
+        self.building = building
+        productionWh = production
+        allocatedWh = allocated
+        surplusWh = surplus
+        consumptionWh = consumption
+        selfConsumptionRate = energyRate(allocated, production)
+        selfSufficiencyRate = energyRate(allocated, consumption)
+        surplusRevenueCents = revenue.cents.value
+    }
+}
+
+/// A building's figures over a period (`GET /api/v1/buildings/{building}/energy`).
+public struct BuildingEnergyReport: Codable, Sendable, Equatable {
+    public struct Day: Codable, Sendable, Equatable {
+        public var date: LocalDate
+        public var productionWh: Int64
+        public var allocatedWh: Int64
+        public var surplusWh: Int64
+        public var consumptionWh: Int64
+        public var surplusRevenueCents: Int64
+        enum CodingKeys: String, CodingKey {
+            case date
+            case productionWh = "production_wh", allocatedWh = "allocated_wh", surplusWh = "surplus_wh", consumptionWh = "consumption_wh"
+            case surplusRevenueCents = "surplus_revenue_cents"
+        }
+    }
+
+    public var building: String
+    public var estate: String
+    public var from: LocalDate
+    public var to: LocalDate
+    public var allocationKey: String
+    public var productionWh: Int64
+    public var allocatedWh: Int64
+    public var surplusWh: Int64
+    public var consumptionWh: Int64
+    public var selfConsumptionRate: Decimal?
+    public var selfSufficiencyRate: Decimal?
+    public var surplusRevenueCents: Int64
+    /// Dwellings served by a meter during the period.
+    public var households: Int
+    public var slots: SlotCounts
+    public var days: [Day]
+    public var problems: [String]
+    public var revisedMonths: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case building, estate, from, to, households, slots, days, problems
+        case allocationKey = "allocation_key"
+        case productionWh = "production_wh", allocatedWh = "allocated_wh", surplusWh = "surplus_wh", consumptionWh = "consumption_wh"
+        case selfConsumptionRate = "self_consumption_rate", selfSufficiencyRate = "self_sufficiency_rate", surplusRevenueCents = "surplus_revenue_cents"
+        case revisedMonths = "revised_months"
+    }
+}
+
+/// An estate's buildings and the distribution of its households' savings, never one household's
+/// figure (`GET /api/v1/estates/{estate}/energy`).
+public struct EstateEnergyReport: Codable, Sendable, Equatable {
+    /// Households' savings over the period. With fewer than `minimumHouseholds` households the
+    /// figures are withheld (null): they would show a neighbour's saving.
+    public struct Distribution: Codable, Sendable, Equatable {
+        public var count: Int
+        public var minCents: Int64?
+        public var medianCents: Int64?
+        public var maxCents: Int64?
+        enum CodingKeys: String, CodingKey {
+            case count
+            case minCents = "min_cents", medianCents = "median_cents", maxCents = "max_cents"
+        }
+    }
+
+    public static let minimumHouseholds = 3
+
+    public var estate: String
+    public var from: LocalDate
+    public var to: LocalDate
+    public var totals: BuildingTotals
+    public var buildings: [BuildingTotals]
+    public var households: Distribution
+    public var revisedMonths: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case estate, from, to, totals, buildings, households
+        case revisedMonths = "revised_months"
+    }
+}
+
+/// Reads the kept daily figures into reports: what the routes, the CLI and the demo show.
+public struct EnergyReports: Sendable {
+    public let database: HubDatabase
+    public let configuration: EnergyConfiguration
+
+    public init(database: HubDatabase, configuration: EnergyConfiguration) {
+        self.database = database
+        self.configuration = configuration
+    }
+
+    /// The longest period one report covers.
+    public static let maximumDays = 1100
+
+    public static func checkPeriod(from: LocalDate, to: LocalDate) throws {
+        guard from <= to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to (\(to)) must not be before from (\(from))") }
+        guard from.distance(to: to) < maximumDays else {
+            throw HubError.badRequest(field: "to", code: "invalid_range", "a report covers at most \(maximumDays) days")
+        }
+    }
+
+    public func dwelling(_ dwelling: String, from: LocalDate, to: LocalDate, now: Instant) throws -> DwellingEnergyReport {
+        try EnergyReports.checkPeriod(from: from, to: to)
+        return try database.pool.read { db in
+            guard let building = try String.fetchOne(db, sql: "SELECT building_id FROM dwelling WHERE id = ?", arguments: [dwelling]) else {
+                throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry")
+            }
+            let periods = try Installations.meterPeriods(db, dwelling: dwelling)
+            var byDay: [LocalDate: (consumption: Int64, allocated: Int64, savings: NanoEuros, measured: Int, estimated: Int)] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT day, consumption_wh, allocated_wh, savings_nano, measured, estimated FROM dwelling_day
+                WHERE dwelling_id = ? AND day >= ? AND day <= ?
+                """, arguments: [dwelling, from.description, to.description]) {
+                guard let day = LocalDate(parsing: row[0] as String) else { continue }
+                byDay[day] = (row[1], row[2], NanoEuros(row[3]), row[4], row[5])
+            }
+            var days: [DwellingEnergyReport.Day] = []
+            var consumption: Int64 = 0, allocated: Int64 = 0, savings = NanoEuros.zero, measured = 0, estimated = 0
+            var day = from
+            while day <= to {
+                let figures = byDay[day] ?? (0, 0, .zero, 0, 0)
+                days.append(.init(date: day, consumptionWh: figures.consumption, allocatedWh: figures.allocated, gridWh: figures.consumption - figures.allocated,
+                                  savingsCents: figures.savings.cents.value))
+                consumption += figures.consumption
+                allocated += figures.allocated
+                savings += figures.savings
+                measured += figures.measured
+                estimated += figures.estimated
+                day = day.advanced(by: 1)
+            }
+            let expected = expectedSlots(periods, from: from, to: to, now: now)
+            return DwellingEnergyReport(
+                dwelling: dwelling, building: building, from: from, to: to, consumptionWh: consumption, allocatedWh: allocated, gridWh: consumption - allocated,
+                savingsCents: savings.cents.value, slots: SlotCounts(measured: measured, estimated: estimated, missing: max(0, expected - measured - estimated)),
+                days: days, annualProjection: try projection(db, dwelling: dwelling, periods: periods, now: now),
+                revisedMonths: try revisedMonths(db, buildings: [building], from: from, to: to))
+        }
+    }
+
+    public func building(_ building: String, from: LocalDate, to: LocalDate, now: Instant) throws -> BuildingEnergyReport {
+        try EnergyReports.checkPeriod(from: from, to: to)
+        return try database.pool.read { db in
+            guard let estate = try String.fetchOne(db, sql: "SELECT estate_id FROM building WHERE id = ?", arguments: [building]) else {
+                throw HubError.notFound(field: "building", "no building \(building) in the registry")
+            }
+            var byDay: [LocalDate: [Int64]] = [:]
+            var problems: [String] = []
+            for row in try Row.fetchAll(db, sql: """
+                SELECT day, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, measured, estimated, problems FROM building_day
+                WHERE building_id = ? AND day >= ? AND day <= ? ORDER BY day
+                """, arguments: [building, from.description, to.description]) {
+                guard let day = LocalDate(parsing: row[0] as String) else { continue }
+                byDay[day] = (1...7).map { row[$0] }
+                let text: String = row[8]
+                if !text.isEmpty { problems += text.split(separator: "\n").map(String.init) }
+            }
+            var days: [BuildingEnergyReport.Day] = []
+            var sums = [Int64](repeating: 0, count: 7)
+            var day = from
+            while day <= to {
+                let values = byDay[day] ?? [Int64](repeating: 0, count: 7)
+                days.append(.init(date: day, productionWh: values[0], allocatedWh: values[1], surplusWh: values[2], consumptionWh: values[3],
+                                  surplusRevenueCents: NanoEuros(values[4]).cents.value))
+                for index in 0..<7 { sums[index] += values[index] }
+                day = day.advanced(by: 1)
+            }
+            let periods = try Installations.periods(db, building: building)
+            let expected = expectedSlots(periods, from: from, to: to, now: now)
+            let households = Set(periods.filter { $0.kind == .meter && overlaps($0, from: from, to: to) }.compactMap(\.dwelling)).count
+            let keyText = try String.fetchOne(db, sql: "SELECT allocation_key FROM building_allocation_key WHERE building_id = ? AND since <= ? ORDER BY since DESC LIMIT 1",
+                                              arguments: [building, to.description]) ?? AllocationKeyKind.proRata.rawValue
+            let totals = BuildingTotals(building: building, production: sums[0], allocated: sums[1], surplus: sums[2], consumption: sums[3], revenue: NanoEuros(sums[4]))
+            return BuildingEnergyReport(
+                building: building, estate: estate, from: from, to: to, allocationKey: keyText, productionWh: totals.productionWh, allocatedWh: totals.allocatedWh,
+                surplusWh: totals.surplusWh, consumptionWh: totals.consumptionWh, selfConsumptionRate: totals.selfConsumptionRate,
+                selfSufficiencyRate: totals.selfSufficiencyRate, surplusRevenueCents: totals.surplusRevenueCents, households: households,
+                slots: SlotCounts(measured: Int(sums[5]), estimated: Int(sums[6]), missing: max(0, expected - Int(sums[5]) - Int(sums[6]))),
+                days: days, problems: problems, revisedMonths: try revisedMonths(db, buildings: [building], from: from, to: to))
+        }
+    }
+
+    public func estate(_ estate: String, from: LocalDate, to: LocalDate, now: Instant) throws -> EstateEnergyReport {
+        try EnergyReports.checkPeriod(from: from, to: to)
+        return try database.pool.read { db in
+            guard try db.exists("SELECT 1 FROM estate WHERE id = ?", estate) else { throw HubError.notFound(field: "estate", "no estate \(estate) in the registry") }
+            let buildings = try String.fetchAll(db, sql: "SELECT id FROM building WHERE estate_id = ? ORDER BY id", arguments: [estate])
+            var totals: [BuildingTotals] = []
+            var all = [Int64](repeating: 0, count: 5)
+            for building in buildings {
+                let row = try Row.fetchOne(db, sql: """
+                    SELECT COALESCE(SUM(production_wh), 0), COALESCE(SUM(allocated_wh), 0), COALESCE(SUM(surplus_wh), 0), COALESCE(SUM(consumption_wh), 0),
+                           COALESCE(SUM(revenue_nano), 0)
+                    FROM building_day WHERE building_id = ? AND day >= ? AND day <= ?
+                    """, arguments: [building, from.description, to.description])!
+                let values: [Int64] = (0..<5).map { row[$0] }
+                for index in 0..<5 { all[index] += values[index] }
+                totals.append(BuildingTotals(building: building, production: values[0], allocated: values[1], surplus: values[2], consumption: values[3], revenue: NanoEuros(values[4])))
+            }
+            // Each household served during the period counts, with 0 when it saved nothing.
+            var savings: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT DISTINCT i.dwelling_id FROM device_installation i JOIN device d ON d.id = i.device_id JOIN building b ON b.id = i.building_id
+                WHERE b.estate_id = ? AND d.kind = 'meter' AND i.dwelling_id IS NOT NULL
+                """, arguments: [estate]) {
+                let dwelling: String = row[0]
+                let periods = try Installations.meterPeriods(db, dwelling: dwelling)
+                if periods.contains(where: { overlaps($0, from: from, to: to) }) { savings[dwelling] = 0 }
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT dd.dwelling_id, SUM(dd.savings_nano) FROM dwelling_day dd JOIN building b ON b.id = dd.building_id
+                WHERE b.estate_id = ? AND dd.day >= ? AND dd.day <= ? GROUP BY dd.dwelling_id
+                """, arguments: [estate, from.description, to.description]) {
+                savings[row[0]] = row[1]
+            }
+            let cents = savings.values.map { NanoEuros($0).cents.value }.sorted()
+            var distribution = EstateEnergyReport.Distribution(count: cents.count, minCents: nil, medianCents: nil, maxCents: nil)
+            if cents.count >= EstateEnergyReport.minimumHouseholds {
+                let middle = cents.count / 2
+                distribution.minCents = cents.first
+                distribution.maxCents = cents.last
+                distribution.medianCents = cents.count % 2 == 1 ? cents[middle] : NanoEuros.divideRounded(cents[middle - 1] + cents[middle], 2)
+            }
+            return EstateEnergyReport(estate: estate, from: from, to: to,
+                                      totals: BuildingTotals(building: nil, production: all[0], allocated: all[1], surplus: all[2], consumption: all[3], revenue: NanoEuros(all[4])),
+                                      buildings: totals, households: distribution, revisedMonths: try revisedMonths(db, buildings: buildings, from: from, to: to))
+        }
+    }
+
+    /// Every estate of the registry.
+    public func estates() throws -> [String] {
+        try database.pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM estate ORDER BY id") }
+    }
+
+    // MARK: - Helpers
+
+    func overlaps(_ period: InstallationPeriod, from: LocalDate, to: LocalDate) -> Bool {
+        period.since <= to && (period.until.map { $0 > from } ?? true)
+    }
+
+    /// Slots of the period before `now` in which any of these periods' devices served.
+    func expectedSlots(_ periods: [InstallationPeriod], from: LocalDate, to: LocalDate, now: Instant) -> Int {
+        let grid = configuration.grid
+        let zone = configuration.zone
+        let window = grid.slots(from: from, through: to, in: zone)
+        let upper = min(window.upperBound, grid.slot(containing: now))
+        var ranges: [Range<Int64>] = periods.compactMap { period in
+            let interval = period.interval(in: zone)
+            let start = max(window.lowerBound, grid.slot(startingAtOrAfter: interval.from))
+            let end = min(upper, interval.to.map { grid.slot(startingAtOrAfter: $0) } ?? upper)
+            return start < end ? start..<end : nil
+        }
+        ranges.sort { $0.lowerBound < $1.lowerBound }
+        var count: Int64 = 0
+        var covered = Int64.min
+        for range in ranges {
+            let start = max(range.lowerBound, covered)
+            if range.upperBound > start { count += range.upperBound - start }
+            covered = max(covered, range.upperBound)
+        }
+        return Int(count)
+    }
+
+    func projection(_ db: Database, dwelling: String, periods: [InstallationPeriod], now: Instant) throws -> DwellingEnergyReport.AnnualProjection {
+        let today = configuration.zone.localDate(of: now)
+        let january = LocalDate(year: today.year, month: 1, day: 1)!
+        let nextJanuary = LocalDate(year: today.year + 1, month: 1, day: 1)!
+        let soFar = NanoEuros(try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(savings_nano), 0) FROM dwelling_day WHERE dwelling_id = ? AND day >= ? AND day <= ?",
+                                                 arguments: [dwelling, january.description, today.description]) ?? 0)
+        var counted = Set<LocalDate>()
+        for period in periods {
+            var day = max(period.since, january)
+            let end = min(period.until ?? today.advanced(by: 1), today.advanced(by: 1))
+            while day < end { counted.insert(day); day = day.advanced(by: 1) }
+        }
+        let daysInYear = Int64(january.distance(to: nextJanuary))
+        // Rounded once: so far x days in the year / days counted, to the cent.
+        let projected = counted.isEmpty ? nil : NanoEuros.divideRounded(soFar.value * daysInYear, Int64(counted.count) * 10_000_000)
+        return .init(year: today.year, savingsSoFarCents: soFar.cents.value, daysCounted: counted.count, projectedCents: projected,
+                     promisedCents: configuration.promisedAnnualSavings.value)
+    }
+
+    func revisedMonths(_ db: Database, buildings: [String], from: LocalDate, to: LocalDate) throws -> [String] {
+        guard !buildings.isEmpty else { return [] }
+        let placeholders = buildings.map { _ in "?" }.joined(separator: ", ")
+        return try String.fetchAll(db, sql: """
+            SELECT DISTINCT month FROM energy_month_export WHERE building_id IN (\(placeholders)) AND revised_at IS NOT NULL AND revised_at >= exported_at
+              AND month >= ? AND month <= ? ORDER BY month
+            """, arguments: StatementArguments(buildings + [String(from.description.prefix(7)), String(to.description.prefix(7))]))
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Hummingbird
+import Shared
+
+/// `GET /api/v1/dwellings/{dwelling}/energy`, `/buildings/{building}/energy` and
+/// `/estates/{estate}/energy`, with `from` and `to` inclusive local dates. Who sees what: staff
+/// everything; an association its estate's buildings and the distribution of its households'
+/// savings, never a household's detail; a resident their own dwelling only; drivers nothing.
+public struct EnergyRoutes: Sendable {
+    let database: HubDatabase
+    let configuration: Result<EnergyConfiguration, HubError>
+    let now: @Sendable () -> Instant
+
+    public init(database: HubDatabase, settings: EnergySettings, now: @escaping @Sendable () -> Instant = Instant.now) {
+        self.database = database
+        do {
+            configuration = .success(try settings.validated())
+        } catch let error as HubError {
+            configuration = .failure(error)
+        } catch {
+            configuration = .failure(HubError.configuration("\(error)"))
+        }
+        self.now = now
+    }
+
+    public func add(to group: RouterGroup<HubRequestContext>) {
+        group.get("dwellings/{dwelling}/energy") { request, context in try await dwelling(request, context) }
+        group.get("buildings/{building}/energy") { request, context in try await building(request, context) }
+        group.get("estates/{estate}/energy") { request, context in try await estate(request, context) }
+    }
+
+    func reports() throws -> EnergyReports { EnergyReports(database: database, configuration: try configuration.get()) }
+
+    func period(_ request: Request) throws -> (LocalDate, LocalDate) {
+        let from = try request.localDate("from")
+        let to = try request.localDate("to")
+        try EnergyReports.checkPeriod(from: from, to: to)
+        return (from, to)
+    }
+
+    func dwelling(_ request: Request, _ context: HubRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let dwelling = try context.pathParameter("dwelling")
+        switch identity.role {
+        case .staff: break
+        case .resident:
+            guard identity.dwelling == dwelling else { throw HubError.forbidden("a resident sees only their own dwelling") }
+        case .association:
+            throw HubError.forbidden("an association sees its estate's buildings and the distribution of savings, not a household's detail")
+        case .driver:
+            throw HubError.forbidden("drivers do not see households' energy figures")
+        }
+        let (from, to) = try period(request)
+        let reports = try reports()
+        let now = now()
+        return try HubJSON.response(try reports.dwelling(dwelling, from: from, to: to, now: now))
+    }
+
+    func building(_ request: Request, _ context: HubRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let building = try context.pathParameter("building")
+        switch identity.role {
+        case .staff, .association: break
+        case .resident: throw HubError.forbidden("a resident sees only their own dwelling")
+        case .driver: throw HubError.forbidden("drivers do not see energy figures")
+        }
+        let (from, to) = try period(request)
+        let reports = try reports()
+        let now = now()
+        let report = try reports.building(building, from: from, to: to, now: now)
+        if identity.role == .association && report.estate != identity.estate {
+            throw HubError.forbidden("building \(building) is not in your estate")
+        }
+        return try HubJSON.response(report)
+    }
+
+    func estate(_ request: Request, _ context: HubRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let estate = try context.pathParameter("estate")
+        switch identity.role {
+        case .staff: break
+        case .association:
+            guard identity.estate == estate else { throw HubError.forbidden("an association sees only its own estate") }
+        case .resident: throw HubError.forbidden("a resident sees only their own dwelling")
+        case .driver: throw HubError.forbidden("drivers do not see energy figures")
+        }
+        let (from, to) = try period(request)
+        let reports = try reports()
+        let now = now()
+        return try HubJSON.response(try reports.estate(estate, from: from, to: to, now: now))
+    }
+}

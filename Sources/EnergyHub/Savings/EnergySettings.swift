@@ -1,0 +1,106 @@
+import Shared
+
+/// Settings of the savings part (section `energy` of the settings file). Every key has a default.
+public struct EnergySettings: Codable, Sendable, Equatable {
+    /// A price in EUR per kWh from a local date on (decimal text, up to 6 decimals).
+    public struct DatedPrice: Codable, Sendable, Equatable {
+        public var since: String
+        public var eurPerKWh: String
+
+        public init(since: String, eurPerKWh: String) {
+            self.since = since
+            self.eurPerKWh = eurPerKWh
+        }
+    }
+
+    /// How long personal data is kept (energy.md section 7; CNIL).
+    public struct Retention: Codable, Sendable, Equatable {
+        /// Raw readings, quarantined payloads and slot (sub-daily) figures: 2 years.
+        public var rawDays = 730
+        /// Daily figures: 3 years.
+        public var dailyDays = 1095
+        /// How often the retention job runs.
+        public var intervalHours = 24
+        public init() {}
+    }
+
+    /// Slot length in minutes; must divide an hour (Enedis exchanges 30-minute curves, some
+    /// operations use 15). Changing it rebuilds every slot from the stored readings.
+    public var slotMinutes = 30
+    /// A reading pair further apart than this makes the slots it spans `estimated`.
+    public var estimatedGapMinutes = 60
+    /// What households pay for a shared local kWh (often 0 in a social pilot).
+    public var localPrices = [DatedPrice(since: "2024-01-01", eurPerKWh: "0")]
+    /// What the surplus is sold for (small installations <= 9 kWc: 0.04 EUR/kWh since March 2025).
+    /// Before the first date no price applies (revenue 0).
+    public var feedInPrices = [DatedPrice(since: "2025-03-01", eurPerKWh: "0.04")]
+    /// The yearly saving promised to residents, shown beside their annual projection.
+    public var promisedAnnualSavingsCents: Int64 = 15_000
+    /// How often the savings upkeep looks for new readings.
+    public var upkeepIntervalMilliseconds = 2000
+    /// The time zone of days, months and tariff windows.
+    public var timeZone = "Europe/Paris"
+    public var retention = Retention()
+
+    public init() {}
+
+    /// The checked, parsed form the engine uses.
+    public func validated() throws -> EnergyConfiguration {
+        let grid = try SlotGrid(minutes: slotMinutes)
+        guard (1...10_080).contains(estimatedGapMinutes) else { throw HubError.configuration("energy.estimatedGapMinutes must be between 1 and 10080") }
+        guard (1...100_000).contains(retention.rawDays), retention.dailyDays >= retention.rawDays else {
+            throw HubError.configuration("energy.retention.rawDays must be at least 1 and energy.retention.dailyDays at least rawDays")
+        }
+        guard retention.intervalHours >= 1 else { throw HubError.configuration("energy.retention.intervalHours must be at least 1") }
+        guard (10...3_600_000).contains(upkeepIntervalMilliseconds) else { throw HubError.configuration("energy.upkeepIntervalMilliseconds must be between 10 and 3600000") }
+        guard promisedAnnualSavingsCents >= 0 else { throw HubError.configuration("energy.promisedAnnualSavingsCents must not be negative") }
+        func prices(_ list: [DatedPrice], _ name: String) throws -> Dated<MicroEurosPerKWh> {
+            var entries: [(since: LocalDate, value: MicroEurosPerKWh)] = []
+            for (index, entry) in list.enumerated() {
+                guard let date = LocalDate(parsing: entry.since) else { throw HubError.configuration("energy.\(name)[\(index)].since must be a date YYYY-MM-DD") }
+                guard let price = Decimal6.parse(entry.eurPerKWh), price >= 0 else {
+                    throw HubError.configuration("energy.\(name)[\(index)].eurPerKWh must be a non-negative decimal with at most 6 decimals")
+                }
+                guard !entries.contains(where: { $0.since == date }) else { throw HubError.configuration("energy.\(name) gives \(date) twice") }
+                entries.append((date, price))
+            }
+            return Dated(entries)
+        }
+        return EnergyConfiguration(grid: grid, estimatedGapMilliseconds: Int64(estimatedGapMinutes) * 60_000,
+                                   localPrices: try prices(localPrices, "localPrices"), feedInPrices: try prices(feedInPrices, "feedInPrices"),
+                                   zone: try LocalTimeZone(identifier: timeZone), promisedAnnualSavings: Cents(promisedAnnualSavingsCents),
+                                   rawRetentionDays: retention.rawDays, dailyRetentionDays: retention.dailyDays)
+    }
+}
+
+/// `EnergySettings` checked and parsed.
+public struct EnergyConfiguration: Sendable, Hashable {
+    public var grid: SlotGrid
+    public var estimatedGapMilliseconds: Int64
+    public var localPrices: Dated<MicroEurosPerKWh>
+    public var feedInPrices: Dated<MicroEurosPerKWh>
+    public var zone: LocalTimeZone
+    public var promisedAnnualSavings: Cents
+    public var rawRetentionDays: Int
+    public var dailyRetentionDays: Int
+    public var regulatedPrices = RegulatedPrices.edfBleu
+
+    public init(grid: SlotGrid, estimatedGapMilliseconds: Int64, localPrices: Dated<MicroEurosPerKWh>, feedInPrices: Dated<MicroEurosPerKWh>,
+                zone: LocalTimeZone, promisedAnnualSavings: Cents, rawRetentionDays: Int, dailyRetentionDays: Int) {
+        self.grid = grid
+        self.estimatedGapMilliseconds = estimatedGapMilliseconds
+        self.localPrices = localPrices
+        self.feedInPrices = feedInPrices
+        self.zone = zone
+        self.promisedAnnualSavings = promisedAnnualSavings
+        self.rawRetentionDays = rawRetentionDays
+        self.dailyRetentionDays = dailyRetentionDays
+    }
+
+    /// What, in these settings, the stored slot figures depend on: when it changes they are rebuilt.
+    var slotFingerprint: String { "slot=\(grid.minutes);gap=\(estimatedGapMilliseconds)" }
+    var priceFingerprint: String {
+        func text(_ dated: Dated<MicroEurosPerKWh>) -> String { dated.entries.map { "\($0.since)=\($0.value)" }.joined(separator: ",") }
+        return "local=\(text(localPrices));feedin=\(text(feedInPrices));zone=\(zone.identifier)"
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import GRDB
+import Logging
+import ServiceLifecycle
+import Shared
+
+/// Keeps the savings figures up to date as readings arrive: every `upkeepIntervalMilliseconds`
+/// it runs upkeep steps (each its own short write transaction) until nothing is queued. Stops
+/// between two steps on graceful shutdown; a step in flight commits or rolls back whole.
+public struct SavingsService: Service {
+    public let upkeep: SavingsUpkeep
+    let interval: Duration
+    let logger: Logger
+    let now: @Sendable () -> Instant
+
+    public init(database: HubDatabase, settings: EnergySettings, logger: Logger, now: @escaping @Sendable () -> Instant = Instant.now) throws {
+        self.upkeep = SavingsUpkeep(database: database, configuration: try settings.validated())
+        self.interval = .milliseconds(settings.upkeepIntervalMilliseconds)
+        self.logger = logger
+        self.now = now
+    }
+
+    public func run() async throws {
+        let upkeep = self.upkeep
+        let report = try await upkeep.database.pool.write { db in try upkeep.checkSettings(db) }
+        if report.rebuilt { logger.notice("savings: settings changed, rebuilding every slot figure from the stored readings") }
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    var total = UpkeepReport()
+                    do {
+                        while !Task.isCancelled {
+                            let now = self.now()
+                            let step = try await upkeep.database.pool.write { db in try upkeep.step(db, now: now) }
+                            total.add(step)
+                            if !step.didWork { break }
+                        }
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        // The step rolled back whole; its queue rows are still there for the next pass.
+                        logger.error("savings upkeep failed; retrying at the next interval", metadata: ["error": "\(error)"])
+                    }
+                    if total.didWork {
+                        logger.debug("savings upkeep", metadata: ["device_slots_changed": "\(total.deviceSlotsChanged)", "building_slots": "\(total.buildingSlotsRecomputed)",
+                                                                 "days": "\(total.daysRecomputed)", "months_revised": "\(total.monthsRevised)"])
+                        for problem in Set(total.problems) { logger.warning("savings: \(problem)") }
+                    }
+                    try await Task.sleep(for: interval)
+                }
+            }
+        } catch is CancellationError {
+            logger.info("savings upkeep stopped")
+        }
+    }
+}
+
+/// Deletes personal data past its retention (energy.md section 7): raw readings, quarantined
+/// payloads and slot figures after `retention.rawDays` (2 years by default), daily figures after
+/// `retention.dailyDays` (3 years). Works per device, building and dwelling in small
+/// transactions so ingest is never held up long.
+public struct SavingsRetention: Sendable {
+    public let database: HubDatabase
+    public let configuration: EnergyConfiguration
+
+    public init(database: HubDatabase, configuration: EnergyConfiguration) {
+        self.database = database
+        self.configuration = configuration
+    }
+
+    /// What a purge removed.
+    public struct Report: Sendable, Equatable {
+        public var readings = 0
+        public var quarantine = 0
+        public var slots = 0
+        public var days = 0
+    }
+
+    /// The first local day still kept for raw and slot data, and for daily figures.
+    public func horizons(now: Instant) -> (raw: LocalDate, daily: LocalDate) {
+        let today = configuration.zone.localDate(of: now)
+        return (today.advanced(by: -configuration.rawRetentionDays), today.advanced(by: -configuration.dailyRetentionDays))
+    }
+
+    @discardableResult
+    public func purge(now: Instant) throws -> Report {
+        var report = Report()
+        let (raw, daily) = horizons(now: now)
+        let rawInstant = configuration.zone.startOfDay(raw).millisecondsSince1970
+        let rawSlot = configuration.grid.slot(startingAtOrAfter: configuration.zone.startOfDay(raw))
+        let devices = try database.pool.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT device_id FROM reading UNION SELECT DISTINCT device_id FROM device_slot") }
+        for device in devices {
+            try database.pool.write { db in
+                try db.execute(sql: "DELETE FROM reading WHERE device_id = ? AND instant < ?", arguments: [device, rawInstant])
+                report.readings += db.changesCount
+                try db.execute(sql: "DELETE FROM device_slot WHERE device_id = ? AND slot < ?", arguments: [device, rawSlot])
+                report.slots += db.changesCount
+            }
+        }
+        let buildings = try database.pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM building") }
+        for building in buildings {
+            try database.pool.write { db in
+                for table in ["dwelling_slot", "building_slot"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE building_id = ? AND slot < ?", arguments: [building, rawSlot])
+                    report.slots += db.changesCount
+                }
+                try db.execute(sql: "DELETE FROM allocation_coefficient WHERE building_id = ? AND slot_start < ?", arguments: [building, rawInstant])
+                for table in ["dwelling_day", "building_day"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE building_id = ? AND day < ?", arguments: [building, daily.description])
+                    report.days += db.changesCount
+                }
+            }
+        }
+        try database.pool.write { db in
+            try db.execute(sql: "DELETE FROM quarantine WHERE received_at < ?", arguments: [rawInstant])
+            report.quarantine += db.changesCount
+        }
+        return report
+    }
+}
+
+/// Runs the retention purge at start and then every `retention.intervalHours`.
+public struct RetentionService: Service {
+    public let retention: SavingsRetention
+    let interval: Duration
+    let logger: Logger
+
+    public init(database: HubDatabase, settings: EnergySettings, logger: Logger) throws {
+        self.retention = SavingsRetention(database: database, configuration: try settings.validated())
+        self.interval = .seconds(Int64(settings.retention.intervalHours) * 3600)
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    let retention = self.retention
+                    do {
+                        let report = try await Task.detached { try retention.purge(now: Instant.now()) }.value
+                        logger.info("retention purge", metadata: ["readings": "\(report.readings)", "quarantine": "\(report.quarantine)",
+                                                                  "slots": "\(report.slots)", "days": "\(report.days)"])
+                    } catch {
+                        logger.error("retention purge failed; retrying at the next interval", metadata: ["error": "\(error)"])
+                    }
+                    try await Task.sleep(for: interval)
+                }
+            }
+        } catch is CancellationError {
+            logger.info("retention job stopped")
+        }
+    }
+}

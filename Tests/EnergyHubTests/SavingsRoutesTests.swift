@@ -1,0 +1,160 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import HubTestSupport
+import Shared
+import Testing
+@testable import EnergyHub
+
+/// The energy routes: figures as JSON, bad input, and who may see what, for every route and role.
+@Suite struct SavingsRoutesTests {
+    static let registry = """
+        estate;building;dwelling;device;kind;format;since;tariff;share
+        E;B;;pv-1;pv;canonical;2026-06-01;;
+        E;B;D1;m-1;meter;canonical;2026-06-01;;
+        E;B;D2;m-2;meter;canonical;2026-06-01;;
+        E;B;D3;m-3;meter;canonical;2026-06-01;;
+        F;C;D9;m-9;meter;canonical;2026-06-01;;
+        """
+    static let now = SavingsFixture.at("2026-06-11T00:00:00Z")
+
+    struct Setup {
+        let hub: SavingsFixture
+        let router: Router<HubRequestContext>
+        var tokens: [String: String] = [:]
+    }
+
+    func setUp() throws -> Setup {
+        let hub = try SavingsFixture(registry: SavingsRoutesTests.registry)
+        // 10:00-10:30 local: PV 600; D1 400, D2 200, D3 300 (pro rata of 900: 266, 134, 200).
+        try hub.publish("pv-1", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 600)])
+        try hub.publish("m-1", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 400)])
+        try hub.publish("m-2", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 200)])
+        try hub.publish("m-3", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 300)])
+        try hub.update(now: "2026-06-11T00:00:00Z")
+        let users = UserStore(database: hub.database, bcryptCost: 4)
+        var tokens: [String: String] = [:]
+        for (name, role, dwelling, estate) in [("staff", Role.staff, nil, nil), ("assoc-e", .association, nil, "E"), ("assoc-f", .association, nil, "F"),
+                                                ("resident-d1", .resident, "D1", nil), ("resident-d2", .resident, "D2", nil), ("driver", .driver, nil, nil)] as [(String, Role, String?, String?)] {
+            try users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: "password-\(name)", at: SavingsRoutesTests.now)
+            tokens[name] = try users.createToken(for: name, label: "test", expiresAt: nil, at: SavingsRoutesTests.now)
+        }
+        let router = Router(context: HubRequestContext.self)
+        router.middlewares.add(JSONErrorMiddleware<HubRequestContext>())
+        let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(users: users, now: { SavingsRoutesTests.now }))
+        EnergyRoutes(database: hub.database, settings: EnergySettings(), now: { SavingsRoutesTests.now }).add(to: api)
+        return Setup(hub: hub, router: router, tokens: tokens)
+    }
+
+    func get(_ client: some TestClientProtocol, _ path: String, as user: String?, _ tokens: [String: String]) async throws -> (HTTPResponse.Status, [String: Any]) {
+        var headers = HTTPFields()
+        if let user { headers[.authorization] = "Bearer \(tokens[user]!)" }
+        return try await client.execute(uri: path, method: .get, headers: headers) { response in
+            let object = (try? JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8))) as? [String: Any] ?? [:]
+            return (response.status, object)
+        }
+    }
+
+    @Test func everyRouteIsAuthorisedByRole() async throws {
+        let setup = try setUp()
+        let period = "?from=2026-06-10&to=2026-06-10"
+        let expectations: [(String, String?, HTTPResponse.Status)] = [
+            ("/api/v1/dwellings/D1/energy", nil, .unauthorized),
+            ("/api/v1/dwellings/D1/energy", "staff", .ok),
+            ("/api/v1/dwellings/D1/energy", "resident-d1", .ok),
+            ("/api/v1/dwellings/D1/energy", "resident-d2", .forbidden),
+            ("/api/v1/dwellings/D9/energy", "resident-d1", .forbidden),
+            ("/api/v1/dwellings/D1/energy", "assoc-e", .forbidden),
+            ("/api/v1/dwellings/D1/energy", "driver", .forbidden),
+            ("/api/v1/dwellings/NOPE/energy", "staff", .notFound),
+            ("/api/v1/buildings/B/energy", nil, .unauthorized),
+            ("/api/v1/buildings/B/energy", "staff", .ok),
+            ("/api/v1/buildings/B/energy", "assoc-e", .ok),
+            ("/api/v1/buildings/B/energy", "assoc-f", .forbidden),
+            ("/api/v1/buildings/B/energy", "resident-d1", .forbidden),
+            ("/api/v1/buildings/B/energy", "driver", .forbidden),
+            ("/api/v1/buildings/NOPE/energy", "staff", .notFound),
+            ("/api/v1/estates/E/energy", nil, .unauthorized),
+            ("/api/v1/estates/E/energy", "staff", .ok),
+            ("/api/v1/estates/E/energy", "assoc-e", .ok),
+            ("/api/v1/estates/E/energy", "assoc-f", .forbidden),
+            ("/api/v1/estates/E/energy", "resident-d1", .forbidden),
+            ("/api/v1/estates/E/energy", "driver", .forbidden),
+            ("/api/v1/estates/NOPE/energy", "staff", .notFound),
+        ]
+        let app = Application(router: setup.router)
+        let tokens = setup.tokens
+        try await app.test(.router) { client in
+            for (path, user, status) in expectations {
+                let (got, body) = try await get(client, path + period, as: user, tokens)
+                #expect(got == status, "\(path) as \(user ?? "nobody")")
+                if status != .ok { #expect((body["error"] as? [String: Any])?["code"] != nil, "an error body for \(path) as \(user ?? "nobody")") }
+            }
+        }
+    }
+
+    @Test func badPeriodsAreRefusedNamingTheField() async throws {
+        let setup = try setUp()
+        let app = Application(router: setup.router)
+        let tokens = setup.tokens
+        try await app.test(.router) { client in
+            for (query, field) in [("", "from"), ("?from=2026-06-10", "to"), ("?from=2026-13-01&to=2026-06-10", "from"), ("?from=2026-06-10&to=10/06/2026", "to"),
+                                   ("?from=2026-06-11&to=2026-06-10", "to"), ("?from=2020-01-01&to=2026-06-10", "to")] {
+                for path in ["/api/v1/dwellings/D1/energy", "/api/v1/buildings/B/energy", "/api/v1/estates/E/energy"] {
+                    let (status, body) = try await get(client, path + query, as: "staff", tokens)
+                    #expect(status == .badRequest, "\(path)\(query)")
+                    #expect((body["error"] as? [String: Any])?["field"] as? String == field, "\(path)\(query)")
+                }
+            }
+        }
+    }
+
+    @Test func theFiguresAreIntegersInSnakeCase() async throws {
+        let setup = try setUp()
+        let app = Application(router: setup.router)
+        let tokens = setup.tokens
+        try await app.test(.router) { client in
+            let (_, dwelling) = try await get(client, "/api/v1/dwellings/D1/energy?from=2026-06-10&to=2026-06-11", as: "resident-d1", tokens)
+            // D1: 400 Wh, pro rata 600 * 400/900 = 266 Wh at 0.1952: 5.19 cents -> 5.
+            #expect(dwelling["consumption_wh"] as? Int == 400)
+            #expect(dwelling["allocated_wh"] as? Int == 266)
+            #expect(dwelling["grid_wh"] as? Int == 134)
+            #expect(dwelling["savings_cents"] as? Int == 5)
+            let slots = dwelling["slots"] as? [String: Int]
+            #expect(slots == ["measured": 1, "estimated": 0, "missing": 47 + 4], "the 11th has begun 02:00 local: 4 slots so far, none measured")
+            let days = dwelling["days"] as? [[String: Any]] ?? []
+            #expect(days.count == 2)
+            #expect(days.first?["date"] as? String == "2026-06-10")
+            #expect(Set(days.first?.keys.map { $0 } ?? []) == ["date", "consumption_wh", "allocated_wh", "grid_wh", "savings_cents"])
+            let projection = dwelling["annual_projection"] as? [String: Any]
+            #expect(projection?["promised_cents"] as? Int == 15_000)
+
+            let (_, building) = try await get(client, "/api/v1/buildings/B/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
+            #expect(building["production_wh"] as? Int == 600)
+            #expect(building["allocated_wh"] as? Int == 600)
+            #expect(building["surplus_wh"] as? Int == 0)
+            #expect(building["consumption_wh"] as? Int == 900)
+            #expect((building["self_consumption_rate"] as? NSNumber)?.doubleValue == 1)
+            #expect((building["self_sufficiency_rate"] as? NSNumber)?.decimalValue == Decimal(string: "0.6667"))
+            #expect(building["surplus_revenue_cents"] as? Int == 0)
+            #expect((building["days"] as? [Any])?.count == 1)
+
+            // Three households: the distribution is shown, and no dwelling is named.
+            let (_, estate) = try await get(client, "/api/v1/estates/E/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
+            let households = estate["households"] as? [String: Int]
+            // D1 266 Wh -> 5.19 c, D2 134 -> 2.62 c, D3 200 -> 3.90 c.
+            #expect(households == ["count": 3, "min_cents": 3, "median_cents": 4, "max_cents": 5])
+            let text = String(data: try JSONSerialization.data(withJSONObject: estate), encoding: .utf8) ?? ""
+            #expect(!text.contains("D1") && !text.contains("D2") && !text.contains("D3"))
+            #expect((estate["totals"] as? [String: Any])?["production_wh"] as? Int == 600)
+
+            // One household only: withheld.
+            let (_, small) = try await get(client, "/api/v1/estates/F/energy?from=2026-06-10&to=2026-06-10", as: "staff", tokens)
+            let withheld = small["households"] as? [String: Any]
+            #expect(withheld?["count"] as? Int == 1)
+            #expect(withheld?["min_cents"] == nil && withheld?["median_cents"] == nil && withheld?["max_cents"] == nil)
+        }
+    }
+}
