@@ -135,7 +135,7 @@ struct RegistryCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let database = try HubSchema.open(try common.settings())
-                let summary = try RegistryImporter(database: database, tariffCheck: TariffPlan.registryCheck).importFile(at: file)
+                let summary = try RegistryImporter(database: database).importFile(at: file)
                 print(summary.description)
             }
         }

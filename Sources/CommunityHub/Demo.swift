@@ -181,9 +181,20 @@ enum DemoData {
         for (device, building, dwelling) in devices {
             let share = dwelling == nil ? "" : DemoData.share(of: building)
             lines.append([building.estate, "DEMO-\(building.id)", dwelling ?? "", device.id, device.kind.rawValue, device.format.rawValue,
-                          since.description, "", share].joined(separator: ";"))
+                          since.description, dwelling.map(DemoData.tariff(of:)) ?? "", share].joined(separator: ";"))
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Most households are on the base tariff; every third has off-peak hours, some of them in the
+    /// afternoon (as from November 2025) and some starting at odd minutes.
+    static func tariff(of dwelling: String) -> String {
+        let number = Int(dwelling.suffix(2)) ?? 0
+        switch number % 6 {
+        case 1: return "edf-bleu-hphc 22:26-06:26"
+        case 4: return "edf-bleu-hphc 02:00-07:00 11:00-14:00"
+        default: return "edf-bleu-base"
+        }
     }
 
     /// Equal static shares, used only by buildings set to a static key.

@@ -23,6 +23,10 @@ enum DemoReport {
                                  (row["kind"] as String).padding(toLength: 6, withPad: " ", startingAt: 0),
                                  String(row["devices"] as Int).leftPadded(7), String(row["readings"] as Int).leftPadded(9)].joined(separator: " "))
         }
+        lines.append("")
+        lines.append("Each household's share of its building's solar production and what it saved (SIMULATED), \(from) to \(to):")
+        lines += try EnergyReports.householdSavingsTable(database: hub.database, from: from, to: to, settings: hub.settings.energy)
+            .split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
         return lines
     }
 }

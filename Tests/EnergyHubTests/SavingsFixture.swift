@@ -15,7 +15,7 @@ struct SavingsFixture {
 
     init(registry: String, settings: EnergySettings = EnergySettings()) throws {
         database = try TestSupport.database(extraSchemas: [SavingsSchema.register])
-        _ = try RegistryImporter(database: database, tariffCheck: TariffPlan.registryCheck).importCSV(Data(registry.utf8))
+        _ = try RegistryImporter(database: database).importCSV(Data(registry.utf8))
         processor = try IngestProcessor(settings: IngestSettings(), store: SQLiteReadingStore(database: database))
         try processor.loadState(at: Instant.parseRFC3339("2026-01-01T00:00:00Z")!)
         configuration = try settings.validated()

@@ -32,7 +32,7 @@ import Testing
 
     @Test func theRegistryImportRefusesABadTariffCellWithItsLine() throws {
         let database = try TestSupport.database(extraSchemas: [SavingsSchema.register])
-        let importer = RegistryImporter(database: database, tariffCheck: TariffPlan.registryCheck)
+        let importer = RegistryImporter(database: database)
         let csv = """
             estate;building;dwelling;device;kind;format;since;tariff
             E;B;D1;m-1;meter;canonical;2026-01-01;edf-bleu-hphc 22:26-06:26

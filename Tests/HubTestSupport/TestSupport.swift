@@ -47,7 +47,7 @@ public enum TestSupport {
     /// A registry CSV for the devices in the shared samples, installed on 2025-01-01.
     public static let samplesRegistryCSV = """
         estate;building;dwelling;device;kind;format;since;tariff;share
-        Outreau;OUT-A;OUT-A-01;021861348497;meter;teleinfo;2025-01-01;edf-bleu-hphc;
+        Outreau;OUT-A;OUT-A-01;021861348497;meter;teleinfo;2025-01-01;edf-bleu-hphc 22:26-06:26;
         Outreau;OUT-A;OUT-A-02;041876097381;meter;teleinfo;2025-01-01;;
         Outreau;OUT-A;;041876000117;pv;teleinfo;2025-01-01;;
         Outreau;OUT-A;OUT-A-03;box-0042;meter;tasmota;2025-01-01;;

@@ -57,7 +57,7 @@ import Testing
         settings.energy.upkeepIntervalMilliseconds = 100
         let logger = Logger(label: "e2e", factory: { _ in SwiftLogNoOpLogHandler() })
         let hub = try HubProcess(settings: settings, logger: logger)
-        _ = try RegistryImporter(database: hub.database, tariffCheck: TariffPlan.registryCheck).importCSV(Data(SavingsEndToEndTests.registry.utf8))
+        _ = try RegistryImporter(database: hub.database).importCSV(Data(SavingsEndToEndTests.registry.utf8))
         let users = hub.dependencies.users
         let now = Instant.now()
         try users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "staff-password", at: now)

@@ -59,15 +59,9 @@ public struct RegistryImporter: Sendable {
     public static let requiredColumns = ["estate", "building", "dwelling", "device", "kind", "format", "since"]
     public static let optionalColumns = ["tariff", "share", "until"]
 
-    public init(database: HubDatabase, tariffCheck: @escaping TariffCheck = RegistryImporter.plainTariffCheck) {
+    public init(database: HubDatabase, tariffCheck: @escaping TariffCheck = TariffPlan.registryCheck) {
         self.database = database
         self.tariffCheck = tariffCheck
-    }
-
-    /// Accepts a plan name followed by optional settings: letters, digits and `-_:.,+ `.
-    public static let plainTariffCheck: TariffCheck = { text in
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_:.,+ "))
-        return text.unicodeScalars.allSatisfy(allowed.contains) ? nil : "the tariff may hold only letters, digits and - _ : . , + and spaces"
     }
 
     public func importFile(at path: String) throws -> RegistryImportSummary {

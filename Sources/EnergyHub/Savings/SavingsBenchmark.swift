@@ -148,7 +148,7 @@ public enum SavingsBenchmark {
                     csv += "E\(building / 25);B\(building);D\(id);m-\(id);meter;canonical;2026-01-01;\(id % 3 == 0 ? "edf-bleu-hphc 22:26-06:26" : "edf-bleu-base")\n"
                 }
             }
-            _ = try RegistryImporter(database: database, tariffCheck: TariffPlan.registryCheck).importCSV(Data(csv.utf8))
+            _ = try RegistryImporter(database: database).importCSV(Data(csv.utf8))
             _ = try SavingsUpkeep(database: database, configuration: configuration).bringUpToDate(now: now)
             // Readings as ingest stores them (with their reading_change rows), device by device.
             let start = configuration.zone.startOfDay(first).millisecondsSince1970
