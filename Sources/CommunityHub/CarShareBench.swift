@@ -14,7 +14,7 @@ import Shared
 
 /// `community-hub bench ...`: benchmarks that print their figures (never timed tests).
 struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks that print their figures.", subcommands: [CarShareBench.self])
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks that print their figures.", subcommands: [CarShareBench.self, IngestBench.self])
 }
 
 /// Bookings and trip logs per second through HTTP against a real server on one SQLite file, and
