@@ -23,17 +23,17 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Messages per timed round.") var messages = 200_000
     @Option(help: "Devices publishing them (canonical meters, messages spread round-robin).") var devices = 2000
     @Option(help: "Messages queued in the broker while the hub is stopped, then drained (0 to skip).") var backlog = 1_000_000
-    @Option(help: "Timed rounds of each (broker baseline and hub, alternately).") var rounds = 2
+    @Option(help: "Timed rounds of each (broker baseline and hub, alternately); the median is reported.") var rounds = 3
     @Option(help: "full (the default setting: every commit synced) or normal.") var synchronous = "full"
     @Option(help: "Keep the benchmark's files in this directory (default: a temporary one, removed after).") var directory: String?
 
     func run() async throws {
         try await reportingErrors {
-            guard let sync = HubDatabase.Synchronous(rawValue: synchronous) else { throw HubError.badRequest(field: "synchronous", "full or normal") }
-            guard messages > 0 else { throw HubError.badRequest(field: "messages", "must be positive") }
-            guard (1...100_000).contains(devices) else { throw HubError.badRequest(field: "devices", "must be between 1 and 100000") }
-            guard backlog >= 0 else { throw HubError.badRequest(field: "backlog", "must be 0 (skip) or positive") }
-            guard (1...20).contains(rounds) else { throw HubError.badRequest(field: "rounds", "must be between 1 and 20") }
+            guard let sync = HubDatabase.Synchronous(rawValue: synchronous) else { throw HubError.badRequest(field: "synchronous", "--synchronous must be full or normal, not \(synchronous)") }
+            guard messages > 0 else { throw HubError.badRequest(field: "messages", "--messages must be positive") }
+            guard (1...100_000).contains(devices) else { throw HubError.badRequest(field: "devices", "--devices must be between 1 and 100000") }
+            guard backlog >= 0 else { throw HubError.badRequest(field: "backlog", "--backlog must be 0 (skip) or positive") }
+            guard (1...20).contains(rounds) else { throw HubError.badRequest(field: "rounds", "--rounds must be between 1 and 20") }
             let root = directory.map { URL(fileURLWithPath: $0) }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("ingest-bench-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -111,15 +111,19 @@ final class IngestBenchRun: @unchecked Sendable {
         print("round  receiver                messages   seconds      msg/s   broker  process  publisher  sub-loop  writer   check")
         var brokerRates: [Double] = []
         var hubRates: [Double] = []
+        var baselines: [BenchFigures] = []
+        var hubs: [BenchFigures] = []
         for round in 0..<rounds {
             let range = (round * messages)..<((round + 1) * messages)
             let batch = traffic.messages(range)
             let baseline = try await nullRound(label: "round \(round + 1) broker", batch: batch)
             print(baseline.row(round: "\(round + 1)", receiver: "broker→null subscriber"))
             brokerRates.append(baseline.rate)
+            baselines.append(baseline)
             let hub = try await hubRound(label: "round \(round + 1) hub", batch: batch)
             print(hub.row(round: "\(round + 1)", receiver: "broker→hub (committed)"))
             hubRates.append(hub.rate)
+            hubs.append(hub)
         }
         let brokerMedian = Self.median(brokerRates)
         let hubMedian = Self.median(hubRates)
@@ -127,10 +131,13 @@ final class IngestBenchRun: @unchecked Sendable {
                      brokerMedian, hubMedian, hubMedian / brokerMedian))
         print(String(format: "per round hub/broker: %@",
                      zip(hubRates, brokerRates).map { String(format: "%.2f", $0 / $1) }.joined(separator: ", ")))
+        print("CPU shared by the broker and this process, in cores of \(cpus) (medians of the rounds):")
+        print("  " + Self.cpuSummary(baselines, receiver: "broker→null subscriber"))
+        print("  " + Self.cpuSummary(hubs, receiver: "broker→hub"))
 
         try await writerAlone()
         if backlog > 0 {
-            try await backlogPhase(brokerMedian: brokerMedian)
+            try await backlogPhase()
         }
         let count = try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading") ?? 0 }
         print("database: \(count) readings stored (expected \(storedSoFar))\(count == storedSoFar ? "" : " MISMATCH"); "
@@ -151,8 +158,8 @@ final class IngestBenchRun: @unchecked Sendable {
         let before = CPUSnapshot.take(broker: broker.processIdentifier)
         let publishing = try publish(batch.count) { batch[$0] }
         try await waitFor(label, timeout: timeout(batch.count), progress: { "\(counter.count) received" }) { counter.count >= batch.count }
-        try publishing.finish()
         let after = CPUSnapshot.take(broker: broker.processIdentifier)
+        try await publishing.finish()
         guard let start = publishing.startedAt, let end = counter.finishedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
         subscriber.stop()
         try await clearSession(Self.nullClientId)
@@ -176,7 +183,7 @@ final class IngestBenchRun: @unchecked Sendable {
             return true
         }
         let after = CPUSnapshot.take(broker: broker.processIdentifier)
-        try publishing.finish()
+        try await publishing.finish()
         guard let start = publishing.startedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
         let totals = hub.service.totals
         let batches = hub.batches()
@@ -235,7 +242,7 @@ final class IngestBenchRun: @unchecked Sendable {
 
     /// Queues `backlog` messages for both sessions while both are offline, then lets the null
     /// subscriber drain them, then the hub, watching the hub's memory while it drains.
-    func backlogPhase(brokerMedian: Double) async throws {
+    func backlogPhase() async throws {
         print("")
         print("backlog: \(backlog) messages published while the hub and the null subscriber are offline (both sessions subscribed)")
         try await prepareHubSession()
@@ -250,7 +257,7 @@ final class IngestBenchRun: @unchecked Sendable {
         // Built one at a time while publishing, so the publisher holds no backlog in memory.
         let publishing = try publish(backlog) { self.traffic.message(first + $0) }
         try await waitFor("backlog published", timeout: timeout(backlog), progress: { "\(publishing.published) published" }) { publishing.isDone }
-        try publishing.finish()
+        try await publishing.finish()
         guard let publishStart = publishing.startedAt, let publishEnd = publishing.endedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
         let brokerRSS = Self.status(pid: broker.processIdentifier, "VmRSS")
         print(String(format: "  published in %.2f s (%.0f msg/s, acknowledged by the broker); broker RSS %@ with the backlog queued for 2 sessions",
@@ -316,7 +323,8 @@ final class IngestBenchRun: @unchecked Sendable {
         print(hubFigures.row(round: "", receiver: "broker→hub (committed)"))
         print(String(format: "  drain hub/broker = %.2f (each timed from its connection, the hub's including its start: registry and state load)",
                      hubFigures.rate / nullFigures.rate))
-        print("  hub memory (this process: hub + idle publisher): VmRSS \(Self.megabytes(rssBefore)) before the drain, at most \(Self.megabytes(maxRSS)) during it, "
+        print("  hub memory (this process: hub + idle publisher): VmRSS \(Self.megabytes(rssBefore)) before the drain, at most \(Self.megabytes(maxRSS)) during it "
+              + "(\(maxRSS >= rssBefore ? "+" : "")\(Self.megabytes(maxRSS - rssBefore)) while \(backlog) messages went through), "
               + "\(Self.megabytes(rssAfter)) after; VmHWM \(Self.megabytes(hwmBefore)) before, "
               + (hwmReset ? "reset to \(Self.megabytes(hwmAfterReset)), \(Self.megabytes(hwmAfter)) after the drain" : "\(Self.megabytes(hwmAfter)) after (could not reset it)"))
         print("  VmRSS as the drain went on: " + rssAt.map { "\($0.0 * 100 / backlog)% \(Self.megabytes($0.1))" }.joined(separator: ", "))
@@ -437,6 +445,20 @@ final class IngestBenchRun: @unchecked Sendable {
             return Int(line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") ?? 0
         }
         return 0
+    }
+
+    /// Where the CPU went during a kind of round.
+    static func cpuSummary(_ rounds: [BenchFigures], receiver: String) -> String {
+        func share(_ value: (BenchFigures) -> Double) -> Double { median(rounds.map { $0.cpu.wall > 0 ? value($0) / $0.cpu.wall : 0 }) }
+        let broker = share { $0.cpu.broker }
+        let process = share { $0.cpu.process }
+        let publisher = share { $0.publisherSeconds }
+        let loop = share { $0.subscriberSeconds }
+        let writer = share { $0.writerSeconds }
+        var text = String(format: "%@: broker %.2f + this process %.2f = %.2f (publisher %.2f, receiving MQTT loop %.2f", receiver, broker, process,
+                          broker + process, publisher, loop)
+        if writer > 0 { text += String(format: ", ingest writer %.2f", writer) }
+        return text + String(format: ", other threads %.2f)", max(0, process - publisher - loop - writer))
     }
 
     static func megabytes(_ kilobytes: Int) -> String { String(format: "%.0f MB", Double(kilobytes) / 1024) }
@@ -592,8 +614,8 @@ final class PublishRun: @unchecked Sendable {
     var cpuSeconds: Double { state.withLock { $0.cpu } }
 
     /// Waits for the thread to end; rethrows its error.
-    func finish() throws {
-        while !isDone { Thread.sleep(forTimeInterval: 0.002) }
+    func finish() async throws {
+        while !isDone { try await Task.sleep(for: .milliseconds(2)) }
         if let error = state.withLock({ $0.error }) { throw error }
     }
 
@@ -664,10 +686,17 @@ struct BenchFigures {
 
     var rate: Double { Double(messages) / seconds }
 
+    /// CPU seconds of the publishing thread and of the publisher's MQTT loop.
+    var publisherSeconds: Double { publisherCPU + (cpu.threads["mqtt \(IngestBenchRun.publisherClientId)"] ?? 0) }
+    /// CPU seconds of the receiver's MQTT loop thread.
+    var subscriberSeconds: Double { cpu.threads[subscriberThread] ?? 0 }
+    /// CPU seconds of the hub's writer thread (0 for the null subscriber).
+    var writerSeconds: Double { cpu.threads["ingest-writer"] ?? 0 }
+
     func row(round: String, receiver: String) -> String {
-        let publisher = publisherCPU + (cpu.threads["mqtt \(IngestBenchRun.publisherClientId)"] ?? 0)
-        let subscriber = cpu.threads[subscriberThread] ?? 0
-        let writer = cpu.threads["ingest-writer"] ?? 0
+        let publisher = publisherSeconds
+        let subscriber = subscriberSeconds
+        let writer = writerSeconds
         let batchNote = batches.count > 0
             ? String(format: "  (%d batches of %.0f msg, commit %.1f ms)", batches.count, Double(messages) / Double(batches.count), batches.commitSeconds * 1000)
             : ""
