@@ -12,11 +12,6 @@ import Prometheus
 import ServiceLifecycle
 import Shared
 
-/// `community-hub bench ...`: benchmarks that print their figures (never timed tests).
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks that print their figures (use a release build).", subcommands: [Savings.self, CarShareBench.self])
-}
-
 /// Bookings and trip logs per second through HTTP against a real server on one SQLite file, and
 /// the balance report's time as the ledger grows, with ratios to the smallest size.
 struct CarShareBench: AsyncParsableCommand {

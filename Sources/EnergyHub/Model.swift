@@ -162,6 +162,8 @@ public struct TopicPattern: Sendable, Hashable {
 
     /// The device id if the topic matches this filter, else nil.
     public func device(in topic: String) -> String? {
+        // Called for every message: a scan of the topic's bytes, without splitting it into strings.
+        if let result = topic.utf8.withContiguousStorageIfAvailable({ matchDevice(utf8: $0) }) { return result }
         let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == levels.count else { return nil }
         for index in levels.indices where index != deviceLevel {
@@ -169,5 +171,24 @@ public struct TopicPattern: Sendable, Hashable {
         }
         let device = parts[deviceLevel]
         return device.isEmpty ? nil : String(device)
+    }
+
+    private func matchDevice(utf8 topic: UnsafeBufferPointer<UInt8>) -> String? {
+        var level = 0
+        var start = 0
+        var deviceRange = 0..<0
+        for position in 0...topic.count {
+            guard position == topic.count || topic[position] == UInt8(ascii: "/") else { continue }
+            guard level < levels.count else { return nil }
+            if level == deviceLevel {
+                deviceRange = start..<position
+            } else if !levels[level].utf8.elementsEqual(UnsafeBufferPointer(rebasing: topic[start..<position])) {
+                return nil
+            }
+            level += 1
+            start = position + 1
+        }
+        guard level == levels.count, !deviceRange.isEmpty else { return nil }
+        return String(decoding: UnsafeBufferPointer(rebasing: topic[deviceRange]), as: UTF8.self)
     }
 }

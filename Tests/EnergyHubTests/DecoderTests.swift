@@ -672,6 +672,18 @@ struct SampleReplayTests {
         let tasmota = try TopicPattern("tele/+/SENSOR")
         #expect(tasmota.device(in: "tele/box-0042/SENSOR") == "box-0042")
         #expect(tasmota.device(in: "tele/box-0042/STATE") == nil)
+        // Level by level, byte for byte: no empty device, no missing or extra level, no prefix match.
+        let canonical = try TopicPattern("meters/+/reading")
+        for topic in ["meters//reading", "meters/box-7", "meters/box-7/reading/extra", "meters/box-7/readings", "meter/box-7/reading",
+                      "/meters/box-7/reading", "meters/box-7/reading/", "", "meters/box/7/reading"] {
+            #expect(canonical.device(in: topic) == nil, "\(topic)")
+        }
+        #expect(canonical.device(in: "meters/bâtiment-é/reading") == "bâtiment-é")
+        #expect(try TopicPattern("+").device(in: "box-7") == "box-7")
+        #expect(try TopicPattern("+").device(in: "") == nil)
+        #expect(try TopicPattern("$share/hub/meters/+/reading").device(in: "meters/box-7/reading") == "box-7")
+        #expect(try TopicPattern("a/b/+").device(in: "a/b/c") == "c")
+        #expect(try TopicPattern("a/b/+").device(in: "a/x/c") == nil)
         // Not a single default filter takes OpenDTU's other topics.
         let routes = try defaultRoutes.map { try TopicPattern($0.filter) }
         for topic in ["solar/116180401234/0/yieldday", "solar/116180401234/0/power", "solar/116180401234/status/last_update"] {

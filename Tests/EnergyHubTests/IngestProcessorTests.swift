@@ -35,6 +35,14 @@ import Testing
         }
     }
 
+    @Test func loadingStateCheckpointsTheWALLessOften() throws {
+        let (database, _) = try setUp()
+        // The write connection is the one the ingest writes through (a pool has a single writer).
+        let pages = try database.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") }
+        #expect(pages == SQLiteReadingStore.walAutocheckpointPages)
+        #expect(SQLiteReadingStore.walAutocheckpointPages > 1000, "SQLite's default")
+    }
+
     @Test func theGoodSamplesAreStored() throws {
         let (database, processor) = try setUp()
         var seconds: Int64 = 0

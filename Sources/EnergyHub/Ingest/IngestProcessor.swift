@@ -60,8 +60,9 @@ public final class IngestProcessor: @unchecked Sendable {
         self.clockFloor = Instant(millisecondsSince1970: LocalDate(parsing: settings.clockFloor)!.daysSince1970 * 86_400_000)
     }
 
-    /// Loads the device registry and every device's latest index from the store.
+    /// Readies the store, then loads the device registry and every device's latest index from it.
     public func loadState(at now: Instant) throws {
+        try store.prepareForIngest()
         devices = try store.devices(timeZone: timeZone)
         lastDeviceLoad = now
         sequences = try store.sequences()
@@ -173,6 +174,7 @@ public final class IngestProcessor: @unchecked Sendable {
                 continue
             }
             var sequence = sequences[device.id] ?? DeviceSequence()
+            let previousLast = sequence.last
             // A format without a clock is stamped with the receive time: the order of delivery is the
             // order of measurement, so a reading received in the same millisecond as (or, after a
             // clock step, before) the last one is placed just after it rather than taken as a conflict.
@@ -192,7 +194,6 @@ public final class IngestProcessor: @unchecked Sendable {
                     changed[device.id] = range
                 }
             }
-            let previousLast = sequences[device.id]?.last
             func store(_ reading: DecodedReading, segment: Int, receivedAt: Instant) throws {
                 let inserted = try transaction.insert(Reading(device: device.id, instant: reading.instant, energy: reading.energy, powerWatts: reading.powerWatts,
                                                               segment: segment, timeSource: reading.timeSource, receivedAt: receivedAt))
@@ -210,7 +211,7 @@ public final class IngestProcessor: @unchecked Sendable {
                 let id = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
                 sequence.hold(ResetCandidate(reading: reading, receivedAt: message.receivedAt, quarantineID: id))
             case .confirmReset(let segment, let released):
-                let before = sequences[device.id]?.last?.energy ?? .zero
+                let before = previousLast?.energy ?? .zero
                 for candidate in released {
                     try store(candidate.reading, segment: segment, receivedAt: candidate.receivedAt)
                     report.released += 1

@@ -4,6 +4,10 @@ import Shared
 /// The hand-over between the MQTT loop thread and the writer thread, bounded so that at most
 /// `maxMessages` messages (and `maxBytes` payload bytes) are held in memory between libmosquitto's
 /// PUBACK and our commit. When full, `push` blocks the loop thread: the broker then queues for us.
+///
+/// Each side wakes the other only when the other waits for what just happened (the writer for
+/// enough messages, the loop thread for room): waking the writer on every message cost two context
+/// switches per message while it lingered for a batch.
 final class IngestQueue: @unchecked Sendable {
     let maxMessages: Int
     let maxBytes: Int
@@ -14,6 +18,10 @@ final class IngestQueue: @unchecked Sendable {
     private var inMemory = 0
     private var inMemoryBytes = 0
     private var closed = false
+    /// How many queued messages the writer waits for; nil while it does not wait.
+    private var writerWaitsFor: Int?
+    /// True while the loop thread waits for room.
+    private var pusherWaits = false
 
     init(maxMessages: Int, maxBytes: Int) {
         self.maxMessages = maxMessages
@@ -27,33 +35,48 @@ final class IngestQueue: @unchecked Sendable {
         return inMemory
     }
 
+    private var isFull: Bool { inMemory >= maxMessages || inMemoryBytes >= maxBytes }
+
     /// Adds a message, then waits until there is room for the next one, so the number held never
-    /// exceeds `maxMessages` (the message is already acknowledged when this is called).
-    func push(_ message: IncomingMessage) {
+    /// exceeds `maxMessages` (the message is already acknowledged when this is called). Returns the
+    /// number held once there is room.
+    @discardableResult
+    func push(_ message: IncomingMessage) -> Int {
         condition.lock()
+        defer { condition.unlock() }
         buffer.append(message)
         inMemory += 1
         inMemoryBytes += message.payload.count
-        condition.broadcast()
-        while !closed && (inMemory >= maxMessages || inMemoryBytes >= maxBytes) {
+        if let wanted = writerWaitsFor, buffer.count - head >= wanted || isFull {
+            // Full before the writer's batch size (large payloads): it must not linger either.
+            condition.broadcast()
+        }
+        while !closed && isFull {
+            pusherWaits = true
             condition.wait()
         }
-        condition.unlock()
+        pusherWaits = false
+        return inMemory
     }
 
-    /// Waits for at least one message, then up to `linger` for `trigger` messages, and returns
-    /// what is queued (at most `limit`). Nil once closed and empty.
+    /// Waits for at least one message, then up to `linger` for `trigger` messages (unless the queue
+    /// is full), and returns what is queued (at most `limit`). Nil once closed and empty.
     func take(limit: Int, trigger: Int, linger: TimeInterval) -> [IncomingMessage]? {
         condition.lock()
         defer { condition.unlock() }
         while buffer.count == head {
             if closed { return nil }
+            writerWaitsFor = 1
             condition.wait()
         }
-        let deadline = Date(timeIntervalSinceNow: linger)
-        while buffer.count - head < trigger && !closed {
-            if !condition.wait(until: deadline) { break }
+        if buffer.count - head < trigger && !closed && !pusherWaits {
+            let deadline = Date(timeIntervalSinceNow: linger)
+            writerWaitsFor = trigger
+            while buffer.count - head < trigger && !closed && !pusherWaits {
+                if !condition.wait(until: deadline) { break }
+            }
         }
+        writerWaitsFor = nil
         let end = min(buffer.count, head + limit)
         let batch = Array(buffer[head..<end])
         head = end
@@ -64,13 +87,15 @@ final class IngestQueue: @unchecked Sendable {
         return batch
     }
 
-    /// The writer committed these messages: they leave memory.
-    func committed(_ batch: [IncomingMessage]) {
+    /// The writer committed these messages: they leave memory. Returns the number still held.
+    @discardableResult
+    func committed(_ batch: [IncomingMessage]) -> Int {
         condition.lock()
+        defer { condition.unlock() }
         inMemory -= batch.count
         inMemoryBytes -= batch.reduce(0) { $0 + $1.payload.count }
-        condition.broadcast()
-        condition.unlock()
+        if pusherWaits { condition.broadcast() }
+        return inMemory
     }
 
     /// No more messages will come; `take` returns what is left, then nil.

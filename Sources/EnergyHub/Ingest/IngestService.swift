@@ -35,8 +35,8 @@ public final class IngestService: Service, @unchecked Sendable {
             settings: mqtt, password: mqttPassword, cleanSession: false, subscriptions: processor.subscriptions, logger: logger,
             onMessage: { message in
                 metrics.received.increment()
-                queue.push(IncomingMessage(topic: message.topic, payload: message.payload, receivedAt: message.receivedAt))
-                metrics.inMemory.set(to: Double(queue.pending))
+                let held = queue.push(IncomingMessage(topic: message.topic, payload: message.payload, receivedAt: message.receivedAt))
+                metrics.inMemory.set(to: Double(held))
             },
             onConnectionChange: { connected in
                 metrics.connected.set(to: connected ? 1 : 0)
@@ -96,6 +96,7 @@ public final class IngestService: Service, @unchecked Sendable {
 
     private func startWriter() {
         let thread = Thread { [self] in
+            nameCurrentThread("ingest-writer")
             writeLoop()
             writerDone.signal()
         }
@@ -116,8 +117,7 @@ public final class IngestService: Service, @unchecked Sendable {
         let linger = Double(settings.lingerMilliseconds) / 1000
         while let batch = queue.take(limit: limit, trigger: trigger, linger: linger) {
             commitWithRetry(batch)
-            queue.committed(batch)
-            metrics.inMemory.set(to: Double(queue.pending))
+            metrics.inMemory.set(to: Double(queue.committed(batch)))
         }
     }
 

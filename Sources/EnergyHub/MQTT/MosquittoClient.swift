@@ -205,11 +205,13 @@ public final class MosquittoClient: @unchecked Sendable {
         guard !started else { return }
         try configure(mosq)
         started = true
+        let threadName = "mqtt \(clientId)"
         let thread = Thread { [self] in
+            nameCurrentThread(threadName)
             // This closure keeps the client alive until the loop has finished.
             self.superviseLoop()
         }
-        thread.name = "mqtt \(clientId)"
+        thread.name = threadName
         loopThread = thread
         thread.start()
     }
@@ -653,4 +655,17 @@ public final class MosquittoClient: @unchecked Sendable {
         }
         return text
     }
+}
+
+/// Names the calling thread for the OS (top -H, /proc/<pid>/task/*/comm, debuggers): Foundation's
+/// `Thread.name` does not reach the kernel on Linux. At most 15 bytes are kept.
+func nameCurrentThread(_ name: String) {
+    #if os(Linux)
+    // pthread_setname_np is not visible to Swift here; the kernel's own interface is this file.
+    let fd = open("/proc/thread-self/comm", O_WRONLY)
+    guard fd >= 0 else { return }
+    let bytes = Array(name.utf8.prefix(15))
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+    #endif
 }

@@ -1,0 +1,7 @@
+import ArgumentParser
+
+/// `community-hub bench ...`: benchmarks that print their figures (never timed tests).
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks that print their figures (use a release build).",
+                                                    subcommands: [IngestBench.self, Savings.self, CarShareBench.self])
+}
