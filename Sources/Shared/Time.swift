@@ -264,7 +264,7 @@ public struct LocalTimeZone: Sendable, Hashable {
 
     /// Europe/Paris: where the estates are. Days and months in reports are Paris days and months.
     public static let paris: LocalTimeZone = {
-        do { return try LocalTimeZone(identifier: "Europe/Paris") } catch { fatalError("\(error)") }
+        do { return try LocalTimeZone(identifier: "Europe/Paris") } catch { fatalError("the Europe/Paris time zone is unavailable: install the tzdata package (\(error))") }
     }()
 
     /// Offset from UTC in seconds at an instant (3600 in winter, 7200 in summer for Paris).
