@@ -126,4 +126,33 @@ import Testing
         }
         #expect(checked == 1800)
     }
+    /// Pro rata's fast path (one multiplication by a rounded-up 2^64 reciprocal) gives exactly the
+    /// cumulative floors floor(P * (C_1+...+C_i) / total), computed here with a full-width
+    /// division, at every magnitude: small buildings, totals that divide evenly, and totals just
+    /// below and above 2^31 and 2^32 (the fast path's limit).
+    @Test func proRataIsTheExactCumulativeFloorAtEveryMagnitude() throws {
+        var random = SeededGenerator(seed: 64)
+        var compared = 0
+        for round in 0..<3000 {
+            let count = Int.random(in: 1...50, using: &random)
+            let magnitude: Int64 = [18_000, 1 << 26, (1 << 31) / 40, (1 << 32) / 40, (1 << 33) / 40][round % 5]
+            var consumption = (0..<count).map { _ in Int64.random(in: 0...magnitude, using: &random) }
+            if round % 7 == 0 { consumption = consumption.map { $0 / 6 * 6 } }  // totals with many divisors
+            let total = consumption.reduce(0, +)
+            guard total > 1 else { continue }
+            let production = round % 7 == 0 ? total / 3 : Int64.random(in: 1..<total, using: &random)
+            let (allocated, surplus) = try allocate(.proRata, production: production, consumption: consumption)
+            #expect(surplus == 0)
+            var cumulative: UInt64 = 0
+            var previous: UInt64 = 0
+            for (index, c) in consumption.enumerated() {
+                cumulative += UInt64(c)
+                let floor = UInt64(total).dividingFullWidth(cumulative.multipliedFullWidth(by: UInt64(production))).quotient
+                #expect(allocated[index] == Int64(floor - previous), "dwelling \(index) of \(count), total \(total), production \(production)")
+                previous = floor
+            }
+            compared += 1
+        }
+        #expect(compared > 2900)
+    }
 }

@@ -57,37 +57,20 @@ public enum Allocation {
             }
             return try checked(production: production, allocatedTotal: Int64(previous))
         }
-        // floor(cumulative * P / total) via a 32.32 fixed-point reciprocal (P < total < 2^32, so
-        // the estimate is exact or one short), corrected exactly.
-        let reciprocal = UInt64(production) << 32 / UInt64(total)
+        // floor(cumulative * P / total) with one multiplication: r = ceil(2^64 * P / total) and
+        // share = high 64 bits of cumulative * r. The estimate exceeds cumulative * P / total by
+        // less than cumulative / 2^64 <= total / 2^64, and the exact quotient's fraction is at most
+        // 1 - 1 / total; as total < 2^32, total / 2^64 < 1 / total, so the floor is never crossed.
         let p = UInt64(production)
         let t = UInt64(total)
+        let division = t.dividingFullWidth((high: p, low: 0))
+        let reciprocal = division.quotient &+ (division.remainder > 0 ? 1 : 0)
         var cumulative: UInt64 = 0
         var previous: UInt64 = 0
-        if total < 1 << 31 {
-            // Every product below fits in 64 bits: cumulative, P, share + 1 and total are < 2^31,
-            // the reciprocal < 2^32.
-            for index in 0..<count {
-                let c = consumption[index]
-                cumulative &+= UInt64(c)
-                var share = (cumulative &* reciprocal) >> 32
-                if (share &+ 1) &* t <= cumulative &* p { share &+= 1 }
-                let a = Int64(share &- previous)
-                if a < 0 || a > c { throw AllocationInvariantViolation(description: "pro rata gave \(a) Wh to a household consuming \(c) Wh") }
-                allocated[index] = a
-                previous = share
-            }
-            return try checked(production: production, allocatedTotal: Int64(previous))
-        }
         for index in 0..<count {
             let c = consumption[index]
             cumulative &+= UInt64(c)
-            let wide = cumulative.multipliedFullWidth(by: reciprocal)
-            var share = wide.high << 32 | wide.low >> 32
-            // share is floor(cumulative * P / total) or one less; add one when it still fits.
-            let next = (share &+ 1).multipliedFullWidth(by: t)
-            let target = cumulative.multipliedFullWidth(by: p)
-            if next.high < target.high || (next.high == target.high && next.low <= target.low) { share &+= 1 }
+            let share = cumulative.multipliedFullWidth(by: reciprocal).high
             let a = Int64(share &- previous)
             if a < 0 || a > c { throw AllocationInvariantViolation(description: "pro rata gave \(a) Wh to a household consuming \(c) Wh") }
             allocated[index] = a
@@ -130,9 +113,14 @@ public enum Allocation {
             var cumulative: Int64 = 0
             var previous: Int64 = 0
             var handed: Int64 = 0
+            // surplus * cumulative <= surplus * shortShares: when that fits in 64 bits (always, for
+            // real buildings), a plain division replaces the full-width one.
+            let narrow = UInt64(surplus).multipliedFullWidth(by: UInt64(shortShares)).high == 0
             for index in 0..<count where allocated[index] < consumption[index] && shares[index] > 0 {
                 cumulative += shares[index]
-                let upTo = Int64(multiplyDivide(UInt64(surplus), UInt64(cumulative), UInt64(shortShares)))
+                let upTo = narrow
+                    ? Int64(UInt64(surplus) &* UInt64(cumulative) / UInt64(shortShares))
+                    : Int64(multiplyDivide(UInt64(surplus), UInt64(cumulative), UInt64(shortShares)))
                 let offer = upTo - previous
                 previous = upTo
                 let taken = min(offer, consumption[index] - allocated[index])
