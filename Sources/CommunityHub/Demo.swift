@@ -1,4 +1,5 @@
 import ArgumentParser
+import CarShare
 import EnergyHub
 import Foundation
 import Logging
@@ -72,6 +73,13 @@ struct Demo: AsyncParsableCommand {
         let summary = try RegistryImporter(database: hub.database).importCSV(Data(DemoData.registryCSV(since: history.registrySince).utf8))
         say("demo registry: \(summary)")
         let logins = try DemoData.createLogins(hub: hub)
+        let carShare = try await DemoCarShare.populate(store: CarShareStore(database: hub.database, settings: settings.carshare),
+                                                      firstDay: history.firstDay, now: Instant.now(), driverLogin: "demo-driver")
+        let cashBox = carShare.balances.accounts.first { $0.account == .cash }?.balanceCents ?? .zero
+        let owed = carShare.balances.members.reduce(Cents.zero) { $0 + $1.owedCents }
+        say("car-share (SIMULATED): \(carShare.vehicle), \(carShare.members) members of DEMO-OUTREAU, \(carShare.trips) trips logged by the volunteer driver, "
+            + "\(carShare.payments) payments, \(carShare.bookingsAhead) bookings ahead; cash box \(cashBox), owed by members \(owed), "
+            + "\(carShare.balances.lines) ledger lines")
 
         let group = ServiceGroup(configuration: .init(services: [hub.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let running = Task { try await group.run() }
@@ -115,11 +123,17 @@ struct Demo: AsyncParsableCommand {
              Demo logins (password \(DemoData.password)) and their bearer tokens:
             """)
         for login in logins { out("   \(login.role.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(login.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(login.token)") }
-        let staff = logins.first { $0.role == .staff }!.token
+        func token(_ role: Role) -> String { logins.first { $0.role == role }!.token }
+        let period = "from=\(history.firstDay)&to=\(history.lastDay)"
         out("""
              Try:
-               curl -H 'Authorization: Bearer \(staff)' '\(base)/api/v1/devices/\(DemoData.sampleDevice)/readings?from=\(history.lastDay)'
-               curl -H 'Authorization: Bearer \(staff)' '\(base)/api/v1/quarantine'
+               curl -H 'Authorization: Bearer \(token(.resident))' '\(base)/api/v1/dwellings/\(DemoData.residentDwelling)/energy?\(period)'
+               curl -H 'Authorization: Bearer \(token(.resident))' '\(base)/api/v1/carshare/members/\(carShare.residentMember)/statement'
+               curl -H 'Authorization: Bearer \(token(.association))' '\(base)/api/v1/estates/DEMO-OUTREAU/energy?\(period)'
+               curl -H 'Authorization: Bearer \(token(.driver))' '\(base)/api/v1/carshare/bookings'
+               curl -H 'Authorization: Bearer \(token(.staff))' '\(base)/api/v1/carshare/reports/balances'
+               curl -H 'Authorization: Bearer \(token(.staff))' '\(base)/api/v1/devices/\(DemoData.sampleDevice)/readings?from=\(history.lastDay)'
+               curl -H 'Authorization: Bearer \(token(.staff))' '\(base)/api/v1/quarantine'
              Live: every meter keeps publishing a reading each minute.
             ================================================================
             """)
@@ -209,13 +223,16 @@ enum DemoData {
         var token: String
     }
 
+    /// The demo resident's dwelling (also a car-share member's).
+    static let residentDwelling = "DEMO-OUT-A-01"
+
     static func createLogins(hub: HubProcess) throws -> [Login] {
         let users = hub.dependencies.users
         let now = Instant.now()
         let people: [(String, Role, String?, String?)] = [
             ("demo-staff", .staff, nil, nil),
             ("demo-association", .association, nil, "DEMO-OUTREAU"),
-            ("demo-resident", .resident, "DEMO-OUT-A-01", nil),
+            ("demo-resident", .resident, residentDwelling, nil),
             ("demo-driver", .driver, nil, nil),
         ]
         return try people.map { name, role, dwelling, estate in

@@ -2,7 +2,7 @@ import EnergyHub
 import Foundation
 import Shared
 
-/// The built `community-hub` executable run as a child process (`serve`), so tests can kill it
+/// The built `community-hub` executable run as a child process (`serve`, `demo`), so tests can kill it
 /// with SIGKILL or SIGTERM like an operator or the kernel would.
 public final class HubChild: @unchecked Sendable {
     public let process = Process()
@@ -15,12 +15,19 @@ public final class HubChild: @unchecked Sendable {
         return TestSupport.packageRoot.appendingPathComponent(".build/debug/community-hub")
     }
 
-    public init(database: String, mqttPort: Int, directory: URL, name: String, extraArguments: [String] = []) throws {
+    /// `community-hub serve` on the given database and broker, on a free HTTP port.
+    public convenience init(database: String, mqttPort: Int, directory: URL, name: String, extraArguments: [String] = []) throws {
+        let httpPort = try BrokerProcess.freeLoopbackPort()
+        try self.init(arguments: ["serve", "--db", database, "--mqtt-port", "\(mqttPort)", "--http-port", "\(httpPort)"] + extraArguments,
+                      directory: directory, name: name)
+    }
+
+    /// `community-hub` with these arguments; standard output and error go to `<name>.log` in `directory`.
+    public init(arguments: [String], directory: URL, name: String) throws {
         logURL = directory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let httpPort = try BrokerProcess.freeLoopbackPort()
         process.executableURL = HubChild.executable
-        process.arguments = ["serve", "--db", database, "--mqtt-port", "\(mqttPort)", "--http-port", "\(httpPort)"] + extraArguments
+        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["LOG_LEVEL"] = "info"
         process.environment = environment
