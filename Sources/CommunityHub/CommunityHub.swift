@@ -174,7 +174,42 @@ struct UsersCommand: AsyncParsableCommand {
 }
 
 struct TokensCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tokens", abstract: "Bearer tokens for the API.", subcommands: [Create.self])
+    static let configuration = CommandConfiguration(commandName: "tokens", abstract: "Bearer tokens for the API.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A user's tokens (label, created, expires, state); never the tokens themselves.")
+
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The user's name.") var name: String
+
+        func run() async throws {
+            try await reportingErrors {
+                let now = Instant.now()
+                let tokens = try UserStore(database: try HubSchema.open(try common.settings())).tokens(of: name)
+                print("label            created                expires                state")
+                for token in tokens {
+                    print([token.label.padding(toLength: 16, withPad: " ", startingAt: 0), token.createdAt.rfc3339.padding(toLength: 22, withPad: " ", startingAt: 0),
+                           (token.expiresAt?.rfc3339 ?? "never").padding(toLength: 22, withPad: " ", startingAt: 0), token.state(at: now)].joined(separator: " "))
+                }
+                if tokens.isEmpty { print("(no tokens)") }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke every live token of a user (or those with --label): a lost phone, a volunteer leaving.")
+
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The user's name.") var name: String
+        @Option(help: "Only the tokens with this label (\"session\" for web logins, \"cli\" by default for created ones).") var label: String?
+
+        func run() async throws {
+            try await reportingErrors {
+                let count = try UserStore(database: try HubSchema.open(try common.settings())).revokeTokens(of: name, label: label, at: Instant.now())
+                print("revoked \(count) token\(count == 1 ? "" : "s") of \(name)")
+            }
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a bearer token for a user and print it (only its hash is stored).")

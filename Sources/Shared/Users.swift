@@ -39,6 +39,21 @@ public struct Identity: Sendable, Hashable, Codable {
     }
 }
 
+/// What is known of a token without its secret.
+public struct TokenInfo: Sendable, Equatable {
+    public var label: String
+    public var createdAt: Instant
+    public var expiresAt: Instant?
+    public var revokedAt: Instant?
+
+    /// live, expired or revoked, at this instant.
+    public func state(at now: Instant) -> String {
+        if revokedAt != nil { return "revoked" }
+        if let expiresAt, expiresAt <= now { return "expired" }
+        return "live"
+    }
+}
+
 /// Users, passwords (bcrypt) and bearer tokens (only their SHA-256 is stored).
 public struct UserStore: Sendable {
     public let database: HubDatabase
@@ -101,6 +116,42 @@ public struct UserStore: Sendable {
                            arguments: [UserStore.hash(token: token), name, label, now.millisecondsSince1970, expiresAt?.millisecondsSince1970])
         }
         return token
+    }
+
+    /// Revokes one token (a session's logout); false when it was unknown, already revoked or expired.
+    public func revoke(token: String, at now: Instant) throws -> Bool {
+        try database.pool.write { db in
+            try db.execute(sql: """
+                UPDATE api_token SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+                """, arguments: [now.millisecondsSince1970, UserStore.hash(token: token), now.millisecondsSince1970])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Revokes every live token of a user (or only those with this label): a lost phone, a
+    /// volunteer leaving. Returns how many were revoked.
+    public func revokeTokens(of name: String, label: String? = nil, at now: Instant) throws -> Int {
+        try database.pool.write { db in
+            guard try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) else { throw HubError.notFound(field: "name", "no user named \(name)") }
+            try db.execute(sql: """
+                UPDATE api_token SET revoked_at = ?
+                WHERE user_name = ? AND (? IS NULL OR label = ?) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+                """, arguments: [now.millisecondsSince1970, name, label, label, now.millisecondsSince1970])
+            return db.changesCount
+        }
+    }
+
+    /// A user's tokens, newest first, without anything that would let one be used.
+    public func tokens(of name: String) throws -> [TokenInfo] {
+        try database.pool.read { db in
+            guard try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) else { throw HubError.notFound(field: "name", "no user named \(name)") }
+            return try Row.fetchAll(db, sql: "SELECT label, created_at, expires_at, revoked_at FROM api_token WHERE user_name = ? ORDER BY created_at DESC, rowid DESC",
+                                    arguments: [name]).map { row in
+                TokenInfo(label: row["label"], createdAt: Instant(millisecondsSince1970: row["created_at"]),
+                          expiresAt: (row["expires_at"] as Int64?).map(Instant.init(millisecondsSince1970:)),
+                          revokedAt: (row["revoked_at"] as Int64?).map(Instant.init(millisecondsSince1970:)))
+            }
+        }
     }
 
     /// The identity behind a bearer token, or nil when it is unknown, revoked or expired.

@@ -324,6 +324,22 @@ private struct QuarantinePage: Decodable {
         }
     }
 
+    @Test func loggingOutRevokesTheSessionsTokenOnly() async throws {
+        let hub = try Hub()
+        try await hub.app().test(.router) { client in
+            let login = try await client.send(.post, "/api/v1/sessions", body: #"{"name": "resident-b02", "password": "\#(Hub.password)"}"#)
+            let token = try #require(login.json["token"] as? String)
+            let second = try #require(try await client.send(.post, "/api/v1/sessions", body: #"{"name": "resident-b02", "password": "\#(Hub.password)"}"#)
+                .json["token"] as? String)
+            let logout = try await client.send(.delete, "/api/v1/sessions/current", authorization: "Bearer \(token)")
+            #expect(logout.status == .noContent, "\(logout.body)")
+            expectError(try await client.get("/api/v1/me", authorization: "Bearer \(token)"), .unauthorized, code: "unauthorized", field: nil, "after logout")
+            expectError(try await client.send(.delete, "/api/v1/sessions/current", authorization: "Bearer \(token)"), .unauthorized, field: nil, "twice")
+            #expect(try await client.get("/api/v1/me", authorization: "Bearer \(second)").status == .ok, "another session of the same user goes on")
+            expectError(try await client.send(.delete, "/api/v1/sessions/current"), .unauthorized, field: nil, "no token")
+        }
+    }
+
     @Test func aWrongPasswordOrNameIs401AndCreatesNoToken() async throws {
         let hub = try Hub()
         let tokens = try hub.count("api_token")

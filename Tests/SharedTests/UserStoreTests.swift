@@ -163,6 +163,41 @@ import Testing
         #expect(try await users.identity(forToken: "", at: now) == nil)
     }
 
+    @Test func revokingATokenOrAllOfAUsersStopsThemAndNoOthers() async throws {
+        let (_, users) = try setUp()
+        let now = UserStoreTests.now
+        try users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", at: now)
+        try users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "password-123", at: now)
+        let session = try users.createToken(for: "driver", label: "session", expiresAt: now.adding(seconds: 3600), at: now)
+        let phone = try users.createToken(for: "driver", label: "phone", expiresAt: nil, at: now)
+        let tablet = try users.createToken(for: "driver", label: "tablet", expiresAt: nil, at: now)
+        let expired = try users.createToken(for: "driver", label: "old", expiresAt: now.adding(seconds: -1), at: now.adding(seconds: -60))
+        let staff = try users.createToken(for: "staff", label: "cli", expiresAt: nil, at: now)
+
+        // One token: a logout.
+        #expect(try users.revoke(token: session, at: now))
+        #expect(try await users.identity(forToken: session, at: now) == nil)
+        #expect(try !users.revoke(token: session, at: now), "already revoked")
+        #expect(try !users.revoke(token: expired, at: now), "already expired")
+        #expect(try !users.revoke(token: "chub_unknown", at: now))
+        #expect(try await users.identity(forToken: phone, at: now)?.name == "driver", "the user's other tokens still work")
+
+        // By label, then all of a user's live tokens; another user's are untouched.
+        #expect(try users.revokeTokens(of: "driver", label: "phone", at: now) == 1)
+        #expect(try await users.identity(forToken: phone, at: now) == nil)
+        #expect(try await users.identity(forToken: tablet, at: now)?.name == "driver")
+        #expect(try users.revokeTokens(of: "driver", at: now) == 1, "only the tablet was still live")
+        #expect(try await users.identity(forToken: tablet, at: now) == nil)
+        #expect(try await users.identity(forToken: staff, at: now)?.name == "staff")
+        #expect(throws: HubError.self) { try users.revokeTokens(of: "ghost", at: now) }
+
+        // The list says what each token was for and what became of it, never the token.
+        let listed = try users.tokens(of: "driver")
+        #expect(listed.map(\.label) == ["tablet", "phone", "session", "old"])
+        #expect(listed.map { $0.state(at: now) } == ["revoked", "revoked", "revoked", "expired"])
+        #expect(try users.tokens(of: "staff").map { $0.state(at: now) } == ["live"])
+    }
+
     @Test func aTokenNeedsAnExistingUser() throws {
         let (database, users) = try setUp()
         do {
