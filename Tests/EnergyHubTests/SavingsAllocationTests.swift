@@ -155,4 +155,51 @@ import Testing
         }
         #expect(compared > 2900)
     }
+    /// Static shares with redistribution, written the plain way (a full-width division for every
+    /// household in every round): the optimised key must give exactly the same Wh.
+    func referenceRedistribution(production: Int64, consumption: [Int64], shares: [Int64]) -> [Int64] {
+        let p = max(0, production)
+        var allocated = zip(consumption, shares).map { max(0, min($0, p * $1 / 1_000_000)) }
+        var surplus = p - allocated.reduce(0, +)
+        var rounds = 0
+        while surplus > 0 {
+            rounds += 1
+            let short = consumption.indices.filter { allocated[$0] < consumption[$0] }
+            let shortShares = short.reduce(Int64(0)) { $0 + shares[$1] }
+            if shortShares == 0 { break }
+            var cumulative: Int64 = 0
+            var previous: Int64 = 0
+            var handed: Int64 = 0
+            for index in short where shares[index] > 0 {
+                cumulative += shares[index]
+                let upTo = Int64(UInt64(shortShares).dividingFullWidth(UInt64(surplus).multipliedFullWidth(by: UInt64(cumulative))).quotient)
+                let taken = min(upTo - previous, consumption[index] - allocated[index])
+                previous = upTo
+                allocated[index] += taken
+                handed += taken
+            }
+            surplus -= handed
+            if handed == 0 || rounds > consumption.count + 1 { break }
+        }
+        return allocated
+    }
+
+    @Test func redistributionGivesExactlyThePlainComputation() throws {
+        var random = SeededGenerator(seed: 7)
+        for round in 0..<3000 {
+            let count = Int.random(in: 1...60, using: &random)
+            let consumption = (0..<count).map { _ in Int.random(in: 0..<6, using: &random) == 0 ? Int64(0) : Int64.random(in: 0...18_000, using: &random) }
+            // Shares adding up to 1, to less, or concentrated on a few households (so the surplus
+            // is often larger than the shares of those still short).
+            var shares = (0..<count).map { _ in round % 3 == 0 && Bool.random(using: &random) ? Int64(0) : Int64.random(in: 1...1_000_000, using: &random) }
+            let sum = max(1, shares.reduce(0, +))
+            shares = shares.map { $0 * Int64([1_000_000, 700_000, 20][round % 3]) / sum }
+            let total = consumption.reduce(0, +)
+            let production = Int64.random(in: 0...(2 * total + 1000), using: &random)
+            let (allocated, surplus) = try allocate(.redistributed, production: production, consumption: consumption, shares: shares)
+            #expect(allocated == referenceRedistribution(production: production, consumption: consumption, shares: shares),
+                    "production \(production), consumption \(consumption), shares \(shares)")
+            #expect(surplus == production - allocated.reduce(0, +))
+        }
+    }
 }

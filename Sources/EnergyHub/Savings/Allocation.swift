@@ -107,25 +107,36 @@ public enum Allocation {
         var rounds = 0
         while surplus > 0 {
             rounds += 1
+            // Branch-free passes over every household: one that is full, or has no share, adds
+            // nothing to the running share total, so it is offered nothing and takes nothing.
             var shortShares: Int64 = 0
-            for index in 0..<count where allocated[index] < consumption[index] { shortShares += shares[index] }
-            if shortShares == 0 { break }
+            for index in 0..<count { shortShares &+= allocated[index] < consumption[index] ? shares[index] : 0 }
+            if shortShares <= 0 { break }
             var cumulative: Int64 = 0
             var previous: Int64 = 0
             var handed: Int64 = 0
-            // surplus * cumulative <= surplus * shortShares: when that fits in 64 bits (always, for
-            // real buildings), a plain division replaces the full-width one.
-            let narrow = UInt64(surplus).multipliedFullWidth(by: UInt64(shortShares)).high == 0
-            for index in 0..<count where allocated[index] < consumption[index] && shares[index] > 0 {
-                cumulative += shares[index]
-                let upTo = narrow
-                    ? Int64(UInt64(surplus) &* UInt64(cumulative) / UInt64(shortShares))
-                    : Int64(multiplyDivide(UInt64(surplus), UInt64(cumulative), UInt64(shortShares)))
-                let offer = upTo - previous
+            // floor(surplus * cumulative / shortShares) without a division per household:
+            // surplus = q * shortShares + rest, so it is q * cumulative + floor(rest * cumulative /
+            // shortShares), and the latter is the high half of cumulative * ceil(2^64 * rest /
+            // shortShares), exact because cumulative <= shortShares < 2^32 (see proRata).
+            let k = UInt64(shortShares)
+            let q = UInt64(surplus) / k
+            let rest = UInt64(surplus) % k
+            let division = k.dividingFullWidth((high: rest, low: 0))
+            let reciprocal = division.quotient &+ (division.remainder > 0 ? 1 : 0)
+            let exact = k >= 1 << 32
+            for index in 0..<count {
+                let need = consumption[index] &- allocated[index]
+                let share = shares[index]
+                cumulative &+= need > 0 && share > 0 ? share : 0
+                let c = UInt64(cumulative)
+                let upTo = exact
+                    ? Int64(multiplyDivide(UInt64(surplus), c, k))
+                    : Int64(q &* c &+ c.multipliedFullWidth(by: reciprocal).high)
+                let taken = min(upTo &- previous, need)
                 previous = upTo
-                let taken = min(offer, consumption[index] - allocated[index])
-                allocated[index] += taken
-                handed += taken
+                allocated[index] &+= taken
+                handed &+= taken
             }
             surplus -= handed
             if handed == 0 || rounds > count + 1 { break }
