@@ -2,6 +2,7 @@ import ArgumentParser
 import CarShare
 import EnergyHub
 import Foundation
+import GRDB
 import Logging
 import ServiceLifecycle
 import Shared
@@ -77,9 +78,10 @@ struct Demo: AsyncParsableCommand {
                                                       firstDay: history.firstDay, now: Instant.now(), driverLogin: "demo-driver")
         let cashBox = carShare.balances.accounts.first { $0.account == .cash }?.balanceCents ?? .zero
         let owed = carShare.balances.members.reduce(Cents.zero) { $0 + $1.owedCents }
-        say("car-share (SIMULATED): \(carShare.vehicle), \(carShare.members) members of DEMO-OUTREAU, \(carShare.trips) trips logged by the volunteer driver, "
-            + "\(carShare.payments) payments, \(carShare.bookingsAhead) bookings ahead; cash box \(cashBox), owed by members \(owed), "
-            + "\(carShare.balances.lines) ledger lines")
+        let added = carShare.added.map { "\($0.trips) trips logged by the volunteer driver, \($0.payments) payments, \($0.bookingsAhead) bookings ahead" }
+            ?? "kept from the earlier run"
+        say("car-share (SIMULATED): \(carShare.vehicle), \(carShare.members) members of DEMO-OUTREAU, \(added); "
+            + "cash box \(cashBox), owed by members \(owed), \(carShare.balances.lines) ledger lines")
 
         let group = ServiceGroup(configuration: .init(services: [hub.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let running = Task { try await group.run() }
@@ -236,7 +238,9 @@ enum DemoData {
             ("demo-driver", .driver, nil, nil),
         ]
         return try people.map { name, role, dwelling, estate in
-            try users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, at: now)
+            // `demo --keep` keeps the logins of the earlier run and gives each a fresh token.
+            let exists = try hub.database.pool.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM hub_user WHERE name = ?)", arguments: [name]) ?? false }
+            if !exists { try users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, at: now) }
             return Login(name: name, role: role, token: try users.createToken(for: name, label: "demo", expiresAt: nil, at: now))
         }
     }

@@ -12,11 +12,12 @@ enum DemoCarShare {
         var vehicle: String
         var members: Int
         var residentMember: Int64
-        var trips: Int
-        var bookingsAhead: Int
-        var payments: Int
+        /// What this run added; nil when the car-share was kept from an earlier run (`demo --keep`).
+        var added: (trips: Int, payments: Int, bookingsAhead: Int)?
         var balances: BalancesReport
     }
+
+    static let plate = "DEMO-001"
 
     static let people: [(name: String, dwelling: String)] = [
         ("DEMO Josiane (simulée)", DemoData.residentDwelling),
@@ -44,8 +45,16 @@ enum DemoCarShare {
             zone.instants(of: LocalDateTime(date: day, hour: hour, minute: minute)).first ?? zone.startOfDay(day).adding(seconds: Int64(hour) * 3600)
         }
 
+        // `demo --keep`: the car-share of the earlier run stays as it was.
+        if let kept = try await store.vehicles(by: staff).first(where: { $0.plate == plate }) {
+            let members = try await store.members(by: staff).filter { $0.name.hasPrefix("DEMO ") }
+            guard let resident = members.first(where: { $0.dwelling == DemoData.residentDwelling }) else {
+                throw HubError.configuration("the kept demo database has the demo car but not the demo resident's membership: run the demo without --keep")
+            }
+            return Summary(vehicle: kept.name, members: members.count, residentMember: resident.id, added: nil, balances: try await store.balances(by: staff))
+        }
         let odometerStart: Int64 = 18_240
-        let vehicle = try await store.addVehicle(NewVehicle(name: "DEMO Renault Zoé (simulée)", plate: "DEMO-001", batteryCapacityWh: WattHours(52_000),
+        let vehicle = try await store.addVehicle(NewVehicle(name: "DEMO Renault Zoé (simulée)", plate: plate, batteryCapacityWh: WattHours(52_000),
                                                             initialOdometerKm: odometerStart), by: staff)
         let driver = try await store.addDriver(NewDriver(name: "DEMO Michel, bénévole (simulé)", user: driverLogin, phone: "03 21 00 00 00",
                                                          licenceCheckedOn: firstDay.advanced(by: -40), trainedOn: firstDay.advanced(by: -60)), by: staff)
@@ -116,7 +125,7 @@ enum DemoCarShare {
                                                          purpose: purposes[offset], driver: offset == 3 ? nil : driver.id), by: staff, at: now)
             ahead += 1
         }
-        return Summary(vehicle: vehicle.name, members: members.count, residentMember: members[0], trips: trips, bookingsAhead: ahead, payments: payments,
+        return Summary(vehicle: vehicle.name, members: members.count, residentMember: members[0], added: (trips, payments, ahead),
                        balances: try await store.balances(by: staff))
     }
 }

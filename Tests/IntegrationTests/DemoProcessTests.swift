@@ -97,5 +97,18 @@ import Testing
         started.child.signal(SIGTERM)
         #expect(try await started.child.waitForExit(timeout: 30) == 0, "\(started.child.log)")
         #expect(started.child.log.contains("[demo] stopped."))
+
+        let beforeKeep = try await DatabaseQueue(path: started.database).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading")! }
+
+        // `demo --keep` on the same file: logins, car-share and readings stay; republished readings are duplicates.
+        let directory = URL(fileURLWithPath: started.database).deletingLastPathComponent()
+        let again = try HubChild(arguments: ["demo", "--db", started.database, "--keep", "--no-serve", "--weeks", "1", "--step-minutes", "30"],
+                                 directory: directory, name: "demo-keep")
+        #expect(try await again.waitForExit(timeout: 180) == 0, "\(again.log)")
+        #expect(again.log.contains("kept from the earlier run"), "\(again.log)")
+        let kept = try #require(again.log.firstMatch(of: /history stored: (\d+) readings, (\d+) quarantined, (\d+) duplicates/))
+        #expect(Int(kept.3)! > 40_000, "the week already stored is counted as duplicates, not stored twice")
+        let after = try await DatabaseQueue(path: started.database).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading")! }
+        #expect(after == beforeKeep + Int(kept.1)!)
     }
 }
