@@ -71,10 +71,10 @@ func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestContext> {
     let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(users: dependencies.users, now: dependencies.now))
     api.get("me") { _, context in try HubJSON.response(try context.requireIdentity()) }
     // Logout: the token that authenticated this request stops working at once.
-    api.delete("sessions/current") { request, context in
+    api.delete("sessions/current") { _, context in
         _ = try context.requireIdentity()
-        guard let token = request.headers[.authorization]?.split(separator: " ", maxSplits: 1).last else { throw HubError.unauthorized("no token") }
-        _ = try dependencies.users.revoke(token: String(token).trimmingCharacters(in: .whitespaces), at: dependencies.now())
+        guard let token = context.bearerToken else { throw HubError.unauthorized("this route needs Authorization: Bearer <token>") }
+        _ = try dependencies.users.revoke(token: token, at: dependencies.now())
         return Response(status: .noContent)
     }
     ReadingRoutes(database: dependencies.database, store: dependencies.readings).add(to: api)

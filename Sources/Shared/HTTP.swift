@@ -9,10 +9,13 @@ public struct HubRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `BearerAuthMiddleware` on `/api` routes.
     public var identity: Identity?
+    /// The bearer token that authenticated the request (for logout), set with `identity`.
+    public var bearerToken: String?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
         self.identity = nil
+        self.bearerToken = nil
     }
 
     public var requestDecoder: JSONDecoder { JSONDecoder() }
@@ -137,11 +140,13 @@ public struct BearerAuthMiddleware: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
             throw HubError.unauthorized("the Authorization header must be Bearer <token>")
         }
-        guard let identity = try await users.identity(forToken: String(parts[1]).trimmingCharacters(in: .whitespaces), at: now()) else {
+        let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        guard let identity = try await users.identity(forToken: token, at: now()) else {
             throw HubError.unauthorized("unknown, revoked or expired token")
         }
         var context = context
         context.identity = identity
+        context.bearerToken = token
         context.logger[metadataKey: "user"] = "\(identity.name)"
         return try await next(request, context)
     }
