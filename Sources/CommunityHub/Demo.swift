@@ -2,7 +2,6 @@ import ArgumentParser
 import CarShare
 import EnergyHub
 import Foundation
-import GRDB
 import Logging
 import ServiceLifecycle
 import Shared
@@ -239,8 +238,7 @@ enum DemoData {
         ]
         return try people.map { name, role, dwelling, estate in
             // `demo --keep` keeps the logins of the earlier run and gives each a fresh token.
-            let exists = try hub.database.pool.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM hub_user WHERE name = ?)", arguments: [name]) ?? false }
-            if !exists { try users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, at: now) }
+            if try !users.exists(name: name) { try users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, at: now) }
             return Login(name: name, role: role, token: try users.createToken(for: name, label: "demo", expiresAt: nil, at: now))
         }
     }

@@ -101,6 +101,11 @@ public struct UserStore: Sendable {
         }
     }
 
+    /// Whether a user of this name exists.
+    public func exists(name: String) throws -> Bool {
+        try database.pool.read { db in try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) }
+    }
+
     /// Creates a bearer token for a user and returns it; only its hash is kept.
     public func createToken(for name: String, label: String, expiresAt: Instant?, at now: Instant) throws -> String {
         var bytes = [UInt8](repeating: 0, count: 32)
