@@ -59,7 +59,7 @@ enum DemoCarShare {
         let driver = try await store.addDriver(NewDriver(name: "DEMO Michel, bénévole (simulé)", user: driverLogin, phone: "03 21 00 00 00",
                                                          licenceCheckedOn: firstDay.advanced(by: -40), trainedOn: firstDay.advanced(by: -60)), by: staff)
 
-        // Members, each with the membership of every calendar year the demo covers, paid in cash.
+        // Members, each with the membership of every calendar year the demo covers, paid in cash or by cheque.
         var members: [Int64] = []
         var payments = 0
         let years = Set([firstDay.year, today.year]).sorted()
@@ -76,7 +76,7 @@ enum DemoCarShare {
             }
         }
 
-        // Trips: one or two on each weekday up to yesterday, booked with the driver, then logged.
+        // Trips: one or two a day from Monday to Saturday up to yesterday, booked with the driver, then logged.
         var odometer = odometerStart
         var battery = 90
         var trips = 0
@@ -99,15 +99,15 @@ enum DemoCarShare {
                         battery = 95
                     }
                     let used = Int(distance) / 2 + 1
-                    _ = try await store.logTrip(NewTrip(idempotencyKey: "demo-trip-\(booking.id)", booking: booking.id, driver: driver.id, start: start, end: end,
+                    let logged = try await store.logTrip(NewTrip(idempotencyKey: "demo-trip-\(booking.id)", booking: booking.id, driver: driver.id, start: start, end: end,
                                                         startOdometerKm: odometer, endOdometerKm: odometer + distance,
                                                         batteryStartPct: battery, batteryEndPct: battery - used), by: staff, at: end)
                     odometer += distance
                     battery -= used
                     trips += 1
-                    // Most riders pay the driver 2 EUR in cash at once; a few settle later.
-                    if random.next() % 4 != 0 {
-                        _ = try await store.recordPayment(NewPayment(idempotencyKey: "demo-fare-\(booking.id)", member: rider, amountCents: Cents(200),
+                    // Most riders pay the driver the trip fee (2 EUR) in cash at once; a few settle later.
+                    if random.next() % 4 != 0, let fee = logged.trip.riders.first?.feeCents, fee > .zero {
+                        _ = try await store.recordPayment(NewPayment(idempotencyKey: "demo-fare-\(booking.id)", member: rider, amountCents: fee,
                                                                      method: .cash, on: day, note: "Payé au chauffeur (démo simulée)"), by: staff, at: end)
                         payments += 1
                     }
