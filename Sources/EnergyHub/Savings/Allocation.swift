@@ -63,8 +63,7 @@ public enum Allocation {
         // 1 - 1 / total; as total < 2^32, total / 2^64 < 1 / total, so the floor is never crossed.
         let p = UInt64(production)
         let t = UInt64(total)
-        let division = t.dividingFullWidth((high: p, low: 0))
-        let reciprocal = division.quotient &+ (division.remainder > 0 ? 1 : 0)
+        let reciprocal = ceilingReciprocal(p, over: t)
         var cumulative: UInt64 = 0
         var previous: UInt64 = 0
         for index in 0..<count {
@@ -122,8 +121,7 @@ public enum Allocation {
             let k = UInt64(shortShares)
             let q = UInt64(surplus) / k
             let rest = UInt64(surplus) % k
-            let division = k.dividingFullWidth((high: rest, low: 0))
-            let reciprocal = division.quotient &+ (division.remainder > 0 ? 1 : 0)
+            let reciprocal = ceilingReciprocal(rest, over: k)
             let exact = k >= 1 << 32
             for index in 0..<count {
                 let need = consumption[index] &- allocated[index]
@@ -165,6 +163,14 @@ public enum Allocation {
         let surplus = max(0, production) - allocatedTotal
         if surplus < 0 { throw AllocationInvariantViolation(description: "allocated \(allocatedTotal) Wh out of a production of \(production) Wh") }
         return surplus
+    }
+
+    /// ceil(2^64 * numerator / denominator), for numerator < denominator: the high half of
+    /// x * this is floor(x * numerator / denominator) exactly for every x <= denominator < 2^32.
+    @inline(__always)
+    static func ceilingReciprocal(_ numerator: UInt64, over denominator: UInt64) -> UInt64 {
+        let division = denominator.dividingFullWidth((high: numerator, low: 0))
+        return division.quotient &+ (division.remainder > 0 ? 1 : 0)
     }
 
     @inline(__always)
