@@ -3,5 +3,5 @@ import ArgumentParser
 /// `community-hub bench ...`: benchmarks that print their figures (never timed tests).
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks that print their figures (use a release build).",
-                                                    subcommands: [IngestBench.self, Savings.self, CarShareBench.self])
+                                                    subcommands: [IngestBench.self, Savings.self, Reports.self, CarShareBench.self])
 }

@@ -51,7 +51,7 @@ struct CarShareBench: AsyncParsableCommand {
         let users = UserStore(database: database, bcryptCost: 4)
         let now = Instant.now()
         try users.add(name: "bench-staff", role: .staff, dwelling: nil, estate: nil, password: "bench-password", at: now)
-        let token = try users.createToken(for: "bench-staff", label: "bench", expiresAt: nil, at: now)
+        let token = try await users.createToken(for: "bench-staff", label: "bench", expiresAt: nil, at: now)
         let store = CarShareStore(database: database, settings: settings.carshare)
         let staff = Identity(name: "bench-staff", role: .staff)
         let cars = 10
@@ -115,7 +115,7 @@ struct CarShareBench: AsyncParsableCommand {
         for size in sizes {
             let wanted = size / 2
             let first = entries + 1
-            try await database.pool.write { db in
+            try await database.write { db in
                 // Two lines per entry, half of them on members' 411, the others on the bank.
                 try db.execute(sql: """
                     WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?)

@@ -72,7 +72,7 @@ struct Demo: AsyncParsableCommand {
         let hub = try HubProcess(settings: settings, logger: logger)
         let summary = try RegistryImporter(database: hub.database).importCSV(Data(DemoData.registryCSV(since: history.registrySince).utf8))
         say("demo registry: \(summary)")
-        let logins = try DemoData.createLogins(hub: hub)
+        let logins = try await DemoData.createLogins(hub: hub)
         let carShare = try await DemoCarShare.populate(store: CarShareStore(database: hub.database, settings: settings.carshare),
                                                       firstDay: history.firstDay, now: Instant.now(), driverLogin: "demo-driver")
         let cashBox = carShare.balances.accounts.first { $0.account == .cash }?.balanceCents ?? .zero
@@ -82,7 +82,9 @@ struct Demo: AsyncParsableCommand {
         say("car-share (SIMULATED): \(carShare.vehicle), \(carShare.members) members of DEMO-OUTREAU, \(added); "
             + "cash box \(cashBox), owed by members \(owed), \(carShare.balances.lines) ledger lines")
 
-        let group = ServiceGroup(configuration: .init(services: [hub.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = hub.serviceGroup()
+        let shutdownDeadline = hub.armShutdownDeadline()
+        defer { shutdownDeadline.disarm() }
         let running = Task { try await group.run() }
         let deadline = Date().addingTimeInterval(15)
         while !hub.ingest.isConnected && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
@@ -106,7 +108,7 @@ struct Demo: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
         let totals = hub.ingest.totals
         say("history stored: \(totals.stored) readings, \(totals.quarantinedTotal) quarantined, \(totals.duplicates) duplicates in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
-        for line in try DemoReport.lines(hub: hub, from: history.firstDay, to: history.lastDay) { out(line) }
+        for line in try await DemoReport.lines(hub: hub, from: history.firstDay, to: history.lastDay) { out(line) }
 
         if noServe {
             publisher.stop()
@@ -227,7 +229,7 @@ enum DemoData {
     /// The demo resident's dwelling (also a car-share member's).
     static let residentDwelling = "DEMO-OUT-A-01"
 
-    static func createLogins(hub: HubProcess) throws -> [Login] {
+    static func createLogins(hub: HubProcess) async throws -> [Login] {
         let users = hub.dependencies.users
         let now = Instant.now()
         let people: [(String, Role, String?, String?)] = [
@@ -236,11 +238,13 @@ enum DemoData {
             ("demo-resident", .resident, residentDwelling, nil),
             ("demo-driver", .driver, nil, nil),
         ]
-        return try people.map { name, role, dwelling, estate in
+        var logins: [Login] = []
+        for (name, role, dwelling, estate) in people {
             // `demo --keep` keeps the logins of the earlier run and gives each a fresh token.
             if try !users.exists(name: name) { try users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, at: now) }
-            return Login(name: name, role: role, token: try users.createToken(for: name, label: "demo", expiresAt: nil, at: now))
+            logins.append(Login(name: name, role: role, token: try await users.createToken(for: name, label: "demo", expiresAt: nil, at: now)))
         }
+        return logins
     }
 
     static func history(weeks: Int, stepMinutes: Int, now: Instant) -> DemoHistory {

@@ -40,12 +40,15 @@ struct EnergyCommand: AsyncParsableCommand {
                 try SavingsUpkeep(database: database, configuration: configuration).bringUpToDate(now: now)
                 let reports = EnergyReports(database: database, configuration: configuration)
                 if let dwelling {
-                    print(EnergyTables.dwelling(try reports.dwelling(dwelling, from: from, to: to, now: now)))
+                    print(EnergyTables.dwelling(try await reports.dwelling(dwelling, from: from, to: to, now: now)))
                 } else if let building {
-                    print(EnergyTables.building(try reports.building(building, from: from, to: to, now: now)))
+                    print(EnergyTables.building(try await reports.building(building, from: from, to: to, now: now)))
                 } else {
-                    let estates = try estate.map { [$0] } ?? reports.estates()
-                    print(try estates.map { EnergyTables.estate(try reports.estate($0, from: from, to: to, now: now)) }.joined(separator: "\n\n"))
+                    var estates = estate.map { [$0] } ?? []
+                    if estate == nil { estates = try await reports.estates() }
+                    var tables: [String] = []
+                    for estate in estates { tables.append(EnergyTables.estate(try await reports.estate(estate, from: from, to: to, now: now))) }
+                    print(tables.joined(separator: "\n\n"))
                 }
             }
         }
@@ -148,7 +151,7 @@ struct EnergyCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let (database, configuration) = try EnergyCommand.open(common)
-                let report = try SavingsRetention(database: database, configuration: configuration).purge(now: Instant.now())
+                let report = try await SavingsRetention(database: database, configuration: configuration).purge(now: Instant.now())
                 print("deleted \(report.readings) readings, \(report.quarantine) quarantined messages, \(report.slots) slot rows, \(report.days) daily rows")
             }
         }
@@ -180,7 +183,30 @@ extension BenchCommand {
                 options.days = days
                 options.repetitions = repetitions
                 options.skipDatabase = skipDatabase
-                try SavingsBenchmark.run(options) { print($0) }
+                try await SavingsBenchmark.run(options) { print($0) }
+            }
+        }
+    }
+
+    struct Reports: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The estate and landlord energy reports on a large synthetic registry (10 estates of 4,000 dwellings), against the estate's dwelling scan.")
+
+        @Option(help: "Estates in the synthetic registry.") var estates = 10
+        @Option(name: .customLong("dwellings-per-estate"), help: "Dwellings per estate.") var dwellingsPerEstate = 4_000
+        @Option(help: "Runs per figure (the best is kept).") var repetitions = 5
+        @Option(help: "Where the benchmark database is written (deleted afterwards).") var directory = FileManager.default.temporaryDirectory.path
+
+        func run() async throws {
+            try await reportingErrors {
+                guard (1...100).contains(estates) else { throw HubError.badRequest(field: "estates", "estates must be from 1 to 100") }
+                guard (40...100_000).contains(dwellingsPerEstate) else { throw HubError.badRequest(field: "dwellings-per-estate", "dwellings-per-estate must be from 40 to 100000") }
+                guard (1...100).contains(repetitions) else { throw HubError.badRequest(field: "repetitions", "repetitions must be from 1 to 100") }
+                var options = ReportsBenchmark.Options(directory: URL(fileURLWithPath: directory))
+                options.estates = estates
+                options.dwellingsPerEstate = dwellingsPerEstate
+                options.repetitions = repetitions
+                try await ReportsBenchmark.run(options) { print($0) }
             }
         }
     }

@@ -16,6 +16,8 @@ struct HubDependencies: Sendable {
     /// Whether the broker connection is up (for `/readyz`); nil when this process does not ingest.
     var brokerConnected: (@Sendable () -> Bool)?
     var now: @Sendable () -> Instant = Instant.now
+    /// The requests being served (for the shutdown log).
+    var inFlight = InFlightRequests()
 }
 
 struct HealthBody: Codable {
@@ -43,7 +45,15 @@ struct SessionBody: Codable {
 /// behind a bearer token and authorised by role in each route.
 func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestContext> {
     let router = Router(context: HubRequestContext.self)
+    router.middlewares.add(ServingMiddleware<HubRequestContext>(inFlight: dependencies.inFlight))
     router.middlewares.add(JSONErrorMiddleware<HubRequestContext>())
+    // Requests that touch the database wait their turn for a bounded time, then get 503 with
+    // Retry-After; `/healthz` and `/metrics` stay outside so they answer whatever the load.
+    let gate = AsyncGate(permits: dependencies.settings.http.maxConcurrentRequests, maxWaiting: dependencies.settings.http.maxQueuedRequests)
+    let refused = dependencies.metrics.makeCounter(descriptor: MetricNameDescriptor(
+        metricName: "hub_http_busy_total", unitName: "", helpText: "Requests answered 503 because the hub was busy past the queue timeout"))
+    let limit = ConcurrencyLimitMiddleware<HubRequestContext>(gate: gate, queueTimeout: .milliseconds(dependencies.settings.http.queueTimeoutMilliseconds),
+                                                              onRefused: { refused.increment() })
     router.get("healthz") { _, _ in try HubJSON.response(HealthBody(status: "ok")) }
     router.get("readyz") { _, _ in
         let writable = await dependencies.database.isWritable()
@@ -52,11 +62,20 @@ func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestContext> {
         return try HubJSON.response(HealthBody(status: ready ? "ready" : "not_ready", database: writable ? "writable" : "not_writable", broker: broker),
                                     status: ready ? .ok : .serviceUnavailable)
     }
+    #if DEBUG
+    // For the shutdown test only, in debug builds and when asked: a handler stuck in a blocking
+    // call, the case where cancellation cannot reach and only the shutdown deadline ends the process.
+    if ProcessInfo.processInfo.environment["HUB_DEBUG_STUCK_ROUTE"] == "1" {
+        router.get("debug/stuck") { _, _ -> Response in
+            while true { sleep(1) }
+        }
+    }
+    #endif
     router.get("metrics") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(bytes: dependencies.metrics.emitToBuffer())))
     }
-    router.post("api/v1/sessions") { request, context in
+    router.group("api/v1/sessions").add(middleware: limit).post { request, context in
         // Decoded here rather than with request.decode so a DecodingError keeps the field it names.
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let body = try JSONDecoder().decode(SessionRequest.self, from: Data(buffer.readableBytesView))
@@ -65,19 +84,19 @@ func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestContext> {
         }
         let now = dependencies.now()
         let expires = now.adding(seconds: Int64(dependencies.settings.auth.sessionHours) * 3600)
-        let token = try dependencies.users.createToken(for: identity.name, label: "session", expiresAt: expires, at: now)
+        let token = try await dependencies.users.createToken(for: identity.name, label: "session", expiresAt: expires, at: now)
         return try HubJSON.response(SessionBody(token: token, expiresAt: expires, user: identity), status: .created)
     }
-    let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(users: dependencies.users, now: dependencies.now))
+    let api = router.group("api/v1").add(middleware: limit).add(middleware: BearerAuthMiddleware(users: dependencies.users, now: dependencies.now))
     api.get("me") { _, context in try HubJSON.response(try context.requireIdentity()) }
     // Logout: the token that authenticated this request stops working at once.
     api.delete("sessions/current") { _, context in
         _ = try context.requireIdentity()
         guard let token = context.bearerToken else { throw HubError.unauthorized("this route needs Authorization: Bearer <token>") }
-        _ = try dependencies.users.revoke(token: token, at: dependencies.now())
+        _ = try await dependencies.users.revoke(token: token, at: dependencies.now())
         return Response(status: .noContent)
     }
-    ReadingRoutes(database: dependencies.database, store: dependencies.readings).add(to: api)
+    ReadingRoutes(store: dependencies.readings).add(to: api)
     EnergyRoutes(database: dependencies.database, settings: dependencies.settings.energy, now: dependencies.now).add(to: api)
     CarShareRoutes(store: CarShareStore(database: dependencies.database, settings: dependencies.settings.carshare), now: dependencies.now).add(to: api)
     return router

@@ -15,6 +15,23 @@ struct HubSettings: Codable, Sendable, Equatable {
     struct HTTPSection: Codable, Sendable, Equatable {
         var host = "127.0.0.1"
         var port = 8080
+        /// Requests under `/api` served at once; the next ones wait their turn.
+        var maxConcurrentRequests = 16
+        /// Requests waiting for a turn; one more is answered 503 at once.
+        var maxQueuedRequests = 1024
+        /// How long a request waits for its turn before a 503 with `Retry-After`.
+        var queueTimeoutMilliseconds = 2000
+        /// On SIGTERM, how long requests in flight may finish; then they are cut, the cut ones
+        /// are logged, and the process exits (ingest drains whatever happens).
+        var shutdownGraceSeconds = 5
+
+        func validated() throws -> HTTPSection {
+            guard (1...4096).contains(maxConcurrentRequests) else { throw HubError.configuration("http.maxConcurrentRequests must be from 1 to 4096") }
+            guard (0...100_000).contains(maxQueuedRequests) else { throw HubError.configuration("http.maxQueuedRequests must be from 0 to 100000") }
+            guard (1...600_000).contains(queueTimeoutMilliseconds) else { throw HubError.configuration("http.queueTimeoutMilliseconds must be from 1 to 600000") }
+            guard (1...3600).contains(shutdownGraceSeconds) else { throw HubError.configuration("http.shutdownGraceSeconds must be from 1 to 3600") }
+            return self
+        }
     }
 
     struct AuthSection: Codable, Sendable, Equatable {
@@ -57,6 +74,7 @@ struct HubSettings: Codable, Sendable, Equatable {
         guard let file else { return HubSettings() }
         let settings = try SettingsLoader.load(HubSettings.self, defaults: HubSettings(), file: file)
         _ = try settings.carshare.validated()
+        _ = try settings.http.validated()
         return settings
     }
 }

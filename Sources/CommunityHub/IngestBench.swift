@@ -139,7 +139,7 @@ final class IngestBenchRun: @unchecked Sendable {
         if backlog > 0 {
             try await backlogPhase()
         }
-        let count = try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading") ?? 0 }
+        let count = try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading") ?? 0 }
         print("database: \(count) readings stored (expected \(storedSoFar))\(count == storedSoFar ? "" : " MISMATCH"); "
               + "load average at the end \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?")")
         if count != storedSoFar {

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import Logging
+import Synchronization
 
 /// The hub's SQLite database: one file, WAL, named append-only migrations registered by each module.
 public struct HubDatabase: Sendable {
@@ -43,13 +45,106 @@ public struct HubDatabase: Sendable {
     /// True when a write transaction can be taken and committed now (used by `/readyz`).
     public func isWritable() async -> Bool {
         do {
-            try await pool.write { db in
+            try await write { db in
                 try db.execute(sql: "INSERT INTO health_probe (id, checked_at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
                                arguments: [Instant.now().millisecondsSince1970])
             }
             return true
         } catch {
             return false
+        }
+    }
+}
+
+// MARK: - Access: async on Swift's pool, blocking only off it
+
+/// Every database access of the hub goes through these methods (a test keeps `.pool` out of the
+/// rest of `Sources`). The async ones wait for a connection without holding one of the few threads
+/// of Swift's cooperative pool: a synchronous GRDB call there blocks that thread while it waits for
+/// a reader, and with every thread so blocked the readers held by suspended tasks are never given
+/// back, so the whole process freezes (issue 16: eight concurrent requests). The blocking ones are
+/// for the ingest writer's own thread, the CLI and tests; the compiler refuses them in async code,
+/// and `BlockingAccessGuard` catches them in synchronous code reached from a request or a service.
+extension HubDatabase {
+    /// Reads in one transaction, suspending (not blocking) while no reader connection is free.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+
+    /// Writes in one transaction, suspending while another write holds the writer.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.write(body)
+    }
+
+    /// Writes with the transaction managed by `body` (e.g. `BEGIN IMMEDIATE`).
+    public func writeWithoutTransaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction(body)
+    }
+
+    /// A blocking read: for threads of the hub's own (the ingest writer), the CLI and tests.
+    @available(*, noasync, message: "blocks a thread of Swift's pool and can freeze the server: use `try await database.read`")
+    public func readBlocking<T>(_ body: (Database) throws -> T) throws -> T {
+        BlockingAccessGuard.check("read")
+        return try pool.read(body)
+    }
+
+    /// A blocking write transaction: for the ingest writer's thread, the CLI and tests.
+    @available(*, noasync, message: "blocks a thread of Swift's pool and can freeze the server: use `try await database.write`")
+    public func writeBlocking<T>(_ body: (Database) throws -> T) throws -> T {
+        BlockingAccessGuard.check("write")
+        return try pool.write(body)
+    }
+
+    /// A blocking write whose transaction `body` manages.
+    @available(*, noasync, message: "blocks a thread of Swift's pool and can freeze the server: use `try await database.writeWithoutTransaction`")
+    public func writeWithoutTransactionBlocking<T>(_ body: (Database) throws -> T) throws -> T {
+        BlockingAccessGuard.check("writeWithoutTransaction")
+        return try pool.writeWithoutTransaction(body)
+    }
+
+    /// Closes every connection (benchmarks that delete the file afterwards).
+    public func close() throws { try pool.close() }
+}
+
+/// Catches a blocking database call made, through synchronous code, by a request handler or a
+/// long-running service, where the compiler's `noasync` cannot see it: the router and the
+/// services run inside `BlockingAccessGuard.serving`, and a blocking call there is a bug. Debug
+/// builds (every test) stop on it with the place named; release builds log it once per kind.
+public enum BlockingAccessGuard {
+    @TaskLocal public static var isServing = false
+
+    /// Runs `body` as part of the server: blocking database calls inside it are reported.
+    public static func serving<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+        try await $isServing.withValue(true) { try await body() }
+    }
+
+    static let reported = Mutex<Set<String>>([])
+
+    static func check(_ kind: String, file: StaticString = #fileID, line: UInt = #line) {
+        guard isServing else { return }
+        #if DEBUG
+        fatalError("blocking database \(kind) on Swift's cooperative pool while serving: use the async variant or run it off the pool (BlockingWork.run)")
+        #else
+        let first = reported.withLock { $0.insert(kind).inserted }
+        if first { Logger(label: "community-hub").error("blocking database call on Swift's cooperative pool while serving", metadata: ["kind": "\(kind)"]) }
+        #endif
+    }
+}
+
+/// Runs blocking work (a bcrypt hash, a thread join, a synchronous store of the ingest side) on a
+/// thread of its own, so no thread of Swift's cooperative pool waits on it.
+public enum BlockingWork {
+    public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let thread = Thread { continuation.resume(with: Result { try work() }) }
+            thread.start()
+        }
+    }
+
+    public static func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+            let thread = Thread { continuation.resume(returning: work()) }
+            thread.start()
         }
     }
 }

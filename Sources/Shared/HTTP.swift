@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -89,6 +90,14 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HubError {
             var response = try HubJSON.response(ErrorBody(error: .init(code: error.code, field: error.field, message: error.message)), status: error.kind.status)
             if error.kind == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
+            if error.kind == .unavailable { response.headers[.retryAfter] = "\(HubError.retryAfterSeconds)" }
+            return response
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+            // The database stayed locked past its busy timeout: the caller may retry, nothing was written.
+            context.logger.warning("database busy", metadata: ["path": "\(request.uri.path)"])
+            var response = try HubJSON.response(ErrorBody(error: .init(code: "busy", field: nil, message: "the database is busy; try again in a moment")),
+                                                status: .serviceUnavailable)
+            response.headers[.retryAfter] = "\(HubError.retryAfterSeconds)"
             return response
         } catch let error as DecodingError {
             let (field, message) = JSONErrorMiddleware.describe(error)

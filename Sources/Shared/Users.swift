@@ -86,7 +86,7 @@ public struct UserStore: Sendable {
             }
         }
         let hash = Bcrypt.hash(password, cost: bcryptCost)  // CLI and demo only: a blocking call is fine
-        try database.pool.write { db in
+        try database.writeBlocking { db in
             if let dwelling, try !db.exists("SELECT 1 FROM dwelling WHERE id = ?", dwelling) {
                 throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry")
             }
@@ -103,17 +103,17 @@ public struct UserStore: Sendable {
 
     /// Whether a user of this name exists.
     public func exists(name: String) throws -> Bool {
-        try database.pool.read { db in try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) }
+        try database.readBlocking { db in try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) }
     }
 
     /// Creates a bearer token for a user and returns it; only its hash is kept.
-    public func createToken(for name: String, label: String, expiresAt: Instant?, at now: Instant) throws -> String {
+    public func createToken(for name: String, label: String, expiresAt: Instant?, at now: Instant) async throws -> String {
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = generator.next() }
         let token = "chub_" + Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        try database.pool.write { db in
+        try await database.write { db in
             guard try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) else {
                 throw HubError.notFound(field: "name", "no user named \(name)")
             }
@@ -124,8 +124,8 @@ public struct UserStore: Sendable {
     }
 
     /// Revokes one token (a session's logout); false when it was unknown, already revoked or expired.
-    public func revoke(token: String, at now: Instant) throws -> Bool {
-        try database.pool.write { db in
+    public func revoke(token: String, at now: Instant) async throws -> Bool {
+        try await database.write { db in
             try db.execute(sql: """
                 UPDATE api_token SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
                 """, arguments: [now.millisecondsSince1970, UserStore.hash(token: token), now.millisecondsSince1970])
@@ -136,7 +136,7 @@ public struct UserStore: Sendable {
     /// Revokes every live token of a user (or only those with this label): a lost phone, a
     /// volunteer leaving. Returns how many were revoked.
     public func revokeTokens(of name: String, label: String? = nil, at now: Instant) throws -> Int {
-        try database.pool.write { db in
+        try database.writeBlocking { db in
             guard try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) else { throw HubError.notFound(field: "name", "no user named \(name)") }
             try db.execute(sql: """
                 UPDATE api_token SET revoked_at = ?
@@ -148,7 +148,7 @@ public struct UserStore: Sendable {
 
     /// A user's tokens, newest first, without anything that would let one be used.
     public func tokens(of name: String) throws -> [TokenInfo] {
-        try database.pool.read { db in
+        try database.readBlocking { db in
             guard try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) else { throw HubError.notFound(field: "name", "no user named \(name)") }
             return try Row.fetchAll(db, sql: "SELECT label, created_at, expires_at, revoked_at FROM api_token WHERE user_name = ? ORDER BY created_at DESC, rowid DESC",
                                     arguments: [name]).map { row in
@@ -162,7 +162,7 @@ public struct UserStore: Sendable {
     /// The identity behind a bearer token, or nil when it is unknown, revoked or expired.
     public func identity(forToken token: String, at now: Instant) async throws -> Identity? {
         let hash = UserStore.hash(token: token)
-        return try await database.pool.read { db in
+        return try await database.read { db in
             let row = try Row.fetchOne(db, sql: """
                 SELECT u.name, u.role, u.dwelling_id, u.estate_id FROM api_token t JOIN hub_user u ON u.name = t.user_name
                 WHERE t.token_hash = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)
@@ -174,7 +174,7 @@ public struct UserStore: Sendable {
 
     /// Checks a name and password; returns the identity when they match.
     public func verify(name: String, password: String) async throws -> Identity? {
-        let found: (identity: Identity, hash: String)? = try await database.pool.read { db in
+        let found: (identity: Identity, hash: String)? = try await database.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT name, role, dwelling_id, estate_id, password_hash FROM hub_user WHERE name = ?", arguments: [name]),
                   let role = Role(rawValue: row["role"])
             else { return nil }

@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func everyRouteRefusesBadInputAndTheWrongRoleAndChangesNothing() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         let expired = try await fixture.store.addMember(NewMember(name: "Denise Roy", dwelling: "OUT-A-01"), by: Fixture.staff, at: Fixture.now)
         let booking = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: seed.alice, start: Fixture.at(10), end: Fixture.at(11)),
@@ -179,7 +179,7 @@ import Testing
     }
 
     @Test func residentsSeeOnlyTheirDwellingAndAssociationsTheirEstate() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         for rider in [seed.alice, seed.bob, seed.chloe] {
             _ = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: rider, start: Fixture.at(8 + Int(rider)), end: Fixture.at(9 + Int(rider))),

@@ -20,7 +20,7 @@ let api = "/api/v1/carshare"
     }
 
     @Test func overlappingEnclosingAndAdjacentBookings() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         try await fixture.app.test(.router) { client in
             let (created, body) = try await client.send(.post, "\(api)/bookings", as: Fixture.staff, fixture: fixture, json: try booking(seed, (10, 0), (11, 0)))
@@ -52,7 +52,7 @@ let api = "/api/v1/carshare"
     }
 
     @Test func aDriverIsNeverAssignedTwiceAtOnce() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         let second = try await fixture.store.addVehicle(NewVehicle(name: "Kangoo", plate: "GB-456-CD"), by: Fixture.staff)
         try await fixture.app.test(.router) { client in
@@ -75,7 +75,7 @@ let api = "/api/v1/carshare"
     }
 
     @Test func aRiderNeedsAMembershipValidOnTheTripDate() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         let newcomer = try await fixture.store.addMember(NewMember(name: "Denise Roy", dwelling: "OUT-A-01"), by: Fixture.staff, at: Fixture.now)
         try await fixture.app.test(.router) { client in
@@ -93,7 +93,7 @@ let api = "/api/v1/carshare"
     }
 
     @Test func aStaleEditGets409AndStatusChangesRecordWhoAndWhy() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         try await fixture.app.test(.router) { client in
             let (_, body) = try await client.send(.post, "\(api)/bookings", as: Fixture.resident, fixture: fixture, json: try booking(seed, (10, 0), (11, 0)))
@@ -130,7 +130,7 @@ let api = "/api/v1/carshare"
             var settings = CarShareSettings()
             settings.lateCancellationKeepsFee = keeps
             settings.noShowKeepsFee = keeps
-            let fixture = try Fixture(carshare: settings)
+            let fixture = try await Fixture(carshare: settings)
             let seed = try await fixture.seed()
             // Fixture.now is 2026-03-13 10:00 Paris; a booking at 15:00 the same day is close.
             let late = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: seed.alice, start: Fixture.at(15, day: 13), end: Fixture.at(16, day: 13)),
@@ -154,7 +154,7 @@ let api = "/api/v1/carshare"
     }
 
     @Test func manyConcurrentRequestsForOneSlotOverARealServer_exactlyOneWins() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         let body = try booking(seed, (10, 0), (11, 0))
         let headers = fixture.headers(Fixture.staff)
@@ -182,9 +182,9 @@ let api = "/api/v1/carshare"
 
     @Test func twoServersOnOneSQLiteFileStillNeverDoubleBook() async throws {
         // Two pools on the same file stand for two processes: only BEGIN IMMEDIATE keeps them apart.
-        let first = try Fixture()
+        let first = try await Fixture()
         let seed = try await first.seed()
-        let second = try Fixture(path: first.settings.database.path)
+        let second = try await Fixture(path: first.settings.database.path)
         let headersA = first.headers(Fixture.staff)
         let headersB = second.headers(Fixture.staff)
         let slots = try (0..<6).map { index in try booking(seed, (8 + index, 0), (9 + index, 30)) }

@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func staffRunTheCarShareFromTheCommandLine() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let db = fixture.settings.database.path
         func run(_ arguments: [String]) async throws {
             var command = try CommunityHubCommand.parseAsRoot(arguments + ["--db", db])

@@ -31,7 +31,7 @@ struct Fixture {
     static let driver = Identity(name: "driver-jean", role: .driver)
     static let otherDriver = Identity(name: "driver-paul", role: .driver)
 
-    init(path: String? = nil, carshare: CarShareSettings = CarShareSettings()) throws {
+    init(path: String? = nil, carshare: CarShareSettings = CarShareSettings()) async throws {
         var settings = HubSettings()
         settings.carshare = carshare
         settings.auth.bcryptCost = 4
@@ -41,7 +41,7 @@ struct Fixture {
         self.settings = settings
         database = try HubSchema.open(settings)
         store = CarShareStore(database: database, settings: carshare)
-        try database.pool.write { db in
+        try await database.pool.write { db in
             if try !db.exists("SELECT 1 FROM estate WHERE id = 'Outreau'") {
                 try db.execute(sql: """
                     INSERT INTO estate (id) VALUES ('Outreau'), ('Le Portel');
@@ -52,11 +52,11 @@ struct Fixture {
         }
         let users = UserStore(database: database, bcryptCost: 4)
         for identity in [Fixture.staff, Fixture.association, Fixture.otherAssociation, Fixture.resident, Fixture.otherResident, Fixture.driver, Fixture.otherDriver] {
-            let exists = try database.pool.read { db in try db.exists("SELECT 1 FROM hub_user WHERE name = ?", identity.name) }
+            let exists = try await database.pool.read { db in try db.exists("SELECT 1 FROM hub_user WHERE name = ?", identity.name) }
             if !exists {
                 try users.add(name: identity.name, role: identity.role, dwelling: identity.dwelling, estate: identity.estate, password: "password-123", at: Fixture.now)
             }
-            tokens[identity.name] = try users.createToken(for: identity.name, label: "test", expiresAt: nil, at: Fixture.now)
+            tokens[identity.name] = try await users.createToken(for: identity.name, label: "test", expiresAt: nil, at: Fixture.now)
         }
     }
 

@@ -81,7 +81,7 @@ enum Hledger {
         settings.usePrepaidCreditFirst = Bool.random(using: &random)
         settings.lateCancellationKeepsFee = Bool.random(using: &random)
         settings.socialTransport.enabled = Bool.random(using: &random)
-        let fixture = try Fixture(carshare: settings)
+        let fixture = try await Fixture(carshare: settings)
         let people = try await fixture.seed(memberships: false)
         var members = [people.alice, people.bob, people.chloe]
         for name in ["Gaston", "Hélène"] { members.append(try await fixture.store.addMember(NewMember(name: name), by: Fixture.staff, at: Fixture.now).id) }

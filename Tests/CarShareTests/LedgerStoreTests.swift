@@ -18,7 +18,7 @@ import Testing
     }
 
     @Test func invariant1_anUnbalancedEntryIsRefusedAndNothingIsWritten() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let before = try fixture.counts()
         await expectHubError("unbalanced_entry", field: "lines") {
             _ = try await fixture.store.postManual(NewManualEntry(on: day, label: "Subvention", lines: [
@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func invariant2_postedRowsCannotBeUpdatedOrDeletedEvenWithSQL() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         _ = seed
         for sql in ["UPDATE carshare_entry SET label = 'x' WHERE number = 1", "DELETE FROM carshare_entry WHERE number = 1",
@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func invariant2_aCorrectionIsAReversalPlusANewLinkedEntry() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         let payment = try await pay(fixture, seed.alice, 1000, .cash)
         // The treasurer typed 10 EUR in cash; it was a cheque.
@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test func invariant3_balancesAreSumsOfTheLines() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         _ = try await pay(fixture, seed.alice, 1500)
         _ = try await pay(fixture, seed.bob, 500, .transfer)
@@ -104,7 +104,7 @@ import Testing
     }
 
     @Test func invariant4_aClosedMonthRejectsWrites() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         let closed = try await fixture.store.closeMonth("2026-02", by: Fixture.staff, at: Fixture.now)
         #expect(closed == ["2026-02"])
@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func invariant5_entryAndReceiptNumbersAreGaplessEvenUnderConcurrencyAndFailures() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<30 {
@@ -145,7 +145,7 @@ import Testing
     }
 
     @Test func invariant6_aRetriedPaymentBooksNothingAndAReusedKeyIsRefused() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         let input = NewPayment(idempotencyKey: "carnet-12-ligne-3", member: seed.alice, amountCents: Cents(1000), method: .cash)
         let first = try await fixture.store.recordPayment(input, by: Fixture.driver, at: Fixture.now)
@@ -166,7 +166,7 @@ import Testing
     }
 
     @Test func invariant7_theCashBoxNeverGoesNegative() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         _ = try await pay(fixture, seed.alice, 2000, .cash)  // 8 EUR membership settled, 12 EUR credit
         await expectHubError("cash_box_negative", field: "amount") {
@@ -193,7 +193,7 @@ import Testing
     }
 
     @Test func invariant7_aCorrectionIsCheckedAsAWholeNotHalfWay() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         let payment = try await pay(fixture, seed.alice, 1000, .cash)
         _ = try await fixture.store.recordDeposit(NewDeposit(kind: .cash, amountCents: Cents(1000)), by: Fixture.staff, at: Fixture.now)
@@ -215,7 +215,7 @@ import Testing
     }
 
     @Test func invariant8_ledgerVerifyFindsATamperedRow() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         for index in 0..<5 { _ = try await pay(fixture, seed.bob, 100 + Int64(index)) }
         #expect(try fixture.store.verifySync().ok)

@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func aTripLoggedTwiceWithTheSameKeyIsChargedOnce() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         let booking = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: seed.alice, start: Fixture.at(10), end: Fixture.at(11), driver: seed.jean),
                                                             by: Fixture.staff, at: Fixture.now)
@@ -47,7 +47,7 @@ import Testing
     }
 
     @Test func anOdometerTypoIsRefusedWithTheLastReading() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         try await fixture.app.test(.router) { client in
             let (ok, okBody) = try await client.send(.post, "\(api)/trips", as: Fixture.driver, fixture: fixture,
@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test func driversLogTheirOwnAssignmentsOnly() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let seed = try await fixture.seed()
         let booking = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: seed.alice, start: Fixture.at(10), end: Fixture.at(11), driver: seed.jean),
                                                             by: Fixture.staff, at: Fixture.now)
@@ -97,7 +97,7 @@ import Testing
     @Test func chargingTripListSocialTransportFlagsAndThePrefectReport() async throws {
         var settings = CarShareSettings()
         settings.socialTransport.enabled = true
-        let fixture = try Fixture(carshare: settings)
+        let fixture = try await Fixture(carshare: settings)
         let seed = try await fixture.seed()
         _ = try await fixture.store.recordPayment(NewPayment(idempotencyKey: "cash-1", member: seed.alice, amountCents: Cents(3000), method: .cash, on: LocalDate(year: 2026, month: 3, day: 11)!), by: Fixture.staff, at: Fixture.now)
         let short = try await fixture.store.logTrip(try decode(NewTrip.self, try trip(key: "s1", vehicle: seed.vehicle, driver: seed.jean, riders: [seed.alice],
@@ -126,7 +126,7 @@ import Testing
     }
 
     @Test func aMembershipPaidInDecemberForNextYearIsDeferredIncome() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         let member = try await fixture.store.addMember(NewMember(name: "Émile Dubois"), by: Fixture.staff, at: Fixture.now)
         let december = Instant.parseRFC3339("2026-12-10T10:00:00Z")!
         let membership = try await fixture.store.buyMembership(member: member.id, NewMembership(start: LocalDate(year: 2027, month: 1, day: 1)!), by: Fixture.staff, at: december)
@@ -152,7 +152,7 @@ import Testing
         for prepaidFirst in [true, false] {
             var settings = CarShareSettings()
             settings.usePrepaidCreditFirst = prepaidFirst
-            let fixture = try Fixture(carshare: settings)
+            let fixture = try await Fixture(carshare: settings)
             let member = try await fixture.store.addMember(NewMember(name: "Fanny"), by: Fixture.staff, at: Fixture.now)
             _ = try await fixture.store.recordPayment(NewPayment(idempotencyKey: "p", member: member.id, amountCents: Cents(2000), method: .cash), by: Fixture.staff, at: Fixture.now)
             _ = try await fixture.store.buyMembership(member: member.id, NewMembership(), by: Fixture.staff, at: Fixture.now)

@@ -26,7 +26,7 @@ import Testing
         var tokens: [String: String] = [:]
     }
 
-    func setUp() throws -> Setup {
+    func setUp() async throws -> Setup {
         let hub = try SavingsFixture(registry: SavingsRoutesTests.registry)
         // 10:00-10:30 local: PV 600; D1 400, D2 200, D3 300 (pro rata of 900: 266, 134, 200).
         try hub.publish("pv-1", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 600)])
@@ -39,9 +39,10 @@ import Testing
         for (name, role, dwelling, estate) in [("staff", Role.staff, nil, nil), ("assoc-e", .association, nil, "E"), ("assoc-f", .association, nil, "F"),
                                                 ("resident-d1", .resident, "D1", nil), ("resident-d2", .resident, "D2", nil), ("driver", .driver, nil, nil)] as [(String, Role, String?, String?)] {
             try users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: "password-\(name)", at: SavingsRoutesTests.now)
-            tokens[name] = try users.createToken(for: name, label: "test", expiresAt: nil, at: SavingsRoutesTests.now)
+            tokens[name] = try await users.createToken(for: name, label: "test", expiresAt: nil, at: SavingsRoutesTests.now)
         }
         let router = Router(context: HubRequestContext.self)
+        router.middlewares.add(ServingMiddleware<HubRequestContext>(inFlight: InFlightRequests()))
         router.middlewares.add(JSONErrorMiddleware<HubRequestContext>())
         let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(users: users, now: { SavingsRoutesTests.now }))
         EnergyRoutes(database: hub.database, settings: EnergySettings(), now: { SavingsRoutesTests.now }).add(to: api)
@@ -58,7 +59,7 @@ import Testing
     }
 
     @Test func everyRouteIsAuthorisedByRole() async throws {
-        let setup = try setUp()
+        let setup = try await setUp()
         let period = "?from=2026-06-10&to=2026-06-10"
         let expectations: [(String, String?, HTTPResponse.Status)] = [
             ("/api/v1/dwellings/D1/energy", nil, .unauthorized),
@@ -76,6 +77,9 @@ import Testing
             ("/api/v1/buildings/B/energy", "resident-d1", .forbidden),
             ("/api/v1/buildings/B/energy", "driver", .forbidden),
             ("/api/v1/buildings/NOPE/energy", "staff", .notFound),
+            // An association gets the same answer for an id that does not exist as for another estate's building.
+            ("/api/v1/buildings/NOPE/energy", "assoc-e", .forbidden),
+            ("/api/v1/buildings/C/energy", "assoc-e", .forbidden),
             ("/api/v1/estates/E/energy", nil, .unauthorized),
             ("/api/v1/estates/E/energy", "staff", .ok),
             ("/api/v1/estates/E/energy", "assoc-e", .ok),
@@ -83,6 +87,11 @@ import Testing
             ("/api/v1/estates/E/energy", "resident-d1", .forbidden),
             ("/api/v1/estates/E/energy", "driver", .forbidden),
             ("/api/v1/estates/NOPE/energy", "staff", .notFound),
+            ("/api/v1/landlord/energy", nil, .unauthorized),
+            ("/api/v1/landlord/energy", "staff", .ok),
+            ("/api/v1/landlord/energy", "assoc-e", .forbidden),
+            ("/api/v1/landlord/energy", "resident-d1", .forbidden),
+            ("/api/v1/landlord/energy", "driver", .forbidden),
         ]
         let app = Application(router: setup.router)
         let tokens = setup.tokens
@@ -95,8 +104,40 @@ import Testing
         }
     }
 
+    @Test func anUnknownBuildingAndAnotherEstatesLookAlikeToAnAssociation() async throws {
+        let setup = try await setUp()
+        let tokens = setup.tokens
+        try await Application(router: setup.router).test(.router) { client in
+            let (unknown, unknownBody) = try await get(client, "/api/v1/buildings/NOPE/energy?from=2026-06-10&to=2026-06-10", as: "assoc-f", tokens)
+            let (other, otherBody) = try await get(client, "/api/v1/buildings/B/energy?from=2026-06-10&to=2026-06-10", as: "assoc-f", tokens)
+            #expect(unknown == other)
+            let codes = [unknownBody, otherBody].map { ($0["error"] as? [String: Any])?["code"] as? String }
+            let fields = [unknownBody, otherBody].map { ($0["error"] as? [String: Any])?["field"] as? String }
+            #expect(codes[0] == codes[1] && fields[0] == fields[1] && fields[0] == "building")
+        }
+    }
+
+    @Test func theLandlordReportAddsUpTheEstates() async throws {
+        let setup = try await setUp()
+        let tokens = setup.tokens
+        try await Application(router: setup.router).test(.router) { client in
+            let period = "?from=2026-06-10&to=2026-06-10"
+            let (status, landlord) = try await get(client, "/api/v1/landlord/energy" + period, as: "staff", tokens)
+            #expect(status == .ok)
+            let (_, e) = try await get(client, "/api/v1/estates/E/energy" + period, as: "staff", tokens)
+            let (_, f) = try await get(client, "/api/v1/estates/F/energy" + period, as: "staff", tokens)
+            let production = { (report: [String: Any]) in (report["totals"] as? [String: Any])?["production_wh"] as? Int }
+            #expect(production(landlord) == 600 && production(e) == 600 && production(f) == 0)
+            let estates = landlord["estates"] as? [[String: Any]] ?? []
+            #expect(estates.map { $0["estate"] as? String } == ["E", "F"])
+            #expect(estates.map { $0["households"] as? Int } == [3, 1])
+            #expect((landlord["households"] as? [String: Any])?["count"] as? Int == 4)
+            #expect((landlord["households"] as? [String: Any])?["median_cents"] != nil)
+        }
+    }
+
     @Test func badPeriodsAreRefusedNamingTheField() async throws {
-        let setup = try setUp()
+        let setup = try await setUp()
         let app = Application(router: setup.router)
         let tokens = setup.tokens
         try await app.test(.router) { client in
@@ -112,7 +153,7 @@ import Testing
     }
 
     @Test func theFiguresAreIntegersInSnakeCase() async throws {
-        let setup = try setUp()
+        let setup = try await setUp()
         let app = Application(router: setup.router)
         let tokens = setup.tokens
         try await app.test(.router) { client in

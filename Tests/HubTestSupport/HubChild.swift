@@ -16,20 +16,22 @@ public final class HubChild: @unchecked Sendable {
     }
 
     /// `community-hub serve` on the given database and broker, on a free HTTP port.
-    public convenience init(database: String, mqttPort: Int, directory: URL, name: String, extraArguments: [String] = []) throws {
+    public convenience init(database: String, mqttPort: Int, directory: URL, name: String, extraArguments: [String] = [],
+                            environment: [String: String] = [:]) throws {
         let httpPort = try BrokerProcess.freeLoopbackPort()
         try self.init(arguments: ["serve", "--db", database, "--mqtt-port", "\(mqttPort)", "--http-port", "\(httpPort)"] + extraArguments,
-                      directory: directory, name: name)
+                      directory: directory, name: name, environment: environment)
     }
 
     /// `community-hub` with these arguments; standard output and error go to `<name>.log` in `directory`.
-    public init(arguments: [String], directory: URL, name: String) throws {
+    public init(arguments: [String], directory: URL, name: String, environment extra: [String: String] = [:]) throws {
         logURL = directory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.executableURL = HubChild.executable
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["LOG_LEVEL"] = "info"
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         let log = try FileHandle(forWritingTo: logURL)
         process.standardOutput = log

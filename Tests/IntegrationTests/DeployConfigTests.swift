@@ -50,7 +50,10 @@ import Testing
     /// The part of the hub's settings file this test reads; the CLI test covers the whole file.
     struct MQTTSettingsFile: Codable {
         struct Database: Codable { var path = ""; var synchronous = "full" }
-        struct HTTP: Codable { var host = ""; var port = 0 }
+        struct HTTP: Codable {
+            var host = "", port = 0
+            var maxConcurrentRequests = 0, maxQueuedRequests = 0, queueTimeoutMilliseconds = 0, shutdownGraceSeconds = 0
+        }
         var database = Database()
         var mqtt = MQTTSettings()
         var http = HTTP()

@@ -80,7 +80,7 @@ private struct Hub {
     let clock = Locked(Hub.now)
     let tokens: [String: String]
 
-    init() throws {
+    init() async throws {
         let directory = try TestSupport.temporaryDirectory("foundation-http")
         database = try HubDatabase.open(path: directory.appendingPathComponent("hub.sqlite").path, schemas: HubSchema.all, synchronous: .normal)
         _ = try RegistryImporter(database: database).importCSV(Data(Hub.registryCSV.utf8))
@@ -88,7 +88,7 @@ private struct Hub {
         var tokens: [String: String] = [:]
         for identity in Hub.everyone {
             try users.add(name: identity.name, role: identity.role, dwelling: identity.dwelling, estate: identity.estate, password: Hub.password, at: Hub.now)
-            tokens[identity.name] = try users.createToken(for: identity.name, label: "test", expiresAt: nil, at: Hub.now)
+            tokens[identity.name] = try await users.createToken(for: identity.name, label: "test", expiresAt: nil, at: Hub.now)
         }
         self.tokens = tokens
 
@@ -226,7 +226,7 @@ private struct QuarantinePage: Decodable {
     // MARK: Health, readiness, metrics
 
     @Test func healthzAnswersWithoutAToken() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             let reply = try await client.get("/healthz")
             #expect(reply.status == .ok)
@@ -236,7 +236,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func readyzFollowsTheDatabaseAndTheBroker() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         let connected = Locked(true)
         try await hub.app(brokerConnected: { connected.value }).test(.router) { client in
             let ready = try await client.get("/readyz")
@@ -260,7 +260,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func readyzIsUnavailableWhenTheDatabaseCannotBeWritten() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.database.pool.write { db in try db.execute(sql: "DROP TABLE health_probe") }
         try await hub.app(brokerConnected: { true }).test(.router) { client in
             let reply = try await client.get("/readyz")
@@ -270,7 +270,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func metricsExposeTheIngestCounters() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         let registry = PrometheusCollectorRegistry()
         let metrics = IngestMetrics(registry: registry)
         var report = BatchReport()
@@ -302,7 +302,7 @@ private struct QuarantinePage: Decodable {
     // MARK: Sessions and tokens
 
     @Test func aSessionFromTheRightPasswordGivesAWorkingToken() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             let reply = try await client.send(.post, "/api/v1/sessions", body: #"{"name": "resident-b02", "password": "\#(Hub.password)"}"#)
             #expect(reply.status == .created, "\(reply.body)")
@@ -325,7 +325,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func loggingOutRevokesTheSessionsTokenOnly() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             let login = try await client.send(.post, "/api/v1/sessions", body: #"{"name": "resident-b02", "password": "\#(Hub.password)"}"#)
             let token = try #require(login.json["token"] as? String)
@@ -341,7 +341,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func aWrongPasswordOrNameIs401AndCreatesNoToken() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         let tokens = try hub.count("api_token")
         try await hub.app().test(.router) { client in
             let wrong = try await client.send(.post, "/api/v1/sessions", body: #"{"name": "staff", "password": "mot-de-passe-43"}"#)
@@ -357,7 +357,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func aMalformedSessionBodyNamesTheField() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             for (body, field) in [(#"{"name": "staff"}"#, "password"),
                                   (#"{"password": "x"}"#, "name"),
@@ -376,7 +376,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func meShowsTheCaller() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             for identity in Hub.everyone {
                 let reply = try await client.get("/api/v1/me", as: identity, in: hub)
@@ -387,10 +387,10 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func everyAPIRouteNeedsAValidToken() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         let users = UserStore(database: hub.database, bcryptCost: 4)
-        let expired = try users.createToken(for: "staff", label: "old", expiresAt: Hub.now, at: Hub.now.adding(seconds: -3600))
-        let revoked = try users.createToken(for: "staff", label: "lost phone", expiresAt: nil, at: Hub.now)
+        let expired = try await users.createToken(for: "staff", label: "old", expiresAt: Hub.now, at: Hub.now.adding(seconds: -3600))
+        let revoked = try await users.createToken(for: "staff", label: "lost phone", expiresAt: nil, at: Hub.now)
         try await hub.database.pool.write { db in
             try db.execute(sql: "UPDATE api_token SET revoked_at = ? WHERE token_hash = ?", arguments: [Hub.now.millisecondsSince1970, UserStore.hash(token: revoked)])
         }
@@ -415,7 +415,7 @@ private struct QuarantinePage: Decodable {
     // MARK: Readings: bad input
 
     @Test func badReadingQueriesNameTheField() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             let cases: [(String, HTTPResponse.Status, String?, String)] = [
                 ("/api/v1/devices/ghost/readings", .notFound, "not_found", "device"),
@@ -442,7 +442,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func offsetsInTheQueryAreInstants() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             // 2026-03-01T00:00+01:00 is when box-moved reached OUT-B-02.
             for from in ["2026-03-01T00:00:00%2B01:00", "2026-03-01T00:00:00+01:00", "2026-02-28T23:00:00Z", "2026-02-28T18:00:00-05:00"] {
@@ -454,7 +454,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func anUnknownRouteIsAJSON404() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             for path in ["/nothing", "/api/v2/me"] {
                 let reply = try await client.get(path)
@@ -468,7 +468,7 @@ private struct QuarantinePage: Decodable {
     // MARK: Readings: who sees what
 
     @Test func staffSeeEveryReadingAndPageThroughThem() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             let all = try await client.get("/api/v1/devices/box-moved/readings?from=2026-01-01&to=2026-03-31", as: Hub.staff, in: hub)
             #expect(all.status == .ok, "\(all.body)")
@@ -496,7 +496,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func aResidentSeesTheirMeterOnlyWhileItWasInTheirDwelling() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             func instants(_ path: String, as identity: Identity) async throws -> [String] {
                 let reply = try await client.get(path, as: identity, in: hub)
@@ -530,7 +530,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func anAssociationSeesItsEstatesProductionOnly() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             let own = try await client.get("/api/v1/devices/pv-out-a/readings", as: Hub.outreau, in: hub)
             #expect(own.status == .ok, "\(own.body)")
@@ -546,7 +546,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func aDriverSeesNoReadings() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             for device in ["box-a01", "pv-out-a", "pv-portel", "box-moved"] {
                 let reply = try await client.get("/api/v1/devices/\(device)/readings", as: Hub.driver, in: hub)
@@ -558,7 +558,7 @@ private struct QuarantinePage: Decodable {
     // MARK: Quarantine
 
     @Test func quarantineShowsStaffTheRawPayloadAndTheReason() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             let reply = try await client.get("/api/v1/quarantine?since=2026-02-01", as: Hub.staff, in: hub)
             #expect(reply.status == .ok, "\(reply.body)")
@@ -585,7 +585,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func quarantineIsForStaffOnly() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             for identity in Hub.everyone where identity.role != .staff {
                 let reply = try await client.get("/api/v1/quarantine?since=2026-01-01", as: identity, in: hub)
@@ -601,7 +601,7 @@ private struct QuarantinePage: Decodable {
     }
 
     @Test func quarantinePagesEndAndRepeatNothing() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         // Three more refusals in one millisecond, as one message whose readings are all refused gives.
         let processor = try IngestProcessor(settings: IngestSettings(), store: SQLiteReadingStore(database: hub.database))
         try processor.loadState(at: Hub.now)
@@ -665,7 +665,7 @@ private struct QuarantinePage: Decodable {
 
 extension FoundationHTTPTests {
     @Test func onlyStaffLearnThatADeviceDoesNotExist() async throws {
-        let hub = try Hub()
+        let hub = try await Hub()
         try await hub.app().test(.router) { client in
             for identity in [Hub.residentA01, Hub.outreau, Hub.driver] {
                 let reply = try await client.get("/api/v1/devices/ghost/readings", as: identity, in: hub)

@@ -2,6 +2,8 @@ import EnergyHub
 import Foundation
 import GRDB
 import HubTestSupport
+import HTTPTypes
+import HummingbirdTesting
 import Shared
 import Testing
 
@@ -91,6 +93,54 @@ import Testing
         #expect(publisher.waitUntilAcknowledged(timeout: .seconds(30)))
         let stored = try await waitUntilSettled(harness)
         #expect(stored == total, "SIGTERM drains: nothing lost (\(total - stored) missing)")
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit() == 0)
+        publisher.stop()
+    }
+
+    /// Issue 16: a handler stuck where cancellation cannot reach (here two, blocking both threads
+    /// of Swift's pool) must not keep the process alive after SIGTERM. The shutdown deadline fires
+    /// on a dispatch queue of its own, names the requests it cuts, lets ingest commit what it holds
+    /// and exits; a restarted hub then receives the rest from the broker, nothing lost.
+    @Test func aStuckHandlerCannotKeepTheProcessAliveAfterSIGTERM() async throws {
+        let harness = try IngestHarness(registryCSV: Self.registry)
+        let hub = try HubChild(database: harness.database.path, mqttPort: harness.broker.port, directory: harness.directory, name: "stuck",
+                               environment: ["HUB_DEBUG_STUCK_ROUTE": "1"])
+        try await waitUntil("the hub connected") { hub.log.contains("connected to the MQTT broker") || !hub.process.isRunning }
+        let port = try #require(Int(hub.log.firstMatch(of: /http:\/\/127\.0\.0\.1:(\d+)/)?.1 ?? ""), "\(hub.log)")
+        let (publisher, publishing) = try startPublishing(harness)
+        try await waitUntil(timeout: .seconds(60), "a third stored") { harness.storedReadings >= total / 3 }
+        // Two requests that never return: each blocks a thread of the pool, as a synchronous call would.
+        let clients = (0..<2).map { _ in TestClient(host: "127.0.0.1", port: port) }
+        for client in clients {
+            client.connect()
+            try await client.executeAndDontWaitForResponse(.init("/debug/stuck", method: .get))
+        }
+        // Both threads are stuck once even `/healthz` gets no answer.
+        var frozen = false
+        for _ in 0..<20 where !frozen {
+            let probe = TestClient(host: "127.0.0.1", port: port)
+            probe.connect()
+            frozen = (try? await withDeadline(.seconds(1)) { try await probe.get("/healthz").head.status.code }) == nil
+            Task { try? await probe.shutdown() }
+        }
+        #expect(frozen, "the stuck requests froze the pool")
+        let signalled = ContinuousClock.now
+        hub.signal(SIGTERM)
+        let status = try await hub.waitForExit(timeout: 15)
+        let took = ContinuousClock.now - signalled
+        #expect(status == 1, "ended by the deadline, not killed: \(hub.log.suffix(3000))")
+        #expect(took < .seconds(12), "bounded: the grace period (5 s) and the deadline's 3 s, took \(took)")
+        #expect(hub.log.contains("shutdown deadline passed"), "\(hub.log.suffix(2000))")
+        #expect(hub.log.contains("cut at shutdown: GET /debug/stuck"), "the cut requests are named")
+        #expect(hub.log.contains("ingest stopped"), "ingest committed what it held before the exit")
+        for client in clients { try? await client.shutdown() }
+
+        let second = try await startHub(harness, name: "after-stuck")
+        try await publishing.value
+        #expect(publisher.waitUntilAcknowledged(timeout: .seconds(30)))
+        let stored = try await waitUntilSettled(harness)
+        #expect(stored == total, "nothing acknowledged was lost at the forced exit (\(total - stored) missing)")
         second.signal(SIGTERM)
         #expect(try await second.waitForExit() == 0)
         publisher.stop()

@@ -64,7 +64,7 @@ import Testing
         try users.add(name: "outreau", role: .association, dwelling: nil, estate: "Outreau", password: "assoc-password", at: now)
         try users.add(name: "resident-2", role: .resident, dwelling: "OUT-A-02", estate: nil, password: "resident-password", at: now)
         var tokens: [String: String] = [:]
-        for name in ["staff", "outreau", "resident-2"] { tokens[name] = try users.createToken(for: name, label: "e2e", expiresAt: nil, at: now) }
+        for name in ["staff", "outreau", "resident-2"] { tokens[name] = try await users.createToken(for: name, label: "e2e", expiresAt: nil, at: now) }
         let bearer = tokens
 
         let publisher = MosquittoClient(settings: broker.clientSettings, password: nil, clientId: "meters-\(UUID().uuidString.prefix(8))", cleanSession: true,
@@ -153,7 +153,7 @@ import Testing
             // Staff see a household's detail; the CLI's table says the same.
             let (_, first) = try await get("/api/v1/dwellings/OUT-A-01/energy?\(period)", as: "staff")
             #expect(first["savings_cents"] as? Int == 39)
-            let table = try EnergyReports.householdSavingsTable(database: database, from: LocalDate(parsing: "2026-06-08")!, to: LocalDate(parsing: "2026-06-10")!)
+            let table = try await EnergyReports.householdSavingsTable(database: database, from: LocalDate(parsing: "2026-06-08")!, to: LocalDate(parsing: "2026-06-10")!)
             #expect(table.contains("OUT-A-02") && table.contains("0.70") && table.contains("1.17") && table.contains("0.39"))
             #expect(table.contains("2.26 EUR saved in all"))
         }

@@ -20,8 +20,8 @@ import Testing
         let users = UserStore(database: database, bcryptCost: 4)
         let now = Instant.now()
         try users.add(name: "driver-jean", role: .driver, dwelling: nil, estate: nil, password: "password-123", at: now)
-        let phone = try users.createToken(for: "driver-jean", label: "phone", expiresAt: nil, at: now)
-        let laptop = try users.createToken(for: "driver-jean", label: "laptop", expiresAt: nil, at: now)
+        let phone = try await users.createToken(for: "driver-jean", label: "phone", expiresAt: nil, at: now)
+        let laptop = try await users.createToken(for: "driver-jean", label: "laptop", expiresAt: nil, at: now)
 
         let listed = try await run(["tokens", "list", "driver-jean", "--db", path], in: directory)
         #expect(listed.status == 0, "\(listed.output)")

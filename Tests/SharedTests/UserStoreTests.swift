@@ -126,8 +126,8 @@ import Testing
     @Test func onlyTheTokensHashIsStored() async throws {
         let (database, users) = try setUp()
         try users.add(name: "asso", role: .association, dwelling: nil, estate: "Le Portel", password: "password-123", at: UserStoreTests.now)
-        let token = try users.createToken(for: "asso", label: "laptop", expiresAt: nil, at: UserStoreTests.now)
-        let other = try users.createToken(for: "asso", label: "phone", expiresAt: nil, at: UserStoreTests.now)
+        let token = try await users.createToken(for: "asso", label: "laptop", expiresAt: nil, at: UserStoreTests.now)
+        let other = try await users.createToken(for: "asso", label: "phone", expiresAt: nil, at: UserStoreTests.now)
         #expect(token != other && token.hasPrefix("chub_") && token.count >= 40)
         #expect(try await users.identity(forToken: token, at: UserStoreTests.now) == Identity(name: "asso", role: .association, estate: "Le Portel"))
         // No cell of the token table holds the token or a large part of it.
@@ -148,12 +148,12 @@ import Testing
         let now = UserStoreTests.now
         try users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", at: now)
         let expires = now.adding(seconds: 3600)
-        let token = try users.createToken(for: "driver", label: "session", expiresAt: expires, at: now)
+        let token = try await users.createToken(for: "driver", label: "session", expiresAt: expires, at: now)
         #expect(try await users.identity(forToken: token, at: now)?.name == "driver")
         #expect(try await users.identity(forToken: token, at: expires.adding(milliseconds: -1))?.name == "driver")
         #expect(try await users.identity(forToken: token, at: expires) == nil, "expired at its expiry instant")
         #expect(try await users.identity(forToken: token, at: expires.adding(seconds: 86_400)) == nil)
-        let lasting = try users.createToken(for: "driver", label: "cli", expiresAt: nil, at: now)
+        let lasting = try await users.createToken(for: "driver", label: "cli", expiresAt: nil, at: now)
         #expect(try await users.identity(forToken: lasting, at: now.adding(seconds: 10 * 365 * 86_400)) != nil)
         try await database.pool.write { db in
             try db.execute(sql: "UPDATE api_token SET revoked_at = ? WHERE token_hash = ?", arguments: [now.millisecondsSince1970, UserStore.hash(token: lasting)])
@@ -168,18 +168,18 @@ import Testing
         let now = UserStoreTests.now
         try users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", at: now)
         try users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "password-123", at: now)
-        let session = try users.createToken(for: "driver", label: "session", expiresAt: now.adding(seconds: 3600), at: now)
-        let phone = try users.createToken(for: "driver", label: "phone", expiresAt: nil, at: now)
-        let tablet = try users.createToken(for: "driver", label: "tablet", expiresAt: nil, at: now)
-        let expired = try users.createToken(for: "driver", label: "old", expiresAt: now.adding(seconds: -1), at: now.adding(seconds: -60))
-        let staff = try users.createToken(for: "staff", label: "cli", expiresAt: nil, at: now)
+        let session = try await users.createToken(for: "driver", label: "session", expiresAt: now.adding(seconds: 3600), at: now)
+        let phone = try await users.createToken(for: "driver", label: "phone", expiresAt: nil, at: now)
+        let tablet = try await users.createToken(for: "driver", label: "tablet", expiresAt: nil, at: now)
+        let expired = try await users.createToken(for: "driver", label: "old", expiresAt: now.adding(seconds: -1), at: now.adding(seconds: -60))
+        let staff = try await users.createToken(for: "staff", label: "cli", expiresAt: nil, at: now)
 
         // One token: a logout.
-        #expect(try users.revoke(token: session, at: now))
+        #expect(try await users.revoke(token: session, at: now))
         #expect(try await users.identity(forToken: session, at: now) == nil)
-        #expect(try !users.revoke(token: session, at: now), "already revoked")
-        #expect(try !users.revoke(token: expired, at: now), "already expired")
-        #expect(try !users.revoke(token: "chub_unknown", at: now))
+        #expect(try await !users.revoke(token: session, at: now), "already revoked")
+        #expect(try await !users.revoke(token: expired, at: now), "already expired")
+        #expect(try await !users.revoke(token: "chub_unknown", at: now))
         #expect(try await users.identity(forToken: phone, at: now)?.name == "driver", "the user's other tokens still work")
 
         // By label, then all of a user's live tokens; another user's are untouched.
@@ -198,15 +198,15 @@ import Testing
         #expect(try users.tokens(of: "staff").map { $0.state(at: now) } == ["live"])
     }
 
-    @Test func aTokenNeedsAnExistingUser() throws {
+    @Test func aTokenNeedsAnExistingUser() async throws {
         let (database, users) = try setUp()
         do {
-            _ = try users.createToken(for: "ghost", label: "x", expiresAt: nil, at: UserStoreTests.now)
+            _ = try await users.createToken(for: "ghost", label: "x", expiresAt: nil, at: UserStoreTests.now)
             Issue.record("a token for nobody")
         } catch let error as HubError {
             #expect(error.kind == .notFound && error.field == "name")
         }
-        #expect(try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM api_token")! } == 0)
+        #expect(try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM api_token")! } == 0)
     }
 
     @Test func identityRequiresARole() throws {

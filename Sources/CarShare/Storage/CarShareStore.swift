@@ -23,7 +23,7 @@ public struct CarShareStore: Sendable {
     /// (another process on the same file included). Rule errors become `HubError`s.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await CarShareStore.mappingErrors {
-            try await database.pool.writeWithoutTransaction { db in
+            try await database.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(db)
@@ -37,7 +37,7 @@ public struct CarShareStore: Sendable {
     /// A synchronous variant for the CLI and tests.
     func writeSync<T>(_ body: (Database) throws -> T) throws -> T {
         do {
-            return try database.pool.writeWithoutTransaction { db in
+            return try database.writeWithoutTransactionBlocking { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(db)
@@ -51,7 +51,7 @@ public struct CarShareStore: Sendable {
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await CarShareStore.mappingErrors { try await database.pool.read(body) }
+        try await CarShareStore.mappingErrors { try await database.read(body) }
     }
 
     static func mappingErrors<T>(_ body: () async throws -> T) async throws -> T {

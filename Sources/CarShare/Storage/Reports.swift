@@ -346,7 +346,7 @@ extension CarShareStore {
     }
 
     public func verifySync() throws -> VerifyReport {
-        try database.pool.read { db in try verify(db) }
+        try database.readBlocking { db in try verify(db) }
     }
 
     func verify(_ db: Database) throws -> VerifyReport {

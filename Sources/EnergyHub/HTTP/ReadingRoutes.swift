@@ -1,16 +1,13 @@
 import Foundation
-import GRDB
 import Hummingbird
 import Shared
 
 /// `GET /api/v1/devices/{device}/readings` and `GET /api/v1/quarantine`.
 public struct ReadingRoutes: Sendable {
-    let database: HubDatabase
     let store: any ReadingStore
     let timeZone: LocalTimeZone
 
-    public init(database: HubDatabase, store: any ReadingStore, timeZone: LocalTimeZone = .paris) {
-        self.database = database
+    public init(store: any ReadingStore, timeZone: LocalTimeZone = .paris) {
         self.store = store
         self.timeZone = timeZone
     }
@@ -91,7 +88,7 @@ public struct ReadingRoutes: Sendable {
         let to = try request.instant("to", in: timeZone, endOfDay: true) ?? Instant.now().adding(seconds: 86_400)
         guard from < to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must be after from") }
         let limit = try limit(request, default: 10_000, max: 100_000)
-        let periods = try await database.pool.read { db in try Installations.periods(db, device: device) }
+        let periods = try await store.installationPeriods(device: device)
         guard !periods.isEmpty else {
             // Only staff learn that a device does not exist; others cannot probe for ids.
             if identity.role == .staff { throw HubError.notFound(field: "device", "no device \(device) in the registry") }
@@ -123,7 +120,7 @@ public struct ReadingRoutes: Sendable {
         windows = windows.filter { $0.0 < $0.1 }
         var readings: [Reading] = []
         for (start, end) in windows where readings.count < limit {
-            readings += try store.readings(device: device, from: start, to: end, limit: limit - readings.count)
+            readings += try await store.readings(device: device, from: start, to: end, limit: limit - readings.count)
         }
         let body = ReadingsBody(device: device, from: from, to: to, readings: readings.map {
             ReadingBody(instant: $0.instant, energyWh: $0.energy.value, powerW: $0.powerWatts, segment: $0.segment, timeSource: $0.timeSource.rawValue)
@@ -145,7 +142,7 @@ public struct ReadingRoutes: Sendable {
             afterID = id
         }
         let limit = try limit(request, default: 1000, max: 10_000)
-        let entries = try store.quarantine(since: since, afterID: afterID, limit: limit)
+        let entries = try await store.quarantine(since: since, afterID: afterID, limit: limit)
         let last = entries.count == limit ? entries.last : nil
         let body = QuarantineListBody(since: since, entries: entries.map { entry in
             QuarantineBody(id: entry.id ?? 0, receivedAt: entry.receivedAt, topic: entry.topic, reason: entry.reason.rawValue, detail: entry.detail,

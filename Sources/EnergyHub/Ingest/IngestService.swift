@@ -56,7 +56,9 @@ public final class IngestService: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        try processor.loadState(at: Instant.now())
+        // The registry and the devices' last indexes are read once, off Swift's pool.
+        let processor = self.processor
+        try await BlockingWork.run { try processor.loadState(at: Instant.now()) }
         logger.info("ingest starting", metadata: ["devices": "\(processor.devices.count)", "subscriptions": "\(processor.subscriptions)"])
         startWriter()
         do {
@@ -74,19 +76,26 @@ public final class IngestService: Service, @unchecked Sendable {
     /// Stops receiving, commits what is in memory, and returns how many messages that was.
     @discardableResult
     public func stopAndDrain() async -> Int {
+        await BlockingWork.run { self.stopAndDrainBlocking() }
+    }
+
+    /// The same, blocking the calling thread (the shutdown deadline's own thread): safe to call
+    /// again or at the same time, every call returns once the writer has committed everything.
+    @discardableResult
+    public func stopAndDrainBlocking() -> Int {
         let alreadyStarted = state.withLock { state in
             defer { state.drainStarted = true }
             return state.drainStarted
         }
         if alreadyStarted {
-            await waitForWriter()
+            waitForWriterBlocking()
             return state.withLock { $0.drainedCount }
         }
         // Stop the loop thread first; the writer keeps draining so a blocked push can finish.
-        await runBlocking { self.client.stop() }
+        client.stop()
         let inMemory = queue.pending
         queue.close()
-        await waitForWriter()
+        waitForWriterBlocking()
         metrics.drainedAtShutdown.increment(by: Int64(inMemory))
         metrics.inMemory.set(to: 0)
         state.withLock { $0.drainedCount = inMemory }
@@ -105,10 +114,12 @@ public final class IngestService: Service, @unchecked Sendable {
     }
 
     private func waitForWriter() async {
-        await runBlocking {
-            self.writerDone.wait()
-            self.writerDone.signal()
-        }
+        await BlockingWork.run { self.waitForWriterBlocking() }
+    }
+
+    private func waitForWriterBlocking() {
+        writerDone.wait()
+        writerDone.signal()
     }
 
     private func writeLoop() {
@@ -155,16 +166,5 @@ public final class IngestService: Service, @unchecked Sendable {
     private func account(_ report: BatchReport, since start: ContinuousClock.Instant) {
         metrics.record(report, commit: ContinuousClock.now - start)
         state.withLock { $0.total.add(report) }
-    }
-}
-
-/// Runs blocking work (thread joins, semaphore waits) off the cooperative thread pool.
-func runBlocking(_ work: @escaping @Sendable () -> Void) async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let thread = Thread {
-            work()
-            continuation.resume()
-        }
-        thread.start()
     }
 }

@@ -65,11 +65,13 @@ public protocol ReadingStore: Sendable {
     /// The latest stored index of every device, and the readings held aside as possible resets.
     func sequences() throws -> [String: DeviceSequence]
     /// Stored readings of a device in [from, to), oldest first, at most `limit`.
-    func readings(device: String, from: Instant, to: Instant, limit: Int) throws -> [Reading]
+    func readings(device: String, from: Instant, to: Instant, limit: Int) async throws -> [Reading]
     /// Quarantine entries received at or after `since`, oldest first (by receive time, then id), at
     /// most `limit`; with `afterID`, the entries of the `since` millisecond up to that id are skipped:
     /// a page continues exactly where the previous one stopped, even inside one millisecond.
-    func quarantine(since: Instant, afterID: Int64?, limit: Int) throws -> [QuarantineEntry]
+    func quarantine(since: Instant, afterID: Int64?, limit: Int) async throws -> [QuarantineEntry]
+    /// The installation periods of a device (empty when it is not in the registry).
+    func installationPeriods(device: String) async throws -> [InstallationPeriod]
 }
 
 extension ReadingStore {
@@ -93,17 +95,17 @@ public struct SQLiteReadingStore: ReadingStore {
     /// page cache was measured too and made no difference. This is a setting of the one write
     /// connection, which the whole hub shares: harmless for its other, small writes.
     public func prepareForIngest() throws {
-        try database.pool.writeWithoutTransaction { db in
+        try database.writeWithoutTransactionBlocking { db in
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.walAutocheckpointPages)")
         }
     }
 
     public func write<T>(_ body: (any IngestTransaction) throws -> T) throws -> T {
-        try database.pool.write { db in try body(SQLiteIngestTransaction(db: db)) }
+        try database.writeBlocking { db in try body(SQLiteIngestTransaction(db: db)) }
     }
 
     public func devices(timeZone: LocalTimeZone) throws -> [String: DeviceInfo] {
-        try database.pool.read { db in
+        try database.readBlocking { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT d.id, d.kind, d.format, MIN(i.since) AS first_since
                 FROM device d JOIN device_installation i ON i.device_id = d.id GROUP BY d.id
@@ -120,7 +122,7 @@ public struct SQLiteReadingStore: ReadingStore {
     }
 
     public func sequences() throws -> [String: DeviceSequence] {
-        try database.pool.read { db in
+        try database.readBlocking { db in
             var sequences: [String: DeviceSequence] = [:]
             let latest = try Row.fetchAll(db, sql: """
                 SELECT r.device_id, r.instant, r.energy_wh, r.segment FROM reading r
@@ -152,8 +154,8 @@ public struct SQLiteReadingStore: ReadingStore {
         }
     }
 
-    public func readings(device: String, from: Instant, to: Instant, limit: Int) throws -> [Reading] {
-        try database.pool.read { db in
+    public func readings(device: String, from: Instant, to: Instant, limit: Int) async throws -> [Reading] {
+        try await database.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT instant, energy_wh, power_w, segment, time_source, received_at FROM reading
                 WHERE device_id = ? AND instant >= ? AND instant < ? ORDER BY instant LIMIT ?
@@ -165,8 +167,12 @@ public struct SQLiteReadingStore: ReadingStore {
         }
     }
 
-    public func quarantine(since: Instant, afterID: Int64?, limit: Int) throws -> [QuarantineEntry] {
-        try database.pool.read { db in
+    public func installationPeriods(device: String) async throws -> [InstallationPeriod] {
+        try await database.read { db in try Installations.periods(db, device: device) }
+    }
+
+    public func quarantine(since: Instant, afterID: Int64?, limit: Int) async throws -> [QuarantineEntry] {
+        try await database.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT id, received_at, topic, payload, reason, detail, device_id, instant, energy_wh, time_source, released_at
                 FROM quarantine WHERE received_at >= ? AND (received_at > ? OR id > ?) ORDER BY received_at, id LIMIT ?

@@ -231,7 +231,7 @@ public struct RegistryImporter: Sendable {
     // MARK: - Applying, in one transaction
 
     func apply(_ rows: [RegistryRow]) throws -> RegistryImportSummary {
-        try database.pool.write { db in
+        try database.writeBlocking { db in
             var summary = RegistryImportSummary()
             summary.rows = rows.count
             func fail(_ row: RegistryRow, _ column: String, _ message: String) -> HubError {

@@ -16,7 +16,7 @@ public struct EnergyAdmin: Sendable {
 
     /// Sets a building's allocation key from a local date on.
     public func setKey(building: String, key: AllocationKeyKind, since: LocalDate) throws {
-        try database.pool.write { db in
+        try database.writeBlocking { db in
             guard try db.exists("SELECT 1 FROM building WHERE id = ?", building) else { throw HubError.notFound(field: "building", "no building \(building) in the registry") }
             try db.execute(sql: """
                 INSERT INTO building_allocation_key (building_id, since, allocation_key) VALUES (?, ?, ?)
@@ -34,7 +34,7 @@ public struct EnergyAdmin: Sendable {
         case .success(let parsed): plan = parsed
         case .failure(let error): throw error
         }
-        try database.pool.write { db in
+        try database.writeBlocking { db in
             guard try db.exists("SELECT 1 FROM dwelling WHERE id = ?", dwelling) else { throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry") }
             try db.execute(sql: """
                 INSERT INTO dwelling_tariff (dwelling_id, since, tariff) VALUES (?, ?, ?)
@@ -80,7 +80,7 @@ public struct EnergyAdmin: Sendable {
             entries.append(Entry(building: cells[0], dwelling: cells[1], slotStart: start.millisecondsSince1970, coefficient: coefficient, line: number))
         }
         guard !entries.isEmpty else { throw HubError.badRequest(field: "file", code: "empty", "the file has a header but no rows") }
-        return try database.pool.write { db in
+        return try database.writeBlocking { db in
             var span: [String: (Int64, Int64)] = [:]
             for entry in entries {
                 guard let building = try String.fetchOne(db, sql: "SELECT building_id FROM dwelling WHERE id = ?", arguments: [entry.dwelling]) else {
@@ -113,7 +113,7 @@ public struct EnergyAdmin: Sendable {
         guard month.count == 7, LocalDate(parsing: month + "-01") != nil else {
             throw HubError.badRequest(field: "month", code: "invalid_date", "month \(month) is not YYYY-MM")
         }
-        try database.pool.write { db in
+        try database.writeBlocking { db in
             let targets = buildings.isEmpty ? try String.fetchAll(db, sql: "SELECT id FROM building ORDER BY id") : buildings
             for building in targets {
                 guard try db.exists("SELECT 1 FROM building WHERE id = ?", building) else { throw HubError.notFound(field: "building", "no building \(building) in the registry") }

@@ -177,6 +177,63 @@ public struct EstateEnergyReport: Codable, Sendable, Equatable {
     }
 }
 
+extension EstateEnergyReport.Distribution {
+    /// Count, minimum, median and maximum of households' savings in cents; the figures are
+    /// withheld below `EstateEnergyReport.minimumHouseholds`.
+    init(savings: [Int64]) {
+        let cents = savings.sorted()
+        self.init(count: cents.count, minCents: nil, medianCents: nil, maxCents: nil)
+        if cents.count >= EstateEnergyReport.minimumHouseholds {
+            let middle = cents.count / 2
+            minCents = cents.first
+            maxCents = cents.last
+            medianCents = cents.count % 2 == 1 ? cents[middle] : NanoEuros.divideRounded(cents[middle - 1] + cents[middle], 2)
+        }
+    }
+}
+
+/// A building's totals with its feed-in revenue unrounded, so sums round once.
+struct BuildingSums: Sendable {
+    var building: String
+    var estate: String
+    var production: Int64, allocated: Int64, surplus: Int64, consumption: Int64
+    var revenue: NanoEuros
+
+    var totals: BuildingTotals {
+        BuildingTotals(building: building, production: production, allocated: allocated, surplus: surplus, consumption: consumption, revenue: revenue)
+    }
+
+    /// The totals of several buildings, the revenue rounded to the cent once.
+    static func total(_ buildings: [BuildingSums]) -> BuildingTotals {
+        BuildingTotals(building: nil, production: buildings.reduce(0) { $0 + $1.production }, allocated: buildings.reduce(0) { $0 + $1.allocated },
+                       surplus: buildings.reduce(0) { $0 + $1.surplus }, consumption: buildings.reduce(0) { $0 + $1.consumption },
+                       revenue: buildings.reduce(NanoEuros.zero) { $0 + $1.revenue })
+    }
+}
+
+/// Every estate's totals and the distribution of all households' savings
+/// (`GET /api/v1/landlord/energy`, staff).
+public struct LandlordEnergyReport: Codable, Sendable, Equatable {
+    public struct Estate: Codable, Sendable, Equatable {
+        public var estate: String
+        public var totals: BuildingTotals
+        /// Households served by a meter during the period.
+        public var households: Int
+    }
+
+    public var from: LocalDate
+    public var to: LocalDate
+    public var totals: BuildingTotals
+    public var estates: [Estate]
+    public var households: EstateEnergyReport.Distribution
+    public var revisedMonths: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case from, to, totals, estates, households
+        case revisedMonths = "revised_months"
+    }
+}
+
 /// Reads the kept daily figures into reports: what the routes, the CLI and the demo show.
 public struct EnergyReports: Sendable {
     public let database: HubDatabase
@@ -197,9 +254,9 @@ public struct EnergyReports: Sendable {
         }
     }
 
-    public func dwelling(_ dwelling: String, from: LocalDate, to: LocalDate, now: Instant) throws -> DwellingEnergyReport {
+    public func dwelling(_ dwelling: String, from: LocalDate, to: LocalDate, now: Instant) async throws -> DwellingEnergyReport {
         try EnergyReports.checkPeriod(from: from, to: to)
-        return try database.pool.read { db in
+        return try await database.read { db in
             guard let building = try String.fetchOne(db, sql: "SELECT building_id FROM dwelling WHERE id = ?", arguments: [dwelling]) else {
                 throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry")
             }
@@ -235,10 +292,14 @@ public struct EnergyReports: Sendable {
         }
     }
 
-    public func building(_ building: String, from: LocalDate, to: LocalDate, now: Instant) throws -> BuildingEnergyReport {
+    /// `allowedEstate`: when set (an association), a building of another estate is answered
+    /// exactly like one that does not exist, so ids cannot be probed.
+    public func building(_ building: String, from: LocalDate, to: LocalDate, now: Instant, allowedEstate: String? = nil) async throws -> BuildingEnergyReport {
         try EnergyReports.checkPeriod(from: from, to: to)
-        return try database.pool.read { db in
-            guard let estate = try String.fetchOne(db, sql: "SELECT estate_id FROM building WHERE id = ?", arguments: [building]) else {
+        return try await database.read { db in
+            guard let estate = try String.fetchOne(db, sql: "SELECT estate_id FROM building WHERE id = ?", arguments: [building]),
+                  allowedEstate.map({ $0 == estate }) ?? true else {
+                if allowedEstate != nil { throw HubError.forbidden("building \(building) is not one of your estate's buildings", field: "building") }
                 throw HubError.notFound(field: "building", "no building \(building) in the registry")
             }
             var byDay: [LocalDate: [Int64]] = [:]
@@ -277,56 +338,78 @@ public struct EnergyReports: Sendable {
         }
     }
 
-    public func estate(_ estate: String, from: LocalDate, to: LocalDate, now: Instant) throws -> EstateEnergyReport {
+    public func estate(_ estate: String, from: LocalDate, to: LocalDate, now: Instant) async throws -> EstateEnergyReport {
         try EnergyReports.checkPeriod(from: from, to: to)
-        return try database.pool.read { db in
+        return try await database.read { db in
             guard try db.exists("SELECT 1 FROM estate WHERE id = ?", estate) else { throw HubError.notFound(field: "estate", "no estate \(estate) in the registry") }
-            let buildings = try String.fetchAll(db, sql: "SELECT id FROM building WHERE estate_id = ? ORDER BY id", arguments: [estate])
-            var totals: [BuildingTotals] = []
-            var all = [Int64](repeating: 0, count: 5)
-            for building in buildings {
-                let row = try Row.fetchOne(db, sql: """
-                    SELECT COALESCE(SUM(production_wh), 0), COALESCE(SUM(allocated_wh), 0), COALESCE(SUM(surplus_wh), 0), COALESCE(SUM(consumption_wh), 0),
-                           COALESCE(SUM(revenue_nano), 0)
-                    FROM building_day WHERE building_id = ? AND day >= ? AND day <= ?
-                    """, arguments: [building, from.description, to.description])!
-                let values: [Int64] = (0..<5).map { row[$0] }
-                for index in 0..<5 { all[index] += values[index] }
-                totals.append(BuildingTotals(building: building, production: values[0], allocated: values[1], surplus: values[2], consumption: values[3], revenue: NanoEuros(values[4])))
+            // A few set-based queries, whatever the number of households (issue 16: one query per
+            // household took a second for 4,000 and held a reader all that time).
+            let buildings = try buildingTotals(db, estate: estate, from: from, to: to)
+            let savings = try householdSavings(db, estate: estate, from: from, to: to)
+            return EstateEnergyReport(estate: estate, from: from, to: to, totals: BuildingSums.total(buildings), buildings: buildings.map(\.totals),
+                                      households: .init(savings: savings.map(\.cents)),
+                                      revisedMonths: try revisedMonths(db, estate: estate, from: from, to: to))
+        }
+    }
+
+    /// The landlord's figures: every estate's totals and the distribution of all households'
+    /// savings (staff only).
+    public func landlord(from: LocalDate, to: LocalDate, now: Instant) async throws -> LandlordEnergyReport {
+        try EnergyReports.checkPeriod(from: from, to: to)
+        return try await database.read { db in
+            let buildings = try buildingTotals(db, estate: nil, from: from, to: to)
+            let savings = try householdSavings(db, estate: nil, from: from, to: to)
+            var households: [String: Int] = [:]
+            for household in savings { households[household.estate, default: 0] += 1 }
+            let estates = try String.fetchAll(db, sql: "SELECT id FROM estate ORDER BY id").map { estate in
+                LandlordEnergyReport.Estate(estate: estate, totals: BuildingSums.total(buildings.filter { $0.estate == estate }),
+                                            households: households[estate] ?? 0)
             }
-            // Each household served during the period counts, with 0 when it saved nothing.
-            var savings: [String: Int64] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT DISTINCT i.dwelling_id FROM device_installation i JOIN device d ON d.id = i.device_id JOIN building b ON b.id = i.building_id
-                WHERE b.estate_id = ? AND d.kind = 'meter' AND i.dwelling_id IS NOT NULL
-                """, arguments: [estate]) {
-                let dwelling: String = row[0]
-                let periods = try Installations.meterPeriods(db, dwelling: dwelling)
-                if periods.contains(where: { overlaps($0, from: from, to: to) }) { savings[dwelling] = 0 }
-            }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT dd.dwelling_id, SUM(dd.savings_nano) FROM dwelling_day dd JOIN building b ON b.id = dd.building_id
-                WHERE b.estate_id = ? AND dd.day >= ? AND dd.day <= ? GROUP BY dd.dwelling_id
-                """, arguments: [estate, from.description, to.description]) {
-                savings[row[0]] = row[1]
-            }
-            let cents = savings.values.map { NanoEuros($0).cents.value }.sorted()
-            var distribution = EstateEnergyReport.Distribution(count: cents.count, minCents: nil, medianCents: nil, maxCents: nil)
-            if cents.count >= EstateEnergyReport.minimumHouseholds {
-                let middle = cents.count / 2
-                distribution.minCents = cents.first
-                distribution.maxCents = cents.last
-                distribution.medianCents = cents.count % 2 == 1 ? cents[middle] : NanoEuros.divideRounded(cents[middle - 1] + cents[middle], 2)
-            }
-            return EstateEnergyReport(estate: estate, from: from, to: to,
-                                      totals: BuildingTotals(building: nil, production: all[0], allocated: all[1], surplus: all[2], consumption: all[3], revenue: NanoEuros(all[4])),
-                                      buildings: totals, households: distribution, revisedMonths: try revisedMonths(db, buildings: buildings, from: from, to: to))
+            return LandlordEnergyReport(from: from, to: to, totals: BuildingSums.total(buildings), estates: estates,
+                                        households: .init(savings: savings.map(\.cents)),
+                                        revisedMonths: try revisedMonths(db, estate: nil, from: from, to: to))
         }
     }
 
     /// Every estate of the registry.
-    public func estates() throws -> [String] {
-        try database.pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM estate ORDER BY id") }
+    public func estates() async throws -> [String] {
+        try await database.read { db in try String.fetchAll(db, sql: "SELECT id FROM estate ORDER BY id") }
+    }
+
+    /// Each building's totals over the period, of one estate or of all, in one grouped query.
+    func buildingTotals(_ db: Database, estate: String?, from: LocalDate, to: LocalDate) throws -> [BuildingSums] {
+        try Row.fetchAll(db, sql: """
+            SELECT b.id, b.estate_id, COALESCE(SUM(d.production_wh), 0), COALESCE(SUM(d.allocated_wh), 0), COALESCE(SUM(d.surplus_wh), 0),
+                   COALESCE(SUM(d.consumption_wh), 0), COALESCE(SUM(d.revenue_nano), 0)
+            FROM building b LEFT JOIN building_day d ON d.building_id = b.id AND d.day >= ? AND d.day <= ?
+            WHERE ? IS NULL OR b.estate_id = ? GROUP BY b.id ORDER BY b.id
+            """, arguments: [from.description, to.description, estate, estate]).map { row in
+            BuildingSums(building: row[0], estate: row[1], production: row[2], allocated: row[3], surplus: row[4], consumption: row[5], revenue: NanoEuros(row[6] as Int64))
+        }
+    }
+
+    /// The savings of every household served by a meter during the period (0 when it saved
+    /// nothing), of one estate or of all: one query for the meter periods, one for the sums.
+    func householdSavings(_ db: Database, estate: String?, from: LocalDate, to: LocalDate) throws -> [(estate: String, cents: Int64)] {
+        var served: [String: String] = [:]
+        for period in try Installations.periods(db, where: "(? IS NULL OR b.estate_id = ?) AND d.kind = 'meter' AND i.dwelling_id IS NOT NULL", [estate, estate])
+        where overlaps(period, from: from, to: to) {
+            if let dwelling = period.dwelling { served[dwelling] = period.estate }
+        }
+        var savings: [String: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT dd.dwelling_id, SUM(dd.savings_nano) FROM dwelling_day dd JOIN building b ON b.id = dd.building_id
+            WHERE (? IS NULL OR b.estate_id = ?) AND dd.day >= ? AND dd.day <= ? GROUP BY dd.dwelling_id
+            """, arguments: [estate, estate, from.description, to.description]) {
+            savings[row[0]] = row[1]
+        }
+        // A household with figures but no meter period overlapping (a period edited since) still counts.
+        var result = served.map { (estate: $0.value, cents: NanoEuros(savings[$0.key] ?? 0).cents.value) }
+        for (dwelling, nano) in savings where served[dwelling] == nil {
+            let estate = try String.fetchOne(db, sql: "SELECT b.estate_id FROM dwelling w JOIN building b ON b.id = w.building_id WHERE w.id = ?", arguments: [dwelling]) ?? ""
+            result.append((estate: estate, cents: NanoEuros(nano).cents.value))
+        }
+        return result
     }
 
     // MARK: - Helpers
@@ -375,6 +458,15 @@ public struct EnergyReports: Sendable {
         let projected = counted.isEmpty ? nil : NanoEuros.divideRounded(soFar.value * daysInYear, Int64(counted.count) * 10_000_000)
         return .init(year: today.year, savingsSoFarCents: soFar.cents.value, daysCounted: counted.count, projectedCents: projected,
                      promisedCents: configuration.promisedAnnualSavings.value)
+    }
+
+    /// Months of the period revised after export, for one estate's buildings or all.
+    func revisedMonths(_ db: Database, estate: String?, from: LocalDate, to: LocalDate) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT DISTINCT e.month FROM energy_month_export e JOIN building b ON b.id = e.building_id
+            WHERE (? IS NULL OR b.estate_id = ?) AND e.revised_at IS NOT NULL AND e.revised_at >= e.exported_at AND e.month >= ? AND e.month <= ?
+            ORDER BY e.month
+            """, arguments: [estate, estate, String(from.description.prefix(7)), String(to.description.prefix(7))])
     }
 
     func revisedMonths(_ db: Database, buildings: [String], from: LocalDate, to: LocalDate) throws -> [String] {

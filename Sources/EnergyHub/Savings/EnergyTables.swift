@@ -82,11 +82,11 @@ extension EnergyReports {
     /// Each household's savings over the period, one line per dwelling served by a meter, after
     /// bringing the figures up to date (for the demo and staff).
     public static func householdSavingsTable(database: HubDatabase, from: LocalDate, to: LocalDate,
-                                             settings: EnergySettings = EnergySettings(), now: Instant = Instant.now()) throws -> String {
+                                             settings: EnergySettings = EnergySettings(), now: Instant = Instant.now()) async throws -> String {
         let configuration = try settings.validated()
         try SavingsUpkeep(database: database, configuration: configuration).bringUpToDate(now: now)
         let reports = EnergyReports(database: database, configuration: configuration)
-        let dwellings = try database.pool.read { db in
+        let dwellings = try await database.read { db in
             try String.fetchAll(db, sql: """
                 SELECT DISTINCT i.dwelling_id FROM device_installation i JOIN device d ON d.id = i.device_id
                 WHERE d.kind = 'meter' AND i.dwelling_id IS NOT NULL ORDER BY i.dwelling_id
@@ -95,7 +95,7 @@ extension EnergyReports {
         var rows: [[String]] = []
         var total: Int64 = 0
         for dwelling in dwellings {
-            let report = try reports.dwelling(dwelling, from: from, to: to, now: now)
+            let report = try await reports.dwelling(dwelling, from: from, to: to, now: now)
             total += report.savingsCents
             let share = report.consumptionWh > 0 ? "\(NanoEuros.divideRounded(report.allocatedWh * 100, report.consumptionWh))%" : "-"
             rows.append([dwelling, report.building, EnergyTables.kWh(report.consumptionWh), EnergyTables.kWh(report.allocatedWh), share,

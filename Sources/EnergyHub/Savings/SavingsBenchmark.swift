@@ -33,6 +33,16 @@ public enum SavingsBenchmark {
         return best
     }
 
+    static func bestAsync(_ repetitions: Int, _ body: () async throws -> Void) async rethrows -> Double {
+        var best = Double.infinity
+        for _ in 0..<max(1, repetitions) {
+            let start = ContinuousClock.now
+            try await body()
+            best = min(best, seconds(ContinuousClock.now - start))
+        }
+        return best
+    }
+
     /// A household's synthetic consumption in a half-hour-ish slot (Wh), and a building's PV.
     static func consumption(slot: Int, slotsPerDay: Int, random: inout SeededGenerator) -> Int64 {
         let hour = (slot % slotsPerDay) * 24 / slotsPerDay
@@ -48,10 +58,10 @@ public enum SavingsBenchmark {
         return peak * shape / 420 * Int64(60 + random.next() % 41) / 100
     }
 
-    public static func run(_ options: Options, log: (String) -> Void) throws {
+    public static func run(_ options: Options, log: (String) -> Void) async throws {
         log("bench savings: synthetic seeded data; each figure is the best of \(options.repetitions) runs")
         try allocation(options, log: log)
-        if !options.skipDatabase { try database(options, log: log) }
+        if !options.skipDatabase { try await database(options, log: log) }
     }
 
     // MARK: - (1) allocation against a plain summing loop
@@ -125,9 +135,37 @@ public enum SavingsBenchmark {
         }
     }
 
+    /// Readings as ingest stores them (with their reading_change rows), device by device, in
+    /// transactions of 50 devices; returns how many.
+    static func storeReadings(_ database: HubDatabase, devices: [(String, Int64)], start: Int64, end: Int64, step: Int64) throws -> Int {
+        var readings = 0
+        for batch in stride(from: 0, to: devices.count, by: 50) {
+            try database.writeBlocking { db in
+                let insert = try db.cachedStatement(sql: "INSERT INTO reading (device_id, instant, energy_wh, segment, time_source, received_at) VALUES (?, ?, ?, 0, 'device', ?)")
+                for (device, peak) in devices[batch..<min(devices.count, batch + 50)] {
+                    var random = SeededGenerator(seed: UInt64(truncatingIfNeeded: device.hashValue))
+                    var milliwattHours: Int64 = 1_000_000_000
+                    var instant = start
+                    while instant <= end {
+                        try insert.execute(arguments: [device, instant, milliwattHours / 1000, instant])
+                        readings += 1
+                        let minuteOfDay = Int((instant / 60_000) % 1440)
+                        let watts: Int64 = peak > 0
+                            ? (minuteOfDay >= 360 && minuteOfDay < 1200 ? peak * 2 * Int64(max(0, 420 - abs(minuteOfDay - 780))) / 420 : 0)
+                            : ((minuteOfDay >= 420 && minuteOfDay < 540) || (minuteOfDay >= 1080 && minuteOfDay < 1320) ? 800 : 300) + Int64(random.next() % 400)
+                        milliwattHours += watts * step / 3600
+                        instant += step
+                    }
+                    try db.execute(sql: "INSERT INTO reading_change (device_id, from_instant, to_instant) VALUES (?, ?, ?)", arguments: [device, start, end])
+                }
+            }
+        }
+        return readings
+    }
+
     // MARK: - (2) a month's figures from the database, 10-minute vs 1-minute readings
 
-    static func database(_ options: Options, log: (String) -> Void) throws {
+    static func database(_ options: Options, log: (String) -> Void) async throws {
         log("\n(2) a month's figures for \(options.databaseDwellings) dwellings from the database (\(options.days) days)")
         var results: [(minutes: Int, readings: Int, ingest: Double, upkeep: Double, figures: Double, size: Int64)] = []
         for minutes in [10, 1] {
@@ -154,51 +192,30 @@ public enum SavingsBenchmark {
             let start = configuration.zone.startOfDay(first).millisecondsSince1970
             let end = now.millisecondsSince1970
             let step = Int64(minutes) * 60_000
-            var readings = 0
             let ingestStart = ContinuousClock.now
             var devices: [(String, Int64)] = []
             for building in 0..<buildings {
                 devices.append(("pv-\(building)", Int64(options.dwellingsPerBuilding) * 350))
                 for dwelling in 0..<options.dwellingsPerBuilding { devices.append(("m-\(building * options.dwellingsPerBuilding + dwelling)", 0)) }
             }
-            for batch in stride(from: 0, to: devices.count, by: 50) {
-                try database.pool.write { db in
-                    let insert = try db.cachedStatement(sql: "INSERT INTO reading (device_id, instant, energy_wh, segment, time_source, received_at) VALUES (?, ?, ?, 0, 'device', ?)")
-                    for (device, peak) in devices[batch..<min(devices.count, batch + 50)] {
-                        var random = SeededGenerator(seed: UInt64(truncatingIfNeeded: device.hashValue))
-                        var milliwattHours: Int64 = 1_000_000_000
-                        var instant = start
-                        while instant <= end {
-                            try insert.execute(arguments: [device, instant, milliwattHours / 1000, instant])
-                            readings += 1
-                            let minuteOfDay = Int((instant / 60_000) % 1440)
-                            let watts: Int64 = peak > 0
-                                ? (minuteOfDay >= 360 && minuteOfDay < 1200 ? peak * 2 * Int64(max(0, 420 - abs(minuteOfDay - 780))) / 420 : 0)
-                                : ((minuteOfDay >= 420 && minuteOfDay < 540) || (minuteOfDay >= 1080 && minuteOfDay < 1320) ? 800 : 300) + Int64(random.next() % 400)
-                            milliwattHours += watts * step / 3600
-                            instant += step
-                        }
-                        try db.execute(sql: "INSERT INTO reading_change (device_id, from_instant, to_instant) VALUES (?, ?, ?)", arguments: [device, start, end])
-                    }
-                }
-            }
+            let readings = try storeReadings(database, devices: devices, start: start, end: end, step: step)
             let ingest = seconds(ContinuousClock.now - ingestStart)
             let upkeepStart = ContinuousClock.now
             _ = try SavingsUpkeep(database: database, configuration: configuration).bringUpToDate(now: now)
             let upkeep = seconds(ContinuousClock.now - upkeepStart)
             let reports = EnergyReports(database: database, configuration: configuration)
-            let dwellingIDs = try database.pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM dwelling ORDER BY id") }
-            let buildingIDs = try database.pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM building ORDER BY id") }
+            let dwellingIDs = try await database.read { db in try String.fetchAll(db, sql: "SELECT id FROM dwelling ORDER BY id") }
+            let buildingIDs = try await database.read { db in try String.fetchAll(db, sql: "SELECT id FROM building ORDER BY id") }
             var checksum: Int64 = 0
-            let figures = try best(options.repetitions) {
-                for dwelling in dwellingIDs { checksum &+= try reports.dwelling(dwelling, from: first, to: last, now: now).savingsCents }
-                for building in buildingIDs { checksum &+= try reports.building(building, from: first, to: last, now: now).productionWh }
+            let figures = try await bestAsync(options.repetitions) {
+                for dwelling in dwellingIDs { checksum &+= try await reports.dwelling(dwelling, from: first, to: last, now: now).savingsCents }
+                for building in buildingIDs { checksum &+= try await reports.building(building, from: first, to: last, now: now).productionWh }
             }
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
             results.append((minutes, readings, ingest, upkeep, figures, size))
             log("  \(minutes)-minute readings: \(readings) readings stored in \(String(format: "%.1f", ingest)) s; upkeep (slots, allocation, days) \(String(format: "%.1f", upkeep)) s; "
                 + "month's figures for \(dwellingIDs.count) dwellings and \(buildingIDs.count) buildings \(String(format: "%.3f", figures)) s (checksum \(checksum % 1000))")
-            try? database.pool.close()
+            try? database.close()
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         }
         if results.count == 2 {

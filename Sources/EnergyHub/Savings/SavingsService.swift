@@ -22,7 +22,7 @@ public struct SavingsService: Service {
 
     public func run() async throws {
         let upkeep = self.upkeep
-        let report = try await upkeep.database.pool.write { db in try upkeep.checkSettings(db) }
+        let report = try await upkeep.database.write { db in try upkeep.checkSettings(db) }
         if report.rebuilt { logger.notice("savings: settings changed, rebuilding every slot figure from the stored readings") }
         do {
             try await cancelWhenGracefulShutdown {
@@ -31,7 +31,7 @@ public struct SavingsService: Service {
                     do {
                         while !Task.isCancelled {
                             let now = self.now()
-                            let step = try await upkeep.database.pool.write { db in try upkeep.step(db, now: now) }
+                            let step = try await upkeep.database.write { db in try upkeep.step(db, now: now) }
                             total.add(step)
                             if !step.didWork { break }
                         }
@@ -83,37 +83,43 @@ public struct SavingsRetention: Sendable {
     }
 
     @discardableResult
-    public func purge(now: Instant) throws -> Report {
+    public func purge(now: Instant) async throws -> Report {
         var report = Report()
         let (raw, daily) = horizons(now: now)
         let rawInstant = configuration.zone.startOfDay(raw).millisecondsSince1970
         let rawSlot = configuration.grid.slot(startingAtOrAfter: configuration.zone.startOfDay(raw))
-        let devices = try database.pool.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT device_id FROM reading UNION SELECT DISTINCT device_id FROM device_slot") }
+        let devices = try await database.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT device_id FROM reading UNION SELECT DISTINCT device_id FROM device_slot") }
         for device in devices {
-            try database.pool.write { db in
+            let (readings, slots) = try await database.write { db in
                 try db.execute(sql: "DELETE FROM reading WHERE device_id = ? AND instant < ?", arguments: [device, rawInstant])
-                report.readings += db.changesCount
+                let readings = db.changesCount
                 try db.execute(sql: "DELETE FROM device_slot WHERE device_id = ? AND slot < ?", arguments: [device, rawSlot])
-                report.slots += db.changesCount
+                return (readings, db.changesCount)
             }
+            report.readings += readings
+            report.slots += slots
         }
-        let buildings = try database.pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM building") }
+        let buildings = try await database.read { db in try String.fetchAll(db, sql: "SELECT id FROM building") }
         for building in buildings {
-            try database.pool.write { db in
+            let (slots, days) = try await database.write { db in
+                var slots = 0, days = 0
                 for table in ["dwelling_slot", "building_slot"] {
                     try db.execute(sql: "DELETE FROM \(table) WHERE building_id = ? AND slot < ?", arguments: [building, rawSlot])
-                    report.slots += db.changesCount
+                    slots += db.changesCount
                 }
                 try db.execute(sql: "DELETE FROM allocation_coefficient WHERE building_id = ? AND slot_start < ?", arguments: [building, rawInstant])
                 for table in ["dwelling_day", "building_day"] {
                     try db.execute(sql: "DELETE FROM \(table) WHERE building_id = ? AND day < ?", arguments: [building, daily.description])
-                    report.days += db.changesCount
+                    days += db.changesCount
                 }
+                return (slots, days)
             }
+            report.slots += slots
+            report.days += days
         }
-        try database.pool.write { db in
+        report.quarantine += try await database.write { db in
             try db.execute(sql: "DELETE FROM quarantine WHERE received_at < ?", arguments: [rawInstant])
-            report.quarantine += db.changesCount
+            return db.changesCount
         }
         return report
     }
@@ -137,7 +143,7 @@ public struct RetentionService: Service {
                 while !Task.isCancelled {
                     let retention = self.retention
                     do {
-                        let report = try await Task.detached { try retention.purge(now: Instant.now()) }.value
+                        let report = try await retention.purge(now: Instant.now())
                         logger.info("retention purge", metadata: ["readings": "\(report.readings)", "quarantine": "\(report.quarantine)",
                                                                   "slots": "\(report.slots)", "days": "\(report.days)"])
                     } catch {

@@ -63,9 +63,9 @@ public struct SavingsUpkeep: Sendable {
     /// runs the same steps in the background).
     @discardableResult
     public func bringUpToDate(now: Instant) throws -> UpkeepReport {
-        var total = try database.pool.write { db in try checkSettings(db) }
+        var total = try database.writeBlocking { db in try checkSettings(db) }
         while true {
-            let report = try database.pool.write { db in try step(db, now: now) }
+            let report = try database.writeBlocking { db in try step(db, now: now) }
             total.add(report)
             if !report.didWork { return total }
         }
