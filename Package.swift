@@ -29,9 +29,17 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        // Units, instants and local dates, errors, roles and identities, JSON and settings
+        // conventions: Foundation only, so no database, HTTP or MQTT package can reach it.
+        .target(
+            name: "HubCore",
+            path: "Sources/Shared/Core",
+            swiftSettings: strict
+        ),
         .target(
             name: "Shared",
             dependencies: [
+                "HubCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -40,12 +48,14 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["Core"],
             swiftSettings: strict
         ),
         .target(
             name: "EnergyHub",
             dependencies: [
                 "CMosquitto",
+                "HubCore",
                 "Shared",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -58,6 +68,7 @@ let package = Package(
         .target(
             name: "CarShare",
             dependencies: [
+                "HubCore",
                 "Shared",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -69,6 +80,7 @@ let package = Package(
         .executableTarget(
             name: "CommunityHub",
             dependencies: [
+                "HubCore",
                 "Shared",
                 "EnergyHub",
                 "CarShare",
@@ -84,7 +96,7 @@ let package = Package(
         .target(
             name: "HubTestSupport",
             dependencies: [
-                "Shared", "EnergyHub",
+                "HubCore", "Shared", "EnergyHub",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -96,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "SharedTests",
             dependencies: [
-                "Shared", "HubTestSupport",
+                "HubCore", "Shared", "HubTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -106,7 +118,7 @@ let package = Package(
         .testTarget(
             name: "EnergyHubTests",
             dependencies: [
-                "EnergyHub", "Shared", "HubTestSupport",
+                "EnergyHub", "HubCore", "Shared", "HubTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict
@@ -114,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "CarShareTests",
             dependencies: [
-                "CarShare", "Shared", "HubTestSupport", "CommunityHub",
+                "CarShare", "HubCore", "Shared", "HubTestSupport", "CommunityHub",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict
@@ -122,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "EnergyHub", "Shared", "HubTestSupport", "CommunityHub",
+                "EnergyHub", "HubCore", "Shared", "HubTestSupport", "CommunityHub",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

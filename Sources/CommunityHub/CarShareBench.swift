@@ -10,6 +10,7 @@ import Hummingbird
 import Logging
 import Prometheus
 import ServiceLifecycle
+import HubCore
 import Shared
 
 /// Bookings and trip logs per second through HTTP against a real server on one SQLite file, and

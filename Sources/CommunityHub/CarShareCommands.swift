@@ -1,6 +1,7 @@
 import ArgumentParser
 import CarShare
 import Foundation
+import HubCore
 import Shared
 
 /// What every car-share command needs: the store and the staff identity the CLI acts as.

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import Prometheus
 import ServiceLifecycle
+import HubCore
 import Shared
 import UnixSignals
 

@@ -4,6 +4,7 @@ import EnergyHub
 import Foundation
 import Logging
 import ServiceLifecycle
+import HubCore
 import Shared
 import UnixSignals
 

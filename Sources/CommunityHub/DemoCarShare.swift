@@ -1,6 +1,7 @@
 import CarShare
 import EnergyHub
 import Foundation
+import HubCore
 import Shared
 
 /// The demo's car-share, SIMULATED like the rest: one car, a volunteer driver tied to the

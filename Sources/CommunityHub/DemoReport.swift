@@ -1,6 +1,7 @@
 import EnergyHub
 import Foundation
 import GRDB
+import HubCore
 import Shared
 
 /// What the demo prints once the simulated history is stored.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EnergyHub
 import Foundation
+import HubCore
 import Shared
 
 /// `community-hub energy ...`: savings reports and their set-up.

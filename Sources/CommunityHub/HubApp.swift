@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Prometheus
+import HubCore
 import Shared
 
 /// Everything the HTTP routes depend on, built once by the composition root (or a test).

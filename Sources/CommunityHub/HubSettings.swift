@@ -1,6 +1,7 @@
 import CarShare
 import EnergyHub
 import Foundation
+import HubCore
 import Shared
 
 /// All settings of the hub, one section per part; loaded from defaults, then `--config FILE`

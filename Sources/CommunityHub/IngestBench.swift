@@ -5,6 +5,7 @@ import GRDB
 import Logging
 import Prometheus
 import ServiceLifecycle
+import HubCore
 import Shared
 import Synchronization
 

@@ -1,3 +1,4 @@
+import HubCore
 import Shared
 
 /// The decoder of each payload format.

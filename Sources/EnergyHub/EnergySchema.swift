@@ -1,4 +1,5 @@
 import GRDB
+import HubCore
 import Shared
 
 /// The energy tables: devices and their installation history, readings, resets and quarantine.

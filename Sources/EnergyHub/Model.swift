@@ -1,3 +1,4 @@
+import HubCore
 import Shared
 
 /// What a device measures: a dwelling's consumption (`meter`, the Wi-Fi meter box) or a building's

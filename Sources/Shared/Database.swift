@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HubCore
 import Logging
 import Synchronization
 

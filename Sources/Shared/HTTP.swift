@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HTTPTypes
+import HubCore
 import Hummingbird
 import Logging
 import NIOCore
@@ -38,14 +39,7 @@ public struct HubRequestContext: RequestContext {
     }
 }
 
-/// The project's JSON conventions: snake_case keys spelled out in `CodingKeys`, sorted for stable output.
-public enum HubJSON {
-    public static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
+extension HubJSON {
     /// Encodes a value as a JSON response with the given status.
     public static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try encoder.encode(value)
@@ -100,7 +94,7 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.retryAfter] = "\(HubError.retryAfterSeconds)"
             return response
         } catch let error as DecodingError {
-            let (field, message) = JSONErrorMiddleware.describe(error)
+            let (field, message) = HubJSON.describe(error)
             return try HubJSON.response(ErrorBody(error: .init(code: "invalid_body", field: field, message: message)), status: .badRequest)
         } catch let error as HTTPError {
             let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
@@ -110,22 +104,6 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             context.logger.error("internal error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             return try HubJSON.response(ErrorBody(error: .init(code: "internal", field: nil, message: "internal error; it has been logged")), status: .internalServerError)
-        }
-    }
-
-    static func describe(_ error: DecodingError) -> (String?, String) {
-        func path(_ codingPath: [any CodingKey]) -> String? {
-            codingPath.isEmpty ? nil : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return (path(context.codingPath + [key]), "missing field \(key.stringValue)")
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return (path(context.codingPath), "wrong type: \(context.debugDescription)")
-        case .dataCorrupted(let context):
-            return (path(context.codingPath), context.codingPath.isEmpty ? "the body is not valid JSON" : context.debugDescription)
-        @unknown default:
-            return (nil, "invalid body")
         }
     }
 }

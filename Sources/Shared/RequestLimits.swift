@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HubCore
 import Hummingbird
 import Logging
 import Synchronization

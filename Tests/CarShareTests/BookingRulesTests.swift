@@ -1,5 +1,6 @@
 import CarShare
 import Foundation
+import HubCore
 import Shared
 import Testing
 

@@ -8,6 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Prometheus
+import HubCore
 import Shared
 import Testing
 @testable import CommunityHub

@@ -3,6 +3,7 @@ import CarShare
 import Foundation
 import GRDB
 import HubTestSupport
+import HubCore
 import Shared
 import Testing
 @testable import CommunityHub

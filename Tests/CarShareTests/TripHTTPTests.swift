@@ -6,6 +6,7 @@ import HubTestSupport
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import HubCore
 import Shared
 import Testing
 @testable import CommunityHub

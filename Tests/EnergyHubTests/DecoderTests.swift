@@ -2,6 +2,7 @@ import Foundation
 import HubTestSupport
 import Testing
 @testable import EnergyHub
+import HubCore
 import Shared
 
 // MARK: - Helpers

@@ -1,3 +1,4 @@
+import HubCore
 import Shared
 import Testing
 @testable import EnergyHub

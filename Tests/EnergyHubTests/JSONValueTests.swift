@@ -1,5 +1,6 @@
 import Testing
 @testable import EnergyHub
+import HubCore
 import Shared
 
 /// The parse error of `text`, or nil when it parses.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HubTestSupport
+import HubCore
 import Shared
 @testable import EnergyHub
 

@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import Shared
 import Testing
 @testable import EnergyHub

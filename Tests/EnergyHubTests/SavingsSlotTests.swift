@@ -1,4 +1,5 @@
 import EnergyHub
+import HubCore
 import Shared
 import Testing
 

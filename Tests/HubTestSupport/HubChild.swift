@@ -1,5 +1,6 @@
 import EnergyHub
 import Foundation
+import HubCore
 import Shared
 
 /// The built `community-hub` executable run as a child process (`serve`, `demo`), so tests can kill it

@@ -4,6 +4,7 @@ import GRDB
 import Logging
 import Prometheus
 import ServiceLifecycle
+import HubCore
 import Shared
 
 /// A real broker plus the hub's real ingest service (in-process) over a real SQLite file, for

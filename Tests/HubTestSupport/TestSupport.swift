@@ -1,5 +1,6 @@
 import EnergyHub
 import Foundation
+import HubCore
 import Shared
 
 /// Helpers shared by the test targets: temporary directories and databases, the shared samples.

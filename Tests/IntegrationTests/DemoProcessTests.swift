@@ -5,6 +5,7 @@ import HTTPTypes
 import HubTestSupport
 import HummingbirdTesting
 import NIOCore
+import HubCore
 import Shared
 import Testing
 

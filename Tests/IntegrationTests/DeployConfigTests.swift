@@ -4,6 +4,7 @@ import HubTestSupport
 import Logging
 import Prometheus
 import ServiceLifecycle
+import HubCore
 import Shared
 import Testing
 @testable import EnergyHub

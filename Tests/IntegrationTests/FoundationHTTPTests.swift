@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Prometheus
+import HubCore
 import Shared
 import Testing
 @testable import CommunityHub

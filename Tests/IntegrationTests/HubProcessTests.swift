@@ -4,6 +4,7 @@ import GRDB
 import HubTestSupport
 import HTTPTypes
 import HummingbirdTesting
+import HubCore
 import Shared
 import Testing
 

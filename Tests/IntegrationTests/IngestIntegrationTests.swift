@@ -5,6 +5,7 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import HubTestSupport
+import HubCore
 import Shared
 import Testing
 

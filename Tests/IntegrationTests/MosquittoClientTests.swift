@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import HubCore
 import Shared
 import Testing
 @testable import EnergyHub

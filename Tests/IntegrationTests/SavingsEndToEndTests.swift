@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import HubTestSupport
 import Logging
+import HubCore
 import Shared
 import Testing
 @testable import CommunityHub

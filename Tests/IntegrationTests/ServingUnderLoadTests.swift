@@ -6,6 +6,7 @@ import HubTestSupport
 import Logging
 import HummingbirdTesting
 import NIOCore
+import HubCore
 import Shared
 import Synchronization
 import Testing

@@ -1,6 +1,7 @@
 import EnergyHub
 import Foundation
 import HubTestSupport
+import HubCore
 import Shared
 import Testing
 

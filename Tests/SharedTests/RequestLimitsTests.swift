@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import HubTestSupport
+import HubCore
 import Shared
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import Shared
 
 /// Writes the ledger as an hledger journal: accounts and the EUR commodity declared (so

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import HubCore
 import Shared
 
 /// The car share's routes under `/api/v1/carshare/...`, authorised by role in the store.

@@ -1,4 +1,5 @@
 import GRDB
+import HubCore
 import Shared
 
 /// The car-share tables: people, cars, bookings, trips, and the ledger. Migrations are named and

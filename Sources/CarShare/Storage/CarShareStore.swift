@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HubCore
 import Shared
 
 /// The car share's SQLite edge: every operation checks and writes in one `BEGIN IMMEDIATE`

@@ -1,3 +1,4 @@
+import HubCore
 import Shared
 
 // Request and response bodies shared by the HTTP routes and the CLI. JSON keys are snake_case.

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HubCore
 import Shared
 
 /// `GET /api/v1/devices/{device}/readings` and `GET /api/v1/quarantine`.

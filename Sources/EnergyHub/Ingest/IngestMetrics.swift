@@ -1,4 +1,5 @@
 import Prometheus
+import HubCore
 import Shared
 
 /// The ingest path's metrics, exposed at `/metrics` in Prometheus text format.

@@ -1,3 +1,4 @@
+import HubCore
 import Shared
 
 /// A message as the hub received it from the broker.

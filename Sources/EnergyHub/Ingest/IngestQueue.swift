@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import Shared
 
 /// The hand-over between the MQTT loop thread and the writer thread, bounded so that at most

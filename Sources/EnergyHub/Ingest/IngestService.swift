@@ -3,6 +3,7 @@ import Logging
 import Prometheus
 import Synchronization
 import ServiceLifecycle
+import HubCore
 import Shared
 
 /// The ingest pipeline as a long-running service: MQTT subscription (libmosquitto's loop thread)

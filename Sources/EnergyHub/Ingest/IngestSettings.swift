@@ -1,3 +1,4 @@
+import HubCore
 import Shared
 
 /// Settings of the ingest path (section `ingest` of the settings file). Every key has a default.

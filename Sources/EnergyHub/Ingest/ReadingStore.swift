@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HubCore
 import Shared
 
 /// A refused message or reading, kept with its raw payload and the reason.

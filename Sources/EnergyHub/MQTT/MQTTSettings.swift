@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import Shared
 
 /// How the hub reaches the MQTT broker. Every property has a default (the settings loader overlays a

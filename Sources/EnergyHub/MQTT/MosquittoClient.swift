@@ -1,6 +1,7 @@
 import CMosquitto
 import Foundation
 import Logging
+import HubCore
 import Shared
 import Synchronization
 

@@ -1,4 +1,5 @@
 import GRDB
+import HubCore
 import Shared
 
 /// A period during which a device served a building (and, for a meter, a dwelling): from local

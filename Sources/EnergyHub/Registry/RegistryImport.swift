@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HubCore
 import Shared
 
 /// One row of the landlord's registry file: a device installed in a building (and, for a meter, a

@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import Shared
 
 /// How a building's PV production is shared among its dwellings in each slot (set per building).

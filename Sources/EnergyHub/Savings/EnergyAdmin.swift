@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HubCore
 import Shared
 
 /// Staff operations on the savings set-up: a building's allocation key, the organiser's per-slot

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HubCore
 import Shared
 
 /// `GET /api/v1/dwellings/{dwelling}/energy`, `/buildings/{building}/energy` and

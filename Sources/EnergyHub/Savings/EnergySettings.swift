@@ -1,3 +1,4 @@
+import HubCore
 import Shared
 
 /// Settings of the savings part (section `energy` of the settings file). Every key has a default.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HubCore
 import Shared
 
 /// The reports as plain-text tables, for the CLI and the demo.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HubCore
 import Shared
 
 /// `community-hub bench reports`: how long the estate and landlord energy reports hold a reader

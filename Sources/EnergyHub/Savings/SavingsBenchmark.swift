@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HubCore
 import Shared
 
 /// `community-hub bench savings`: (1) allocating a month for many dwellings against a plain loop

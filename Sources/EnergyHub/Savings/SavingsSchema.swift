@@ -1,4 +1,5 @@
 import GRDB
+import HubCore
 import Shared
 
 /// The savings tables: slot figures kept up to date from the readings, daily figures, the

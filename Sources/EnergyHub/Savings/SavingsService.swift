@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import ServiceLifecycle
+import HubCore
 import Shared
 
 /// Keeps the savings figures up to date as readings arrive: every `upkeepIntervalMilliseconds`

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HubCore
 import Shared
 
 /// What an upkeep pass did.

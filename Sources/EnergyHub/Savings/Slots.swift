@@ -1,3 +1,4 @@
+import HubCore
 import Shared
 
 /// How far a slot's figure can be trusted.

@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import Shared
 
 /// A price in millionths of a euro per kWh (0.2516 EUR/kWh is 251,600). Wh times this is an

@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import Shared
 
 /// A small deterministic random generator (SplitMix64): the same seed gives the same simulated week.

@@ -16,7 +16,7 @@ public enum SettingsLoader {
         do {
             return try JSONDecoder().decode(T.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch let error as DecodingError {
-            let (field, message) = JSONErrorMiddleware<HubRequestContext>.describe(error)
+            let (field, message) = HubJSON.describe(error)
             if field == nil, let culprit = firstInvalidSetting(type, defaults: defaultsObject, overlay: overlay) {
                 throw HubError.configuration("\(source): setting \(culprit) is invalid: the value does not fit its type (a whole number expected, or out of range)")
             }
