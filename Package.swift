@@ -51,10 +51,19 @@ let package = Package(
             exclude: ["Core"],
             swiftSettings: strict
         ),
+        // The energy rules: decoders, reading sequences, slots, allocation, tariffs, the building
+        // engine and their settings; pure Swift over the core's types.
+        .target(
+            name: "EnergyCore",
+            dependencies: ["HubCore"],
+            path: "Sources/EnergyHub/Core",
+            swiftSettings: strict
+        ),
         .target(
             name: "EnergyHub",
             dependencies: [
                 "CMosquitto",
+                "EnergyCore",
                 "HubCore",
                 "Shared",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -63,11 +72,23 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["Core"],
+            swiftSettings: strict
+        ),
+        // The car-share rules: bookings, trips, fees, the ledger and the hash chain.
+        .target(
+            name: "CarShareCore",
+            dependencies: [
+                "HubCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Sources/CarShare/Core",
             swiftSettings: strict
         ),
         .target(
             name: "CarShare",
             dependencies: [
+                "CarShareCore",
                 "HubCore",
                 "Shared",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -75,11 +96,14 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["Core"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "CommunityHub",
             dependencies: [
+                "CarShareCore",
+                "EnergyCore",
                 "HubCore",
                 "Shared",
                 "EnergyHub",
@@ -96,7 +120,7 @@ let package = Package(
         .target(
             name: "HubTestSupport",
             dependencies: [
-                "HubCore", "Shared", "EnergyHub",
+                "EnergyCore", "HubCore", "Shared", "EnergyHub",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -118,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "EnergyHubTests",
             dependencies: [
-                "EnergyHub", "HubCore", "Shared", "HubTestSupport",
+                "EnergyCore", "EnergyHub", "HubCore", "Shared", "HubTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict
@@ -126,7 +150,7 @@ let package = Package(
         .testTarget(
             name: "CarShareTests",
             dependencies: [
-                "CarShare", "HubCore", "Shared", "HubTestSupport", "CommunityHub",
+                "CarShare", "CarShareCore", "EnergyCore", "HubCore", "Shared", "HubTestSupport", "CommunityHub",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict
@@ -134,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "EnergyHub", "HubCore", "Shared", "HubTestSupport", "CommunityHub",
+                "EnergyCore", "EnergyHub", "HubCore", "Shared", "HubTestSupport", "CommunityHub",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

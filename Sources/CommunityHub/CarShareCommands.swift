@@ -1,5 +1,6 @@
 import ArgumentParser
 import CarShare
+import CarShareCore
 import Foundation
 import HubCore
 import Shared

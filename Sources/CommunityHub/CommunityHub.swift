@@ -1,4 +1,5 @@
 import ArgumentParser
+import EnergyCore
 import EnergyHub
 import Dispatch
 import Foundation

@@ -1,5 +1,7 @@
 import ArgumentParser
 import CarShare
+import CarShareCore
+import EnergyCore
 import EnergyHub
 import Foundation
 import Logging

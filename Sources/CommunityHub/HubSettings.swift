@@ -1,4 +1,6 @@
 import CarShare
+import CarShareCore
+import EnergyCore
 import EnergyHub
 import Foundation
 import HubCore

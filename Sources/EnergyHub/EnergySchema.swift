@@ -1,4 +1,5 @@
 import GRDB
+import EnergyCore
 import HubCore
 import Shared
 

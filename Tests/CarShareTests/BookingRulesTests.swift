@@ -1,4 +1,5 @@
 import CarShare
+import CarShareCore
 import Foundation
 import HubCore
 import Shared

@@ -1,4 +1,5 @@
 @testable import CarShare
+@testable import CarShareCore
 import Foundation
 import GRDB
 import HubTestSupport

@@ -1,6 +1,7 @@
 import Foundation
 import HubTestSupport
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 import HubCore
 import Shared

@@ -1,6 +1,7 @@
 import HubCore
 import Shared
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 
 @Suite struct DeviceSequenceTests {

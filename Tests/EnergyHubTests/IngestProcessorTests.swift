@@ -4,6 +4,7 @@ import HubTestSupport
 import HubCore
 import Shared
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 
 @Suite struct IngestProcessorTests {

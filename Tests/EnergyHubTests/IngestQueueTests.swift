@@ -3,6 +3,7 @@ import HubCore
 import Shared
 import Synchronization
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 
 /// The hand-over between the MQTT loop thread and the writer: the bound on messages held in

@@ -1,4 +1,5 @@
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 import HubCore
 import Shared

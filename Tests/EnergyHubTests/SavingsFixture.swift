@@ -3,6 +3,7 @@ import GRDB
 import HubTestSupport
 import HubCore
 import Shared
+@testable import EnergyCore
 @testable import EnergyHub
 
 /// A real SQLite hub with the savings schema, fed through the real ingest processor.

@@ -4,6 +4,7 @@ import HubTestSupport
 import HubCore
 import Shared
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 
 /// Tariff cells, dated prices, exact money, and the DST months through the building engine.

@@ -7,6 +7,7 @@ import HubTestSupport
 import HubCore
 import Shared
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 
 /// The energy routes: figures as JSON, bad input, and who may see what, for every route and role.

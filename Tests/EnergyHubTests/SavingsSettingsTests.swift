@@ -2,6 +2,7 @@ import Foundation
 import HubCore
 import Shared
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 
 /// The `energy` settings section: defaults, overlay from a file, and clear errors.

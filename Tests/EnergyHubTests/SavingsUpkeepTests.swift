@@ -4,6 +4,7 @@ import HubTestSupport
 import HubCore
 import Shared
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 
 /// Readings through the real ingest, slot and daily figures kept by the upkeep, compared with

@@ -7,6 +7,7 @@ import ServiceLifecycle
 import HubCore
 import Shared
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 
 /// The files in deploy/ work with a real mosquitto: the production configuration starts, and its

@@ -10,6 +10,7 @@ import HubCore
 import Shared
 import Testing
 @testable import CommunityHub
+@testable import EnergyCore
 @testable import EnergyHub
 
 /// A value tests change while the router reads it (the clock, the broker's state).

@@ -1,3 +1,4 @@
+import EnergyCore
 import EnergyHub
 import Foundation
 import GRDB

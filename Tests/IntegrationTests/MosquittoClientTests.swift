@@ -3,6 +3,7 @@ import Logging
 import HubCore
 import Shared
 import Testing
+@testable import EnergyCore
 @testable import EnergyHub
 
 // Each test runs its own mosquitto broker (BrokerProcess) on a free loopback port in its own

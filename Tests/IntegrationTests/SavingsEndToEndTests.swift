@@ -9,6 +9,7 @@ import HubCore
 import Shared
 import Testing
 @testable import CommunityHub
+@testable import EnergyCore
 @testable import EnergyHub
 
 /// Readings published through a real mosquitto broker, ingested and kept up to date by the hub's

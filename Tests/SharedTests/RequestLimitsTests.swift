@@ -35,7 +35,7 @@ import Testing
         #expect(await gate.acquire(timeout: .seconds(1)))
         let started = ContinuousClock.now
         #expect(await gate.acquire(timeout: .milliseconds(50)) == false)
-        #expect(ContinuousClock.now - started < .seconds(5), "refused at its timeout, not left hanging")
+        #expect(ContinuousClock.now - started < .seconds(60), "refused at its timeout, not left hanging (a generous bound: other suites share the two cores)")
         #expect(gate.load == (available: 0, waiting: 0), "the refused waiter left the queue")
         gate.release()
         #expect(gate.load == (available: 1, waiting: 0), "the permit came back, not to the refused waiter")
@@ -49,7 +49,7 @@ import Testing
         try await waitUntil("one waiter queued") { gate.load.waiting == 1 }
         let started = ContinuousClock.now
         #expect(await gate.acquire(timeout: .seconds(30)) == false)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(20), "refused without waiting its 30 s")
         gate.release()
         #expect(await waiting.value)
     }

@@ -1,6 +1,5 @@
 import Foundation
 import HubCore
-import Shared
 
 /// A half-open interval of instants, [start, end): a booking that ends at 10:00 and one that starts
 /// at 10:00 do not overlap.

@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// An amount that applies from a local date until the next one in its list: a fee change next
 /// year does not rewrite the past.

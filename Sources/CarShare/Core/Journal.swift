@@ -1,6 +1,5 @@
 import Foundation
 import HubCore
-import Shared
 
 /// Writes the ledger as an hledger journal: accounts and the EUR commodity declared (so
 /// `hledger check -s` passes), entries in date order, and a balance assertion on every posting so

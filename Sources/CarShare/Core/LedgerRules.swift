@@ -1,7 +1,6 @@
 import Crypto
 import Foundation
 import HubCore
-import Shared
 
 /// An account of the French association chart (plan comptable associatif) used by the car share.
 public enum Account: String, Codable, Sendable, CaseIterable, Comparable {

@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// Why a trip log was refused. Each case is a named rule with a message that says what to fix.
 public enum TripError: Error, Equatable, Sendable {

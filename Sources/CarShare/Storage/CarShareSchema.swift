@@ -1,3 +1,4 @@
+import CarShareCore
 import GRDB
 import HubCore
 import Shared

@@ -1,3 +1,4 @@
+import CarShareCore
 import Foundation
 import GRDB
 import HubCore

@@ -1,3 +1,4 @@
+import CarShareCore
 import HubCore
 import Shared
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import EnergyCore
 import HubCore
 import Shared
 

@@ -1,4 +1,5 @@
 import Prometheus
+import EnergyCore
 import HubCore
 import Shared
 

@@ -1,3 +1,4 @@
+import EnergyCore
 import HubCore
 import Shared
 

@@ -3,6 +3,7 @@ import Logging
 import Prometheus
 import Synchronization
 import ServiceLifecycle
+import EnergyCore
 import HubCore
 import Shared
 

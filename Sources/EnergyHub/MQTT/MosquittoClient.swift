@@ -1,6 +1,7 @@
 import CMosquitto
 import Foundation
 import Logging
+import EnergyCore
 import HubCore
 import Shared
 import Synchronization

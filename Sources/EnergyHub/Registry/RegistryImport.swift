@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import EnergyCore
 import HubCore
 import Shared
 
@@ -52,7 +53,7 @@ public struct RegistryImportSummary: Sendable, Equatable, CustomStringConvertibl
 /// and nothing of the file is applied. Importing the same file again changes nothing.
 public struct RegistryImporter: Sendable {
     /// Checks a tariff cell; returns why it is wrong, or nil when it is acceptable.
-    public typealias TariffCheck = @Sendable (String) -> String?
+    public typealias TariffCheck = TariffPlan.RegistryCheck
 
     public let database: HubDatabase
     public let tariffCheck: TariffCheck

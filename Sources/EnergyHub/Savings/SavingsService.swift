@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import ServiceLifecycle
+import EnergyCore
 import HubCore
 import Shared
 

@@ -1,4 +1,5 @@
 import Foundation
+import EnergyCore
 import HubCore
 import Shared
 

@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// A device's slots together with the slots it served the building (or dwelling) in.
 public struct ServedSeries: Sendable, Equatable {

@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// Settings of the ingest path (section `ingest` of the settings file). Every key has a default.
 public struct IngestSettings: Codable, Sendable, Equatable {

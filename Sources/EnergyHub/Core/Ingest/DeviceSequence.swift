@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// A stored index as the sequence rules see it.
 public struct StoredIndex: Hashable, Sendable {

@@ -1,6 +1,5 @@
 import Foundation
 import HubCore
-import Shared
 
 /// A price in millionths of a euro per kWh (0.2516 EUR/kWh is 251,600). Wh times this is an
 /// amount in nano-euros, exactly.
@@ -104,7 +103,10 @@ public struct TariffPlan: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The registry importer's check of the `tariff` column (pass to `RegistryImporter(tariffCheck:)`).
-    public static let registryCheck: RegistryImporter.TariffCheck = { text in
+    /// Checks a registry `tariff` cell: nil when it is valid, else the reason.
+    public typealias RegistryCheck = @Sendable (String) -> String?
+
+    public static let registryCheck: RegistryCheck = { text in
         switch parse(text) {
         case .success: return nil
         case .failure(let error): return error.message

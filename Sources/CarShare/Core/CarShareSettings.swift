@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// Settings of the car share (section `carshare` of the settings file). Every key has a default.
 public struct CarShareSettings: Codable, Sendable, Equatable {

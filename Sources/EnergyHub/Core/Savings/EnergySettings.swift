@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// Settings of the savings part (section `energy` of the settings file). Every key has a default.
 public struct EnergySettings: Codable, Sendable, Equatable {
@@ -99,8 +98,8 @@ public struct EnergyConfiguration: Sendable, Hashable {
     }
 
     /// What, in these settings, the stored slot figures depend on: when it changes they are rebuilt.
-    var slotFingerprint: String { "slot=\(grid.minutes);gap=\(estimatedGapMilliseconds)" }
-    var priceFingerprint: String {
+    package var slotFingerprint: String { "slot=\(grid.minutes);gap=\(estimatedGapMilliseconds)" }
+    package var priceFingerprint: String {
         func text(_ dated: Dated<MicroEurosPerKWh>) -> String { dated.entries.map { "\($0.since)=\($0.value)" }.joined(separator: ",") }
         return "local=\(text(localPrices));feedin=\(text(feedInPrices));zone=\(zone.identifier)"
     }

@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// What a decoder needs besides the payload.
 public struct DecodeContext: Sendable {

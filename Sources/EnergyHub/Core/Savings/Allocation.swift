@@ -1,6 +1,5 @@
 import Foundation
 import HubCore
-import Shared
 
 /// How a building's PV production is shared among its dwellings in each slot (set per building).
 public enum AllocationKeyKind: String, Sendable, Codable, CaseIterable {

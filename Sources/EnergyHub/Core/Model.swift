@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// What a device measures: a dwelling's consumption (`meter`, the Wi-Fi meter box) or a building's
 /// PV production (`pv`: an inverter or a production meter).

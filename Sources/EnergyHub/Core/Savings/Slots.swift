@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// How far a slot's figure can be trusted.
 public enum SlotQuality: UInt8, Sendable, Hashable, Comparable, Codable, CaseIterable {

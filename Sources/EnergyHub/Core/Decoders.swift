@@ -1,5 +1,4 @@
 import HubCore
-import Shared
 
 /// The decoder of each payload format.
 public enum Decoders {
