@@ -99,28 +99,67 @@ let package = Package(
             exclude: ["Core"],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "CommunityHub",
+        // The application: the router, the composed services and the settings (tests use it).
+        .target(
+            name: "HubApp",
             dependencies: [
-                "CarShareCore",
-                "EnergyCore",
-                "HubCore",
-                "Shared",
-                "EnergyHub",
-                "CarShare",
+                "CarShareCore", "EnergyCore", "HubCore", "Shared", "EnergyHub", "CarShare",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            path: "Sources/CommunityHub/App",
+            swiftSettings: strict
+        ),
+        // The demo, the meter simulator, the broker launcher and the benchmarks.
+        .target(
+            name: "HubTools",
+            dependencies: [
+                "HubApp", "CarShareCore", "EnergyCore", "HubCore", "Shared", "EnergyHub", "CarShare",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/CommunityHub/Tools",
+            swiftSettings: strict
+        ),
+        // The command line: every `community-hub` command.
+        .target(
+            name: "HubCLI",
+            dependencies: [
+                "HubApp", "HubTools", "CarShareCore", "EnergyCore", "HubCore", "Shared", "EnergyHub", "CarShare",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/CommunityHub/CLI",
+            swiftSettings: strict
+        ),
+        // The executable: `@main` and nothing else.
+        .executableTarget(
+            name: "CommunityHub",
+            dependencies: [
+                "HubCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            exclude: ["App", "Tools", "CLI"],
             swiftSettings: strict
         ),
         // Helpers for tests: a real mosquitto broker on a free loopback port, temporary databases.
         .target(
             name: "HubTestSupport",
             dependencies: [
-                "EnergyCore", "HubCore", "Shared", "EnergyHub",
+                "EnergyCore", "HubCore", "Shared", "EnergyHub", "HubTools",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -142,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "EnergyHubTests",
             dependencies: [
-                "EnergyCore", "EnergyHub", "HubCore", "Shared", "HubTestSupport",
+                "EnergyCore", "EnergyHub", "HubCore", "HubTools", "Shared", "HubTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict
@@ -150,7 +189,9 @@ let package = Package(
         .testTarget(
             name: "CarShareTests",
             dependencies: [
-                "CarShare", "CarShareCore", "EnergyCore", "HubCore", "Shared", "HubTestSupport", "CommunityHub",
+                "CarShare", "CarShareCore", "EnergyCore", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict
@@ -158,7 +199,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "EnergyCore", "EnergyHub", "HubCore", "Shared", "HubTestSupport", "CommunityHub",
+                "EnergyCore", "EnergyHub", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubTools",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

@@ -10,7 +10,7 @@ import NIOCore
 import HubCore
 import Shared
 import Testing
-@testable import CommunityHub
+@testable import HubApp
 
 /// Every route refuses bad input and the wrong role with a 4xx JSON error naming the field, and
 /// changes nothing.

@@ -10,7 +10,7 @@ import NIOCore
 import HubCore
 import Shared
 import Testing
-@testable import CommunityHub
+@testable import HubApp
 
 let api = "/api/v1/carshare"
 

@@ -7,7 +7,8 @@ import HubTestSupport
 import HubCore
 import Shared
 import Testing
-@testable import CommunityHub
+@testable import HubApp
+@testable import HubCLI
 
 @Suite struct CLIAndSettingsTests {
     @Test func datedFeesAndRulesComeFromTheSettingsFile() throws {

@@ -13,7 +13,7 @@ import Prometheus
 import HubCore
 import Shared
 import Testing
-@testable import CommunityHub
+@testable import HubApp
 
 /// A real SQLite file with the whole hub schema, a small registry (two estates), users of every
 /// role with tokens, and the real router.

@@ -6,7 +6,7 @@ import HubTestSupport
 import HubCore
 import Shared
 import Testing
-@testable import CommunityHub
+@testable import HubApp
 
 /// A small deterministic generator, so a failing seed can be replayed.
 struct SplitMix64: RandomNumberGenerator {

@@ -7,7 +7,8 @@ import HubTestSupport
 import HubCore
 import Shared
 import Testing
-@testable import CommunityHub
+@testable import HubApp
+@testable import HubCLI
 
 /// The ledger invariants against a real SQLite file: each one refused with its named error code,
 /// and nothing written when it is.

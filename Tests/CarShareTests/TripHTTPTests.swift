@@ -10,7 +10,7 @@ import NIOCore
 import HubCore
 import Shared
 import Testing
-@testable import CommunityHub
+@testable import HubApp
 
 @Suite struct TripHTTPTests {
     func trip(key: String?, booking: Int64? = nil, vehicle: Int64? = nil, driver: Int64? = nil, riders: [Int64]? = nil, reason: String? = nil,

@@ -3,6 +3,7 @@ import EnergyHub
 import HubCore
 import Shared
 import Testing
+import HubTools
 
 /// The allocation keys on worked examples, and their invariants over random buildings.
 @Suite struct SavingsAllocationTests {

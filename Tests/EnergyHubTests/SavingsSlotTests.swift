@@ -3,6 +3,7 @@ import EnergyHub
 import HubCore
 import Shared
 import Testing
+import HubTools
 
 /// Slots from cumulative indexes: interpolation at boundaries, quality, resets, conservation.
 @Suite struct SavingsSlotTests {

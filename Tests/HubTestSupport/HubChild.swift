@@ -3,6 +3,7 @@ import EnergyHub
 import Foundation
 import HubCore
 import Shared
+import HubTools
 
 /// The built `community-hub` executable run as a child process (`serve`, `demo`), so tests can kill it
 /// with SIGKILL or SIGTERM like an operator or the kernel would.

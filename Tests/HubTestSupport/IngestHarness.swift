@@ -7,6 +7,7 @@ import Prometheus
 import ServiceLifecycle
 import HubCore
 import Shared
+import HubTools
 
 /// A real broker plus the hub's real ingest service (in-process) over a real SQLite file, for
 /// integration tests. Nothing is faked: messages go publisher → mosquitto → libmosquitto → SQLite.

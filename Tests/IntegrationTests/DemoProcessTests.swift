@@ -9,6 +9,7 @@ import NIOCore
 import HubCore
 import Shared
 import Testing
+import HubTools
 
 /// The README's first command runs `community-hub demo`: the real binary starts its own broker,
 /// publishes a simulated week through it, fills the car-share, then serves HTTP with the logins it

@@ -9,6 +9,7 @@ import Shared
 import Testing
 @testable import EnergyCore
 @testable import EnergyHub
+import HubTools
 
 /// The files in deploy/ work with a real mosquitto: the production configuration starts, and its
 /// ACL lets each meter write only its own topics while the hub reads them all.

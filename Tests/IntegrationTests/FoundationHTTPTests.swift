@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HTTPTypes
 import HubTestSupport
+import HubTools
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
@@ -9,7 +10,7 @@ import Prometheus
 import HubCore
 import Shared
 import Testing
-@testable import CommunityHub
+@testable import HubApp
 @testable import EnergyCore
 @testable import EnergyHub
 

@@ -3,6 +3,7 @@ import EnergyHub
 import Foundation
 import GRDB
 import HubTestSupport
+import HubTools
 import HTTPTypes
 import HummingbirdTesting
 import HubCore

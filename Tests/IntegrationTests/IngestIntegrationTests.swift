@@ -9,6 +9,7 @@ import HubTestSupport
 import HubCore
 import Shared
 import Testing
+import HubTools
 
 /// The ingest path end to end through a real mosquitto broker on a free loopback port and a real
 /// SQLite file: samples, duplicates, persistent sessions, a broker restart.

@@ -5,6 +5,7 @@ import Shared
 import Testing
 @testable import EnergyCore
 @testable import EnergyHub
+import HubTools
 
 // Each test runs its own mosquitto broker (BrokerProcess) on a free loopback port in its own
 // temporary directory, so the tests can run in parallel.

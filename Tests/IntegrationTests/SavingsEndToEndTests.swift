@@ -8,9 +8,10 @@ import Logging
 import HubCore
 import Shared
 import Testing
-@testable import CommunityHub
+@testable import HubApp
 @testable import EnergyCore
 @testable import EnergyHub
+import HubTools
 
 /// Readings published through a real mosquitto broker, ingested and kept up to date by the hub's
 /// own services, then read back through its HTTP routes: figures computed by hand.

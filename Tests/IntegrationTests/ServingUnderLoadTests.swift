@@ -11,6 +11,7 @@ import HubCore
 import Shared
 import Synchronization
 import Testing
+import HubTools
 
 /// Issue 16: eight residents opening their page at once froze the whole hub (both threads of
 /// Swift's pool blocked in a synchronous database read). Here the real `community-hub serve`, on

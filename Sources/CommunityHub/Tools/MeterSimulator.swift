@@ -2,6 +2,8 @@ import Foundation
 import EnergyCore
 import HubCore
 import Shared
+import HubApp
+import EnergyHub
 
 /// A small deterministic random generator (SplitMix64): the same seed gives the same simulated week.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {

@@ -3,6 +3,8 @@ import GRDB
 import EnergyCore
 import HubCore
 import Shared
+import HubApp
+import EnergyHub
 
 /// `community-hub bench reports`: how long the estate and landlord energy reports hold a reader
 /// on a large registry (issue 16: one query per household made an estate of 4,000 take a second).

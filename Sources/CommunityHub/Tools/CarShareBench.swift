@@ -14,6 +14,7 @@ import Prometheus
 import ServiceLifecycle
 import HubCore
 import Shared
+import HubApp
 
 /// Bookings and trip logs per second through HTTP against a real server on one SQLite file, and
 /// the balance report's time as the ledger grows, with ratios to the smallest size.

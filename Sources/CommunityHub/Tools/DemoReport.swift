@@ -4,6 +4,7 @@ import Foundation
 import GRDB
 import HubCore
 import Shared
+import HubApp
 
 /// What the demo prints once the simulated history is stored.
 enum DemoReport {

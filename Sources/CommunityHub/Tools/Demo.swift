@@ -9,6 +9,7 @@ import ServiceLifecycle
 import HubCore
 import Shared
 import UnixSignals
+import HubApp
 
 /// `community-hub demo`: the main job with embedded defaults. A local broker, a demo registry of
 /// 3 estates and 126 dwellings, simulated meters publishing the last weeks through the real broker,

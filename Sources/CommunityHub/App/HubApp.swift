@@ -10,17 +10,29 @@ import HubCore
 import Shared
 
 /// Everything the HTTP routes depend on, built once by the composition root (or a test).
-struct HubDependencies: Sendable {
-    var settings: HubSettings
-    var database: HubDatabase
-    var users: UserStore
-    var readings: any ReadingStore
-    var metrics: PrometheusCollectorRegistry
+package struct HubDependencies: Sendable {
+    package var settings: HubSettings
+    package var database: HubDatabase
+    package var users: UserStore
+    package var readings: any ReadingStore
+    package var metrics: PrometheusCollectorRegistry
     /// Whether the broker connection is up (for `/readyz`); nil when this process does not ingest.
-    var brokerConnected: (@Sendable () -> Bool)?
-    var now: @Sendable () -> Instant = Instant.now
+    package var brokerConnected: (@Sendable () -> Bool)?
+    package var now: @Sendable () -> Instant = Instant.now
     /// The requests being served (for the shutdown log).
-    var inFlight = InFlightRequests()
+    package var inFlight = InFlightRequests()
+
+    package init(settings: HubSettings, database: HubDatabase, users: UserStore, readings: any ReadingStore, metrics: PrometheusCollectorRegistry,
+                 brokerConnected: (@Sendable () -> Bool)?, now: @escaping @Sendable () -> Instant = Instant.now, inFlight: InFlightRequests = InFlightRequests()) {
+        self.settings = settings
+        self.database = database
+        self.users = users
+        self.readings = readings
+        self.metrics = metrics
+        self.brokerConnected = brokerConnected
+        self.now = now
+        self.inFlight = inFlight
+    }
 }
 
 struct HealthBody: Codable {
@@ -46,7 +58,7 @@ struct SessionBody: Codable {
 
 /// Builds the router: health, readiness and metrics in the open; everything under `/api/v1`
 /// behind a bearer token and authorised by role in each route.
-func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestContext> {
+package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestContext> {
     let router = Router(context: HubRequestContext.self)
     router.middlewares.add(ServingMiddleware<HubRequestContext>(inFlight: dependencies.inFlight))
     router.middlewares.add(JSONErrorMiddleware<HubRequestContext>())

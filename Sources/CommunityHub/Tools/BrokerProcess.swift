@@ -1,3 +1,5 @@
+import HubApp
+import EnergyHub
 import Foundation
 import EnergyCore
 import HubCore

@@ -3,6 +3,8 @@ import GRDB
 import EnergyCore
 import HubCore
 import Shared
+import HubApp
+import EnergyHub
 
 /// `community-hub bench savings`: (1) allocating a month for many dwellings against a plain loop
 /// that only sums the same consumption arrays; (2) a month's figures for many dwellings read from

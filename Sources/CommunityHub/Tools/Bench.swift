@@ -1,4 +1,9 @@
 import ArgumentParser
+import HubApp
+import EnergyHub
+import EnergyCore
+import HubCore
+import Shared
 
 /// `community-hub bench ...`: benchmarks that print their figures (never timed tests).
 struct BenchCommand: AsyncParsableCommand {

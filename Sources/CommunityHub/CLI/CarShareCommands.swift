@@ -4,6 +4,8 @@ import CarShareCore
 import Foundation
 import HubCore
 import Shared
+import HubApp
+import HubTools
 
 /// What every car-share command needs: the store and the staff identity the CLI acts as.
 struct CarShareCLI {

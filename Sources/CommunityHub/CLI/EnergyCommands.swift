@@ -4,6 +4,8 @@ import EnergyHub
 import Foundation
 import HubCore
 import Shared
+import HubApp
+import HubTools
 
 /// `community-hub energy ...`: savings reports and their set-up.
 struct EnergyCommand: AsyncParsableCommand {
@@ -155,60 +157,6 @@ struct EnergyCommand: AsyncParsableCommand {
                 let (database, configuration) = try EnergyCommand.open(common)
                 let report = try await SavingsRetention(database: database, configuration: configuration).purge(now: Instant.now())
                 print("deleted \(report.readings) readings, \(report.quarantine) quarantined messages, \(report.slots) slot rows, \(report.days) daily rows")
-            }
-        }
-    }
-}
-
-extension BenchCommand {
-
-    struct Savings: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Allocation of a month for 1,000/10,000/40,000 dwellings against a plain summing loop; a month's figures from the database with 10- vs 1-minute readings.")
-
-        @Option(help: "Dwelling counts for the allocation benchmark, comma-separated.") var counts = "1000,10000,40000"
-        @Option(name: .customLong("db-dwellings"), help: "Dwellings in the database benchmark.") var databaseDwellings = 10_000
-        @Option(help: "Days in the month.") var days = 31
-        @Option(help: "Runs per figure (the best is kept).") var repetitions = 3
-        @Option(help: "Where the benchmark databases are written (deleted afterwards).") var directory = FileManager.default.temporaryDirectory.path
-        @Flag(name: .customLong("skip-database"), help: "Only the allocation benchmark.") var skipDatabase = false
-
-        func run() async throws {
-            try await reportingErrors {
-                var options = SavingsBenchmark.Options(directory: URL(fileURLWithPath: directory))
-                options.allocationCounts = try counts.split(separator: ",").map { text in
-                    guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value > 0 else { throw HubError.badRequest(field: "counts", "\(text) is not a positive count") }
-                    return value
-                }
-                guard days >= 1, days <= 31 else { throw HubError.badRequest(field: "days", "days must be between 1 and 31") }
-                options.databaseDwellings = databaseDwellings
-                options.days = days
-                options.repetitions = repetitions
-                options.skipDatabase = skipDatabase
-                try await SavingsBenchmark.run(options) { print($0) }
-            }
-        }
-    }
-
-    struct Reports: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "The estate and landlord energy reports on a large synthetic registry (10 estates of 4,000 dwellings), against the estate's dwelling scan.")
-
-        @Option(help: "Estates in the synthetic registry.") var estates = 10
-        @Option(name: .customLong("dwellings-per-estate"), help: "Dwellings per estate.") var dwellingsPerEstate = 4_000
-        @Option(help: "Runs per figure (the best is kept).") var repetitions = 5
-        @Option(help: "Where the benchmark database is written (deleted afterwards).") var directory = FileManager.default.temporaryDirectory.path
-
-        func run() async throws {
-            try await reportingErrors {
-                guard (1...100).contains(estates) else { throw HubError.badRequest(field: "estates", "estates must be from 1 to 100") }
-                guard (40...100_000).contains(dwellingsPerEstate) else { throw HubError.badRequest(field: "dwellings-per-estate", "dwellings-per-estate must be from 40 to 100000") }
-                guard (1...100).contains(repetitions) else { throw HubError.badRequest(field: "repetitions", "repetitions must be from 1 to 100") }
-                var options = ReportsBenchmark.Options(directory: URL(fileURLWithPath: directory))
-                options.estates = estates
-                options.dwellingsPerEstate = dwellingsPerEstate
-                options.repetitions = repetitions
-                try await ReportsBenchmark.run(options) { print($0) }
             }
         }
     }

@@ -12,6 +12,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import HubApp
 #endif
 
 /// The hub's end-to-end MQTT ingest rate (publish → mosquitto → IngestService → committed in SQLite)

@@ -9,26 +9,26 @@ import Shared
 /// All settings of the hub, one section per part; loaded from defaults, then `--config FILE`
 /// (JSON), then command-line flags. Secrets are not settings: the MQTT password comes from the
 /// environment (HUB_MQTT_PASSWORD) or a file named by `mqtt.passwordFile`.
-struct HubSettings: Codable, Sendable, Equatable {
-    struct DatabaseSection: Codable, Sendable, Equatable {
-        var path = "community-hub.sqlite"
-        var synchronous = HubDatabase.Synchronous.full
+package struct HubSettings: Codable, Sendable, Equatable {
+    package struct DatabaseSection: Codable, Sendable, Equatable {
+        package var path = "community-hub.sqlite"
+        package var synchronous = HubDatabase.Synchronous.full
     }
 
-    struct HTTPSection: Codable, Sendable, Equatable {
-        var host = "127.0.0.1"
-        var port = 8080
+    package struct HTTPSection: Codable, Sendable, Equatable {
+        package var host = "127.0.0.1"
+        package var port = 8080
         /// Requests under `/api` served at once; the next ones wait their turn.
-        var maxConcurrentRequests = 16
+        package var maxConcurrentRequests = 16
         /// Requests waiting for a turn; one more is answered 503 at once.
-        var maxQueuedRequests = 1024
+        package var maxQueuedRequests = 1024
         /// How long a request waits for its turn before a 503 with `Retry-After`.
-        var queueTimeoutMilliseconds = 2000
+        package var queueTimeoutMilliseconds = 2000
         /// On SIGTERM, how long requests in flight may finish; then they are cut, the cut ones
         /// are logged, and the process exits (ingest drains whatever happens).
-        var shutdownGraceSeconds = 5
+        package var shutdownGraceSeconds = 5
 
-        func validated() throws -> HTTPSection {
+        package func validated() throws -> HTTPSection {
             guard (1...4096).contains(maxConcurrentRequests) else { throw HubError.configuration("http.maxConcurrentRequests must be from 1 to 4096") }
             guard (0...100_000).contains(maxQueuedRequests) else { throw HubError.configuration("http.maxQueuedRequests must be from 0 to 100000") }
             guard (1...600_000).contains(queueTimeoutMilliseconds) else { throw HubError.configuration("http.queueTimeoutMilliseconds must be from 1 to 600000") }
@@ -37,20 +37,20 @@ struct HubSettings: Codable, Sendable, Equatable {
         }
     }
 
-    struct AuthSection: Codable, Sendable, Equatable {
-        var bcryptCost = 12
+    package struct AuthSection: Codable, Sendable, Equatable {
+        package var bcryptCost = 12
         /// How long a token from `POST /api/v1/sessions` stays valid.
-        var sessionHours = 12
+        package var sessionHours = 12
 
         enum CodingKeys: String, CodingKey {
             case bcryptCost, sessionHours
         }
 
-        init() {}
+        package init() {}
 
         // Checked when read: bcrypt traps outside 4...31, and a session of 0 hours (or of more hours
         // than an instant can hold) would hand out tokens that never work or crash the login.
-        init(from decoder: any Decoder) throws {
+        package init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             bcryptCost = try container.decode(Int.self, forKey: .bcryptCost)
             sessionHours = try container.decode(Int.self, forKey: .sessionHours)
@@ -63,17 +63,17 @@ struct HubSettings: Codable, Sendable, Equatable {
         }
     }
 
-    var database = DatabaseSection()
-    var mqtt = MQTTSettings()
-    var http = HTTPSection()
-    var ingest = IngestSettings()
-    var auth = AuthSection()
-    var energy = EnergySettings()
-    var carshare = CarShareSettings()
+    package var database = DatabaseSection()
+    package var mqtt = MQTTSettings()
+    package var http = HTTPSection()
+    package var ingest = IngestSettings()
+    package var auth = AuthSection()
+    package var energy = EnergySettings()
+    package var carshare = CarShareSettings()
 
-    init() {}
+    package init() {}
 
-    static func load(file: String?) throws -> HubSettings {
+    package static func load(file: String?) throws -> HubSettings {
         guard let file else { return HubSettings() }
         let settings = try SettingsLoader.load(HubSettings.self, defaults: HubSettings(), file: file)
         _ = try settings.carshare.validated()
@@ -83,10 +83,10 @@ struct HubSettings: Codable, Sendable, Equatable {
 }
 
 /// The schema of the whole hub, in order: shared registry and users, then each module's tables.
-enum HubSchema {
-    static let all: [HubDatabase.Schema] = [SharedSchema.register, EnergySchema.register, SavingsSchema.register, CarShareSchema.register]
+package enum HubSchema {
+    package static let all: [HubDatabase.Schema] = [SharedSchema.register, EnergySchema.register, SavingsSchema.register, CarShareSchema.register]
 
-    static func open(_ settings: HubSettings) throws -> HubDatabase {
+    package static func open(_ settings: HubSettings) throws -> HubDatabase {
         try HubDatabase.open(path: settings.database.path, schemas: all, synchronous: settings.database.synchronous)
     }
 }

@@ -5,6 +5,7 @@ import EnergyHub
 import Foundation
 import HubCore
 import Shared
+import HubApp
 
 /// The demo's car-share, SIMULATED like the rest: one car, a volunteer driver tied to the
 /// `demo-driver` login, members of the DEMO-OUTREAU estate (the demo resident among them) with the

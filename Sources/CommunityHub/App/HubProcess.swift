@@ -1,0 +1,148 @@
+import EnergyCore
+import EnergyHub
+import Dispatch
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+import HubCore
+import Shared
+import UnixSignals
+
+/// The composed hub: database, ingest service and HTTP server in one service group.
+package struct HubProcess {
+    package let settings: HubSettings
+    package let database: HubDatabase
+    package let ingest: IngestService
+    package let savings: SavingsService
+    package let retention: RetentionService
+    package let dependencies: HubDependencies
+    package let logger: Logger
+
+    package init(settings: HubSettings, logger: Logger) throws {
+        self.settings = settings
+        self.logger = logger
+        database = try HubSchema.open(settings)
+        let registry = PrometheusCollectorRegistry()
+        let store = SQLiteReadingStore(database: database)
+        ingest = try IngestService(settings: settings.ingest, mqtt: settings.mqtt,
+                                   mqttPassword: try settings.mqtt.resolvedPassword(environment: ProcessInfo.processInfo.environment),
+                                   store: store, metrics: IngestMetrics(registry: registry), logger: logger)
+        savings = try SavingsService(database: database, settings: settings.energy, logger: logger)
+        retention = try RetentionService(database: database, settings: settings.energy, logger: logger)
+        let ingest = self.ingest
+        dependencies = HubDependencies(settings: settings, database: database,
+                                       users: UserStore(database: database, bcryptCost: UInt8(clamping: settings.auth.bcryptCost)),
+                                       readings: store, metrics: registry, brokerConnected: { ingest.isConnected })
+    }
+
+    package func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let logger = self.logger
+        let settings = self.settings
+        return Application(
+            router: buildRouter(dependencies),
+            configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "community-hub"),
+            services: [ServingService(ingest), ServingService(savings), ServingService(retention)],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? settings.http.port
+                logger.info("HTTP listening", metadata: ["address": "http://\(settings.http.host):\(port)"])
+                await onServerRunning(port)
+            },
+            logger: logger
+        )
+    }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down in bounded time (`serviceGroup`).
+    package func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let deadline = armShutdownDeadline()
+        try await serviceGroup(onServerRunning: onServerRunning).run()
+        deadline.disarm()
+    }
+
+    /// The hub's services in one group that shuts down on SIGTERM or SIGINT: the server stops
+    /// accepting, requests in flight get `http.shutdownGraceSeconds` to finish, then they are
+    /// cancelled and ingest commits what it holds.
+    package func serviceGroup(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
+        var configuration = ServiceGroupConfiguration(services: [application(onServerRunning: onServerRunning)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(settings.http.shutdownGraceSeconds)
+        return ServiceGroup(configuration: configuration)
+    }
+
+    /// The last resort when a handler is stuck where cancellation cannot reach: a few seconds
+    /// after the grace period, the cut requests are logged, ingest commits, and the process exits.
+    package func armShutdownDeadline() -> ShutdownDeadline {
+        let deadline = ShutdownDeadline(after: .seconds(settings.http.shutdownGraceSeconds + 3), inFlight: dependencies.inFlight, logger: logger) { [ingest] in
+            ingest.stopAndDrainBlocking()
+        }
+        deadline.armOnSignals([SIGTERM, SIGINT])
+        return deadline
+    }
+}
+
+/// A long-running service of the hub, run as part of the server: a blocking database call inside
+/// it is reported (`BlockingAccessGuard`).
+struct ServingService: Service {
+    let base: any Service
+    init(_ base: any Service) { self.base = base }
+    func run() async throws { try await BlockingAccessGuard.serving { try await base.run() } }
+}
+
+/// The last resort of a shutdown: armed by the first SIGTERM or SIGINT on a dispatch queue of its
+/// own (it fires even if every thread of Swift's pool is stuck), it waits `after`, then logs each
+/// request still in flight, runs `beforeExit` (ingest commits what it holds) and exits with
+/// status 1. A shutdown that completes in time disarms it.
+package final class ShutdownDeadline: @unchecked Sendable {
+    private let after: Duration
+    private let inFlight: InFlightRequests
+    private let logger: Logger
+    private let beforeExit: @Sendable () -> Void
+    private let queue = DispatchQueue(label: "community-hub.shutdown-deadline")
+    private var sources: [any DispatchSourceSignal] = []
+    private var armed = false
+    private var disarmed = false
+
+    init(after: Duration, inFlight: InFlightRequests, logger: Logger, beforeExit: @escaping @Sendable () -> Void) {
+        self.after = after
+        self.inFlight = inFlight
+        self.logger = logger
+        self.beforeExit = beforeExit
+    }
+
+    func armOnSignals(_ signals: [Int32]) {
+        queue.sync {
+            for number in signals {
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler { [self] in start() }
+                source.resume()
+                sources.append(source)
+            }
+        }
+    }
+
+    package func disarm() {
+        queue.sync {
+            disarmed = true
+            for source in sources { source.cancel() }
+            sources = []
+        }
+    }
+
+    /// On the queue: the first signal starts the countdown.
+    private func start() {
+        guard !armed, !disarmed else { return }
+        armed = true
+        let seconds = Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18
+        queue.asyncAfter(deadline: .now() + seconds) { [self] in
+            guard !disarmed else { return }
+            let cut = inFlight.describe()
+            logger.error("shutdown deadline passed: cutting the requests still in flight and exiting",
+                         metadata: ["deadline_seconds": "\(seconds)", "requests_cut": "\(cut.count)"])
+            for line in cut { logger.error("cut at shutdown: \(line)") }
+            beforeExit()
+            logger.error("exited at the shutdown deadline")
+            exit(1)
+        }
+    }
+}
