@@ -93,21 +93,12 @@ public struct CarShareStore: Sendable {
 
     /// Whether the caller may see this member's bookings and balance.
     func canSee(_ identity: Identity, _ member: MemberScope) -> Bool {
-        switch identity.role {
-        case .staff: return true
-        case .association: return member.estate != nil && member.estate == identity.estate
-        case .resident: return member.dwelling != nil && member.dwelling == identity.dwelling
-        case .driver: return false
-        }
+        AccessPolicy.allows(identity, .read, .member(dwelling: member.dwelling, estate: member.estate))
     }
 
     /// Whether the caller may manage (memberships, payments, refunds) this member.
     func canManage(_ identity: Identity, _ member: MemberScope) -> Bool {
-        switch identity.role {
-        case .staff: return true
-        case .association: return member.estate != nil && member.estate == identity.estate
-        case .resident, .driver: return false
-        }
+        AccessPolicy.allows(identity, .manage, .member(dwelling: member.dwelling, estate: member.estate))
     }
 
     func requireSee(_ identity: Identity, _ member: MemberScope, field: String = "member") throws {

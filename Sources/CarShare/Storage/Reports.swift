@@ -337,13 +337,13 @@ extension CarShareStore {
 
     /// The ledger as an hledger journal.
     public func journal(by identity: Identity) async throws -> String {
-        try identity.allow(.staff, .association)
+        guard AccessPolicy.allows(identity, .read, .ledger) else { throw denied("role", "the ledger is for the association and the landlord's staff; you are \(identity.role.rawValue)") }
         return try await read { db in HledgerJournal.export(try allEntries(db)) }
     }
 
     /// Checks the hash chain and the numbering of every posted entry.
     public func verify(by identity: Identity) async throws -> VerifyReport {
-        try identity.allow(.staff, .association)
+        guard AccessPolicy.allows(identity, .read, .ledger) else { throw denied("role", "the ledger is for the association and the landlord's staff; you are \(identity.role.rawValue)") }
         return try await read { db in try verify(db) }
     }
 

@@ -93,31 +93,29 @@ public struct ReadingRoutes: Sendable {
         let periods = try await store.installationPeriods(device: device)
         guard !periods.isEmpty else {
             // Only staff learn that a device does not exist; others cannot probe for ids.
-            if identity.role == .staff { throw HubError.notFound(field: "device", "no device \(device) in the registry") }
+            if AccessPolicy.allows(identity, .read, .deviceReadings) { throw HubError.notFound(field: "device", "no device \(device) in the registry") }
             throw HubError.forbidden("device \(device) is not one you may see", field: "device")
         }
-        // The windows this caller may see: all for staff; the periods the device served the
-        // resident's own dwelling; a PV device of the association's estate.
+        // The windows this caller may see (AccessPolicy): the whole series for staff; otherwise
+        // each installation period the caller's dwelling or estate may read: a meter while it
+        // served the resident's own dwelling, a production device while in the association's estate.
         var windows: [(Instant, Instant)]
-        switch identity.role {
-        case .staff:
+        if AccessPolicy.allows(identity, .read, .deviceReadings) {
             windows = [(from, to)]
-        case .resident:
-            windows = periods.filter { $0.dwelling != nil && $0.dwelling == identity.dwelling }.map { period in
+        } else {
+            windows = periods.filter { period in
+                switch period.kind {
+                case .meter: return period.dwelling.map { AccessPolicy.allows(identity, .read, .meterReadings(dwelling: $0)) } ?? false
+                case .pv: return AccessPolicy.allows(identity, .read, .productionReadings(estate: period.estate))
+                }
+            }.map { period in
                 let interval = period.interval(in: timeZone)
                 return (max(from, interval.from), min(to, interval.to ?? to))
             }
-            guard !windows.isEmpty else { throw HubError.forbidden("device \(device) is not installed in your dwelling", field: "device") }
-        case .association:
-            guard periods.allSatisfy({ $0.kind == .pv }), periods.contains(where: { $0.estate == identity.estate }) else {
-                throw HubError.forbidden("an association sees its estate's production devices, not a household's meter", field: "device")
+            guard !windows.isEmpty else {
+                throw HubError.forbidden("device \(device) is not one you may see: a resident sees their own dwelling's meter, an association its estate's production devices",
+                                         field: "device")
             }
-            windows = periods.filter { $0.estate == identity.estate }.map { period in
-                let interval = period.interval(in: timeZone)
-                return (max(from, interval.from), min(to, interval.to ?? to))
-            }
-        case .driver:
-            throw HubError.forbidden("drivers do not see meter readings", field: "device")
         }
         windows = windows.filter { $0.0 < $0.1 }
         var readings: [Reading] = []
@@ -132,7 +130,7 @@ public struct ReadingRoutes: Sendable {
 
     func quarantine(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        try identity.require(.staff)
+        try AccessPolicy.require(identity, .read, .quarantine, "the refused messages are for the landlord's staff")
         let since = try request.instant("since", in: timeZone) ?? Instant.now().adding(seconds: -86_400)
         // Entries share a receive time (a refused array payload, a burst): since alone cannot say
         // where a page stopped, so the next page also skips ids up to the last one shown.

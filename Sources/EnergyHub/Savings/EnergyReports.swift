@@ -294,16 +294,17 @@ public struct EnergyReports: Sendable {
         }
     }
 
-    /// `allowedEstate`: when set (an association), a building of another estate is answered
-    /// exactly like one that does not exist, so ids cannot be probed.
-    public func building(_ building: String, from: LocalDate, to: LocalDate, now: Instant, allowedEstate: String? = nil) async throws -> BuildingEnergyReport {
+    /// With `identity`, access is decided by `AccessPolicy` on the building's estate, together with
+    /// the lookup: anyone but staff gets the same answer for a building of another estate and for
+    /// an id that does not exist, so ids cannot be probed.
+    public func building(_ building: String, from: LocalDate, to: LocalDate, now: Instant, for identity: Identity? = nil) async throws -> BuildingEnergyReport {
         try EnergyReports.checkPeriod(from: from, to: to)
         return try await database.read { db in
-            guard let estate = try String.fetchOne(db, sql: "SELECT estate_id FROM building WHERE id = ?", arguments: [building]),
-                  allowedEstate.map({ $0 == estate }) ?? true else {
-                if allowedEstate != nil { throw HubError.forbidden("building \(building) is not one of your estate's buildings", field: "building") }
-                throw HubError.notFound(field: "building", "no building \(building) in the registry")
+            let estate = try String.fetchOne(db, sql: "SELECT estate_id FROM building WHERE id = ?", arguments: [building])
+            if let identity, identity.role != .staff, !(estate.map { AccessPolicy.allows(identity, .read, .buildingEnergy(estate: $0)) } ?? false) {
+                throw HubError.forbidden("building \(building) is not one of your estate's buildings", field: "building")
             }
+            guard let estate else { throw HubError.notFound(field: "building", "no building \(building) in the registry") }
             var byDay: [LocalDate: [Int64]] = [:]
             var problems: [String] = []
             for row in try Row.fetchAll(db, sql: """

@@ -44,15 +44,8 @@ public struct EnergyRoutes: Sendable {
     func dwelling(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
         let dwelling = try context.pathParameter("dwelling")
-        switch identity.role {
-        case .staff: break
-        case .resident:
-            guard identity.dwelling == dwelling else { throw HubError.forbidden("a resident sees only their own dwelling") }
-        case .association:
-            throw HubError.forbidden("an association sees its estate's buildings and the distribution of savings, not a household's detail")
-        case .driver:
-            throw HubError.forbidden("drivers do not see households' energy figures")
-        }
+        try AccessPolicy.require(identity, .read, .dwellingEnergy(dwelling: dwelling), field: "dwelling",
+                                 "a household's figures are for that household (and the landlord's staff); an association sees its estate's totals")
         let (from, to) = try period(request)
         let reports = try reports()
         let now = now()
@@ -62,30 +55,20 @@ public struct EnergyRoutes: Sendable {
     func building(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
         let building = try context.pathParameter("building")
-        switch identity.role {
-        case .staff, .association: break
-        case .resident: throw HubError.forbidden("a resident sees only their own dwelling")
-        case .driver: throw HubError.forbidden("drivers do not see energy figures")
-        }
+        // Only a role that can read some building's figures goes on to the lookup.
+        try AccessPolicy.require(identity, .read, .buildingEnergy(estate: identity.estate ?? ""), field: "building",
+                                 "a building's figures are for its estate's association and the landlord's staff")
         let (from, to) = try period(request)
         let reports = try reports()
         let now = now()
-        // An association gets the same answer for another estate's building and for an id that
-        // does not exist: the check is made with the lookup, before anything else is read.
-        let allowedEstate = identity.role == .association ? (identity.estate ?? "") : nil
-        return try HubJSON.response(try await reports.building(building, from: from, to: to, now: now, allowedEstate: allowedEstate))
+        return try HubJSON.response(try await reports.building(building, from: from, to: to, now: now, for: identity))
     }
 
     func estate(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
         let estate = try context.pathParameter("estate")
-        switch identity.role {
-        case .staff: break
-        case .association:
-            guard identity.estate == estate else { throw HubError.forbidden("an association sees only its own estate") }
-        case .resident: throw HubError.forbidden("a resident sees only their own dwelling")
-        case .driver: throw HubError.forbidden("drivers do not see energy figures")
-        }
+        try AccessPolicy.require(identity, .read, .estateEnergy(estate: estate), field: "estate",
+                                 "an estate's figures are for its association and the landlord's staff")
         let (from, to) = try period(request)
         let reports = try reports()
         let now = now()
@@ -94,7 +77,7 @@ public struct EnergyRoutes: Sendable {
 
     func landlord(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        guard identity.role == .staff else { throw HubError.forbidden("only the landlord's staff see every estate's figures") }
+        try AccessPolicy.require(identity, .read, .landlordEnergy, "only the landlord's staff see every estate's figures")
         let (from, to) = try period(request)
         return try HubJSON.response(try await reports().landlord(from: from, to: to, now: now()))
     }

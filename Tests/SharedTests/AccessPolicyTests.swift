@@ -1,0 +1,110 @@
+import HubCore
+import Testing
+
+/// The access policy as a table: role × resource × relation (own or other dwelling or estate)
+/// → allowed or not, each answer written out. `SavingsRoutesTests.everyRouteIsAuthorisedByRole`
+/// and `FoundationHTTPTests` ask the same questions over HTTP.
+@Suite struct AccessPolicyTests {
+    static let staff = Identity(name: "staff", role: .staff)
+    static let association = Identity(name: "asso-e", role: .association, estate: "E")
+    static let resident = Identity(name: "resident-d1", role: .resident, dwelling: "D1")
+    static let driver = Identity(name: "driver", role: .driver)
+
+    typealias Row = (Identity, AccessPolicy.Action, AccessPolicy.Resource, Bool)
+
+    /// `own` is the caller's dwelling D1 or estate E; `other` is D9 or estate F.
+    static let table: [Row] = [
+        // A household's energy figures: that household and staff.
+        (staff, .read, .dwellingEnergy(dwelling: "D1"), true),
+        (resident, .read, .dwellingEnergy(dwelling: "D1"), true),
+        (resident, .read, .dwellingEnergy(dwelling: "D9"), false),
+        (association, .read, .dwellingEnergy(dwelling: "D1"), false),
+        (driver, .read, .dwellingEnergy(dwelling: "D1"), false),
+        (resident, .manage, .dwellingEnergy(dwelling: "D1"), false),
+        // A building's and an estate's totals: the estate's association and staff.
+        (staff, .read, .buildingEnergy(estate: "F"), true),
+        (association, .read, .buildingEnergy(estate: "E"), true),
+        (association, .read, .buildingEnergy(estate: "F"), false),
+        (resident, .read, .buildingEnergy(estate: "E"), false),
+        (driver, .read, .buildingEnergy(estate: "E"), false),
+        (staff, .read, .estateEnergy(estate: "E"), true),
+        (association, .read, .estateEnergy(estate: "E"), true),
+        (association, .read, .estateEnergy(estate: "F"), false),
+        (resident, .read, .estateEnergy(estate: "E"), false),
+        (driver, .read, .estateEnergy(estate: "E"), false),
+        // Every estate at once: staff only.
+        (staff, .read, .landlordEnergy, true),
+        (association, .read, .landlordEnergy, false),
+        (resident, .read, .landlordEnergy, false),
+        (driver, .read, .landlordEnergy, false),
+        // Readings: a device's whole series for staff; a meter while in the resident's own
+        // dwelling; a production device while in the association's estate.
+        (staff, .read, .deviceReadings, true),
+        (association, .read, .deviceReadings, false),
+        (resident, .read, .deviceReadings, false),
+        (resident, .read, .meterReadings(dwelling: "D1"), true),
+        (resident, .read, .meterReadings(dwelling: "D9"), false),
+        (association, .read, .meterReadings(dwelling: "D1"), false),
+        (driver, .read, .meterReadings(dwelling: "D1"), false),
+        (association, .read, .productionReadings(estate: "E"), true),
+        (association, .read, .productionReadings(estate: "F"), false),
+        (resident, .read, .productionReadings(estate: "E"), false),
+        (driver, .read, .productionReadings(estate: "E"), false),
+        (staff, .read, .quarantine, true),
+        (association, .read, .quarantine, false),
+        (resident, .read, .quarantine, false),
+        (driver, .read, .quarantine, false),
+        // Car-share members: the household sees its own; the estate's association sees and
+        // manages; a member tied to nothing is staff's.
+        (staff, .manage, .member(dwelling: "D9", estate: "F"), true),
+        (resident, .read, .member(dwelling: "D1", estate: "E"), true),
+        (resident, .manage, .member(dwelling: "D1", estate: "E"), false),
+        (resident, .read, .member(dwelling: "D9", estate: "E"), false),
+        (resident, .read, .member(dwelling: nil, estate: "E"), false),
+        (association, .read, .member(dwelling: "D1", estate: "E"), true),
+        (association, .manage, .member(dwelling: "D1", estate: "E"), true),
+        (association, .read, .member(dwelling: "D9", estate: "F"), false),
+        (association, .manage, .member(dwelling: nil, estate: nil), false),
+        (driver, .read, .member(dwelling: "D1", estate: "E"), false),
+        // The ledger as a whole: read by the association and staff.
+        (staff, .manage, .ledger, true),
+        (association, .read, .ledger, true),
+        (association, .manage, .ledger, false),
+        (resident, .read, .ledger, false),
+        (driver, .read, .ledger, false),
+    ]
+
+    @Test(arguments: 0..<table.count)
+    func eachRowOfTheTable(_ index: Int) {
+        let (identity, action, resource, expected) = Self.table[index]
+        #expect(AccessPolicy.allows(identity, action, resource) == expected, "\(identity.name) \(action) \(resource)")
+    }
+
+    @Test func staffMayDoAnythingAndADriverReadsNoOnesFigures() {
+        let resources: [AccessPolicy.Resource] = [
+            .dwellingEnergy(dwelling: "X"), .buildingEnergy(estate: "X"), .estateEnergy(estate: "X"), .landlordEnergy, .deviceReadings,
+            .meterReadings(dwelling: "X"), .productionReadings(estate: "X"), .quarantine, .member(dwelling: "X", estate: "X"), .ledger,
+        ]
+        for resource in resources {
+            for action in AccessPolicy.Action.allCases {
+                #expect(AccessPolicy.allows(Self.staff, action, resource), "\(resource)")
+                #expect(!AccessPolicy.allows(Self.driver, action, resource), "\(resource)")
+            }
+        }
+    }
+
+    @Test func aRefusalIsA403NamingTheField() {
+        #expect(throws: HubError.forbidden("no", field: "dwelling")) {
+            try AccessPolicy.require(Self.resident, .read, .dwellingEnergy(dwelling: "D9"), field: "dwelling", "no")
+        }
+        #expect(throws: Never.self) { try AccessPolicy.require(Self.resident, .read, .dwellingEnergy(dwelling: "D1"), field: "dwelling", "no") }
+    }
+
+    @Test func anIdentityWithoutAnEstateOrDwellingMatchesNothing() {
+        let lost = Identity(name: "lost", role: .association)
+        #expect(!AccessPolicy.allows(lost, .read, .estateEnergy(estate: "")))
+        #expect(!AccessPolicy.allows(lost, .read, .member(dwelling: nil, estate: nil)))
+        let nowhere = Identity(name: "nowhere", role: .resident)
+        #expect(!AccessPolicy.allows(nowhere, .read, .member(dwelling: nil, estate: nil)))
+    }
+}
