@@ -587,6 +587,41 @@ private struct QuarantinePage: Decodable {
         }
     }
 
+    /// The access policy's questions asked over HTTP: every role × every kind of resource, of the
+    /// caller's own estate or dwelling and of another; the route must answer 200 exactly when
+    /// `AccessPolicy` allows it and 403 otherwise (the pure table is `AccessPolicyTests`).
+    @Test func everyRouteAnswersAsTheAccessPolicyDecides() async throws {
+        let hub = try await Hub()
+        let period = "from=2026-02-01&to=2026-02-02"
+        let cases: [(String, [AccessPolicy.Resource])] = [
+            ("/api/v1/dwellings/OUT-A-01/energy?\(period)", [.dwellingEnergy(dwelling: "OUT-A-01")]),
+            ("/api/v1/dwellings/POR-C-01/energy?\(period)", [.dwellingEnergy(dwelling: "POR-C-01")]),
+            ("/api/v1/buildings/OUT-A/energy?\(period)", [.buildingEnergy(estate: "Outreau")]),
+            ("/api/v1/buildings/POR-C/energy?\(period)", [.buildingEnergy(estate: "Le Portel")]),
+            ("/api/v1/estates/Outreau/energy?\(period)", [.estateEnergy(estate: "Outreau")]),
+            ("/api/v1/estates/Le%20Portel/energy?\(period)", [.estateEnergy(estate: "Le Portel")]),
+            ("/api/v1/landlord/energy?\(period)", [.landlordEnergy]),
+            ("/api/v1/devices/box-a01/readings?\(period)", [.deviceReadings, .meterReadings(dwelling: "OUT-A-01")]),
+            ("/api/v1/devices/box-c01/readings?\(period)", [.deviceReadings, .meterReadings(dwelling: "POR-C-01")]),
+            ("/api/v1/devices/pv-out-a/readings?\(period)", [.deviceReadings, .productionReadings(estate: "Outreau")]),
+            ("/api/v1/devices/pv-portel/readings?\(period)", [.deviceReadings, .productionReadings(estate: "Le Portel")]),
+            ("/api/v1/quarantine?since=2026-01-01", [.quarantine]),
+            ("/api/v1/carshare/ledger/verify", [.ledger]),
+        ]
+        let asked = Locked(0)
+        try await hub.app().test(.router) { client in
+            for identity in Hub.everyone {
+                for (path, resources) in cases {
+                    let allowed = resources.contains { AccessPolicy.allows(identity, .read, $0) }
+                    let reply = try await client.get(path, as: identity, in: hub)
+                    #expect(reply.status == (allowed ? .ok : .forbidden), "\(identity.name) GET \(path): \(reply.body.prefix(200))")
+                    asked.value += 1
+                }
+            }
+        }
+        #expect(asked.value == Hub.everyone.count * cases.count)
+    }
+
     @Test func quarantineIsForStaffOnly() async throws {
         let hub = try await Hub()
         try await hub.app().test(.router) { client in
