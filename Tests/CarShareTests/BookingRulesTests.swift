@@ -163,3 +163,34 @@ import Testing
         #expect(PrefectReport.make(year: 2026, trips: []).meanDistanceTenthsKm == 0)
     }
 }
+
+/// The rules that used to sit in the store: a booking's length, who may set which status, a
+/// logged trip's times and odometer.
+@Suite struct StoreRulesTests {
+    static let start = Instant.parseRFC3339("2026-03-12T10:00:00Z")!
+
+    @Test func aBookingLastsAtMostAWeek() throws {
+        try BookingRules.checkLength(TimeSpan(start: Self.start, end: Self.start.adding(seconds: 7 * 86_400))!)
+        #expect(throws: HubError.self) { try BookingRules.checkLength(TimeSpan(start: Self.start, end: Self.start.adding(seconds: 7 * 86_400 + 1))!) }
+    }
+
+    @Test func eachRoleSetsOnlyItsStatuses() {
+        for status in BookingStatus.allCases {
+            #expect(throws: Never.self) { try BookingRules.checkRoleMaySet(.staff, status) }
+            #expect(throws: Never.self) { try BookingRules.checkRoleMaySet(.association, status) }
+        }
+        #expect(throws: Never.self) { try BookingRules.checkRoleMaySet(.resident, .cancelled) }
+        #expect(throws: HubError.self) { try BookingRules.checkRoleMaySet(.resident, .confirmed) }
+        #expect(throws: HubError.self) { try BookingRules.checkRoleMaySet(.resident, .noShow) }
+        #expect(throws: Never.self) { try BookingRules.checkRoleMaySet(.driver, .noShow) }
+        #expect(throws: HubError.self) { try BookingRules.checkRoleMaySet(.driver, .confirmed) }
+    }
+
+    @Test func aLoggedTripIsAtMost48HoursNotInTheFutureAndHasAnOdometer() throws {
+        let now = Self.start.adding(seconds: 3 * 86_400)
+        try TripRules.checkLogged(span: TimeSpan(start: Self.start, end: Self.start.adding(seconds: 48 * 3600))!, now: now, startOdometerKm: 0)
+        #expect(throws: HubError.self) { try TripRules.checkLogged(span: TimeSpan(start: Self.start, end: Self.start.adding(seconds: 48 * 3600 + 1))!, now: now, startOdometerKm: 10) }
+        #expect(throws: HubError.self) { try TripRules.checkLogged(span: TimeSpan(start: Self.start, end: now.adding(seconds: 901))!, now: now, startOdometerKm: 10) }
+        #expect(throws: HubError.self) { try TripRules.checkLogged(span: TimeSpan(start: Self.start, end: Self.start.adding(seconds: 3600))!, now: now, startOdometerKm: -1) }
+    }
+}

@@ -134,6 +134,28 @@ public enum BookingError: Error, Equatable, Sendable {
 
 /// The booking rules: pure functions over values.
 public enum BookingRules {
+    /// The longest booking: a week. It also bounds the index range scanned for conflicts.
+    public static let maxBookingMilliseconds: Int64 = 7 * 86_400_000
+
+    /// A booking lasts at most `maxBookingMilliseconds`.
+    public static func checkLength(_ span: TimeSpan) throws {
+        guard span.durationMilliseconds <= maxBookingMilliseconds else {
+            throw HubError.badRequest(field: "end", code: "invalid_interval", "a booking lasts at most 7 days")
+        }
+    }
+
+    /// Which status each role may set: staff and the association any; a resident only cancels; a
+    /// driver cancels or records a no-show.
+    public static func checkRoleMaySet(_ role: Role, _ target: BookingStatus) throws {
+        switch role {
+        case .staff, .association: return
+        case .resident:
+            guard target == .cancelled || target == .lateCancellation else { throw denied("status", "a resident may only cancel a booking") }
+        case .driver:
+            guard [.cancelled, .lateCancellation, .noShow].contains(target) else { throw denied("status", "a driver may cancel or record a no-show, not \(target.rawValue)") }
+        }
+    }
+
     /// The first live booking that the candidate would collide with, by car or by driver.
     /// `existing` should hold live bookings only; the candidate's own id is ignored (an edit).
     public static func conflict(id: Int64?, vehicle: Int64, driver: Int64?, span: TimeSpan, existing: [BookingSlot]) -> BookingError? {
@@ -199,4 +221,9 @@ public struct DriverProfile: Hashable, Sendable {
         }
         return nil
     }
+}
+
+/// A 403 that names what the caller's role or scope does not reach (`role`, `member`, `booking`...).
+package func denied(_ field: String, _ message: String) -> HubError {
+    HubError(.forbidden, code: "forbidden", field: field, message: message)
 }

@@ -59,6 +59,21 @@ public struct OdometerNeighbour: Hashable, Sendable {
 
 /// The trip log rules: pure functions over values.
 public enum TripRules {
+    /// The longest trip: 48 hours. It also bounds the index range scanned for overlapping trips.
+    public static let maxTripMilliseconds: Int64 = 2 * 86_400_000
+
+    /// What a logged trip's times and odometer must be before anything is read: at most 48 hours,
+    /// not ending in the future (a quarter of an hour's slack for clocks), a start reading not
+    /// negative.
+    public static func checkLogged(span: TimeSpan, now: Instant, startOdometerKm: Int64) throws {
+        guard span.durationMilliseconds <= maxTripMilliseconds else { throw HubError.badRequest(field: "end", code: "invalid_interval", "a trip lasts at most 48 hours") }
+        // A log records what happened: a trip ending in the future is a typo in the date.
+        guard span.end <= now.adding(seconds: 900) else {
+            throw HubError.badRequest(field: "end", code: "in_future", "the trip ends after now (\(now.rfc3339)): check the date")
+        }
+        guard startOdometerKm >= 0 else { throw HubError.badRequest(field: "start_odometer_km", "an odometer reading cannot be negative") }
+    }
+
     /// Checks the readings: start not below the car's last known reading before the trip, end not
     /// above the next trip's start (a paper log typed in late), and a plausible distance.
     public static func checkOdometer(start: Int64, end: Int64, previous: OdometerNeighbour?, next: OdometerNeighbour?, maxKilometres: Int64) throws(TripError) {

@@ -9,9 +9,7 @@ extension CarShareStore {
     /// booking of the car (or of the driver), checked and written in one immediate transaction.
     public func createBooking(_ input: NewBooking, by identity: Identity, at now: Instant) async throws -> BookingView {
         guard let span = TimeSpan(start: input.start, end: input.end) else { throw BookingError.emptyInterval.hubError }
-        guard span.durationMilliseconds <= CarShareStore.maxBookingMilliseconds else {
-            throw HubError.badRequest(field: "end", code: "invalid_interval", "a booking lasts at most 7 days")
-        }
+        try BookingRules.checkLength(span)
         let purpose = try Check.text(input.purpose, field: "purpose", max: 500)
         return try await write { db in
             let rider = try memberScope(db, input.rider, field: "rider")
@@ -43,13 +41,10 @@ extension CarShareStore {
         }
     }
 
-    /// The longest a booking may last; it also bounds the overlap search below.
-    static let maxBookingMilliseconds: Int64 = 7 * 86_400_000
-
     /// Live bookings of the car or the driver that overlap the span. Each half is a range scan
     /// of its index, bounded below because no booking lasts longer than a week.
     func liveSlots(_ db: Database, overlapping span: TimeSpan, vehicle: Int64, driver: Int64?) throws -> [BookingSlot] {
-        let low = span.start.millisecondsSince1970 - CarShareStore.maxBookingMilliseconds
+        let low = span.start.millisecondsSince1970 - BookingRules.maxBookingMilliseconds
         let rows = try Row.fetchAll(db, sql: """
             SELECT id, vehicle_id, driver_id, start_at, end_at FROM carshare_booking
             WHERE vehicle_id = ? AND start_at > ? AND start_at < ? AND end_at > ? AND status IN ('requested', 'confirmed')
@@ -138,9 +133,7 @@ extension CarShareStore {
             guard current.version == input.version else { throw BookingError.staleVersion(current: current.version, given: input.version) }
             guard current.status.isLive else { throw BookingError.notEditable(current.status) }
             guard let span = TimeSpan(start: input.start ?? current.start, end: input.end ?? current.end) else { throw BookingError.emptyInterval }
-            guard span.durationMilliseconds <= CarShareStore.maxBookingMilliseconds else {
-                throw HubError.badRequest(field: "end", code: "invalid_interval", "a booking lasts at most 7 days")
-            }
+            try BookingRules.checkLength(span)
             let vehicle = try vehicle(db, input.vehicle ?? current.vehicle)
             let date = zone.localDate(of: span.start)
             try requireValidMembership(db, member: current.rider, on: date, field: "rider")
@@ -175,13 +168,7 @@ extension CarShareStore {
             let current = try booking(db, id)
             guard try canSee(db, identity, booking: current) else { throw denied("booking", "booking \(id) is not yours") }
             let target = BookingRules.effectiveStatus(requested: input.status, start: current.start, now: now, lateHours: settings.lateCancellationHours)
-            switch identity.role {
-            case .staff, .association: break
-            case .resident:
-                guard target == .cancelled || target == .lateCancellation else { throw denied("status", "a resident may only cancel a booking") }
-            case .driver:
-                guard [.cancelled, .lateCancellation, .noShow].contains(target) else { throw denied("status", "a driver may cancel or record a no-show, not \(target.rawValue)") }
-            }
+            try BookingRules.checkRoleMaySet(identity.role, target)
             guard current.version == input.version else { throw BookingError.staleVersion(current: current.version, given: input.version) }
             let driver = input.driver ?? current.driver
             try BookingRules.checkTransition(from: current.status, to: target, hasDriver: driver != nil, reason: reason)

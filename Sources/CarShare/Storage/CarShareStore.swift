@@ -262,10 +262,6 @@ public struct CarShareStore: Sendable {
     }
 }
 
-/// A 403 that names what the caller's role or scope does not reach (`role`, `member`, `booking`...).
-func denied(_ field: String, _ message: String) -> HubError {
-    HubError(.forbidden, code: "forbidden", field: field, message: message)
-}
 
 extension Identity {
     /// Like `require`, but the error names the field `role`.

@@ -13,12 +13,7 @@ extension CarShareStore {
         let key = try CarShareStore.checkKey(input.idempotencyKey)
         let fingerprint = try CarShareStore.fingerprint(input)
         guard let span = TimeSpan(start: input.start, end: input.end) else { throw TripError.emptyInterval.hubError }
-        guard span.durationMilliseconds <= 2 * 86_400_000 else { throw HubError.badRequest(field: "end", code: "invalid_interval", "a trip lasts at most 48 hours") }
-        // A log records what happened: a trip ending in the future is a typo in the date.
-        guard span.end <= now.adding(seconds: 900) else {
-            throw HubError.badRequest(field: "end", code: "in_future", "the trip ends after now (\(now.rfc3339)): check the date")
-        }
-        guard input.startOdometerKm >= 0 else { throw HubError.badRequest(field: "start_odometer_km", "an odometer reading cannot be negative") }
+        try TripRules.checkLogged(span: span, now: now, startOdometerKm: input.startOdometerKm)
         let incidents = try Check.text(input.incidents, field: "incidents")
         do {
             try TripRules.checkBattery(start: input.batteryStartPct, end: input.batteryEndPct)
@@ -64,7 +59,7 @@ extension CarShareStore {
             }
             // Trips last at most 48 hours, which bounds the index range scanned.
             if let overlapping = try Int64.fetchOne(db, sql: "SELECT id FROM carshare_trip WHERE vehicle_id = ? AND start_at > ? AND start_at < ? AND end_at > ? LIMIT 1",
-                                                    arguments: [vehicle.id, span.start.millisecondsSince1970 - 2 * 86_400_000,
+                                                    arguments: [vehicle.id, span.start.millisecondsSince1970 - TripRules.maxTripMilliseconds,
                                                                 span.end.millisecondsSince1970, span.start.millisecondsSince1970]) {
                 throw TripError.overlapsAnotherTrip(trip: overlapping)
             }

@@ -163,7 +163,7 @@ public struct EstateEnergyReport: Codable, Sendable, Equatable {
         }
     }
 
-    public static let minimumHouseholds = 3
+    public static let minimumHouseholds = EnergyReportRules.minimumHouseholds
 
     public var estate: String
     public var from: LocalDate
@@ -183,14 +183,8 @@ extension EstateEnergyReport.Distribution {
     /// Count, minimum, median and maximum of households' savings in cents; the figures are
     /// withheld below `EstateEnergyReport.minimumHouseholds`.
     init(savings: [Int64]) {
-        let cents = savings.sorted()
-        self.init(count: cents.count, minCents: nil, medianCents: nil, maxCents: nil)
-        if cents.count >= EstateEnergyReport.minimumHouseholds {
-            let middle = cents.count / 2
-            minCents = cents.first
-            maxCents = cents.last
-            medianCents = cents.count % 2 == 1 ? cents[middle] : NanoEuros.divideRounded(cents[middle - 1] + cents[middle], 2)
-        }
+        let summary = EnergyReportRules.distribution(savings)
+        self.init(count: summary.count, minCents: summary.min, medianCents: summary.median, maxCents: summary.max)
     }
 }
 
@@ -247,14 +241,9 @@ public struct EnergyReports: Sendable {
     }
 
     /// The longest period one report covers.
-    public static let maximumDays = 1100
+    public static let maximumDays = EnergyReportRules.maximumDays
 
-    public static func checkPeriod(from: LocalDate, to: LocalDate) throws {
-        guard from <= to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to (\(to)) must not be before from (\(from))") }
-        guard from.distance(to: to) < maximumDays else {
-            throw HubError.badRequest(field: "to", code: "invalid_range", "a report covers at most \(maximumDays) days")
-        }
-    }
+    public static func checkPeriod(from: LocalDate, to: LocalDate) throws { try EnergyReportRules.checkPeriod(from: from, to: to) }
 
     public func dwelling(_ dwelling: String, from: LocalDate, to: LocalDate, now: Instant) async throws -> DwellingEnergyReport {
         try EnergyReports.checkPeriod(from: from, to: to)
@@ -427,21 +416,13 @@ public struct EnergyReports: Sendable {
         let zone = configuration.zone
         let window = grid.slots(from: from, through: to, in: zone)
         let upper = min(window.upperBound, grid.slot(containing: now))
-        var ranges: [Range<Int64>] = periods.compactMap { period in
+        let ranges: [Range<Int64>] = periods.compactMap { period in
             let interval = period.interval(in: zone)
             let start = max(window.lowerBound, grid.slot(startingAtOrAfter: interval.from))
             let end = min(upper, interval.to.map { grid.slot(startingAtOrAfter: $0) } ?? upper)
             return start < end ? start..<end : nil
         }
-        ranges.sort { $0.lowerBound < $1.lowerBound }
-        var count: Int64 = 0
-        var covered = Int64.min
-        for range in ranges {
-            let start = max(range.lowerBound, covered)
-            if range.upperBound > start { count += range.upperBound - start }
-            covered = max(covered, range.upperBound)
-        }
-        return Int(count)
+        return Int(SlotRanges.covered(ranges))
     }
 
     func projection(_ db: Database, dwelling: String, periods: [InstallationPeriod], now: Instant) throws -> DwellingEnergyReport.AnnualProjection {
@@ -457,8 +438,7 @@ public struct EnergyReports: Sendable {
             while day < end { counted.insert(day); day = day.advanced(by: 1) }
         }
         let daysInYear = Int64(january.distance(to: nextJanuary))
-        // Rounded once: so far x days in the year / days counted, to the cent.
-        let projected = counted.isEmpty ? nil : NanoEuros.divideRounded(soFar.value * daysInYear, Int64(counted.count) * 10_000_000)
+        let projected = EnergyReportRules.annualProjectionCents(soFar: soFar, daysCounted: counted.count, daysInYear: daysInYear)
         return .init(year: today.year, savingsSoFarCents: soFar.cents.value, daysCounted: counted.count, projectedCents: projected,
                      promisedCents: configuration.promisedAnnualSavings.value)
     }

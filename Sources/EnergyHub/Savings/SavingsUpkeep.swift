@@ -196,7 +196,7 @@ public struct SavingsUpkeep: Sendable {
         let grid = configuration.grid
         let zone = configuration.zone
         // Merge the building's queued ranges (as slots), clamp them to what can hold figures.
-        var ranges: [Range<Int64>] = try Row.fetchAll(db, sql: "SELECT from_instant, to_instant FROM savings_dirty WHERE building_id = ?", arguments: [building]).map { row in
+        let ranges: [Range<Int64>] = try Row.fetchAll(db, sql: "SELECT from_instant, to_instant FROM savings_dirty WHERE building_id = ?", arguments: [building]).map { row in
             grid.slot(containing: Instant(millisecondsSince1970: row[0]))..<grid.slot(startingAtOrAfter: Instant(millisecondsSince1970: row[1]))
         }
         try db.execute(sql: "DELETE FROM savings_dirty WHERE building_id = ?", arguments: [building])
@@ -207,21 +207,9 @@ public struct SavingsUpkeep: Sendable {
             if let last = try Int64.fetchOne(db, sql: "SELECT MAX(slot) + 1 FROM device_slot WHERE device_id = ?", arguments: [device]) { upper = max(upper, last) }
         }
         let lower = horizonSlot(now: now)
-        ranges = ranges.map { max($0.lowerBound, lower)..<min($0.upperBound, upper) }.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
-        var merged: [Range<Int64>] = []
-        for range in ranges {
-            if let last = merged.last, range.lowerBound <= last.upperBound {
-                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
-            } else {
-                merged.append(range)
-            }
-        }
-        guard let first = merged.first else { return report }
         // One chunk now; the rest back in the queue.
-        let chunkEnd = min(first.upperBound, first.lowerBound + Int64(daysPerStep) * 86_400_000 / grid.milliseconds)
-        let chunk = first.lowerBound..<chunkEnd
-        var rest = merged.dropFirst().map { $0 }
-        if chunkEnd < first.upperBound { rest.insert(chunkEnd..<first.upperBound, at: 0) }
+        guard let (chunk, rest) = SlotRanges.firstChunk(SlotRanges.merge(ranges, lower: lower, upper: upper),
+                                                         maxSlots: Int64(daysPerStep) * 86_400_000 / grid.milliseconds) else { return report }
         for range in rest {
             try db.execute(sql: "INSERT INTO savings_dirty (building_id, from_instant, to_instant) VALUES (?, ?, ?)",
                            arguments: [building, grid.start(of: range.lowerBound).millisecondsSince1970, grid.start(of: range.upperBound).millisecondsSince1970])
