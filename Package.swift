@@ -191,6 +191,7 @@ let package = Package(
             dependencies: [
                 "CarShare", "CarShareCore", "EnergyCore", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

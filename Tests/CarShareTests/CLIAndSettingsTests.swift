@@ -1,7 +1,9 @@
 import ArgumentParser
 import CarShare
 import CarShareCore
+import EnergyCore
 import Foundation
+import Logging
 import GRDB
 import HubTestSupport
 import HubCore
@@ -35,6 +37,32 @@ import Testing
         #expect(throws: HubError.self) {
             try SettingsLoader.load(HubSettings.self, defaults: HubSettings(), json: Data(#"{"carshare": {"tripFee": 200}}"#.utf8), source: "test")
         }
+    }
+
+    /// One configuration with one time zone: a section that disagrees, or a zone that does not
+    /// exist, is an error at start that names the setting.
+    @Test func theHubHasOneTimeZoneAndABadOneIsNamedAtStart() throws {
+        func configuration(_ json: String) throws -> HubConfiguration {
+            try SettingsLoader.load(HubSettings.self, defaults: HubSettings(), json: Data(json.utf8), source: "test").configuration()
+        }
+        #expect(try configuration("{}").zone.identifier == "Europe/Paris")
+        for (json, name) in [(#"{"ingest": {"timeZone": "Europe/Brussels"}}"#, "ingest.timeZone"),
+                             (#"{"timeZone": "Europe/Brussels"}"#, "ingest.timeZone"),
+                             (#"{"energy": {"timeZone": "UTC"}}"#, "energy.timeZone"),
+                             (#"{"carshare": {"timeZone": "UTC"}}"#, "carshare.timeZone"),
+                             (#"{"timeZone": "Mars/Olympus"}"#, "timeZone")] {
+            do {
+                _ = try configuration(json)
+                Issue.record("\(json) was accepted")
+            } catch let error as HubError {
+                #expect(error.kind == .configuration && error.message.contains("setting \(name) "), "\(json): \(error.message)")
+            }
+        }
+        let together = #"{"timeZone": "Europe/Brussels", "ingest": {"timeZone": "Europe/Brussels"}, "energy": {"timeZone": "Europe/Brussels"}, "carshare": {"timeZone": "Europe/Brussels"}}"#
+        #expect(try configuration(together).zone.identifier == "Europe/Brussels")
+        var settings = HubSettings()
+        settings.energy.timeZone = "UTC"
+        #expect(throws: HubError.self, "the hub does not start") { _ = try HubProcess(settings: settings, logger: Logger(label: "test")) }
     }
 
     @Test func staffRunTheCarShareFromTheCommandLine() async throws {

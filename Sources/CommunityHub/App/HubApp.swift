@@ -21,9 +21,12 @@ package struct HubDependencies: Sendable {
     package var now: @Sendable () -> Instant = Instant.now
     /// The requests being served (for the shutdown log).
     package var inFlight = InFlightRequests()
+    /// The hub's one time zone (`HubSettings.configuration()`).
+    package var zone: LocalTimeZone
 
     package init(settings: HubSettings, database: HubDatabase, users: UserStore, readings: any ReadingStore, metrics: PrometheusCollectorRegistry,
-                 brokerConnected: (@Sendable () -> Bool)?, now: @escaping @Sendable () -> Instant = Instant.now, inFlight: InFlightRequests = InFlightRequests()) {
+                 brokerConnected: (@Sendable () -> Bool)?, now: @escaping @Sendable () -> Instant = Instant.now, inFlight: InFlightRequests = InFlightRequests(),
+                 zone: LocalTimeZone = .paris) {
         self.settings = settings
         self.database = database
         self.users = users
@@ -32,6 +35,7 @@ package struct HubDependencies: Sendable {
         self.brokerConnected = brokerConnected
         self.now = now
         self.inFlight = inFlight
+        self.zone = zone
     }
 }
 
@@ -111,7 +115,7 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
         _ = try await dependencies.users.revoke(token: token, at: dependencies.now())
         return Response(status: .noContent)
     }
-    ReadingRoutes(store: dependencies.readings).add(to: api)
+    ReadingRoutes(store: dependencies.readings, timeZone: dependencies.zone).add(to: api)
     EnergyRoutes(database: dependencies.database, settings: dependencies.settings.energy, now: dependencies.now).add(to: api)
     CarShareRoutes(store: CarShareStore(database: dependencies.database, settings: dependencies.settings.carshare), now: dependencies.now).add(to: api)
     return router

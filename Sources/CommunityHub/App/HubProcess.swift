@@ -21,6 +21,8 @@ package struct HubProcess {
     package let logger: Logger
 
     package init(settings: HubSettings, logger: Logger) throws {
+        // Checked once, before anything is opened: a bad setting stops the start with its name.
+        let configuration = try settings.configuration()
         self.settings = settings
         self.logger = logger
         database = try HubSchema.open(settings)
@@ -34,7 +36,7 @@ package struct HubProcess {
         let ingest = self.ingest
         dependencies = HubDependencies(settings: settings, database: database,
                                        users: UserStore(database: database, bcryptCost: UInt8(clamping: settings.auth.bcryptCost)),
-                                       readings: store, metrics: registry, brokerConnected: { ingest.isConnected })
+                                       readings: store, metrics: registry, brokerConnected: { ingest.isConnected }, zone: configuration.zone)
     }
 
     package func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {

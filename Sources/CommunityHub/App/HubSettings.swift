@@ -63,6 +63,9 @@ package struct HubSettings: Codable, Sendable, Equatable {
         }
     }
 
+    /// The hub's one time zone: days and months of every report, local times of devices and
+    /// bookings. The sections' `timeZone` keys must agree with it.
+    package var timeZone = "Europe/Paris"
     package var database = DatabaseSection()
     package var mqtt = MQTTSettings()
     package var http = HTTPSection()
@@ -76,10 +79,34 @@ package struct HubSettings: Codable, Sendable, Equatable {
     package static func load(file: String?) throws -> HubSettings {
         guard let file else { return HubSettings() }
         let settings = try SettingsLoader.load(HubSettings.self, defaults: HubSettings(), file: file)
-        _ = try settings.carshare.validated()
-        _ = try settings.http.validated()
+        _ = try settings.configuration()
         return settings
     }
+
+    /// Every section checked once, into the one configuration the hub runs with; an invalid or
+    /// inconsistent setting is an error naming it.
+    package func configuration() throws -> HubConfiguration {
+        let zone: LocalTimeZone
+        do {
+            zone = try LocalTimeZone(identifier: timeZone)
+        } catch {
+            throw HubError.configuration("setting timeZone is \(timeZone), which is not a time zone (e.g. Europe/Paris)")
+        }
+        for (name, value) in [("ingest.timeZone", ingest.timeZone), ("energy.timeZone", energy.timeZone), ("carshare.timeZone", carshare.timeZone)] where value != timeZone {
+            throw HubError.configuration("setting \(name) is \(value) but timeZone is \(timeZone): the hub has one time zone, set timeZone (and leave \(name) out)")
+        }
+        _ = try http.validated()
+        _ = try ingest.validated()
+        _ = try carshare.validated()
+        return HubConfiguration(settings: self, zone: zone, energy: try energy.validated())
+    }
+}
+
+/// The settings once checked: what the hub runs with, with its one time zone.
+package struct HubConfiguration: Sendable {
+    package let settings: HubSettings
+    package let zone: LocalTimeZone
+    package let energy: EnergyConfiguration
 }
 
 /// The schema of the whole hub, in order: shared registry and users, then each module's tables.

@@ -9,7 +9,7 @@ public struct ReadingRoutes: Sendable {
     let store: any ReadingStore
     let timeZone: LocalTimeZone
 
-    public init(store: any ReadingStore, timeZone: LocalTimeZone = .paris) {
+    public init(store: any ReadingStore, timeZone: LocalTimeZone) {
         self.store = store
         self.timeZone = timeZone
     }
