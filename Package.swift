@@ -189,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "CarShareTests",
             dependencies: [
-                "CarShare", "CarShareCore", "EnergyCore", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubCLI",
+                "CarShare", "CarShareCore", "EnergyCore", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubCLI", "HubTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

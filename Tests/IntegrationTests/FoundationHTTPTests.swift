@@ -14,17 +14,6 @@ import Testing
 @testable import EnergyCore
 @testable import EnergyHub
 
-/// A value tests change while the router reads it (the clock, the broker's state).
-private final class Locked<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-}
-
 /// A real SQLite file with the whole hub schema; a registry imported from CSV in which the box
 /// `box-moved` serves dwelling OUT-B-01 until 2026-03-01, then OUT-B-02 (where it replaces
 /// `box-b02`); readings and quarantine entries written by the real ingest processor; users of every

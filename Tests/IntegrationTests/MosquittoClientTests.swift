@@ -1,4 +1,5 @@
 import Foundation
+import HubTestSupport
 import Logging
 import HubCore
 import Shared
@@ -21,11 +22,6 @@ private func testLogger(_ label: String) -> Logger {
     return Logger(label: label, factory: { _ in SwiftLogNoOpLogHandler() })
 }
 
-private func temporaryDirectory(_ name: String) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("mqtt-\(name)-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
 
 /// Fast reconnection for tests.
 private func quickSettings(_ broker: BrokerProcess) -> MQTTSettings {
@@ -196,7 +192,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func passwordFromEnvironmentOrFile() throws {
-        let directory = try temporaryDirectory("password")
+        let directory = try TestSupport.temporaryDirectory("mqtt-password")
         defer { try? FileManager.default.removeItem(at: directory) }
         var settings = MQTTSettings()
         #expect(try settings.resolvedPassword(environment: [:]) == nil)
@@ -216,7 +212,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 @Suite struct MosquittoClientTests {
     @Test func publishAndReceiveAtQoS1() async throws {
-        let directory = try temporaryDirectory("basic")
+        let directory = try TestSupport.temporaryDirectory("mqtt-basic")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
@@ -257,7 +253,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func persistentSessionKeepsMessagesWhileAway() async throws {
-        let directory = try temporaryDirectory("session")
+        let directory = try TestSupport.temporaryDirectory("mqtt-session")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
@@ -289,7 +285,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func brokerRestartMidStreamLosesNothing() async throws {
-        let directory = try temporaryDirectory("restart")
+        let directory = try TestSupport.temporaryDirectory("mqtt-restart")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: true)
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
@@ -328,7 +324,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func publishWhileDisconnectedIsQueuedAndSentAfterReconnecting() async throws {
-        let directory = try temporaryDirectory("offline")
+        let directory = try TestSupport.temporaryDirectory("mqtt-offline")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: true)
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
@@ -358,7 +354,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func firstConnectionFailsUntilTheBrokerIsUp() async throws {
-        let directory = try temporaryDirectory("late")
+        let directory = try TestSupport.temporaryDirectory("mqtt-late")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: true)
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
 
@@ -395,7 +391,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func wrongPasswordIsReportedAndRetriedForever() async throws {
-        let directory = try temporaryDirectory("auth")
+        let directory = try TestSupport.temporaryDirectory("mqtt-auth")
         let passwordFile = directory.appendingPathComponent("passwords").path
         try run("/usr/bin/mosquitto_passwd", ["-b", "-c", passwordFile, "meter", "right-password"], in: directory)
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false, passwordFile: passwordFile)
@@ -436,7 +432,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func tlsWithAPrivateCertificateAuthority() async throws {
-        let directory = try temporaryDirectory("tls")
+        let directory = try TestSupport.temporaryDirectory("mqtt-tls")
         let openssl = "/usr/bin/openssl"
         try run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
                           "-days", "2", "-subj", "/CN=Community Hub Test CA"], in: directory)
@@ -492,7 +488,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func blockedOnMessageLosesNothingAndStopWaitsForIt() async throws {
-        let directory = try temporaryDirectory("blocked")
+        let directory = try TestSupport.temporaryDirectory("mqtt-blocked")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
@@ -545,7 +541,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func publishAndStopFromInsideOnMessageDoNotDeadlock() async throws {
-        let directory = try temporaryDirectory("reentrant")
+        let directory = try TestSupport.temporaryDirectory("mqtt-reentrant")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
@@ -586,7 +582,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func stopWhileLibmosquittoWaitsToReconnect() async throws {
-        let directory = try temporaryDirectory("stop-offline")
+        let directory = try TestSupport.temporaryDirectory("mqtt-stop-offline")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
@@ -611,7 +607,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func publishBlocksWhenTooManyAreUnacknowledged() async throws {
-        let directory = try temporaryDirectory("backpressure")
+        let directory = try TestSupport.temporaryDirectory("mqtt-backpressure")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }

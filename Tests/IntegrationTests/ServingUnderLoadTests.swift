@@ -91,8 +91,8 @@ struct ServingUnderLoadTests {
             #expect(status == 200, "\(path) as \(role)")
         }
 
-        let outcome = Guarded(Outcome())
-        let healthLatencies = Guarded<[Duration]>([])
+        let outcome = Locked(Outcome())
+        let healthLatencies = Locked<[Duration]>([])
         let stop = ContinuousClock.now + Self.loadDuration
         let publishing = Task {
             var step: Int64 = 0
@@ -114,12 +114,12 @@ struct ServingUnderLoadTests {
                             let connection = client
                             let response = try await withDeadline(.seconds(10)) { try await connection.get(path, headers: headers) }
                             let code = Int(response.head.status.code)
-                            outcome.withLock { outcome in
+                            outcome.mutate { outcome in
                                 outcome.statuses[code, default: 0] += 1
                                 if code == 503 && response.head.headerFields[.retryAfter] == nil { outcome.missingRetryAfter += 1 }
                             }
                         } catch {
-                            outcome.withLock { $0.failures.append("\(path): \(error)") }
+                            outcome.mutate { $0.failures.append("\(path): \(error)") }
                             try? await client.shutdown()
                             client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(20)))
                             client.connect()
@@ -136,7 +136,7 @@ struct ServingUnderLoadTests {
                     client.connect()
                     let status = try? await withDeadline(.seconds(5)) { try await client.get("/healthz").head.status.code }
                     let latency = ContinuousClock.now - started
-                    healthLatencies.withLock { $0.append(latency) }
+                    healthLatencies.mutate { $0.append(latency) }
                     #expect(status == 200, "healthz answered")
                     Task { try? await client.shutdown() }
                     try await Task.sleep(for: .milliseconds(50))
@@ -146,8 +146,8 @@ struct ServingUnderLoadTests {
         }
         publishing.cancel()
 
-        let result = outcome.withLock { $0 }
-        let latencies = healthLatencies.withLock { $0 }.sorted()
+        let result = outcome.value
+        let latencies = healthLatencies.value.sorted()
         let answered = result.statuses.values.reduce(0, +)
         let ok = result.statuses.filter { (200..<300).contains($0.key) }.values.reduce(0, +)
         print("load: \(answered) answers in \(Self.loadDuration) over \(Self.connections) connections: \(result.statuses.sorted { $0.key < $1.key }); "
@@ -170,37 +170,4 @@ struct ServingUnderLoadTests {
         #expect(status != nil, "SIGTERM ended the process within 10 s (took \(ContinuousClock.now - signalled)): \(hub.log.suffix(2000))")
         #expect(hub.log.contains("ingest stopped"), "ingest drained before the exit")
     }
-}
-
-struct DeadlinePassed: Error {}
-
-/// Runs `body` and gives up after `timeout`, without waiting for it: a request to a frozen server
-/// never completes, and `TestClient`'s own timeout waits for it before throwing.
-func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    let claimed = Guarded(false)
-    let claim: @Sendable () -> Bool = { claimed.withLock { done in defer { done = true }; return !done } }
-    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-        let work = Task {
-            do {
-                let value = try await body()
-                if claim() { continuation.resume(returning: value) }
-            } catch {
-                if claim() { continuation.resume(throwing: error) }
-            }
-        }
-        Task {
-            try? await Task.sleep(for: timeout)
-            if claim() {
-                continuation.resume(throwing: DeadlinePassed())
-                work.cancel()
-            }
-        }
-    }
-}
-
-/// A value shared by the load's concurrent tasks.
-private final class Guarded<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result { mutex.withLock { body(&$0) } }
 }

@@ -119,12 +119,3 @@ import Testing
         #expect(BlockingAccessGuard.isServing == false, "outside a request nothing is marked")
     }
 }
-
-/// A value shared between a test and the tasks it starts.
-final class Locked<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value { lock.withLock { stored } }
-    func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
-}
