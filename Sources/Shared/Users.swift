@@ -134,9 +134,7 @@ public struct UserStore: Sendable {
         // shared pool that serves every other request. A missing user costs the same time, so a
         // wrong name and a wrong password look alike.
         let hash = found?.hash ?? UserStore.dummyHash
-        let matches = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            Thread { continuation.resume(returning: Bcrypt.verify(password, hash: hash)) }.start()
-        }
+        let matches = await BlockingWork.run { Bcrypt.verify(password, hash: hash) }
         guard let found, matches else { return nil }
         return found.identity
     }

@@ -104,12 +104,10 @@ public enum ReportsBenchmark {
     }
 
     static func format(_ duration: Duration) -> String {
-        String(format: "%.1f ms", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
+        String(format: "%.1f ms", SavingsBenchmark.seconds(duration) * 1000)
     }
 
     static func ratio(_ value: Duration, _ floor: Duration) -> String {
-        let floorSeconds = Double(floor.components.seconds) + Double(floor.components.attoseconds) / 1e18
-        let seconds = Double(value.components.seconds) + Double(value.components.attoseconds) / 1e18
-        return floorSeconds > 0 ? String(format: "%.1fx", seconds / floorSeconds) : "-"
+        SavingsBenchmark.seconds(floor) > 0 ? String(format: "%.1fx", SavingsBenchmark.seconds(value) / SavingsBenchmark.seconds(floor)) : "-"
     }
 }
