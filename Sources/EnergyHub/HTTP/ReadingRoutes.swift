@@ -90,38 +90,7 @@ public struct ReadingRoutes: Sendable {
         let to = try request.instant("to", in: timeZone, endOfDay: true) ?? Instant.now().adding(seconds: 86_400)
         guard from < to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must be after from") }
         let limit = try limit(request, default: 10_000, max: 100_000)
-        let periods = try await store.installationPeriods(device: device)
-        guard !periods.isEmpty else {
-            // Only staff learn that a device does not exist; others cannot probe for ids.
-            if AccessPolicy.allows(identity, .read, .deviceReadings) { throw HubError.notFound(field: "device", "no device \(device) in the registry") }
-            throw HubError.forbidden("device \(device) is not one you may see", field: "device")
-        }
-        // The windows this caller may see (AccessPolicy): the whole series for staff; otherwise
-        // each installation period the caller's dwelling or estate may read: a meter while it
-        // served the resident's own dwelling, a production device while in the association's estate.
-        var windows: [(Instant, Instant)]
-        if AccessPolicy.allows(identity, .read, .deviceReadings) {
-            windows = [(from, to)]
-        } else {
-            windows = periods.filter { period in
-                switch period.kind {
-                case .meter: return period.dwelling.map { AccessPolicy.allows(identity, .read, .meterReadings(dwelling: $0)) } ?? false
-                case .pv: return AccessPolicy.allows(identity, .read, .productionReadings(estate: period.estate))
-                }
-            }.map { period in
-                let interval = period.interval(in: timeZone)
-                return (max(from, interval.from), min(to, interval.to ?? to))
-            }
-            guard !windows.isEmpty else {
-                throw HubError.forbidden("device \(device) is not one you may see: a resident sees their own dwelling's meter, an association its estate's production devices",
-                                         field: "device")
-            }
-        }
-        windows = windows.filter { $0.0 < $0.1 }
-        var readings: [Reading] = []
-        for (start, end) in windows where readings.count < limit {
-            readings += try await store.readings(device: device, from: start, to: end, limit: limit - readings.count)
-        }
+        let readings = try await store.readings(device: device, from: from, to: to, limit: limit, by: identity, zone: timeZone)
         let body = ReadingsBody(device: device, from: from, to: to, readings: readings.map {
             ReadingBody(instant: $0.instant, energyWh: $0.energy.value, powerW: $0.powerWatts, segment: $0.segment, timeSource: $0.timeSource.rawValue)
         }, nextFrom: readings.count == limit ? readings.last.map { $0.instant.adding(milliseconds: 1) } : nil)
@@ -130,6 +99,7 @@ public struct ReadingRoutes: Sendable {
 
     func quarantine(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
+        // Asked before the parameters are read: a caller who may not see the list learns nothing else.
         try AccessPolicy.require(identity, .read, .quarantine, "the refused messages are for the landlord's staff")
         let since = try request.instant("since", in: timeZone) ?? Instant.now().adding(seconds: -86_400)
         // Entries share a receive time (a refused array payload, a burst): since alone cannot say
@@ -142,7 +112,7 @@ public struct ReadingRoutes: Sendable {
             afterID = id
         }
         let limit = try limit(request, default: 1000, max: 10_000)
-        let entries = try await store.quarantine(since: since, afterID: afterID, limit: limit)
+        let entries = try await store.quarantine(since: since, afterID: afterID, limit: limit, by: identity)
         let last = entries.count == limit ? entries.last : nil
         let body = QuarantineListBody(since: since, entries: entries.map { entry in
             QuarantineBody(id: entry.id ?? 0, receivedAt: entry.receivedAt, topic: entry.topic, reason: entry.reason.rawValue, detail: entry.detail,

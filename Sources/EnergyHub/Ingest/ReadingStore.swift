@@ -80,6 +80,54 @@ extension ReadingStore {
     public func prepareForIngest() throws {}
 }
 
+extension ReadingStore {
+    /// A device's readings in [from, to) as `identity` may see them, oldest first, at most
+    /// `limit`: the whole series for staff; otherwise only the installation periods
+    /// `AccessPolicy` allows (a meter while in the resident's own dwelling, a production device
+    /// while in the association's estate). Only staff learn that a device does not exist.
+    public func readings(device: String, from: Instant, to: Instant, limit: Int, by identity: Identity, zone timeZone: LocalTimeZone) async throws -> [Reading] {
+        let periods = try await installationPeriods(device: device)
+        guard !periods.isEmpty else {
+            // Only staff learn that a device does not exist; others cannot probe for ids.
+            if AccessPolicy.allows(identity, .read, .deviceReadings) { throw HubError.notFound(field: "device", "no device \(device) in the registry") }
+            throw HubError.forbidden("device \(device) is not one you may see", field: "device")
+        }
+        // The windows this caller may see (AccessPolicy): the whole series for staff; otherwise
+        // each installation period the caller's dwelling or estate may read: a meter while it
+        // served the resident's own dwelling, a production device while in the association's estate.
+        var windows: [(Instant, Instant)]
+        if AccessPolicy.allows(identity, .read, .deviceReadings) {
+            windows = [(from, to)]
+        } else {
+            windows = periods.filter { period in
+                switch period.kind {
+                case .meter: return period.dwelling.map { AccessPolicy.allows(identity, .read, .meterReadings(dwelling: $0)) } ?? false
+                case .pv: return AccessPolicy.allows(identity, .read, .productionReadings(estate: period.estate))
+                }
+            }.map { period in
+                let interval = period.interval(in: timeZone)
+                return (max(from, interval.from), min(to, interval.to ?? to))
+            }
+            guard !windows.isEmpty else {
+                throw HubError.forbidden("device \(device) is not one you may see: a resident sees their own dwelling's meter, an association its estate's production devices",
+                                         field: "device")
+            }
+        }
+        windows = windows.filter { $0.0 < $0.1 }
+        var found: [Reading] = []
+        for (start, end) in windows where found.count < limit {
+            found += try await readings(device: device, from: start, to: end, limit: limit - found.count)
+        }
+        return found
+    }
+
+    /// Refused messages, for the callers `AccessPolicy` lets read them (staff).
+    public func quarantine(since: Instant, afterID: Int64?, limit: Int, by identity: Identity) async throws -> [QuarantineEntry] {
+        try AccessPolicy.require(identity, .read, .quarantine, "the refused messages are for the landlord's staff")
+        return try await quarantine(since: since, afterID: afterID, limit: limit)
+    }
+}
+
 /// The SQLite store, over the hub's GRDB pool.
 public struct SQLiteReadingStore: ReadingStore {
     public let database: HubDatabase
