@@ -10,6 +10,8 @@ import HubTools
 public final class HubChild: @unchecked Sendable {
     public let process = Process()
     public let logURL: URL
+    /// The HTTP port `serve` was given (nil for other commands).
+    public private(set) var httpPort: Int?
 
     /// The executable next to the test bundle (`swift build` builds it with the tests).
     public static var executable: URL {
@@ -24,6 +26,7 @@ public final class HubChild: @unchecked Sendable {
         let httpPort = try BrokerProcess.freeLoopbackPort()
         try self.init(arguments: ["serve", "--db", database, "--mqtt-port", "\(mqttPort)", "--http-port", "\(httpPort)"] + extraArguments,
                       directory: directory, name: name, environment: environment)
+        self.httpPort = httpPort
     }
 
     /// `community-hub` with these arguments; standard output and error go to `<name>.log` in `directory`.

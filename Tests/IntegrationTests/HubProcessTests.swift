@@ -110,7 +110,7 @@ import Testing
         let hub = try HubChild(database: harness.database.path, mqttPort: harness.broker.port, directory: harness.directory, name: "stuck",
                                environment: ["HUB_DEBUG_STUCK_ROUTE": "1"])
         try await waitUntil("the hub connected") { hub.log.contains("connected to the MQTT broker") || !hub.process.isRunning }
-        let port = try #require(Int(hub.log.firstMatch(of: /http:\/\/127\.0\.0\.1:(\d+)/)?.1 ?? ""), "\(hub.log)")
+        let port = try #require(hub.httpPort)
         let (publisher, publishing) = try startPublishing(harness)
         try await waitUntil(timeout: .seconds(60), "a third stored") { harness.storedReadings >= total / 3 }
         // Two requests that never return: each blocks a thread of the pool, as a synchronous call would.

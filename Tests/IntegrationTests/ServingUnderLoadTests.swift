@@ -61,7 +61,7 @@ struct ServingUnderLoadTests {
         defer { broker.stop() }
         let hub = try HubChild(database: database, mqttPort: broker.port, directory: directory, name: "serve")
         try await waitUntil(timeout: .seconds(60), "the hub listens") { hub.log.contains("HTTP listening") || !hub.process.isRunning }
-        let port = try #require(Int(hub.log.firstMatch(of: /http:\/\/127\.0\.0\.1:(\d+)/)?.1 ?? ""), "\(hub.log)")
+        let port = try #require(hub.httpPort)
         try await waitUntil(timeout: .seconds(30), "the hub is ready") { hub.log.contains("connected to the MQTT broker") || !hub.process.isRunning }
 
         // Meters keep publishing while the pages are read: ingest writes beside the readers.
