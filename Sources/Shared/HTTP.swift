@@ -111,10 +111,10 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 /// Authenticates `Authorization: Bearer <token>` and stores the caller in the context; 401 otherwise.
 public struct BearerAuthMiddleware: RouterMiddleware {
     public typealias Context = HubRequestContext
-    let users: UserStore
+    let users: any UserStore
     let now: @Sendable () -> Instant
 
-    public init(users: UserStore, now: @escaping @Sendable () -> Instant = Instant.now) {
+    public init(users: any UserStore, now: @escaping @Sendable () -> Instant = Instant.now) {
         self.users = users
         self.now = now
     }

@@ -4,8 +4,8 @@ import GRDB
 import HubCore
 import HummingbirdBcrypt
 
-/// Users, passwords (bcrypt) and bearer tokens (only their SHA-256 is stored).
-public struct UserStore: Sendable {
+/// Users, passwords (bcrypt) and bearer tokens (only their SHA-256 is stored), in SQLite.
+public struct SQLiteUserStore: UserStore {
     public let database: HubDatabase
     public let bcryptCost: UInt8
 
@@ -14,8 +14,8 @@ public struct UserStore: Sendable {
         self.bcryptCost = bcryptCost
     }
 
-    /// Adds a user. Residents need a dwelling, association users an estate; both must exist.
-    public func add(name: String, role: Role, dwelling: String?, estate: String?, password: String, at now: Instant) throws {
+    public func add(name: String, role: Role, dwelling: String?, estate: String?, password: String, by identity: Identity, at now: Instant) async throws {
+        try AccessPolicy.require(identity, .manage, .users, field: "role", "accounts are created by the landlord's staff")
         let name = name.trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty, name.count <= 100 else { throw HubError.badRequest(field: "name", "a user name must be 1 to 100 characters") }
         guard password.count >= 8 else { throw HubError.badRequest(field: "password", "a password must have at least 8 characters") }
@@ -35,8 +35,10 @@ public struct UserStore: Sendable {
                 throw HubError.badRequest(field: dwelling != nil ? "dwelling" : "estate", "a \(role.rawValue) user is not tied to a dwelling or an estate")
             }
         }
-        let hash = Bcrypt.hash(password, cost: bcryptCost)  // CLI and demo only: a blocking call is fine
-        try database.writeBlocking { db in
+        // bcrypt takes tens of milliseconds by design: on its own thread, not the shared pool.
+        let cost = bcryptCost
+        let hash = await BlockingWork.run { Bcrypt.hash(password, cost: cost) }
+        try await database.write { db in
             if let dwelling, try !db.exists("SELECT 1 FROM dwelling WHERE id = ?", dwelling) {
                 throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry")
             }
@@ -51,13 +53,13 @@ public struct UserStore: Sendable {
         }
     }
 
-    /// Whether a user of this name exists.
-    public func exists(name: String) throws -> Bool {
-        try database.readBlocking { db in try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) }
+    public func exists(name: String, by identity: Identity) async throws -> Bool {
+        try AccessPolicy.require(identity, .read, .users, field: "name", "the list of accounts is for the landlord's staff")
+        return try await database.read { db in try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) }
     }
 
-    /// Creates a bearer token for a user and returns it; only its hash is kept.
-    public func createToken(for name: String, label: String, expiresAt: Instant?, at now: Instant) async throws -> String {
+    public func createToken(for name: String, label: String, expiresAt: Instant?, by identity: Identity, at now: Instant) async throws -> String {
+        try AccessPolicy.require(identity, .manage, .tokens(user: name), field: "name", "a user's tokens are theirs and the landlord's staff's")
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = generator.next() }
@@ -68,25 +70,24 @@ public struct UserStore: Sendable {
                 throw HubError.notFound(field: "name", "no user named \(name)")
             }
             try db.execute(sql: "INSERT INTO api_token (token_hash, user_name, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [UserStore.hash(token: token), name, label, now.millisecondsSince1970, expiresAt?.millisecondsSince1970])
+                           arguments: [SQLiteUserStore.hash(token: token), name, label, now.millisecondsSince1970, expiresAt?.millisecondsSince1970])
         }
         return token
     }
 
-    /// Revokes one token (a session's logout); false when it was unknown, already revoked or expired.
     public func revoke(token: String, at now: Instant) async throws -> Bool {
         try await database.write { db in
             try db.execute(sql: """
                 UPDATE api_token SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-                """, arguments: [now.millisecondsSince1970, UserStore.hash(token: token), now.millisecondsSince1970])
+                """, arguments: [now.millisecondsSince1970, SQLiteUserStore.hash(token: token), now.millisecondsSince1970])
             return db.changesCount > 0
         }
     }
 
-    /// Revokes every live token of a user (or only those with this label): a lost phone, a
-    /// volunteer leaving. Returns how many were revoked.
-    public func revokeTokens(of name: String, label: String? = nil, at now: Instant) throws -> Int {
-        try database.writeBlocking { db in
+    /// A lost phone, a volunteer leaving.
+    public func revokeTokens(of name: String, label: String?, by identity: Identity, at now: Instant) async throws -> Int {
+        try AccessPolicy.require(identity, .manage, .tokens(user: name), field: "name", "a user's tokens are theirs and the landlord's staff's")
+        return try await database.write { db in
             guard try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) else { throw HubError.notFound(field: "name", "no user named \(name)") }
             try db.execute(sql: """
                 UPDATE api_token SET revoked_at = ?
@@ -96,9 +97,9 @@ public struct UserStore: Sendable {
         }
     }
 
-    /// A user's tokens, newest first, without anything that would let one be used.
-    public func tokens(of name: String) throws -> [TokenInfo] {
-        try database.readBlocking { db in
+    public func tokens(of name: String, by identity: Identity) async throws -> [TokenInfo] {
+        try AccessPolicy.require(identity, .read, .tokens(user: name), field: "name", "a user's tokens are theirs and the landlord's staff's")
+        return try await database.read { db in
             guard try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) else { throw HubError.notFound(field: "name", "no user named \(name)") }
             return try Row.fetchAll(db, sql: "SELECT label, created_at, expires_at, revoked_at FROM api_token WHERE user_name = ? ORDER BY created_at DESC, rowid DESC",
                                     arguments: [name]).map { row in
@@ -109,9 +110,8 @@ public struct UserStore: Sendable {
         }
     }
 
-    /// The identity behind a bearer token, or nil when it is unknown, revoked or expired.
     public func identity(forToken token: String, at now: Instant) async throws -> Identity? {
-        let hash = UserStore.hash(token: token)
+        let hash = SQLiteUserStore.hash(token: token)
         return try await database.read { db in
             let row = try Row.fetchOne(db, sql: """
                 SELECT u.name, u.role, u.dwelling_id, u.estate_id FROM api_token t JOIN hub_user u ON u.name = t.user_name
@@ -122,7 +122,6 @@ public struct UserStore: Sendable {
         }
     }
 
-    /// Checks a name and password; returns the identity when they match.
     public func verify(name: String, password: String) async throws -> Identity? {
         let found: (identity: Identity, hash: String)? = try await database.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT name, role, dwelling_id, estate_id, password_hash FROM hub_user WHERE name = ?", arguments: [name]),
@@ -133,7 +132,7 @@ public struct UserStore: Sendable {
         // bcrypt takes tens of milliseconds by design: run it on its own thread, not on the
         // shared pool that serves every other request. A missing user costs the same time, so a
         // wrong name and a wrong password look alike.
-        let hash = found?.hash ?? UserStore.dummyHash
+        let hash = found?.hash ?? SQLiteUserStore.dummyHash
         let matches = await BlockingWork.run { Bcrypt.verify(password, hash: hash) }
         guard let found, matches else { return nil }
         return found.identity

@@ -22,7 +22,7 @@ struct Fixture {
     static let zone = LocalTimeZone.paris
 
     let database: HubDatabase
-    let store: CarShareStore
+    let store: SQLiteCarShareStore
     let settings: HubSettings
     var tokens: [String: String] = [:]
 
@@ -43,7 +43,7 @@ struct Fixture {
         settings.database.synchronous = .normal
         self.settings = settings
         database = try HubSchema.open(settings)
-        store = CarShareStore(database: database, settings: carshare)
+        store = SQLiteCarShareStore(database: database, settings: carshare)
         try await database.pool.write { db in
             if try !db.exists("SELECT 1 FROM estate WHERE id = 'Outreau'") {
                 try db.execute(sql: """
@@ -53,18 +53,18 @@ struct Fixture {
                     """)
             }
         }
-        let users = UserStore(database: database, bcryptCost: 4)
+        let users = SQLiteUserStore(database: database, bcryptCost: 4)
         for identity in [Fixture.staff, Fixture.association, Fixture.otherAssociation, Fixture.resident, Fixture.otherResident, Fixture.driver, Fixture.otherDriver] {
             let exists = try await database.pool.read { db in try db.exists("SELECT 1 FROM hub_user WHERE name = ?", identity.name) }
             if !exists {
-                try users.add(name: identity.name, role: identity.role, dwelling: identity.dwelling, estate: identity.estate, password: "password-123", at: Fixture.now)
+                try await users.add(name: identity.name, role: identity.role, dwelling: identity.dwelling, estate: identity.estate, password: "password-123", by: .testStaff, at: Fixture.now)
             }
-            tokens[identity.name] = try await users.createToken(for: identity.name, label: "test", expiresAt: nil, at: Fixture.now)
+            tokens[identity.name] = try await users.createToken(for: identity.name, label: "test", expiresAt: nil, by: .testStaff, at: Fixture.now)
         }
     }
 
     var dependencies: HubDependencies {
-        HubDependencies(settings: settings, database: database, users: UserStore(database: database, bcryptCost: 4),
+        HubDependencies(settings: settings, database: database, users: SQLiteUserStore(database: database, bcryptCost: 4),
                         readings: SQLiteReadingStore(database: database), metrics: PrometheusCollectorRegistry(), brokerConnected: nil,
                         now: { Fixture.now })
     }

@@ -52,7 +52,7 @@ import Testing
             try await fixture.database.pool.write { db in try db.execute(sql: "DELETE FROM carshare_entry_line") }
         } catch let error as DatabaseError {
             #expect(error.message?.contains("posted_entry_immutable") == true)
-            #expect((CarShareStore.hubError(error) as? HubError)?.code == "posted_entry_immutable")
+            #expect((SQLiteCarShareStore.hubError(error) as? HubError)?.code == "posted_entry_immutable")
         }
     }
 

@@ -36,12 +36,12 @@ import Testing
         try hub.publish("m-2", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 200)])
         try hub.publish("m-3", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 300)])
         try hub.update(now: "2026-06-11T00:00:00Z")
-        let users = UserStore(database: hub.database, bcryptCost: 4)
+        let users = SQLiteUserStore(database: hub.database, bcryptCost: 4)
         var tokens: [String: String] = [:]
         for (name, role, dwelling, estate) in [("staff", Role.staff, nil, nil), ("assoc-e", .association, nil, "E"), ("assoc-f", .association, nil, "F"),
                                                 ("resident-d1", .resident, "D1", nil), ("resident-d2", .resident, "D2", nil), ("driver", .driver, nil, nil)] as [(String, Role, String?, String?)] {
-            try users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: "password-\(name)", at: SavingsRoutesTests.now)
-            tokens[name] = try await users.createToken(for: name, label: "test", expiresAt: nil, at: SavingsRoutesTests.now)
+            try await users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: "password-\(name)", by: .testStaff, at: SavingsRoutesTests.now)
+            tokens[name] = try await users.createToken(for: name, label: "test", expiresAt: nil, by: .testStaff, at: SavingsRoutesTests.now)
         }
         let router = Router(context: HubRequestContext.self)
         router.middlewares.add(ServingMiddleware<HubRequestContext>(inFlight: InFlightRequests()))

@@ -57,3 +57,8 @@ public enum TestSupport {
         Outreau;OUT-A;OUT-A-04;box-7;meter;canonical;2025-01-01;;
         """
 }
+
+extension Identity {
+    /// The landlord's staff, as tests act when they set up accounts and the registry.
+    public static let testStaff = Identity(name: "test-staff", role: .staff)
+}

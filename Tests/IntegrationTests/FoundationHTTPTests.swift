@@ -76,11 +76,11 @@ private struct Hub {
         let directory = try TestSupport.temporaryDirectory("foundation-http")
         database = try HubDatabase.open(path: directory.appendingPathComponent("hub.sqlite").path, schemas: HubSchema.all, synchronous: .normal)
         _ = try RegistryImporter(database: database).importCSV(Data(Hub.registryCSV.utf8))
-        let users = UserStore(database: database, bcryptCost: 4)
+        let users = SQLiteUserStore(database: database, bcryptCost: 4)
         var tokens: [String: String] = [:]
         for identity in Hub.everyone {
-            try users.add(name: identity.name, role: identity.role, dwelling: identity.dwelling, estate: identity.estate, password: Hub.password, at: Hub.now)
-            tokens[identity.name] = try await users.createToken(for: identity.name, label: "test", expiresAt: nil, at: Hub.now)
+            try await users.add(name: identity.name, role: identity.role, dwelling: identity.dwelling, estate: identity.estate, password: Hub.password, by: .testStaff, at: Hub.now)
+            tokens[identity.name] = try await users.createToken(for: identity.name, label: "test", expiresAt: nil, by: .testStaff, at: Hub.now)
         }
         self.tokens = tokens
 
@@ -110,7 +110,7 @@ private struct Hub {
         settings.auth.bcryptCost = 4
         settings.database.path = database.path
         let clock = self.clock
-        return HubDependencies(settings: settings, database: database, users: UserStore(database: database, bcryptCost: 4),
+        return HubDependencies(settings: settings, database: database, users: SQLiteUserStore(database: database, bcryptCost: 4),
                                readings: SQLiteReadingStore(database: database), metrics: metrics, brokerConnected: brokerConnected,
                                now: { clock.value })
     }
@@ -380,11 +380,11 @@ private struct QuarantinePage: Decodable {
 
     @Test func everyAPIRouteNeedsAValidToken() async throws {
         let hub = try await Hub()
-        let users = UserStore(database: hub.database, bcryptCost: 4)
-        let expired = try await users.createToken(for: "staff", label: "old", expiresAt: Hub.now, at: Hub.now.adding(seconds: -3600))
-        let revoked = try await users.createToken(for: "staff", label: "lost phone", expiresAt: nil, at: Hub.now)
+        let users = SQLiteUserStore(database: hub.database, bcryptCost: 4)
+        let expired = try await users.createToken(for: "staff", label: "old", expiresAt: Hub.now, by: .testStaff, at: Hub.now.adding(seconds: -3600))
+        let revoked = try await users.createToken(for: "staff", label: "lost phone", expiresAt: nil, by: .testStaff, at: Hub.now)
         try await hub.database.pool.write { db in
-            try db.execute(sql: "UPDATE api_token SET revoked_at = ? WHERE token_hash = ?", arguments: [Hub.now.millisecondsSince1970, UserStore.hash(token: revoked)])
+            try db.execute(sql: "UPDATE api_token SET revoked_at = ? WHERE token_hash = ?", arguments: [Hub.now.millisecondsSince1970, SQLiteUserStore.hash(token: revoked)])
         }
         let valid = hub.token(Hub.staff)
         try await hub.app().test(.router) { client in

@@ -63,11 +63,11 @@ import HubTools
         _ = try RegistryImporter(database: hub.database).importCSV(Data(SavingsEndToEndTests.registry.utf8))
         let users = hub.dependencies.users
         let now = Instant.now()
-        try users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "staff-password", at: now)
-        try users.add(name: "outreau", role: .association, dwelling: nil, estate: "Outreau", password: "assoc-password", at: now)
-        try users.add(name: "resident-2", role: .resident, dwelling: "OUT-A-02", estate: nil, password: "resident-password", at: now)
+        try await users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "staff-password", by: .testStaff, at: now)
+        try await users.add(name: "outreau", role: .association, dwelling: nil, estate: "Outreau", password: "assoc-password", by: .testStaff, at: now)
+        try await users.add(name: "resident-2", role: .resident, dwelling: "OUT-A-02", estate: nil, password: "resident-password", by: .testStaff, at: now)
         var tokens: [String: String] = [:]
-        for name in ["staff", "outreau", "resident-2"] { tokens[name] = try await users.createToken(for: name, label: "e2e", expiresAt: nil, at: now) }
+        for name in ["staff", "outreau", "resident-2"] { tokens[name] = try await users.createToken(for: name, label: "e2e", expiresAt: nil, by: .testStaff, at: now) }
         let bearer = tokens
 
         let publisher = MosquittoClient(settings: broker.clientSettings, password: nil, clientId: "meters-\(UUID().uuidString.prefix(8))", cleanSession: true,

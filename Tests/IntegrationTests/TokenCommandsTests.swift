@@ -19,16 +19,16 @@ import Testing
         let directory = try TestSupport.temporaryDirectory("tokens-cli")
         let path = directory.appendingPathComponent("hub.sqlite").path
         let database = try HubDatabase.open(path: path, schemas: [SharedSchema.register, EnergySchema.register])
-        let users = UserStore(database: database, bcryptCost: 4)
+        let users = SQLiteUserStore(database: database, bcryptCost: 4)
         let now = Instant.now()
-        try users.add(name: "driver-jean", role: .driver, dwelling: nil, estate: nil, password: "password-123", at: now)
-        let phone = try await users.createToken(for: "driver-jean", label: "phone", expiresAt: nil, at: now)
-        let laptop = try await users.createToken(for: "driver-jean", label: "laptop", expiresAt: nil, at: now)
+        try await users.add(name: "driver-jean", role: .driver, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: now)
+        let phone = try await users.createToken(for: "driver-jean", label: "phone", expiresAt: nil, by: .testStaff, at: now)
+        let laptop = try await users.createToken(for: "driver-jean", label: "laptop", expiresAt: nil, by: .testStaff, at: now)
 
         let listed = try await run(["tokens", "list", "driver-jean", "--db", path], in: directory)
         #expect(listed.status == 0, "\(listed.output)")
         #expect(listed.output.contains("phone") && listed.output.contains("laptop") && listed.output.contains("live"))
-        #expect(!listed.output.contains(phone) && !listed.output.contains(UserStore.hash(token: phone)), "never the token nor its hash")
+        #expect(!listed.output.contains(phone) && !listed.output.contains(SQLiteUserStore.hash(token: phone)), "never the token nor its hash")
 
         let revoked = try await run(["tokens", "revoke", "driver-jean", "--label", "phone", "--db", path], in: directory)
         #expect(revoked.status == 0 && revoked.output.contains("revoked 1 token of driver-jean"), "\(revoked.output)")

@@ -9,7 +9,7 @@ import Testing
     static let now = Instant.parseRFC3339("2026-03-13T09:00:00Z")!
 
     /// A real SQLite file with two estates and their dwellings, and a store hashing at bcrypt cost 4.
-    func setUp() throws -> (HubDatabase, UserStore) {
+    func setUp() throws -> (HubDatabase, SQLiteUserStore) {
         let database = try TestSupport.database()
         try database.pool.write { db in
             try db.execute(sql: """
@@ -18,7 +18,7 @@ import Testing
                 INSERT INTO dwelling (id, building_id) VALUES ('OUT-A-01', 'OUT-A'), ('POR-B-01', 'POR-B');
                 """)
         }
-        return (database, UserStore(database: database, bcryptCost: 4))
+        return (database, SQLiteUserStore(database: database, bcryptCost: 4))
     }
 
     func userCount(_ database: HubDatabase) throws -> Int {
@@ -27,10 +27,10 @@ import Testing
 
     /// Expects `body` to throw a HubError of this kind naming this field, and to add no user.
     func expectRefused(_ kind: HubError.Kind, field: String, _ database: HubDatabase, sourceLocation: SourceLocation = #_sourceLocation,
-                       _ body: () throws -> Void) throws {
+                       _ body: () async throws -> Void) async throws {
         let before = try userCount(database)
         do {
-            try body()
+            try await body()
             Issue.record("expected \(kind) on \(field), got success", sourceLocation: sourceLocation)
         } catch let error as HubError {
             #expect(error.kind == kind && error.field == field, "\(error)", sourceLocation: sourceLocation)
@@ -41,71 +41,71 @@ import Testing
         #expect(try userCount(database) == before, "nothing written", sourceLocation: sourceLocation)
     }
 
-    @Test func eachRoleIsTiedToWhatItNeeds() throws {
+    @Test func eachRoleIsTiedToWhatItNeeds() async throws {
         let (database, users) = try setUp()
         let now = UserStoreTests.now
-        try users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "password-123", at: now)
-        try users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", at: now)
-        try users.add(name: "asso", role: .association, dwelling: nil, estate: "Outreau", password: "password-123", at: now)
-        try users.add(name: "resident", role: .resident, dwelling: "OUT-A-01", estate: nil, password: "password-123", at: now)
+        try await users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: now)
+        try await users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: now)
+        try await users.add(name: "asso", role: .association, dwelling: nil, estate: "Outreau", password: "password-123", by: .testStaff, at: now)
+        try await users.add(name: "resident", role: .resident, dwelling: "OUT-A-01", estate: nil, password: "password-123", by: .testStaff, at: now)
         #expect(try userCount(database) == 4)
 
-        try expectRefused(.badRequest, field: "dwelling", database) {
-            try users.add(name: "r1", role: .resident, dwelling: nil, estate: nil, password: "password-123", at: now)
+        try await expectRefused(.badRequest, field: "dwelling", database) {
+            try await users.add(name: "r1", role: .resident, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: now)
         }
-        try expectRefused(.badRequest, field: "estate", database) {
-            try users.add(name: "r2", role: .resident, dwelling: "OUT-A-01", estate: "Outreau", password: "password-123", at: now)
+        try await expectRefused(.badRequest, field: "estate", database) {
+            try await users.add(name: "r2", role: .resident, dwelling: "OUT-A-01", estate: "Outreau", password: "password-123", by: .testStaff, at: now)
         }
-        try expectRefused(.badRequest, field: "estate", database) {
-            try users.add(name: "a1", role: .association, dwelling: nil, estate: nil, password: "password-123", at: now)
+        try await expectRefused(.badRequest, field: "estate", database) {
+            try await users.add(name: "a1", role: .association, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: now)
         }
-        try expectRefused(.badRequest, field: "dwelling", database) {
-            try users.add(name: "a2", role: .association, dwelling: "OUT-A-01", estate: "Outreau", password: "password-123", at: now)
+        try await expectRefused(.badRequest, field: "dwelling", database) {
+            try await users.add(name: "a2", role: .association, dwelling: "OUT-A-01", estate: "Outreau", password: "password-123", by: .testStaff, at: now)
         }
         for role in [Role.staff, .driver] {
-            try expectRefused(.badRequest, field: "dwelling", database) {
-                try users.add(name: "x-\(role)", role: role, dwelling: "OUT-A-01", estate: nil, password: "password-123", at: now)
+            try await expectRefused(.badRequest, field: "dwelling", database) {
+                try await users.add(name: "x-\(role)", role: role, dwelling: "OUT-A-01", estate: nil, password: "password-123", by: .testStaff, at: now)
             }
-            try expectRefused(.badRequest, field: "estate", database) {
-                try users.add(name: "y-\(role)", role: role, dwelling: nil, estate: "Outreau", password: "password-123", at: now)
+            try await expectRefused(.badRequest, field: "estate", database) {
+                try await users.add(name: "y-\(role)", role: role, dwelling: nil, estate: "Outreau", password: "password-123", by: .testStaff, at: now)
             }
         }
-        try expectRefused(.notFound, field: "dwelling", database) {
-            try users.add(name: "r3", role: .resident, dwelling: "OUT-Z-99", estate: nil, password: "password-123", at: now)
+        try await expectRefused(.notFound, field: "dwelling", database) {
+            try await users.add(name: "r3", role: .resident, dwelling: "OUT-Z-99", estate: nil, password: "password-123", by: .testStaff, at: now)
         }
-        try expectRefused(.notFound, field: "estate", database) {
-            try users.add(name: "a3", role: .association, dwelling: nil, estate: "Atlantis", password: "password-123", at: now)
+        try await expectRefused(.notFound, field: "estate", database) {
+            try await users.add(name: "a3", role: .association, dwelling: nil, estate: "Atlantis", password: "password-123", by: .testStaff, at: now)
         }
     }
 
-    @Test func namesAndPasswordsAreChecked() throws {
+    @Test func namesAndPasswordsAreChecked() async throws {
         let (database, users) = try setUp()
         let now = UserStoreTests.now
         for name in ["", "   ", String(repeating: "n", count: 101)] {
-            try expectRefused(.badRequest, field: "name", database) {
-                try users.add(name: name, role: .staff, dwelling: nil, estate: nil, password: "password-123", at: now)
+            try await expectRefused(.badRequest, field: "name", database) {
+                try await users.add(name: name, role: .staff, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: now)
             }
         }
-        try expectRefused(.badRequest, field: "password", database) {
-            try users.add(name: "short", role: .staff, dwelling: nil, estate: nil, password: "1234567", at: now)
+        try await expectRefused(.badRequest, field: "password", database) {
+            try await users.add(name: "short", role: .staff, dwelling: nil, estate: nil, password: "1234567", by: .testStaff, at: now)
         }
-        try users.add(name: String(repeating: "n", count: 100), role: .staff, dwelling: nil, estate: nil, password: "12345678", at: now)
-        try users.add(name: "  padded  ", role: .staff, dwelling: nil, estate: nil, password: "12345678", at: now)
-        let names = try database.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM hub_user ORDER BY name") }
+        try await users.add(name: String(repeating: "n", count: 100), role: .staff, dwelling: nil, estate: nil, password: "12345678", by: .testStaff, at: now)
+        try await users.add(name: "  padded  ", role: .staff, dwelling: nil, estate: nil, password: "12345678", by: .testStaff, at: now)
+        let names = try await database.read { db in try String.fetchAll(db, sql: "SELECT name FROM hub_user ORDER BY name") }
         #expect(names.contains("padded"), "names are stored trimmed: \(names)")
     }
 
     @Test func aDuplicateNameIsAConflict() async throws {
         let (database, users) = try setUp()
-        try users.add(name: "marie", role: .staff, dwelling: nil, estate: nil, password: "password-123", at: UserStoreTests.now)
-        try expectRefused(.conflict, field: "name", database) {
-            try users.add(name: "marie", role: .driver, dwelling: nil, estate: nil, password: "another-456", at: UserStoreTests.now)
+        try await users.add(name: "marie", role: .staff, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: UserStoreTests.now)
+        try await expectRefused(.conflict, field: "name", database) {
+            try await users.add(name: "marie", role: .driver, dwelling: nil, estate: nil, password: "another-456", by: .testStaff, at: UserStoreTests.now)
         }
-        try expectRefused(.conflict, field: "name", database) {
-            try users.add(name: " marie ", role: .driver, dwelling: nil, estate: nil, password: "another-456", at: UserStoreTests.now)
+        try await expectRefused(.conflict, field: "name", database) {
+            try await users.add(name: " marie ", role: .driver, dwelling: nil, estate: nil, password: "another-456", by: .testStaff, at: UserStoreTests.now)
         }
         do {
-            try users.add(name: "marie", role: .staff, dwelling: nil, estate: nil, password: "password-123", at: UserStoreTests.now)
+            try await users.add(name: "marie", role: .staff, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: UserStoreTests.now)
         } catch let error as HubError {
             #expect(error.kind == .conflict && error.code == "exists" && error.exitCode == 75)
         }
@@ -114,7 +114,7 @@ import Testing
 
     @Test func verifiesPasswords() async throws {
         let (database, users) = try setUp()
-        try users.add(name: "resident", role: .resident, dwelling: "OUT-A-01", estate: nil, password: "correct horse", at: UserStoreTests.now)
+        try await users.add(name: "resident", role: .resident, dwelling: "OUT-A-01", estate: nil, password: "correct horse", by: .testStaff, at: UserStoreTests.now)
         #expect(try await users.verify(name: "resident", password: "correct horse") == Identity(name: "resident", role: .resident, dwelling: "OUT-A-01"))
         #expect(try await users.verify(name: "resident", password: "correct hors") == nil)
         #expect(try await users.verify(name: "resident", password: "Correct horse") == nil)
@@ -126,9 +126,9 @@ import Testing
 
     @Test func onlyTheTokensHashIsStored() async throws {
         let (database, users) = try setUp()
-        try users.add(name: "asso", role: .association, dwelling: nil, estate: "Le Portel", password: "password-123", at: UserStoreTests.now)
-        let token = try await users.createToken(for: "asso", label: "laptop", expiresAt: nil, at: UserStoreTests.now)
-        let other = try await users.createToken(for: "asso", label: "phone", expiresAt: nil, at: UserStoreTests.now)
+        try await users.add(name: "asso", role: .association, dwelling: nil, estate: "Le Portel", password: "password-123", by: .testStaff, at: UserStoreTests.now)
+        let token = try await users.createToken(for: "asso", label: "laptop", expiresAt: nil, by: .testStaff, at: UserStoreTests.now)
+        let other = try await users.createToken(for: "asso", label: "phone", expiresAt: nil, by: .testStaff, at: UserStoreTests.now)
         #expect(token != other && token.hasPrefix("chub_") && token.count >= 40)
         #expect(try await users.identity(forToken: token, at: UserStoreTests.now) == Identity(name: "asso", role: .association, estate: "Le Portel"))
         // No cell of the token table holds the token or a large part of it.
@@ -140,24 +140,24 @@ import Testing
             #expect(!cell.contains(secret) && !cell.contains(String(secret.prefix(16))), "\(cell)")
         }
         let hashes = try await database.pool.read { db in try String.fetchAll(db, sql: "SELECT token_hash FROM api_token ORDER BY label") }
-        #expect(hashes == [UserStore.hash(token: token), UserStore.hash(token: other)])
+        #expect(hashes == [SQLiteUserStore.hash(token: token), SQLiteUserStore.hash(token: other)])
         #expect(hashes.allSatisfy { $0.count == 64 && $0.allSatisfy(\.isHexDigit) })
     }
 
     @Test func tokensExpireAndCanBeRevoked() async throws {
         let (database, users) = try setUp()
         let now = UserStoreTests.now
-        try users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", at: now)
+        try await users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: now)
         let expires = now.adding(seconds: 3600)
-        let token = try await users.createToken(for: "driver", label: "session", expiresAt: expires, at: now)
+        let token = try await users.createToken(for: "driver", label: "session", expiresAt: expires, by: .testStaff, at: now)
         #expect(try await users.identity(forToken: token, at: now)?.name == "driver")
         #expect(try await users.identity(forToken: token, at: expires.adding(milliseconds: -1))?.name == "driver")
         #expect(try await users.identity(forToken: token, at: expires) == nil, "expired at its expiry instant")
         #expect(try await users.identity(forToken: token, at: expires.adding(seconds: 86_400)) == nil)
-        let lasting = try await users.createToken(for: "driver", label: "cli", expiresAt: nil, at: now)
+        let lasting = try await users.createToken(for: "driver", label: "cli", expiresAt: nil, by: .testStaff, at: now)
         #expect(try await users.identity(forToken: lasting, at: now.adding(seconds: 10 * 365 * 86_400)) != nil)
         try await database.pool.write { db in
-            try db.execute(sql: "UPDATE api_token SET revoked_at = ? WHERE token_hash = ?", arguments: [now.millisecondsSince1970, UserStore.hash(token: lasting)])
+            try db.execute(sql: "UPDATE api_token SET revoked_at = ? WHERE token_hash = ?", arguments: [now.millisecondsSince1970, SQLiteUserStore.hash(token: lasting)])
         }
         #expect(try await users.identity(forToken: lasting, at: now) == nil, "revoked")
         #expect(try await users.identity(forToken: token + "x", at: now) == nil)
@@ -167,13 +167,13 @@ import Testing
     @Test func revokingATokenOrAllOfAUsersStopsThemAndNoOthers() async throws {
         let (_, users) = try setUp()
         let now = UserStoreTests.now
-        try users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", at: now)
-        try users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "password-123", at: now)
-        let session = try await users.createToken(for: "driver", label: "session", expiresAt: now.adding(seconds: 3600), at: now)
-        let phone = try await users.createToken(for: "driver", label: "phone", expiresAt: nil, at: now)
-        let tablet = try await users.createToken(for: "driver", label: "tablet", expiresAt: nil, at: now)
-        let expired = try await users.createToken(for: "driver", label: "old", expiresAt: now.adding(seconds: -1), at: now.adding(seconds: -60))
-        let staff = try await users.createToken(for: "staff", label: "cli", expiresAt: nil, at: now)
+        try await users.add(name: "driver", role: .driver, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: now)
+        try await users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "password-123", by: .testStaff, at: now)
+        let session = try await users.createToken(for: "driver", label: "session", expiresAt: now.adding(seconds: 3600), by: .testStaff, at: now)
+        let phone = try await users.createToken(for: "driver", label: "phone", expiresAt: nil, by: .testStaff, at: now)
+        let tablet = try await users.createToken(for: "driver", label: "tablet", expiresAt: nil, by: .testStaff, at: now)
+        let expired = try await users.createToken(for: "driver", label: "old", expiresAt: now.adding(seconds: -1), by: .testStaff, at: now.adding(seconds: -60))
+        let staff = try await users.createToken(for: "staff", label: "cli", expiresAt: nil, by: .testStaff, at: now)
 
         // One token: a logout.
         #expect(try await users.revoke(token: session, at: now))
@@ -184,25 +184,25 @@ import Testing
         #expect(try await users.identity(forToken: phone, at: now)?.name == "driver", "the user's other tokens still work")
 
         // By label, then all of a user's live tokens; another user's are untouched.
-        #expect(try users.revokeTokens(of: "driver", label: "phone", at: now) == 1)
+        #expect(try await users.revokeTokens(of: "driver", label: "phone", by: .testStaff, at: now) == 1)
         #expect(try await users.identity(forToken: phone, at: now) == nil)
         #expect(try await users.identity(forToken: tablet, at: now)?.name == "driver")
-        #expect(try users.revokeTokens(of: "driver", at: now) == 1, "only the tablet was still live")
+        #expect(try await users.revokeTokens(of: "driver", label: nil, by: .testStaff, at: now) == 1, "only the tablet was still live")
         #expect(try await users.identity(forToken: tablet, at: now) == nil)
         #expect(try await users.identity(forToken: staff, at: now)?.name == "staff")
-        #expect(throws: HubError.self) { try users.revokeTokens(of: "ghost", at: now) }
+        await #expect(throws: HubError.self) { try await users.revokeTokens(of: "ghost", label: nil, by: .testStaff, at: now) }
 
         // The list says what each token was for and what became of it, never the token.
-        let listed = try users.tokens(of: "driver")
+        let listed = try await users.tokens(of: "driver", by: .testStaff)
         #expect(listed.map(\.label) == ["tablet", "phone", "session", "old"])
         #expect(listed.map { $0.state(at: now) } == ["revoked", "revoked", "revoked", "expired"])
-        #expect(try users.tokens(of: "staff").map { $0.state(at: now) } == ["live"])
+        #expect(try await users.tokens(of: "staff", by: .testStaff).map { $0.state(at: now) } == ["live"])
     }
 
     @Test func aTokenNeedsAnExistingUser() async throws {
         let (database, users) = try setUp()
         do {
-            _ = try await users.createToken(for: "ghost", label: "x", expiresAt: nil, at: UserStoreTests.now)
+            _ = try await users.createToken(for: "ghost", label: "x", expiresAt: nil, by: .testStaff, at: UserStoreTests.now)
             Issue.record("a token for nobody")
         } catch let error as HubError {
             #expect(error.kind == .notFound && error.field == "name")
@@ -223,15 +223,15 @@ import Testing
 }
 
 extension UserStoreTests {
-    @Test func passwordsBcryptWouldCutAreRefused() throws {
+    @Test func passwordsBcryptWouldCutAreRefused() async throws {
         let (database, store) = try setUp()
-        try expectRefused(.badRequest, field: "password", database) {
-            try store.add(name: "nul", role: .staff, dwelling: nil, estate: nil, password: String(repeating: "\u{0}", count: 8), at: Self.now)
+        try await expectRefused(.badRequest, field: "password", database) {
+            try await store.add(name: "nul", role: .staff, dwelling: nil, estate: nil, password: String(repeating: "\u{0}", count: 8), by: .testStaff, at: Self.now)
         }
-        try expectRefused(.badRequest, field: "password", database) {
-            try store.add(name: "long", role: .staff, dwelling: nil, estate: nil, password: String(repeating: "é", count: 37), at: Self.now)
+        try await expectRefused(.badRequest, field: "password", database) {
+            try await store.add(name: "long", role: .staff, dwelling: nil, estate: nil, password: String(repeating: "é", count: 37), by: .testStaff, at: Self.now)
         }
-        try store.add(name: "ok", role: .staff, dwelling: nil, estate: nil, password: String(repeating: "a", count: 72), at: Self.now)
+        try await store.add(name: "ok", role: .staff, dwelling: nil, estate: nil, password: String(repeating: "a", count: 72), by: .testStaff, at: Self.now)
         #expect(try userCount(database) == 1)
     }
 }

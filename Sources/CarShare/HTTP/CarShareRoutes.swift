@@ -8,10 +8,10 @@ import Shared
 
 /// The car share's routes under `/api/v1/carshare/...`, authorised by role in the store.
 public struct CarShareRoutes: Sendable {
-    let store: CarShareStore
+    let store: any CarShareStore
     let now: @Sendable () -> Instant
 
-    public init(store: CarShareStore, now: @escaping @Sendable () -> Instant = Instant.now) {
+    public init(store: any CarShareStore, now: @escaping @Sendable () -> Instant = Instant.now) {
         self.store = store
         self.now = now
     }

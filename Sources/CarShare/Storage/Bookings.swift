@@ -4,7 +4,7 @@ import GRDB
 import HubCore
 import Shared
 
-extension CarShareStore {
+extension SQLiteCarShareStore {
     /// Creates a booking: rider with a valid membership on the trip date, no overlap with a live
     /// booking of the car (or of the driver), checked and written in one immediate transaction.
     public func createBooking(_ input: NewBooking, by identity: Identity, at now: Instant) async throws -> BookingView {
@@ -13,11 +13,11 @@ extension CarShareStore {
         let purpose = try Check.text(input.purpose, field: "purpose", max: 500)
         return try await write { db in
             let rider = try memberScope(db, input.rider, field: "rider")
-            switch identity.role {
-            case .staff, .driver: break
-            case .association, .resident: guard canSee(identity, rider) else { throw denied("rider", "member \(rider.id) is not yours to book for") }
+            // Staff and drivers book for any member; a household for its own, an association for its estate's.
+            if identity.role != .staff && identity.role != .driver {
+                guard canSee(identity, rider) else { throw denied("rider", "member \(rider.id) is not yours to book for") }
             }
-            if input.driver != nil { try identity.allow(.staff, .association) }
+            if input.driver != nil { try identity.require(.manage, .drivers, "assigning a volunteer driver") }
             let vehicle = try vehicle(db, input.vehicle)
             guard vehicle.active else { throw HubError(.unprocessable, code: "vehicle_inactive", field: "vehicle", message: "vehicle \(vehicle.id) is not in service") }
             let date = zone.localDate(of: span.start)
@@ -81,22 +81,18 @@ extension CarShareStore {
                            version: row["version"], events: events)
     }
 
-    /// Whether the caller may see a booking: staff all; an association its members'; a resident
-    /// their dwelling's; a driver their assignments and the bookings they made.
-    func canSee(_ db: Database, _ identity: Identity, booking: BookingView) throws -> Bool {
-        switch identity.role {
-        case .staff: return true
-        case .association, .resident: return canSee(identity, try memberScope(db, booking.rider))
-        case .driver:
-            let own = try driverID(of: identity, db)
-            return booking.bookedBy == identity.name || (booking.driver != nil && booking.driver == own)
-        }
+    /// Whether the caller may see (`read`) or edit (`manage`) a booking, as `AccessPolicy` decides
+    /// from its rider's household and estate, who made it and the driver assigned to it.
+    func may(_ db: Database, _ identity: Identity, _ action: AccessPolicy.Action, booking: BookingView) throws -> Bool {
+        let rider = try memberScope(db, booking.rider)
+        let driverUser = try booking.driver.flatMap { try String.fetchOne(db, sql: "SELECT user_name FROM carshare_driver WHERE id = ?", arguments: [$0]) }
+        return AccessPolicy.allows(identity, action, .booking(dwelling: rider.dwelling, estate: rider.estate, bookedBy: booking.bookedBy, driverUser: driverUser))
     }
 
     public func booking(_ id: Int64, by identity: Identity) async throws -> BookingView {
         try await read { db in
             let view = try booking(db, id)
-            guard try canSee(db, identity, booking: view) else { throw denied("booking", "booking \(id) is not yours to see") }
+            guard try may(db, identity, .read, booking: view) else { throw denied("booking", "booking \(id) is not yours to see") }
             return view
         }
     }
@@ -118,7 +114,9 @@ extension CarShareStore {
                 arguments.append(try driverID(of: identity, db) ?? -1)
             }
             sql += " ORDER BY b.start_at, b.id LIMIT 5000"
+            // The query narrows to the caller's bookings; the policy has the last word on each.
             return try Int64.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { try booking(db, $0) }
+                .filter { try may(db, identity, .read, booking: $0) }
         }
     }
 
@@ -127,7 +125,7 @@ extension CarShareStore {
         let purpose = try input.purpose.map { try Check.text($0, field: "purpose", max: 500) }
         return try await write { db in
             let current = try booking(db, id)
-            guard try canSee(db, identity, booking: current), identity.role != .driver || current.bookedBy == identity.name else {
+            guard try may(db, identity, .manage, booking: current) else {
                 throw denied("booking", "booking \(id) is not yours to edit")
             }
             guard current.version == input.version else { throw BookingError.staleVersion(current: current.version, given: input.version) }
@@ -166,7 +164,7 @@ extension CarShareStore {
         }
         return try await write { db in
             let current = try booking(db, id)
-            guard try canSee(db, identity, booking: current) else { throw denied("booking", "booking \(id) is not yours") }
+            guard try may(db, identity, .read, booking: current) else { throw denied("booking", "booking \(id) is not yours") }
             let target = BookingRules.effectiveStatus(requested: input.status, start: current.start, now: now, lateHours: settings.lateCancellationHours)
             try BookingRules.checkRoleMaySet(identity.role, target)
             guard current.version == input.version else { throw BookingError.staleVersion(current: current.version, given: input.version) }

@@ -5,9 +5,9 @@ import HubCore
 import Shared
 
 /// The car share's SQLite edge: every operation checks and writes in one `BEGIN IMMEDIATE`
-/// transaction, applies the pure rules, and answers with plain values. Authorisation by role is
-/// decided here, so HTTP and CLI share it.
-public struct CarShareStore: Sendable {
+/// transaction, applies the pure rules, and answers with plain values. Who may do what is
+/// asked of `AccessPolicy` here, so HTTP and CLI share it.
+public struct SQLiteCarShareStore: CarShareStore {
     public let database: HubDatabase
     public let settings: CarShareSettings
     public let zone: LocalTimeZone
@@ -24,7 +24,7 @@ public struct CarShareStore: Sendable {
     /// read, so a check and the write that depends on it cannot interleave with another writer
     /// (another process on the same file included). Rule errors become `HubError`s.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await CarShareStore.mappingErrors {
+        try await SQLiteCarShareStore.mappingErrors {
             try await database.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
@@ -48,12 +48,12 @@ public struct CarShareStore: Sendable {
                 return result!
             }
         } catch {
-            throw CarShareStore.hubError(error)
+            throw SQLiteCarShareStore.hubError(error)
         }
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await CarShareStore.mappingErrors { try await database.read(body) }
+        try await SQLiteCarShareStore.mappingErrors { try await database.read(body) }
     }
 
     static func mappingErrors<T>(_ body: () async throws -> T) async throws -> T {
@@ -264,10 +264,10 @@ public struct CarShareStore: Sendable {
 
 
 extension Identity {
-    /// Like `require`, but the error names the field `role`.
-    func allow(_ roles: Role...) throws {
-        guard roles.contains(role) else {
-            throw denied("role", "this needs the role \(roles.map(\.rawValue).joined(separator: " or ")); you are \(role.rawValue)")
+    /// Throws 403 naming the field `role` unless `AccessPolicy` lets this caller do `action` on `resource`.
+    func require(_ action: AccessPolicy.Action, _ resource: AccessPolicy.Resource, _ what: String) throws {
+        guard AccessPolicy.allows(self, action, resource) else {
+            throw denied("role", "\(what): not open to the role \(role.rawValue)")
         }
     }
 }

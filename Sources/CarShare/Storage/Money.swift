@@ -4,16 +4,16 @@ import GRDB
 import HubCore
 import Shared
 
-extension CarShareStore {
+extension SQLiteCarShareStore {
     /// Records money received from a member, once per idempotency key, with a gapless receipt
     /// number. It settles what they owe first; the rest is prepaid credit.
     public func recordPayment(_ input: NewPayment, by identity: Identity, at now: Instant) async throws -> (payment: PaymentView, replayed: Bool) {
-        try identity.allow(.staff, .association, .driver)
-        let key = try CarShareStore.checkKey(input.idempotencyKey)
+        try identity.require(.manage, .payments, "recording a payment")
+        let key = try SQLiteCarShareStore.checkKey(input.idempotencyKey)
         try Check.positive(input.amountCents)
         if identity.role == .driver && input.method != .cash { throw denied("method", "a driver records cash handed over during a trip, not cheques or transfers") }
         let note = try Check.text(input.note, field: "note", max: 500)
-        let fingerprint = try CarShareStore.fingerprint(input)
+        let fingerprint = try SQLiteCarShareStore.fingerprint(input)
         let date = input.on ?? today(now)
         return try await write { db in
             if let first = try replay(db, key: key, scope: "payment", fingerprint: fingerprint, as: PaymentView.self) { return (first, true) }
@@ -41,10 +41,10 @@ extension CarShareStore {
 
     /// Cash or cheques taken to the bank: an internal transfer through 580 (two entries).
     public func recordDeposit(_ input: NewDeposit, by identity: Identity, at now: Instant) async throws -> PostedView {
-        try identity.allow(.staff, .association)
+        try identity.require(.manage, .cash, "the association's cash")
         try Check.positive(input.amountCents)
-        let key = try input.idempotencyKey.map { try CarShareStore.checkKey($0) }
-        let fingerprint = try CarShareStore.fingerprint(input)
+        let key = try input.idempotencyKey.map { try SQLiteCarShareStore.checkKey($0) }
+        let fingerprint = try SQLiteCarShareStore.fingerprint(input)
         let date = input.on ?? today(now)
         return try await write { db in
             if let key, let first = try replay(db, key: key, scope: "deposit", fingerprint: fingerprint, as: PostedView.self) { return first }
@@ -62,11 +62,11 @@ extension CarShareStore {
 
     /// Gives back a member's prepaid credit, in cash or by transfer.
     public func recordRefund(_ input: NewRefund, by identity: Identity, at now: Instant) async throws -> PostedView {
-        try identity.allow(.staff, .association)
+        try identity.require(.manage, .cash, "the association's cash")
         try Check.positive(input.amountCents)
-        let key = try input.idempotencyKey.map { try CarShareStore.checkKey($0) }
+        let key = try input.idempotencyKey.map { try SQLiteCarShareStore.checkKey($0) }
         let reason = try Check.text(input.reason, field: "reason", max: 500)
-        let fingerprint = try CarShareStore.fingerprint(input)
+        let fingerprint = try SQLiteCarShareStore.fingerprint(input)
         let date = input.on ?? today(now)
         return try await write { db in
             if let key, let first = try replay(db, key: key, scope: "refund", fingerprint: fingerprint, as: PostedView.self) { return first }
@@ -98,9 +98,9 @@ extension CarShareStore {
     /// Corrects a posted entry: a mirrored reversal entry, and (when lines are given) the right
     /// entry, linked to the original. The original is never touched.
     public func correct(_ input: NewCorrection, by identity: Identity, at now: Instant) async throws -> PostedView {
-        try identity.allow(.staff, .association)
+        try identity.require(.manage, .cash, "the association's cash")
         let reason = try Check.name(input.reason, field: "reason")
-        let replacement = try input.lines.map { try CarShareStore.lines($0) }
+        let replacement = try input.lines.map { try SQLiteCarShareStore.lines($0) }
         let date = input.on ?? today(now)
         return try await write { db in
             guard let original = try entry(db, input.entry) else { throw LedgerError.unknownEntry(number: input.entry) }
@@ -132,9 +132,9 @@ extension CarShareStore {
 
     /// A staff entry on the chart (a grant received, insurance paid, a volunteer's mileage...).
     public func postManual(_ input: NewManualEntry, by identity: Identity, at now: Instant) async throws -> EntryView {
-        try identity.allow(.staff)
+        try identity.require(.manage, .ledger, "the ledger's books")
         let label = try Check.name(input.label, field: "label")
-        let lines = try CarShareStore.lines(input.lines)
+        let lines = try SQLiteCarShareStore.lines(input.lines)
         return try await write { db in
             for (index, line) in lines.enumerated() where line.member != nil { _ = try memberScope(db, line.member!, field: "lines[\(index)].member") }
             return EntryView(try post(db, EntryDraft(date: input.on, kind: .manual, label: label, lines: lines), by: identity.name, at: now))
@@ -143,7 +143,7 @@ extension CarShareStore {
 
     /// Closes a month: no entry may be dated in it any more.
     public func closeMonth(_ month: String, by identity: Identity, at now: Instant) async throws -> [String] {
-        try identity.allow(.staff)
+        try identity.require(.manage, .ledger, "the ledger's books")
         guard month.count == 7, let first = LocalDate(parsing: month + "-01") else {
             throw HubError.badRequest(field: "month", code: "invalid_date", "month must be YYYY-MM")
         }
@@ -161,7 +161,7 @@ extension CarShareStore {
     }
 
     public func entryView(_ number: Int64, by identity: Identity) async throws -> EntryView {
-        try identity.allow(.staff, .association)
+        try identity.require(.read, .ledger, "the ledger")
         return try await read { db in
             guard let entry = try entry(db, number) else { throw LedgerError.unknownEntry(number: number) }
             return EntryView(entry)

@@ -4,11 +4,11 @@ import GRDB
 import HubCore
 import Shared
 
-extension CarShareStore {
+extension SQLiteCarShareStore {
     // MARK: members
 
     public func addMember(_ input: NewMember, by identity: Identity, at now: Instant) async throws -> MemberView {
-        try identity.allow(.staff, .association)
+        try identity.require(.manage, .members, "adding a member")
         let name = try Check.name(input.name)
         let phone = try Check.text(input.phone, field: "phone", max: 40)
         return try await write { db in
@@ -19,7 +19,7 @@ extension CarShareStore {
                     """, arguments: [dwelling]) else {
                     throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry")
                 }
-                if identity.role == .association && dwellingEstate != identity.estate {
+                if !AccessPolicy.allows(identity, .manage, .member(dwelling: dwelling, estate: dwellingEstate)) {
                     throw denied("dwelling", "dwelling \(dwelling) is not on your estate")
                 }
                 estate = dwellingEstate
@@ -58,14 +58,15 @@ extension CarShareStore {
 
     public func members(by identity: Identity) async throws -> [MemberView] {
         try await read { db in
+            try identity.require(.read, .members, "the member list (drivers see their assignments)")
+            // The query narrows to the caller's members; the policy has the last word on each.
             let ids: [Int64]
             switch identity.role {
-            case .staff: ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_member ORDER BY id")
             case .association: ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_member WHERE estate_id = ? ORDER BY id", arguments: [identity.estate])
             case .resident: ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_member WHERE dwelling_id = ? ORDER BY id", arguments: [identity.dwelling])
-            case .driver: throw denied("role", "drivers see their assignments, not the member list")
+            default: ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_member ORDER BY id")
             }
-            return try ids.map { try member(db, $0) }
+            return try ids.map { try memberScope(db, $0) }.filter { canSee(identity, $0) }.map { try member(db, $0.id) }
         }
     }
 
@@ -89,7 +90,7 @@ extension CarShareStore {
     /// Buys a membership: the fee in force when the period starts is charged to the member (from
     /// their prepaid credit first when the setting says so); a membership for next year goes to 487.
     public func buyMembership(member memberID: Int64, _ input: NewMembership, by identity: Identity, at now: Instant) async throws -> MembershipView {
-        try identity.allow(.staff, .association)
+        try identity.require(.manage, .members, "selling a membership")
         let purchase = input.on ?? today(now)
         let period = MembershipPeriod.starting(input.start ?? purchase, kind: settings.membershipPeriod)
         guard let fee = settings.membershipFees.amount(on: period.start) else {
@@ -115,7 +116,7 @@ extension CarShareStore {
 
     /// Moves the fees of memberships whose period has started by `date` from 487 to 756, once each.
     public func recognizeDeferredMemberships(on date: LocalDate, by identity: Identity, at now: Instant) async throws -> PostedView {
-        try identity.allow(.staff)
+        try identity.require(.manage, .ledger, "recognising deferred memberships")
         return try await write { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT m.id, m.fee_cents, m.period_start, m.period_end, p.name FROM carshare_membership m JOIN carshare_member p ON p.id = m.member_id
@@ -138,7 +139,7 @@ extension CarShareStore {
     // MARK: drivers
 
     public func addDriver(_ input: NewDriver, by identity: Identity) async throws -> DriverView {
-        try identity.allow(.staff, .association)
+        try identity.require(.manage, .drivers, "adding a volunteer driver")
         let name = try Check.name(input.name)
         let phone = try Check.text(input.phone, field: "phone", max: 40)
         return try await write { db in
@@ -158,7 +159,7 @@ extension CarShareStore {
     }
 
     public func updateDriver(_ id: Int64, _ input: DriverUpdate, by identity: Identity) async throws -> DriverView {
-        try identity.allow(.staff, .association)
+        try identity.require(.manage, .drivers, "updating a volunteer driver")
         let phone = try input.phone.map { try Check.text($0, field: "phone", max: 40) }
         return try await write { db in
             let current = try driver(db, id)
@@ -188,7 +189,7 @@ extension CarShareStore {
     }
 
     public func drivers(by identity: Identity) async throws -> [DriverView] {
-        try identity.allow(.staff, .association, .driver)
+        try identity.require(.read, .drivers, "the volunteer drivers")
         return try await read { db in
             let ids = identity.role == .driver
                 ? try Int64.fetchAll(db, sql: "SELECT id FROM carshare_driver WHERE user_name = ?", arguments: [identity.name])
@@ -200,7 +201,7 @@ extension CarShareStore {
     // MARK: vehicles
 
     public func addVehicle(_ input: NewVehicle, by identity: Identity) async throws -> VehicleView {
-        try identity.allow(.staff)
+        try identity.require(.manage, .vehicles, "adding a car")
         let name = try Check.name(input.name)
         let plate = try Check.name(input.plate, field: "plate").uppercased()
         if let capacity = input.batteryCapacityWh, capacity.value <= 0 { throw HubError.badRequest(field: "battery_capacity_wh", "the battery capacity must be positive") }
@@ -226,6 +227,7 @@ extension CarShareStore {
     }
 
     public func vehicles(by identity: Identity) async throws -> [VehicleView] {
-        try await read { db in try Int64.fetchAll(db, sql: "SELECT id FROM carshare_vehicle ORDER BY id").map { try vehicle(db, $0) } }
+        try identity.require(.read, .vehicles, "the cars")
+        return try await read { db in try Int64.fetchAll(db, sql: "SELECT id FROM carshare_vehicle ORDER BY id").map { try vehicle(db, $0) } }
     }
 }

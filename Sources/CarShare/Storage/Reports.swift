@@ -4,165 +4,10 @@ import GRDB
 import HubCore
 import Shared
 
-/// Balance of one account, derived from the entry lines.
-public struct AccountBalance: Codable, Sendable, Equatable {
-    public var account: Account
-    public var label: String
-    public var debitCents: Cents
-    public var creditCents: Cents
-    /// Debit minus credit.
-    public var balanceCents: Cents
-    enum CodingKeys: String, CodingKey {
-        case account, label
-        case debitCents = "debit_cents", creditCents = "credit_cents", balanceCents = "balance_cents"
-    }
-}
-
-public struct MemberBalance: Codable, Sendable, Equatable {
-    public var member: Int64
-    /// What the member owes (411).
-    public var owedCents: Cents
-    /// What the member has paid in advance (4191).
-    public var creditCents: Cents
-    enum CodingKeys: String, CodingKey {
-        case member
-        case owedCents = "owed_cents", creditCents = "credit_cents"
-    }
-}
-
-/// `GET /carshare/reports/balances`: every account's balance, and each member's, from the lines.
-public struct BalancesReport: Codable, Sendable, Equatable {
-    public var accounts: [AccountBalance]
-    public var members: [MemberBalance]
-    public var totalDebitCents: Cents
-    public var totalCreditCents: Cents
-    public var lines: Int64
-    enum CodingKeys: String, CodingKey {
-        case accounts, members, lines
-        case totalDebitCents = "total_debit_cents", totalCreditCents = "total_credit_cents"
-    }
-}
-
-public struct StatementLine: Codable, Sendable, Equatable {
-    public var date: LocalDate
-    public var entry: Int64
-    public var label: String
-    /// Charged to the member (fees).
-    public var chargedCents: Cents
-    /// Paid by the member, or given back to them (negative).
-    public var paidCents: Cents
-    /// Credit minus debt after this line.
-    public var balanceCents: Cents
-    enum CodingKeys: String, CodingKey {
-        case date, entry, label
-        case chargedCents = "charged_cents", paidCents = "paid_cents", balanceCents = "balance_cents"
-    }
-}
-
-/// `GET /carshare/members/{id}/statement`: memberships, trips, payments and balance, in French for paper.
-public struct MemberStatement: Codable, Sendable, Equatable {
-    public var member: Int64
-    public var name: String
-    public var memberships: [MembershipView]
-    public var trips: [TripView]
-    public var lines: [StatementLine]
-    public var owedCents: Cents
-    public var creditCents: Cents
-    /// Positive: the member is in credit; negative: they owe it.
-    public var balanceCents: Cents
-    public var text: String
-    enum CodingKeys: String, CodingKey {
-        case member, name, memberships, trips, lines, text
-        case owedCents = "owed_cents", creditCents = "credit_cents", balanceCents = "balance_cents"
-    }
-}
-
-public struct CashBookLine: Codable, Sendable, Equatable {
-    public var date: LocalDate
-    public var entry: Int64
-    public var label: String
-    public var inCents: Cents
-    public var outCents: Cents
-    public var balanceCents: Cents
-    enum CodingKeys: String, CodingKey {
-        case date, entry, label
-        case inCents = "in_cents", outCents = "out_cents", balanceCents = "balance_cents"
-    }
-}
-
-/// `GET /carshare/reports/cash-book`: the cash box (530), line by line, with its running balance.
-public struct CashBook: Codable, Sendable, Equatable {
-    public var from: LocalDate
-    public var to: LocalDate
-    public var openingCents: Cents
-    public var lines: [CashBookLine]
-    public var closingCents: Cents
-    enum CodingKeys: String, CodingKey {
-        case from, to, lines
-        case openingCents = "opening_cents", closingCents = "closing_cents"
-    }
-}
-
-public struct IncomeLine: Codable, Sendable, Equatable {
-    public var account: Account
-    public var label: String
-    public var amountCents: Cents
-    enum CodingKeys: String, CodingKey {
-        case account, label
-        case amountCents = "amount_cents"
-    }
-}
-
-/// `GET /carshare/reports/income-statement?month=YYYY-MM`: income (7) and expenses (6) of a month.
-public struct IncomeStatement: Codable, Sendable, Equatable {
-    public var month: String
-    public var income: [IncomeLine]
-    public var expenses: [IncomeLine]
-    public var totalIncomeCents: Cents
-    public var totalExpensesCents: Cents
-    public var resultCents: Cents
-    enum CodingKeys: String, CodingKey {
-        case month, income, expenses
-        case totalIncomeCents = "total_income_cents", totalExpensesCents = "total_expenses_cents", resultCents = "result_cents"
-    }
-}
-
-/// `GET /carshare/reports/trips`: trips with kilometres and energy, and the charging of the period.
-public struct TripList: Codable, Sendable, Equatable {
-    public var from: LocalDate
-    public var to: LocalDate
-    public var trips: [TripView]
-    public var totalKm: Int64
-    /// Sum of the trips' estimates (battery gauge times capacity).
-    public var estimatedEnergyWh: WattHours
-    /// What the charging log says went into the cars.
-    public var chargedEnergyWh: WattHours
-    public var chargingCostCents: Cents
-    public var flaggedTrips: Int
-    enum CodingKeys: String, CodingKey {
-        case from, to, trips
-        case totalKm = "total_km", estimatedEnergyWh = "estimated_energy_wh", chargedEnergyWh = "charged_energy_wh",
-             chargingCostCents = "charging_cost_cents", flaggedTrips = "flagged_trips"
-    }
-}
-
-/// `GET /carshare/ledger/verify` and `community-hub ledger verify`.
-public struct VerifyReport: Codable, Sendable, Equatable {
-    public var ok: Bool
-    public var entries: Int64
-    public var lastHash: String
-    public var brokenEntry: Int64?
-    public var problem: String?
-    enum CodingKeys: String, CodingKey {
-        case ok, entries, problem
-        case lastHash = "last_hash", brokenEntry = "broken_entry"
-    }
-}
-
-extension CarShareStore {
+extension SQLiteCarShareStore {
     /// Balances per account and per member, summed from the lines (never a stored counter).
     public func balances(by identity: Identity) async throws -> BalancesReport {
-        try identity.allow(.staff, .association)
+        try identity.require(.read, .ledger, "the association's accounts")
         return try await read { db in try balances(db) }
     }
 
@@ -246,7 +91,7 @@ extension CarShareStore {
     }
 
     public func cashBook(from: LocalDate, to: LocalDate, by identity: Identity) async throws -> CashBook {
-        try identity.allow(.staff, .association)
+        try identity.require(.read, .ledger, "the association's accounts")
         guard from <= to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must not be before from") }
         return try await read { db in
             let opening = Cents(try Int64.fetchOne(db, sql: """
@@ -268,7 +113,7 @@ extension CarShareStore {
     }
 
     public func incomeStatement(month: String, by identity: Identity) async throws -> IncomeStatement {
-        try identity.allow(.staff, .association)
+        try identity.require(.read, .ledger, "the association's accounts")
         guard month.count == 7, let first = LocalDate(parsing: month + "-01") else {
             throw HubError.badRequest(field: "month", code: "invalid_date", "month must be YYYY-MM")
         }
@@ -293,8 +138,8 @@ extension CarShareStore {
     }
 
     /// Trips whose start falls on local days [from, to], with kilometres and energy.
-    public func tripList(from: LocalDate, to: LocalDate, vehicle: Int64? = nil, by identity: Identity) async throws -> TripList {
-        try identity.allow(.staff, .association, .driver)
+    public func tripList(from: LocalDate, to: LocalDate, vehicle: Int64?, by identity: Identity) async throws -> TripList {
+        try identity.require(.read, .trips, "the trips")
         guard from <= to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must not be before from") }
         let start = zone.startOfDay(from).millisecondsSince1970
         let end = zone.startOfDay(to.advanced(by: 1)).millisecondsSince1970
@@ -321,7 +166,7 @@ extension CarShareStore {
 
     /// The préfet's annual report of the social-transport regime.
     public func prefectReport(year: Int, by identity: Identity) async throws -> PrefectReport {
-        try identity.allow(.staff, .association)
+        try identity.require(.read, .ledger, "the association's accounts")
         guard (2000...2200).contains(year) else { throw HubError.badRequest(field: "year", "year must be between 2000 and 2200") }
         let start = zone.startOfDay(LocalDate(year: year, month: 1, day: 1)!).millisecondsSince1970
         let end = zone.startOfDay(LocalDate(year: year + 1, month: 1, day: 1)!).millisecondsSince1970

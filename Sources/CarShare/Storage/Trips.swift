@@ -4,14 +4,14 @@ import GRDB
 import HubCore
 import Shared
 
-extension CarShareStore {
+extension SQLiteCarShareStore {
     /// Logs a trip once per idempotency key: checks the booking, riders, odometer and battery,
     /// completes the booking and charges each rider the trip fee of the trip's date, all in one
     /// transaction. A retry with the same key returns the first answer and books nothing.
     public func logTrip(_ input: NewTrip, by identity: Identity, at now: Instant) async throws -> (trip: TripView, replayed: Bool) {
-        try identity.allow(.staff, .association, .driver)
-        let key = try CarShareStore.checkKey(input.idempotencyKey)
-        let fingerprint = try CarShareStore.fingerprint(input)
+        try identity.require(.manage, .trips, "logging the car's use")
+        let key = try SQLiteCarShareStore.checkKey(input.idempotencyKey)
+        let fingerprint = try SQLiteCarShareStore.fingerprint(input)
         guard let span = TimeSpan(start: input.start, end: input.end) else { throw TripError.emptyInterval.hubError }
         try TripRules.checkLogged(span: span, now: now, startOdometerKm: input.startOdometerKm)
         let incidents = try Check.text(input.incidents, field: "incidents")
@@ -120,7 +120,7 @@ extension CarShareStore {
 
     /// Logs a charge of the car; a paid charge is an expense (6061) from the cash box or the bank.
     public func logCharging(_ input: NewCharging, by identity: Identity, at now: Instant) async throws -> ChargingView {
-        try identity.allow(.staff, .association, .driver)
+        try identity.require(.manage, .trips, "logging the car's use")
         guard input.energyWh.value > 0, input.energyWh.value <= 200_000 else {
             throw HubError.badRequest(field: "energy_wh", "the energy must be between 1 Wh and 200 kWh")
         }

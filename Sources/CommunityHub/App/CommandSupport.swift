@@ -13,6 +13,15 @@ package func reportingErrors<T>(_ body: () async throws -> T) async throws -> T 
     }
 }
 
+extension Identity {
+    /// Who a command acts as: the landlord's staff running it on the server, under their login
+    /// name, which is recorded as the author of what it changes. Commands ask `AccessPolicy`
+    /// through the stores like every route does.
+    package static var commandLine: Identity {
+        Identity(name: "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "staff"), role: .staff)
+    }
+}
+
 package func bootstrapLogging(defaultLevel: Logger.Level = .info) {
     let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
     LoggingSystem.bootstrap { label in

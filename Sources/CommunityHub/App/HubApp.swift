@@ -13,7 +13,7 @@ import Shared
 package struct HubDependencies: Sendable {
     package var settings: HubSettings
     package var database: HubDatabase
-    package var users: UserStore
+    package var users: any UserStore
     package var readings: any ReadingStore
     package var metrics: PrometheusCollectorRegistry
     /// Whether the broker connection is up (for `/readyz`); nil when this process does not ingest.
@@ -24,7 +24,7 @@ package struct HubDependencies: Sendable {
     /// The hub's one time zone (`HubSettings.configuration()`).
     package var zone: LocalTimeZone
 
-    package init(settings: HubSettings, database: HubDatabase, users: UserStore, readings: any ReadingStore, metrics: PrometheusCollectorRegistry,
+    package init(settings: HubSettings, database: HubDatabase, users: any UserStore, readings: any ReadingStore, metrics: PrometheusCollectorRegistry,
                  brokerConnected: (@Sendable () -> Bool)?, now: @escaping @Sendable () -> Instant = Instant.now, inFlight: InFlightRequests = InFlightRequests(),
                  zone: LocalTimeZone = .paris) {
         self.settings = settings
@@ -103,7 +103,7 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
         }
         let now = dependencies.now()
         let expires = now.adding(seconds: Int64(dependencies.settings.auth.sessionHours) * 3600)
-        let token = try await dependencies.users.createToken(for: identity.name, label: "session", expiresAt: expires, at: now)
+        let token = try await dependencies.users.createToken(for: identity.name, label: "session", expiresAt: expires, by: identity, at: now)
         return try HubJSON.response(SessionBody(token: token, expiresAt: expires, user: identity), status: .created)
     }
     let api = router.group("api/v1").add(middleware: limit).add(middleware: BearerAuthMiddleware(users: dependencies.users, now: dependencies.now))
@@ -117,6 +117,6 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
     }
     ReadingRoutes(store: dependencies.readings, timeZone: dependencies.zone).add(to: api)
     EnergyRoutes(database: dependencies.database, settings: dependencies.settings.energy, now: dependencies.now).add(to: api)
-    CarShareRoutes(store: CarShareStore(database: dependencies.database, settings: dependencies.settings.carshare), now: dependencies.now).add(to: api)
+    CarShareRoutes(store: SQLiteCarShareStore(database: dependencies.database, settings: dependencies.settings.carshare), now: dependencies.now).add(to: api)
     return router
 }

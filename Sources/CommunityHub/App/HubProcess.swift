@@ -35,7 +35,7 @@ package struct HubProcess {
         retention = try RetentionService(database: database, settings: settings.energy, logger: logger)
         let ingest = self.ingest
         dependencies = HubDependencies(settings: settings, database: database,
-                                       users: UserStore(database: database, bcryptCost: UInt8(clamping: settings.auth.bcryptCost)),
+                                       users: SQLiteUserStore(database: database, bcryptCost: UInt8(clamping: settings.auth.bcryptCost)),
                                        readings: store, metrics: registry, brokerConnected: { ingest.isConnected }, zone: configuration.zone)
     }
 

@@ -9,14 +9,13 @@ import HubTools
 
 /// What every car-share command needs: the store and the staff identity the CLI acts as.
 struct CarShareCLI {
-    let store: CarShareStore
+    let store: any CarShareStore
     let identity: Identity
 
     init(_ common: CommonOptions) throws {
         let settings = try common.settings()
-        store = CarShareStore(database: try HubSchema.open(settings), settings: try settings.carshare.validated())
-        // The CLI is run by staff on the server; their login name is recorded as the author.
-        identity = Identity(name: "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "staff"), role: .staff)
+        store = SQLiteCarShareStore(database: try HubSchema.open(settings), settings: try settings.carshare.validated())
+        identity = .commandLine
     }
 
     static func printJSON<T: Encodable>(_ value: T) throws {
@@ -484,7 +483,8 @@ struct LedgerCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
         func run() async throws {
             try await reportingErrors {
-                let report = try CarShareCLI(common).store.verifySync()
+                let cli = try CarShareCLI(common)
+                let report = try await cli.store.verify(by: cli.identity)
                 guard report.ok else {
                     throw HubError(.unprocessable, code: "hash_chain_broken", field: report.brokenEntry.map { "entry \($0)" },
                                    message: "the ledger fails verification: \(report.problem ?? "unknown problem")")

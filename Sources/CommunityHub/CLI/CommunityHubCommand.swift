@@ -74,8 +74,12 @@ struct RegistryCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let database = try HubSchema.open(try common.settings())
-                let summary = try RegistryImporter(database: database).importFile(at: file)
+                let settings = try common.settings()
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw HubError.badRequest(field: "file", code: "unreadable", "cannot read \(file)")
+                }
+                let registry = SQLiteRegistryStore(database: try HubSchema.open(settings), configuration: try settings.energy.validated())
+                let summary = try await registry.importRegistry(csv: data, by: .commandLine)
                 print(summary.description)
             }
         }
@@ -105,8 +109,8 @@ struct UsersCommand: AsyncParsableCommand {
                 guard let password = readLine(strippingNewline: true), !password.isEmpty else {
                     throw HubError.badRequest(field: "password", "no password on standard input")
                 }
-                try UserStore(database: database, bcryptCost: UInt8(clamping: settings.auth.bcryptCost))
-                    .add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, at: Instant.now())
+                try await SQLiteUserStore(database: database, bcryptCost: UInt8(clamping: settings.auth.bcryptCost))
+                    .add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, by: .commandLine, at: Instant.now())
                 print("added \(role.rawValue) \(name)")
             }
         }
@@ -125,7 +129,7 @@ struct TokensCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let now = Instant.now()
-                let tokens = try UserStore(database: try HubSchema.open(try common.settings())).tokens(of: name)
+                let tokens = try await SQLiteUserStore(database: try HubSchema.open(try common.settings())).tokens(of: name, by: .commandLine)
                 print("label            created                expires                state")
                 for token in tokens {
                     print([token.label.padding(toLength: 16, withPad: " ", startingAt: 0), token.createdAt.rfc3339.padding(toLength: 22, withPad: " ", startingAt: 0),
@@ -145,7 +149,7 @@ struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let count = try UserStore(database: try HubSchema.open(try common.settings())).revokeTokens(of: name, label: label, at: Instant.now())
+                let count = try await SQLiteUserStore(database: try HubSchema.open(try common.settings())).revokeTokens(of: name, label: label, by: .commandLine, at: Instant.now())
                 print("revoked \(count) token\(count == 1 ? "" : "s") of \(name)")
             }
         }
@@ -163,8 +167,9 @@ struct TokensCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let database = try HubSchema.open(try common.settings())
                 let now = Instant.now()
-                let token = try await UserStore(database: database).createToken(for: name, label: label,
-                                                                          expiresAt: expiresDays.map { now.adding(seconds: Int64($0) * 86_400) }, at: now)
+                let token = try await SQLiteUserStore(database: database).createToken(for: name, label: label,
+                                                                                expiresAt: expiresDays.map { now.adding(seconds: Int64($0) * 86_400) },
+                                                                                by: .commandLine, at: now)
                 print(token)
             }
         }

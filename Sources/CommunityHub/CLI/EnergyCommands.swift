@@ -20,9 +20,15 @@ struct EnergyCommand: AsyncParsableCommand {
         return (try HubSchema.open(settings), configuration)
     }
 
+    /// The registry store, for the commands that change the savings set-up.
+    static func registry(_ common: CommonOptions) throws -> any RegistryStore {
+        let (database, configuration) = try open(common)
+        return SQLiteRegistryStore(database: database, configuration: configuration)
+    }
+
     struct Report: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the savings figures of a dwelling, a building or an estate (every estate when none is given), as the API returns them.")
+            abstract: "Print the savings figures of a dwelling, a building or an estate (every estate when none is given), as the API returns them (`energy update` recomputes them first; the hub does it every few minutes).")
 
         @OptionGroup var common: CommonOptions
         @Option(help: "First local day, YYYY-MM-DD.") var from: String
@@ -41,17 +47,18 @@ struct EnergyCommand: AsyncParsableCommand {
                 }
                 let (database, configuration) = try EnergyCommand.open(common)
                 let now = Instant.now()
-                try SavingsUpkeep(database: database, configuration: configuration).bringUpToDate(now: now)
-                let reports = EnergyReports(database: database, configuration: configuration)
+                // The same store and the same access policy as the API, so both print the same figures.
+                let reports: any EnergyFigureStore = EnergyReports(database: database, configuration: configuration)
+                let caller = Identity.commandLine
                 if let dwelling {
-                    print(EnergyTables.dwelling(try await reports.dwelling(dwelling, from: from, to: to, now: now)))
+                    print(EnergyTables.dwelling(try await reports.dwelling(dwelling, from: from, to: to, now: now, by: caller)))
                 } else if let building {
-                    print(EnergyTables.building(try await reports.building(building, from: from, to: to, now: now)))
+                    print(EnergyTables.building(try await reports.building(building, from: from, to: to, now: now, by: caller)))
                 } else {
                     var estates = estate.map { [$0] } ?? []
-                    if estate == nil { estates = try await reports.estates() }
+                    if estate == nil { estates = try await reports.estates(by: caller) }
                     var tables: [String] = []
-                    for estate in estates { tables.append(EnergyTables.estate(try await reports.estate(estate, from: from, to: to, now: now))) }
+                    for estate in estates { tables.append(EnergyTables.estate(try await reports.estate(estate, from: from, to: to, now: now, by: caller))) }
                     print(tables.joined(separator: "\n\n"))
                 }
             }
@@ -88,8 +95,7 @@ struct EnergyCommand: AsyncParsableCommand {
                     throw HubError.badRequest(field: "key", "key must be one of \(AllocationKeyKind.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 guard let date = LocalDate(parsing: since) else { throw HubError.badRequest(field: "since", code: "invalid_date", "--since \(since) is not a date YYYY-MM-DD") }
-                let (database, configuration) = try EnergyCommand.open(common)
-                try EnergyAdmin(database: database, configuration: configuration).setKey(building: building, key: kind, since: date)
+                try await EnergyCommand.registry(common).setAllocationKey(building: building, key: kind, since: date, by: .commandLine)
                 print("building \(building): key \(kind.rawValue) from \(date)")
             }
         }
@@ -106,8 +112,7 @@ struct EnergyCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 guard let date = LocalDate(parsing: since) else { throw HubError.badRequest(field: "since", code: "invalid_date", "--since \(since) is not a date YYYY-MM-DD") }
-                let (database, configuration) = try EnergyCommand.open(common)
-                try EnergyAdmin(database: database, configuration: configuration).setTariff(dwelling: dwelling, cell: plan, since: date)
+                try await EnergyCommand.registry(common).setTariff(dwelling: dwelling, cell: plan, since: date, by: .commandLine)
                 print("dwelling \(dwelling): \(plan) from \(date)")
             }
         }
@@ -123,8 +128,7 @@ struct EnergyCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 guard let data = FileManager.default.contents(atPath: file) else { throw HubError.badRequest(field: "file", code: "unreadable", "cannot read \(file)") }
-                let (database, configuration) = try EnergyCommand.open(common)
-                let count = try EnergyAdmin(database: database, configuration: configuration).importCoefficients(data)
+                let count = try await EnergyCommand.registry(common).importCoefficients(csv: data, by: .commandLine)
                 print("\(count) coefficients imported")
             }
         }
@@ -140,8 +144,7 @@ struct EnergyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let (database, configuration) = try EnergyCommand.open(common)
-                try EnergyAdmin(database: database, configuration: configuration).recordExport(month: month, buildings: building.map { [$0] } ?? [], at: Instant.now())
+                try await EnergyCommand.registry(common).recordExport(month: month, buildings: building.map { [$0] } ?? [], by: .commandLine, at: Instant.now())
                 print("\(month) recorded as exported")
             }
         }

@@ -52,11 +52,11 @@ struct CarShareBench: AsyncParsableCommand {
         settings.http.port = 0
         settings.auth.bcryptCost = 4
         let database = try HubSchema.open(settings)
-        let users = UserStore(database: database, bcryptCost: 4)
+        let users = SQLiteUserStore(database: database, bcryptCost: 4)
         let now = Instant.now()
-        try users.add(name: "bench-staff", role: .staff, dwelling: nil, estate: nil, password: "bench-password", at: now)
-        let token = try await users.createToken(for: "bench-staff", label: "bench", expiresAt: nil, at: now)
-        let store = CarShareStore(database: database, settings: settings.carshare)
+        try await users.add(name: "bench-staff", role: .staff, dwelling: nil, estate: nil, password: "bench-password", by: .commandLine, at: now)
+        let token = try await users.createToken(for: "bench-staff", label: "bench", expiresAt: nil, by: .commandLine, at: now)
+        let store = SQLiteCarShareStore(database: database, settings: settings.carshare)
         let staff = Identity(name: "bench-staff", role: .staff)
         let cars = 10
         let members = 100
@@ -110,7 +110,7 @@ struct CarShareBench: AsyncParsableCommand {
     /// Balance report time at growing ledger sizes; lines are generated in bulk in SQLite.
     func balances(root: URL, sizes: [Int]) async throws {
         let database = try HubDatabase.open(path: root.appendingPathComponent("ledger.sqlite").path, schemas: HubSchema.all, synchronous: .normal)
-        let store = CarShareStore(database: database)
+        let store = SQLiteCarShareStore(database: database)
         let staff = Identity(name: "bench-staff", role: .staff)
         for index in 1...100 { _ = try await store.addMember(NewMember(name: "Membre \(index)"), by: staff, at: .now()) }
         print("balance report (GET /carshare/reports/balances), median of 5 runs:")

@@ -77,7 +77,7 @@ struct Demo: AsyncParsableCommand {
         let summary = try RegistryImporter(database: hub.database).importCSV(Data(DemoData.registryCSV(since: history.registrySince).utf8))
         say("demo registry: \(summary)")
         let logins = try await DemoData.createLogins(hub: hub)
-        let carShare = try await DemoCarShare.populate(store: CarShareStore(database: hub.database, settings: settings.carshare),
+        let carShare = try await DemoCarShare.populate(store: SQLiteCarShareStore(database: hub.database, settings: settings.carshare),
                                                       firstDay: history.firstDay, now: Instant.now(), driverLogin: "demo-driver")
         let cashBox = carShare.balances.accounts.first { $0.account == .cash }?.balanceCents ?? .zero
         let owed = carShare.balances.members.reduce(Cents.zero) { $0 + $1.owedCents }
@@ -245,8 +245,10 @@ enum DemoData {
         var logins: [Login] = []
         for (name, role, dwelling, estate) in people {
             // `demo --keep` keeps the logins of the earlier run and gives each a fresh token.
-            if try !users.exists(name: name) { try users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, at: now) }
-            logins.append(Login(name: name, role: role, token: try await users.createToken(for: name, label: "demo", expiresAt: nil, at: now)))
+            if try await !users.exists(name: name, by: .commandLine) {
+                try await users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, by: .commandLine, at: now)
+            }
+            logins.append(Login(name: name, role: role, token: try await users.createToken(for: name, label: "demo", expiresAt: nil, by: .commandLine, at: now)))
         }
         return logins
     }

@@ -40,7 +40,7 @@ enum DemoCarShare {
     ]
 
     /// Fills the car-share from `firstDay` to `now`; `driverLogin` is the volunteer's hub user.
-    static func populate(store: CarShareStore, firstDay: LocalDate, now: Instant, driverLogin: String) async throws -> Summary {
+    static func populate(store: any CarShareStore, firstDay: LocalDate, now: Instant, driverLogin: String) async throws -> Summary {
         let staff = Identity(name: "demo-staff", role: .staff)
         let zone = LocalTimeZone.paris
         let today = zone.localDate(of: now)

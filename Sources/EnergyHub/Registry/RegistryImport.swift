@@ -4,49 +4,6 @@ import EnergyCore
 import HubCore
 import Shared
 
-/// One row of the landlord's registry file: a device installed in a building (and, for a meter, a
-/// dwelling) from a local date.
-public struct RegistryRow: Sendable, Hashable {
-    public var line: Int
-    public var estate: String
-    public var building: String
-    public var dwelling: String?
-    public var device: String
-    public var kind: DeviceKind
-    public var format: DeviceFormat
-    public var since: LocalDate
-    public var until: LocalDate?
-    public var tariff: String?
-    /// The dwelling's static allocation share, a decimal in [0, 1] kept as normalised text.
-    public var share: String?
-}
-
-/// What an import changed.
-public struct RegistryImportSummary: Sendable, Equatable, CustomStringConvertible {
-    public var rows = 0
-    public var estatesAdded = 0
-    public var buildingsAdded = 0
-    public var dwellingsAdded = 0
-    public var devicesAdded = 0
-    public var installationsAdded = 0
-    public var installationsUpdated = 0
-    public var tariffsChanged = 0
-    public var sharesChanged = 0
-    public var ignoredColumns: [String] = []
-
-    public var changed: Bool {
-        estatesAdded + buildingsAdded + dwellingsAdded + devicesAdded + installationsAdded + installationsUpdated + tariffsChanged + sharesChanged > 0
-    }
-
-    public var description: String {
-        var text = "\(rows) rows read: \(estatesAdded) estates, \(buildingsAdded) buildings, \(dwellingsAdded) dwellings, \(devicesAdded) devices added; "
-            + "\(installationsAdded) installations added, \(installationsUpdated) updated; \(tariffsChanged) tariffs and \(sharesChanged) shares set"
-        if !changed { text += " (nothing changed)" }
-        if !ignoredColumns.isEmpty { text += "; ignored columns: \(ignoredColumns.joined(separator: ", "))" }
-        return text
-    }
-}
-
 /// Imports the registry CSV as landlord staff keep it: `;`-separated, UTF-8 with or without BOM,
 /// a header row naming the columns `estate;building;dwelling;device;kind;format;since` and optionally
 /// `tariff`, `share` and `until`. All or nothing: the first bad row is reported with its line number
@@ -233,7 +190,12 @@ public struct RegistryImporter: Sendable {
     // MARK: - Applying, in one transaction
 
     func apply(_ rows: [RegistryRow]) throws -> RegistryImportSummary {
-        try database.writeBlocking { db in
+        try database.writeBlocking(applying(rows))
+    }
+
+    /// The import of parsed rows, as one write transaction's body.
+    func applying(_ rows: [RegistryRow]) -> @Sendable (Database) throws -> RegistryImportSummary {
+        { db in
             var summary = RegistryImportSummary()
             summary.rows = rows.count
             func fail(_ row: RegistryRow, _ column: String, _ message: String) -> HubError {

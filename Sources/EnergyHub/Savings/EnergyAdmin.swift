@@ -18,7 +18,11 @@ public struct EnergyAdmin: Sendable {
 
     /// Sets a building's allocation key from a local date on.
     public func setKey(building: String, key: AllocationKeyKind, since: LocalDate) throws {
-        try database.writeBlocking { db in
+        try database.writeBlocking(setting(building: building, key: key, since: since))
+    }
+
+    func setting(building: String, key: AllocationKeyKind, since: LocalDate) -> @Sendable (Database) throws -> Void {
+        { db in
             guard try db.exists("SELECT 1 FROM building WHERE id = ?", building) else { throw HubError.notFound(field: "building", "no building \(building) in the registry") }
             try db.execute(sql: """
                 INSERT INTO building_allocation_key (building_id, since, allocation_key) VALUES (?, ?, ?)
@@ -31,12 +35,16 @@ public struct EnergyAdmin: Sendable {
     /// Sets a dwelling's tariff plan (a registry `tariff` cell, e.g. `edf-bleu-hphc 22:26-06:26`)
     /// from a local date on. The registry triggers queue the recomputation.
     public func setTariff(dwelling: String, cell: String, since: LocalDate) throws {
+        try database.writeBlocking(try setting(dwelling: dwelling, cell: cell, since: since))
+    }
+
+    func setting(dwelling: String, cell: String, since: LocalDate) throws -> @Sendable (Database) throws -> Void {
         let plan: TariffPlan
         switch TariffPlan.parse(cell) {
         case .success(let parsed): plan = parsed
         case .failure(let error): throw error
         }
-        try database.writeBlocking { db in
+        return { db in
             guard try db.exists("SELECT 1 FROM dwelling WHERE id = ?", dwelling) else { throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry") }
             try db.execute(sql: """
                 INSERT INTO dwelling_tariff (dwelling_id, since, tariff) VALUES (?, ?, ?)
@@ -52,6 +60,10 @@ public struct EnergyAdmin: Sendable {
     /// Returns the number of coefficients stored.
     @discardableResult
     public func importCoefficients(_ data: Data) throws -> Int {
+        try database.writeBlocking(try importing(coefficients: data))
+    }
+
+    func importing(coefficients data: Data) throws -> @Sendable (Database) throws -> Int {
         guard let text = String(data: data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data, encoding: .utf8) else {
             throw HubError.badRequest(field: "file", code: "not_utf8", "the file is not UTF-8 text")
         }
@@ -60,7 +72,7 @@ public struct EnergyAdmin: Sendable {
               header == ["building", "dwelling", "slot_start", "coefficient"] else {
             throw HubError.badRequest(field: "line 1", code: "missing_column", "line 1: the header must be building;dwelling;slot_start;coefficient")
         }
-        struct Entry { var building: String; var dwelling: String; var slotStart: Int64; var coefficient: Int64; var line: Int }
+        struct Entry: Sendable { var building: String; var dwelling: String; var slotStart: Int64; var coefficient: Int64; var line: Int }
         var entries: [Entry] = []
         var totals: [String: Int64] = [:]
         let grid = configuration.grid
@@ -82,7 +94,7 @@ public struct EnergyAdmin: Sendable {
             entries.append(Entry(building: cells[0], dwelling: cells[1], slotStart: start.millisecondsSince1970, coefficient: coefficient, line: number))
         }
         guard !entries.isEmpty else { throw HubError.badRequest(field: "file", code: "empty", "the file has a header but no rows") }
-        return try database.writeBlocking { db in
+        return { [entries] db in
             var span: [String: (Int64, Int64)] = [:]
             for entry in entries {
                 guard let building = try String.fetchOne(db, sql: "SELECT building_id FROM dwelling WHERE id = ?", arguments: [entry.dwelling]) else {
@@ -112,10 +124,14 @@ public struct EnergyAdmin: Sendable {
     /// Records that staff exported a month's statements for these buildings (all when empty);
     /// a later change to that month's figures flags it as revised.
     public func recordExport(month: String, buildings: [String] = [], at now: Instant) throws {
+        try database.writeBlocking(try recording(month: month, buildings: buildings, at: now))
+    }
+
+    func recording(month: String, buildings: [String], at now: Instant) throws -> @Sendable (Database) throws -> Void {
         guard month.count == 7, LocalDate(parsing: month + "-01") != nil else {
             throw HubError.badRequest(field: "month", code: "invalid_date", "month \(month) is not YYYY-MM")
         }
-        try database.writeBlocking { db in
+        return { db in
             let targets = buildings.isEmpty ? try String.fetchAll(db, sql: "SELECT id FROM building ORDER BY id") : buildings
             for building in targets {
                 guard try db.exists("SELECT 1 FROM building WHERE id = ?", building) else { throw HubError.notFound(field: "building", "no building \(building) in the registry") }

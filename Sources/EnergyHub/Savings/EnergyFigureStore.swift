@@ -2,15 +2,6 @@ import EnergyCore
 import HubCore
 import Shared
 
-/// The savings figures as the routes, the pages and the commands read them: async, for a caller
-/// whose access `AccessPolicy` decides, answering value types. `EnergyReports` is the SQLite
-/// implementation; a server database will add another.
-public protocol EnergyFigureStore: Sendable {
-    func dwelling(_ dwelling: String, from: LocalDate, to: LocalDate, now: Instant, by identity: Identity) async throws -> DwellingEnergyReport
-    func building(_ building: String, from: LocalDate, to: LocalDate, now: Instant, by identity: Identity) async throws -> BuildingEnergyReport
-    func estate(_ estate: String, from: LocalDate, to: LocalDate, now: Instant, by identity: Identity) async throws -> EstateEnergyReport
-    func landlord(from: LocalDate, to: LocalDate, now: Instant, by identity: Identity) async throws -> LandlordEnergyReport
-}
 
 extension EnergyReports: EnergyFigureStore {
     public func dwelling(_ dwelling: String, from: LocalDate, to: LocalDate, now: Instant, by identity: Identity) async throws -> DwellingEnergyReport {
@@ -36,5 +27,10 @@ extension EnergyReports: EnergyFigureStore {
     public func landlord(from: LocalDate, to: LocalDate, now: Instant, by identity: Identity) async throws -> LandlordEnergyReport {
         try AccessPolicy.require(identity, .read, .landlordEnergy, "only the landlord's staff see every estate's figures")
         return try await landlord(from: from, to: to, now: now)
+    }
+
+    public func estates(by identity: Identity) async throws -> [String] {
+        try AccessPolicy.require(identity, .read, .landlordEnergy, "only the landlord's staff see every estate's figures")
+        return try await estates()
     }
 }

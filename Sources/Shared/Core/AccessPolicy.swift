@@ -29,8 +29,35 @@ public enum AccessPolicy {
         /// A car-share member: bookings, balance and statement (read); memberships, payments,
         /// refunds (manage). Members may be tied to a dwelling and to an estate.
         case member(dwelling: String?, estate: String?)
-        /// The ledger as a whole: journal, verification.
+        /// A car-share booking, which belongs to its rider (a member), to whoever made it and to
+        /// the volunteer driver assigned to it (by user name, when that driver has a login).
+        case booking(dwelling: String?, estate: String?, bookedBy: String, driverUser: String?)
+        /// The member register: listing the members one may see (read), adding members (manage).
+        case members
+        /// The volunteer drivers: their list (a driver sees their own record), adding or updating
+        /// one and assigning one to a booking (manage).
+        case drivers
+        /// The association's cars: every user sees them; staff add them.
+        case vehicles
+        /// Trips and charging sessions: logged by staff, the association and drivers (a driver
+        /// their own), and listed by them.
+        case trips
+        /// Money received from a member: the association and staff, and a driver for the cash
+        /// handed over during a trip.
+        case payments
+        /// Deposits, refunds and corrections: the association's cash, kept by it and by staff.
+        case cash
+        /// The ledger as a whole: journal, balances, cash book, statements of income, the
+        /// préfet's report, verification (read); manual entries, closing a month, recognising
+        /// deferred memberships (manage).
         case ledger
+        /// The registry of estates, buildings, dwellings and devices, allocation keys, tariffs,
+        /// coefficients and export marks.
+        case registry
+        /// Accounts: who exists, adding one.
+        case users
+        /// A user's tokens (sessions included): listing, creating and revoking them.
+        case tokens(user: String)
     }
 
     /// True when `identity` may perform `action` on `resource`.
@@ -49,8 +76,31 @@ public enum AccessPolicy {
             case (.resident, .read): return dwelling != nil && dwelling == identity.dwelling
             default: return false
             }
+        case .booking(let dwelling, let estate, let bookedBy, let driverUser):
+            switch identity.role {
+            case .staff: return true
+            // The rider's household and association see and edit it (which status each may set
+            // is `BookingRules.checkRoleMaySet`).
+            case .association, .resident: return allows(identity, .read, .member(dwelling: dwelling, estate: estate))
+            // A driver sees the bookings they made and those they are assigned to, and edits the former.
+            case .driver: return bookedBy == identity.name || (action == .read && driverUser != nil && driverUser == identity.name)
+            }
+        case .members:
+            return identity.role == .association || (identity.role == .resident && action == .read)
+        case .drivers:
+            return identity.role == .association || (identity.role == .driver && action == .read)
+        case .vehicles:
+            return action == .read
+        case .trips, .payments:
+            return identity.role == .association || identity.role == .driver
+        case .cash:
+            return identity.role == .association
         case .ledger:
             return identity.role == .association && action == .read
+        case .registry, .users:
+            return false
+        case .tokens(let user):
+            return identity.name == user
         }
     }
 

@@ -1,6 +1,5 @@
-import CarShareCore
+import Foundation
 import HubCore
-import Shared
 
 // Request and response bodies shared by the HTTP routes and the CLI. JSON keys are snake_case.
 
@@ -31,6 +30,18 @@ public struct MembershipView: Codable, Sendable, Equatable {
         case id, member, entry, deferred, label
         case periodStart = "period_start", periodEnd = "period_end", feeCents = "fee_cents", purchasedOn = "purchased_on"
     }
+
+    package init(id: Int64, member: Int64, periodStart: LocalDate, periodEnd: LocalDate, feeCents: Cents, purchasedOn: LocalDate, entry: Int64?, deferred: Bool, label: String) {
+        self.id = id
+        self.member = member
+        self.periodStart = periodStart
+        self.periodEnd = periodEnd
+        self.feeCents = feeCents
+        self.purchasedOn = purchasedOn
+        self.entry = entry
+        self.deferred = deferred
+        self.label = label
+    }
 }
 
 public struct MemberView: Codable, Sendable, Equatable {
@@ -40,6 +51,15 @@ public struct MemberView: Codable, Sendable, Equatable {
     public var dwelling: String?
     public var estate: String?
     public var memberships: [MembershipView]
+
+    package init(id: Int64, name: String, phone: String, dwelling: String?, estate: String?, memberships: [MembershipView]) {
+        self.id = id
+        self.name = name
+        self.phone = phone
+        self.dwelling = dwelling
+        self.estate = estate
+        self.memberships = memberships
+    }
 }
 
 /// `POST /carshare/members/{id}/memberships`.
@@ -88,6 +108,14 @@ public struct DriverUpdate: Codable, Sendable, Equatable {
         case version, active, phone
         case licenceCheckedOn = "licence_checked_on", trainedOn = "trained_on"
     }
+
+    package init(version: Int64, licenceCheckedOn: LocalDate?, trainedOn: LocalDate?, active: Bool?, phone: String?) {
+        self.version = version
+        self.licenceCheckedOn = licenceCheckedOn
+        self.trainedOn = trainedOn
+        self.active = active
+        self.phone = phone
+    }
 }
 
 public struct DriverView: Codable, Sendable, Equatable {
@@ -102,6 +130,17 @@ public struct DriverView: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, user, phone, active, version
         case licenceCheckedOn = "licence_checked_on", trainedOn = "trained_on"
+    }
+
+    package init(id: Int64, name: String, user: String?, phone: String, licenceCheckedOn: LocalDate?, trainedOn: LocalDate?, active: Bool, version: Int64) {
+        self.id = id
+        self.name = name
+        self.user = user
+        self.phone = phone
+        self.licenceCheckedOn = licenceCheckedOn
+        self.trainedOn = trainedOn
+        self.active = active
+        self.version = version
     }
 }
 
@@ -135,6 +174,16 @@ public struct VehicleView: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, plate, active
         case batteryCapacityWh = "battery_capacity_wh", initialOdometerKm = "initial_odometer_km", lastOdometerKm = "last_odometer_km"
+    }
+
+    package init(id: Int64, name: String, plate: String, batteryCapacityWh: WattHours?, initialOdometerKm: Int64, lastOdometerKm: Int64, active: Bool) {
+        self.id = id
+        self.name = name
+        self.plate = plate
+        self.batteryCapacityWh = batteryCapacityWh
+        self.initialOdometerKm = initialOdometerKm
+        self.lastOdometerKm = lastOdometerKm
+        self.active = active
     }
 }
 
@@ -194,6 +243,14 @@ public struct BookingEventView: Codable, Sendable, Equatable {
     public var from: BookingStatus?
     public var to: BookingStatus
     public var reason: String
+
+    package init(at: Instant, by: String, from: BookingStatus?, to: BookingStatus, reason: String) {
+        self.at = at
+        self.by = by
+        self.from = from
+        self.to = to
+        self.reason = reason
+    }
 }
 
 public struct BookingView: Codable, Sendable, Equatable {
@@ -213,6 +270,22 @@ public struct BookingView: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, vehicle, rider, driver, start, end, purpose, status, version, events
         case bookedBy = "booked_by", statusLabel = "status_label", feeEntry = "fee_entry"
+    }
+
+    package init(id: Int64, vehicle: Int64, rider: Int64, driver: Int64?, bookedBy: String, start: Instant, end: Instant, purpose: String, status: BookingStatus, statusLabel: String, feeEntry: Int64?, version: Int64, events: [BookingEventView]) {
+        self.id = id
+        self.vehicle = vehicle
+        self.rider = rider
+        self.driver = driver
+        self.bookedBy = bookedBy
+        self.start = start
+        self.end = end
+        self.purpose = purpose
+        self.status = status
+        self.statusLabel = statusLabel
+        self.feeEntry = feeEntry
+        self.version = version
+        self.events = events
     }
 }
 
@@ -266,6 +339,12 @@ public struct TripRiderView: Codable, Sendable, Equatable {
         case member, entry
         case feeCents = "fee_cents"
     }
+
+    package init(member: Int64, feeCents: Cents, entry: Int64?) {
+        self.member = member
+        self.feeCents = feeCents
+        self.entry = entry
+    }
 }
 
 public struct TripView: Codable, Sendable, Equatable {
@@ -291,6 +370,25 @@ public struct TripView: Codable, Sendable, Equatable {
         case id, booking, vehicle, driver, start, end, incidents, flags, riders
         case unbookedReason = "unbooked_reason", startOdometerKm = "start_odometer_km", endOdometerKm = "end_odometer_km",
              distanceKm = "distance_km", batteryStartPct = "battery_start_pct", batteryEndPct = "battery_end_pct", energyWh = "energy_wh"
+    }
+
+    package init(id: Int64, booking: Int64?, vehicle: Int64, driver: Int64, unbookedReason: String?, start: Instant, end: Instant, startOdometerKm: Int64, endOdometerKm: Int64, distanceKm: Int64, batteryStartPct: Int, batteryEndPct: Int, energyWh: WattHours?, incidents: String, flags: [SocialTransportFlag], riders: [TripRiderView]) {
+        self.id = id
+        self.booking = booking
+        self.vehicle = vehicle
+        self.driver = driver
+        self.unbookedReason = unbookedReason
+        self.start = start
+        self.end = end
+        self.startOdometerKm = startOdometerKm
+        self.endOdometerKm = endOdometerKm
+        self.distanceKm = distanceKm
+        self.batteryStartPct = batteryStartPct
+        self.batteryEndPct = batteryEndPct
+        self.energyWh = energyWh
+        self.incidents = incidents
+        self.flags = flags
+        self.riders = riders
     }
 }
 
@@ -328,6 +426,16 @@ public struct ChargingView: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, vehicle, at, method, entry
         case energyWh = "energy_wh", costCents = "cost_cents"
+    }
+
+    package init(id: Int64, vehicle: Int64, at: Instant, energyWh: WattHours, costCents: Cents, method: PaymentMethod?, entry: Int64?) {
+        self.id = id
+        self.vehicle = vehicle
+        self.at = at
+        self.energyWh = energyWh
+        self.costCents = costCents
+        self.method = method
+        self.entry = entry
     }
 }
 
@@ -368,6 +476,18 @@ public struct PaymentView: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case entry, receipt, member, method, date
         case amountCents = "amount_cents", settledCents = "settled_cents", creditCents = "credit_cents", receiptText = "receipt_text"
+    }
+
+    package init(entry: Int64, receipt: Int64, member: Int64, amountCents: Cents, method: PaymentMethod, date: LocalDate, settledCents: Cents, creditCents: Cents, receiptText: String) {
+        self.entry = entry
+        self.receipt = receipt
+        self.member = member
+        self.amountCents = amountCents
+        self.method = method
+        self.date = date
+        self.settledCents = settledCents
+        self.creditCents = creditCents
+        self.receiptText = receiptText
     }
 }
 
@@ -465,6 +585,13 @@ public struct LineView: Codable, Sendable, Equatable {
         case account, member
         case accountLabel = "account_label", amountCents = "amount_cents"
     }
+
+    package init(account: Account, accountLabel: String, member: Int64?, amountCents: Cents) {
+        self.account = account
+        self.accountLabel = accountLabel
+        self.member = member
+        self.amountCents = amountCents
+    }
 }
 
 public struct EntryView: Codable, Sendable, Equatable {
@@ -496,6 +623,10 @@ public struct EntryView: Codable, Sendable, Equatable {
 /// The entries an operation posted.
 public struct PostedView: Codable, Sendable, Equatable {
     public var entries: [EntryView]
+
+    package init(entries: [EntryView]) {
+        self.entries = entries
+    }
 }
 
 // Money and energy are decoded as keyed integers: a wrong value (2.5 cents, a string) then names

@@ -1,0 +1,331 @@
+import Foundation
+import HubCore
+
+/// Counts of slots by quality over a period.
+public struct SlotCounts: Codable, Sendable, Equatable {
+    public var measured: Int
+    public var estimated: Int
+    public var missing: Int
+
+    public init(measured: Int, estimated: Int, missing: Int) {
+        self.measured = measured
+        self.estimated = estimated
+        self.missing = missing
+    }
+}
+
+/// A ratio shown with four decimals (0.6523), exact from integers; nil when the divisor is 0.
+public func energyRate(_ numerator: Int64, _ denominator: Int64) -> Decimal? {
+    guard denominator > 0 else { return nil }
+    return Decimal(NanoEuros.divideRounded(numerator * 10_000, denominator)) / 10_000
+}
+
+/// A household's figures over a period (`GET /api/v1/dwellings/{dwelling}/energy`).
+public struct DwellingEnergyReport: Codable, Sendable, Equatable {
+    public struct Day: Codable, Sendable, Equatable {
+        public var date: LocalDate
+        public var consumptionWh: Int64
+        public var allocatedWh: Int64
+        public var gridWh: Int64
+        public var savingsCents: Int64
+        enum CodingKeys: String, CodingKey {
+            case date
+            case consumptionWh = "consumption_wh", allocatedWh = "allocated_wh", gridWh = "grid_wh", savingsCents = "savings_cents"
+        }
+
+        package init(date: LocalDate, consumptionWh: Int64, allocatedWh: Int64, gridWh: Int64, savingsCents: Int64) {
+            self.date = date
+            self.consumptionWh = consumptionWh
+            self.allocatedWh = allocatedWh
+            self.gridWh = gridWh
+            self.savingsCents = savingsCents
+        }
+    }
+
+    /// Savings so far this year, annualised, beside what residents were promised.
+    public struct AnnualProjection: Codable, Sendable, Equatable {
+        public var year: Int
+        public var savingsSoFarCents: Int64
+        /// Days of this year the dwelling has been served by a meter, up to today.
+        public var daysCounted: Int
+        public var projectedCents: Int64?
+        public var promisedCents: Int64
+        enum CodingKeys: String, CodingKey {
+            case year
+            case savingsSoFarCents = "savings_so_far_cents", daysCounted = "days_counted", projectedCents = "projected_cents", promisedCents = "promised_cents"
+        }
+
+        package init(year: Int, savingsSoFarCents: Int64, daysCounted: Int, projectedCents: Int64?, promisedCents: Int64) {
+            self.year = year
+            self.savingsSoFarCents = savingsSoFarCents
+            self.daysCounted = daysCounted
+            self.projectedCents = projectedCents
+            self.promisedCents = promisedCents
+        }
+    }
+
+    public var dwelling: String
+    public var building: String
+    public var from: LocalDate
+    public var to: LocalDate
+    public var consumptionWh: Int64
+    public var allocatedWh: Int64
+    public var gridWh: Int64
+    public var savingsCents: Int64
+    public var slots: SlotCounts
+    public var days: [Day]
+    public var annualProjection: AnnualProjection
+    /// Months of the period whose figures changed after staff exported them.
+    public var revisedMonths: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case dwelling, building, from, to, slots, days
+        case consumptionWh = "consumption_wh", allocatedWh = "allocated_wh", gridWh = "grid_wh", savingsCents = "savings_cents"
+        case annualProjection = "annual_projection", revisedMonths = "revised_months"
+    }
+
+    package init(dwelling: String, building: String, from: LocalDate, to: LocalDate, consumptionWh: Int64, allocatedWh: Int64, gridWh: Int64, savingsCents: Int64, slots: SlotCounts, days: [Day], annualProjection: AnnualProjection, revisedMonths: [String]) {
+        self.dwelling = dwelling
+        self.building = building
+        self.from = from
+        self.to = to
+        self.consumptionWh = consumptionWh
+        self.allocatedWh = allocatedWh
+        self.gridWh = gridWh
+        self.savingsCents = savingsCents
+        self.slots = slots
+        self.days = days
+        self.annualProjection = annualProjection
+        self.revisedMonths = revisedMonths
+    }
+}
+
+/// A building's totals over a period.
+public struct BuildingTotals: Codable, Sendable, Equatable {
+    public var building: String?
+    public var productionWh: Int64
+    public var allocatedWh: Int64
+    public var surplusWh: Int64
+    public var consumptionWh: Int64
+    /// Collectively self-consumed share of production: allocated / production.
+    public var selfConsumptionRate: Decimal?
+    /// Share of consumption covered by the PV: allocated / consumption.
+    public var selfSufficiencyRate: Decimal?
+    public var surplusRevenueCents: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case building
+        case productionWh = "production_wh", allocatedWh = "allocated_wh", surplusWh = "surplus_wh", consumptionWh = "consumption_wh"
+        case selfConsumptionRate = "self_consumption_rate", selfSufficiencyRate = "self_sufficiency_rate", surplusRevenueCents = "surplus_revenue_cents"
+    }
+
+    package init(building: String?, production: Int64, allocated: Int64, surplus: Int64, consumption: Int64, revenue: NanoEuros) {
+        self.building = building
+        productionWh = production
+        allocatedWh = allocated
+        surplusWh = surplus
+        consumptionWh = consumption
+        selfConsumptionRate = energyRate(allocated, production)
+        selfSufficiencyRate = energyRate(allocated, consumption)
+        surplusRevenueCents = revenue.cents.value
+    }
+}
+
+/// A building's figures over a period (`GET /api/v1/buildings/{building}/energy`).
+public struct BuildingEnergyReport: Codable, Sendable, Equatable {
+    public struct Day: Codable, Sendable, Equatable {
+        public var date: LocalDate
+        public var productionWh: Int64
+        public var allocatedWh: Int64
+        public var surplusWh: Int64
+        public var consumptionWh: Int64
+        public var surplusRevenueCents: Int64
+        enum CodingKeys: String, CodingKey {
+            case date
+            case productionWh = "production_wh", allocatedWh = "allocated_wh", surplusWh = "surplus_wh", consumptionWh = "consumption_wh"
+            case surplusRevenueCents = "surplus_revenue_cents"
+        }
+
+        package init(date: LocalDate, productionWh: Int64, allocatedWh: Int64, surplusWh: Int64, consumptionWh: Int64, surplusRevenueCents: Int64) {
+            self.date = date
+            self.productionWh = productionWh
+            self.allocatedWh = allocatedWh
+            self.surplusWh = surplusWh
+            self.consumptionWh = consumptionWh
+            self.surplusRevenueCents = surplusRevenueCents
+        }
+    }
+
+    public var building: String
+    public var estate: String
+    public var from: LocalDate
+    public var to: LocalDate
+    public var allocationKey: String
+    public var productionWh: Int64
+    public var allocatedWh: Int64
+    public var surplusWh: Int64
+    public var consumptionWh: Int64
+    public var selfConsumptionRate: Decimal?
+    public var selfSufficiencyRate: Decimal?
+    public var surplusRevenueCents: Int64
+    /// Dwellings served by a meter during the period.
+    public var households: Int
+    public var slots: SlotCounts
+    public var days: [Day]
+    public var problems: [String]
+    public var revisedMonths: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case building, estate, from, to, households, slots, days, problems
+        case allocationKey = "allocation_key"
+        case productionWh = "production_wh", allocatedWh = "allocated_wh", surplusWh = "surplus_wh", consumptionWh = "consumption_wh"
+        case selfConsumptionRate = "self_consumption_rate", selfSufficiencyRate = "self_sufficiency_rate", surplusRevenueCents = "surplus_revenue_cents"
+        case revisedMonths = "revised_months"
+    }
+
+    package init(building: String, estate: String, from: LocalDate, to: LocalDate, allocationKey: String, productionWh: Int64, allocatedWh: Int64, surplusWh: Int64, consumptionWh: Int64, selfConsumptionRate: Decimal?, selfSufficiencyRate: Decimal?, surplusRevenueCents: Int64, households: Int, slots: SlotCounts, days: [Day], problems: [String], revisedMonths: [String]) {
+        self.building = building
+        self.estate = estate
+        self.from = from
+        self.to = to
+        self.allocationKey = allocationKey
+        self.productionWh = productionWh
+        self.allocatedWh = allocatedWh
+        self.surplusWh = surplusWh
+        self.consumptionWh = consumptionWh
+        self.selfConsumptionRate = selfConsumptionRate
+        self.selfSufficiencyRate = selfSufficiencyRate
+        self.surplusRevenueCents = surplusRevenueCents
+        self.households = households
+        self.slots = slots
+        self.days = days
+        self.problems = problems
+        self.revisedMonths = revisedMonths
+    }
+}
+
+/// An estate's buildings and the distribution of its households' savings, never one household's
+/// figure (`GET /api/v1/estates/{estate}/energy`).
+public struct EstateEnergyReport: Codable, Sendable, Equatable {
+    /// Households' savings over the period. With fewer than `minimumHouseholds` households the
+    /// figures are withheld (null): they would show a neighbour's saving.
+    public struct Distribution: Codable, Sendable, Equatable {
+        public var count: Int
+        public var minCents: Int64?
+        public var medianCents: Int64?
+        public var maxCents: Int64?
+        enum CodingKeys: String, CodingKey {
+            case count
+            case minCents = "min_cents", medianCents = "median_cents", maxCents = "max_cents"
+        }
+
+        package init(count: Int, minCents: Int64?, medianCents: Int64?, maxCents: Int64?) {
+            self.count = count
+            self.minCents = minCents
+            self.medianCents = medianCents
+            self.maxCents = maxCents
+        }
+    }
+
+    public static let minimumHouseholds = EnergyReportRules.minimumHouseholds
+
+    public var estate: String
+    public var from: LocalDate
+    public var to: LocalDate
+    public var totals: BuildingTotals
+    public var buildings: [BuildingTotals]
+    public var households: Distribution
+    public var revisedMonths: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case estate, from, to, totals, buildings, households
+        case revisedMonths = "revised_months"
+    }
+
+    package init(estate: String, from: LocalDate, to: LocalDate, totals: BuildingTotals, buildings: [BuildingTotals], households: Distribution, revisedMonths: [String]) {
+        self.estate = estate
+        self.from = from
+        self.to = to
+        self.totals = totals
+        self.buildings = buildings
+        self.households = households
+        self.revisedMonths = revisedMonths
+    }
+}
+
+extension EstateEnergyReport.Distribution {
+    /// Count, minimum, median and maximum of households' savings in cents; the figures are
+    /// withheld below `EstateEnergyReport.minimumHouseholds`.
+    package init(savings: [Int64]) {
+        let summary = EnergyReportRules.distribution(savings)
+        self.init(count: summary.count, minCents: summary.min, medianCents: summary.median, maxCents: summary.max)
+    }
+}
+
+/// A building's totals with its feed-in revenue unrounded, so sums round once.
+package struct BuildingSums: Sendable {
+    package var building: String
+    package var estate: String
+    package var production: Int64, allocated: Int64, surplus: Int64, consumption: Int64
+    package var revenue: NanoEuros
+
+    package var totals: BuildingTotals {
+        BuildingTotals(building: building, production: production, allocated: allocated, surplus: surplus, consumption: consumption, revenue: revenue)
+    }
+
+    /// The totals of several buildings, the revenue rounded to the cent once.
+    package static func total(_ buildings: [BuildingSums]) -> BuildingTotals {
+        BuildingTotals(building: nil, production: buildings.reduce(0) { $0 + $1.production }, allocated: buildings.reduce(0) { $0 + $1.allocated },
+                       surplus: buildings.reduce(0) { $0 + $1.surplus }, consumption: buildings.reduce(0) { $0 + $1.consumption },
+                       revenue: buildings.reduce(NanoEuros.zero) { $0 + $1.revenue })
+    }
+
+    package init(building: String, estate: String, production: Int64, allocated: Int64, surplus: Int64, consumption: Int64, revenue: NanoEuros) {
+        self.building = building
+        self.estate = estate
+        self.production = production
+        self.allocated = allocated
+        self.surplus = surplus
+        self.consumption = consumption
+        self.revenue = revenue
+    }
+}
+
+/// Every estate's totals and the distribution of all households' savings
+/// (`GET /api/v1/landlord/energy`, staff).
+public struct LandlordEnergyReport: Codable, Sendable, Equatable {
+    public struct Estate: Codable, Sendable, Equatable {
+        public var estate: String
+        public var totals: BuildingTotals
+        /// Households served by a meter during the period.
+        public var households: Int
+
+        package init(estate: String, totals: BuildingTotals, households: Int) {
+            self.estate = estate
+            self.totals = totals
+            self.households = households
+        }
+    }
+
+    public var from: LocalDate
+    public var to: LocalDate
+    public var totals: BuildingTotals
+    public var estates: [Estate]
+    public var households: EstateEnergyReport.Distribution
+    public var revisedMonths: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case from, to, totals, estates, households
+        case revisedMonths = "revised_months"
+    }
+
+    package init(from: LocalDate, to: LocalDate, totals: BuildingTotals, estates: [Estate], households: EstateEnergyReport.Distribution, revisedMonths: [String]) {
+        self.from = from
+        self.to = to
+        self.totals = totals
+        self.estates = estates
+        self.households = households
+        self.revisedMonths = revisedMonths
+    }
+}
+

@@ -1,0 +1,136 @@
+import Foundation
+import HubCore
+
+/// A refused message or reading, kept with its raw payload and the reason.
+public struct QuarantineEntry: Sendable, Hashable {
+    public var id: Int64?
+    public var receivedAt: Instant
+    public var topic: String
+    public var payload: [UInt8]
+    public var reason: QuarantineReason
+    public var detail: String
+    public var device: String?
+    /// The decoded reading, when the payload could be decoded (kept to admit it after a confirmed reset).
+    public var reading: DecodedReading?
+    public var releasedAt: Instant?
+
+    public init(id: Int64? = nil, receivedAt: Instant, topic: String, payload: [UInt8], reason: QuarantineReason, detail: String,
+                device: String? = nil, reading: DecodedReading? = nil, releasedAt: Instant? = nil) {
+        self.id = id
+        self.receivedAt = receivedAt
+        self.topic = topic
+        self.payload = payload
+        self.reason = reason
+        self.detail = detail
+        self.device = device
+        self.reading = reading
+        self.releasedAt = releasedAt
+    }
+}
+
+/// The start of a new segment of a device's index, after a confirmed reset.
+public struct SegmentStart: Sendable, Hashable {
+    public var device: String
+    public var segment: Int
+    public var startsAt: Instant
+    public var indexBefore: WattHours
+    public var indexAfter: WattHours
+    public var detectedAt: Instant
+
+    package init(device: String, segment: Int, startsAt: Instant, indexBefore: WattHours, indexAfter: WattHours, detectedAt: Instant) {
+        self.device = device
+        self.segment = segment
+        self.startsAt = startsAt
+        self.indexBefore = indexBefore
+        self.indexAfter = indexAfter
+        self.detectedAt = detectedAt
+    }
+}
+
+/// What the ingest writer does inside one write transaction.
+public protocol IngestTransaction {
+    func stored(device: String, at instant: Instant) throws -> StoredIndex?
+    func previous(device: String, before instant: Instant) throws -> StoredIndex?
+    func next(device: String, after instant: Instant) throws -> StoredIndex?
+    /// Inserts a reading; returns false when (device, instant) was already stored.
+    func insert(_ reading: Reading) throws -> Bool
+    func quarantine(_ entry: QuarantineEntry) throws -> Int64
+    func release(quarantineIDs: [Int64], at instant: Instant) throws
+    func recordSegment(_ start: SegmentStart) throws
+    /// Notes that readings of a device between these instants changed, so figures derived from
+    /// them (slots, savings) are recomputed; kept in the same transaction as the readings.
+    func markChanged(device: String, from: Instant, to: Instant) throws
+}
+
+/// Where readings and quarantine live. SQLite today; a server database can implement it later.
+public protocol ReadingStore: Sendable {
+    /// Readies the store for the ingest writer's stream of batches (called before the first one).
+    func prepareForIngest() throws
+    /// Runs `body` in one write transaction: all of it is committed, or none.
+    func write<T>(_ body: (any IngestTransaction) throws -> T) throws -> T
+    /// The registered devices.
+    func devices(timeZone: LocalTimeZone) throws -> [String: DeviceInfo]
+    /// The latest stored index of every device, and the readings held aside as possible resets.
+    func sequences() throws -> [String: DeviceSequence]
+    /// Stored readings of a device in [from, to), oldest first, at most `limit`.
+    func readings(device: String, from: Instant, to: Instant, limit: Int) async throws -> [Reading]
+    /// Quarantine entries received at or after `since`, oldest first (by receive time, then id), at
+    /// most `limit`; with `afterID`, the entries of the `since` millisecond up to that id are skipped:
+    /// a page continues exactly where the previous one stopped, even inside one millisecond.
+    func quarantine(since: Instant, afterID: Int64?, limit: Int) async throws -> [QuarantineEntry]
+    /// The installation periods of a device (empty when it is not in the registry).
+    func installationPeriods(device: String) async throws -> [InstallationPeriod]
+}
+
+extension ReadingStore {
+    public func prepareForIngest() throws {}
+}
+
+extension ReadingStore {
+    /// A device's readings in [from, to) as `identity` may see them, oldest first, at most
+    /// `limit`: the whole series for staff; otherwise only the installation periods
+    /// `AccessPolicy` allows (a meter while in the resident's own dwelling, a production device
+    /// while in the association's estate). Only staff learn that a device does not exist.
+    public func readings(device: String, from: Instant, to: Instant, limit: Int, by identity: Identity, zone timeZone: LocalTimeZone) async throws -> [Reading] {
+        let periods = try await installationPeriods(device: device)
+        guard !periods.isEmpty else {
+            // Only staff learn that a device does not exist; others cannot probe for ids.
+            if AccessPolicy.allows(identity, .read, .deviceReadings) { throw HubError.notFound(field: "device", "no device \(device) in the registry") }
+            throw HubError.forbidden("device \(device) is not one you may see", field: "device")
+        }
+        // The windows this caller may see (AccessPolicy): the whole series for staff; otherwise
+        // each installation period the caller's dwelling or estate may read: a meter while it
+        // served the resident's own dwelling, a production device while in the association's estate.
+        var windows: [(Instant, Instant)]
+        if AccessPolicy.allows(identity, .read, .deviceReadings) {
+            windows = [(from, to)]
+        } else {
+            windows = periods.filter { period in
+                switch period.kind {
+                case .meter: return period.dwelling.map { AccessPolicy.allows(identity, .read, .meterReadings(dwelling: $0)) } ?? false
+                case .pv: return AccessPolicy.allows(identity, .read, .productionReadings(estate: period.estate))
+                }
+            }.map { period in
+                let interval = period.interval(in: timeZone)
+                return (max(from, interval.from), min(to, interval.to ?? to))
+            }
+            guard !windows.isEmpty else {
+                throw HubError.forbidden("device \(device) is not one you may see: a resident sees their own dwelling's meter, an association its estate's production devices",
+                                         field: "device")
+            }
+        }
+        windows = windows.filter { $0.0 < $0.1 }
+        var found: [Reading] = []
+        for (start, end) in windows where found.count < limit {
+            found += try await readings(device: device, from: start, to: end, limit: limit - found.count)
+        }
+        return found
+    }
+
+    /// Refused messages, for the callers `AccessPolicy` lets read them (staff).
+    public func quarantine(since: Instant, afterID: Int64?, limit: Int, by identity: Identity) async throws -> [QuarantineEntry] {
+        try AccessPolicy.require(identity, .read, .quarantine, "the refused messages are for the landlord's staff")
+        return try await quarantine(since: since, afterID: afterID, limit: limit)
+    }
+}
+

@@ -1,0 +1,53 @@
+import EnergyCore
+import Foundation
+import HubCore
+import Shared
+
+/// The registry in the hub's SQLite file: `RegistryImporter` and `EnergyAdmin` do the work, each
+/// change in one async write transaction, after `AccessPolicy` has let the caller in.
+public struct SQLiteRegistryStore: RegistryStore {
+    public let database: HubDatabase
+    public let configuration: EnergyConfiguration
+    let tariffCheck: RegistryImporter.TariffCheck
+
+    public init(database: HubDatabase, configuration: EnergyConfiguration, tariffCheck: @escaping RegistryImporter.TariffCheck = TariffPlan.registryCheck) {
+        self.database = database
+        self.configuration = configuration
+        self.tariffCheck = tariffCheck
+    }
+
+    var admin: EnergyAdmin { EnergyAdmin(database: database, configuration: configuration) }
+
+    static func requireStaff(_ identity: Identity) throws {
+        try AccessPolicy.require(identity, .manage, .registry, field: "role", "the registry and the savings set-up are kept by the landlord's staff")
+    }
+
+    public func importRegistry(csv: Data, by identity: Identity) async throws -> RegistryImportSummary {
+        try Self.requireStaff(identity)
+        let importer = RegistryImporter(database: database, tariffCheck: tariffCheck)
+        let (rows, ignored) = try importer.parse(csv)
+        var summary = try await database.write(importer.applying(rows))
+        summary.ignoredColumns = ignored
+        return summary
+    }
+
+    public func setAllocationKey(building: String, key: AllocationKeyKind, since: LocalDate, by identity: Identity) async throws {
+        try Self.requireStaff(identity)
+        try await database.write(admin.setting(building: building, key: key, since: since))
+    }
+
+    public func setTariff(dwelling: String, cell: String, since: LocalDate, by identity: Identity) async throws {
+        try Self.requireStaff(identity)
+        try await database.write(try admin.setting(dwelling: dwelling, cell: cell, since: since))
+    }
+
+    public func importCoefficients(csv: Data, by identity: Identity) async throws -> Int {
+        try Self.requireStaff(identity)
+        return try await database.write(try admin.importing(coefficients: csv))
+    }
+
+    public func recordExport(month: String, buildings: [String], by identity: Identity, at now: Instant) async throws {
+        try Self.requireStaff(identity)
+        try await database.write(try admin.recording(month: month, buildings: buildings, at: now))
+    }
+}
