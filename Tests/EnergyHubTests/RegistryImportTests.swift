@@ -36,6 +36,30 @@ import Testing
         #expect(try dump(database) == before)
     }
 
+    /// The registry store asks `AccessPolicy`: only staff change the registry and the savings
+    /// set-up; anyone else gets 403 and nothing is written.
+    @Test func onlyStaffChangeTheRegistryThroughItsStore() async throws {
+        let database = try TestSupport.database(extraSchemas: [SavingsSchema.register])
+        let registry: any RegistryStore = SQLiteRegistryStore(database: database, configuration: try EnergySettings().validated())
+        let csv = Data(TestSupport.samplesRegistryCSV.utf8)
+        for caller in [Identity(name: "asso", role: .association, estate: "Outreau"), Identity(name: "res", role: .resident, dwelling: "OUT-A-01"),
+                       Identity(name: "drv", role: .driver)] {
+            await #expect(throws: HubError.forbidden("the registry and the savings set-up are kept by the landlord's staff", field: "role")) {
+                _ = try await registry.importRegistry(csv: csv, by: caller)
+            }
+            await #expect(throws: HubError.self) { try await registry.recordExport(month: "2026-06", buildings: [], by: caller, at: Instant(millisecondsSince1970: 0)) }
+        }
+        #expect(try dump(database).isEmpty)
+        let summary = try await registry.importRegistry(csv: csv, by: .testStaff)
+        #expect(summary.rows == 6 && summary.devicesAdded == 6)
+        let building = try await database.read { db in try String.fetchOne(db, sql: "SELECT id FROM building")! }
+        await #expect(throws: HubError.self) {
+            try await registry.setAllocationKey(building: building, key: .staticShares, since: LocalDate(parsing: "2026-06-01")!, by: Identity(name: "asso", role: .association, estate: "Outreau"))
+        }
+        try await registry.setAllocationKey(building: building, key: .staticShares, since: LocalDate(parsing: "2026-06-01")!, by: .testStaff)
+        #expect(try await database.read { db in try String.fetchOne(db, sql: "SELECT allocation_key FROM building_allocation_key") } == "static")
+    }
+
     @Test func acceptsBOMCRLFQuotesAndCommaDecimals() throws {
         let database = try TestSupport.database()
         let csv = "\u{FEFF}Estate;Building;Dwelling;Device;Kind;Format;Since;Tariff;Share\r\n"

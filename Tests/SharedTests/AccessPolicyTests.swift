@@ -72,6 +72,57 @@ import Testing
         (association, .manage, .ledger, false),
         (resident, .read, .ledger, false),
         (driver, .read, .ledger, false),
+        // A booking: its rider's household and association, whoever made it, its driver.
+        (staff, .manage, .booking(dwelling: "D9", estate: "F", bookedBy: "someone", driverUser: nil), true),
+        (resident, .read, .booking(dwelling: "D1", estate: "E", bookedBy: "someone", driverUser: nil), true),
+        (resident, .manage, .booking(dwelling: "D1", estate: "E", bookedBy: "someone", driverUser: nil), true),
+        (resident, .read, .booking(dwelling: "D9", estate: "E", bookedBy: "resident-d1", driverUser: nil), false),
+        (association, .manage, .booking(dwelling: "D9", estate: "E", bookedBy: "someone", driverUser: nil), true),
+        (association, .read, .booking(dwelling: "D9", estate: "F", bookedBy: "asso-e", driverUser: nil), false),
+        (driver, .read, .booking(dwelling: "D1", estate: "E", bookedBy: "driver", driverUser: nil), true),
+        (driver, .manage, .booking(dwelling: "D1", estate: "E", bookedBy: "driver", driverUser: nil), true),
+        (driver, .read, .booking(dwelling: "D1", estate: "E", bookedBy: "someone", driverUser: "driver"), true),
+        (driver, .manage, .booking(dwelling: "D1", estate: "E", bookedBy: "someone", driverUser: "driver"), false),
+        (driver, .read, .booking(dwelling: "D1", estate: "E", bookedBy: "someone", driverUser: "another"), false),
+        // The member register: listed by households (their own members), kept by the association.
+        (association, .manage, .members, true),
+        (resident, .read, .members, true),
+        (resident, .manage, .members, false),
+        (driver, .read, .members, false),
+        // Volunteer drivers: kept by the association; a driver sees their own record.
+        (association, .manage, .drivers, true),
+        (driver, .read, .drivers, true),
+        (driver, .manage, .drivers, false),
+        (resident, .read, .drivers, false),
+        // The cars: seen by all, added by staff.
+        (resident, .read, .vehicles, true),
+        (driver, .read, .vehicles, true),
+        (association, .manage, .vehicles, false),
+        (staff, .manage, .vehicles, true),
+        // Trips and payments: logged by the association and drivers; not by households.
+        (driver, .manage, .trips, true),
+        (association, .manage, .trips, true),
+        (resident, .manage, .trips, false),
+        (resident, .read, .trips, false),
+        (driver, .manage, .payments, true),
+        (resident, .manage, .payments, false),
+        // Deposits, refunds, corrections: the association and staff, never a driver.
+        (association, .manage, .cash, true),
+        (driver, .manage, .cash, false),
+        (resident, .manage, .cash, false),
+        // The registry and accounts: staff only.
+        (staff, .manage, .registry, true),
+        (association, .manage, .registry, false),
+        (association, .read, .registry, false),
+        (staff, .manage, .users, true),
+        (association, .manage, .users, false),
+        (resident, .read, .users, false),
+        // A user's tokens: theirs (logging in and out) and staff's.
+        (resident, .manage, .tokens(user: "resident-d1"), true),
+        (resident, .read, .tokens(user: "resident-d1"), true),
+        (resident, .manage, .tokens(user: "driver"), false),
+        (association, .read, .tokens(user: "resident-d1"), false),
+        (staff, .manage, .tokens(user: "resident-d1"), true),
     ]
 
     @Test(arguments: 0..<table.count)

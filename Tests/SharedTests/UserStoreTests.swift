@@ -199,6 +199,28 @@ import Testing
         #expect(try await users.tokens(of: "staff", by: .testStaff).map { $0.state(at: now) } == ["live"])
     }
 
+    /// `AccessPolicy` decides here too: staff add accounts and manage anyone's tokens; a user
+    /// manages only their own tokens; a refusal writes nothing.
+    @Test func staffManageAccountsAndEachUserTheirOwnTokens() async throws {
+        let (database, users) = try setUp()
+        let now = UserStoreTests.now
+        try await users.add(name: "asso", role: .association, dwelling: nil, estate: "Outreau", password: "password-123", by: .testStaff, at: now)
+        try await users.add(name: "resident", role: .resident, dwelling: "OUT-A-01", estate: nil, password: "password-123", by: .testStaff, at: now)
+        let asso = Identity(name: "asso", role: .association, estate: "Outreau")
+        let resident = Identity(name: "resident", role: .resident, dwelling: "OUT-A-01")
+        try await expectRefused(.forbidden, field: "role", database) {
+            try await users.add(name: "friend", role: .resident, dwelling: "OUT-A-01", estate: nil, password: "password-123", by: asso, at: now)
+        }
+        await #expect(throws: HubError.self) { _ = try await users.exists(name: "asso", by: resident) }
+        _ = try await users.createToken(for: "resident", label: "phone", expiresAt: nil, by: resident, at: now)
+        await #expect(throws: HubError.self) { _ = try await users.createToken(for: "asso", label: "stolen", expiresAt: nil, by: resident, at: now) }
+        await #expect(throws: HubError.self) { _ = try await users.tokens(of: "resident", by: asso) }
+        await #expect(throws: HubError.self) { _ = try await users.revokeTokens(of: "resident", label: nil, by: asso, at: now) }
+        #expect(try await users.tokens(of: "resident", by: resident).map(\.label) == ["phone"])
+        #expect(try await users.revokeTokens(of: "resident", label: nil, by: resident, at: now) == 1)
+        #expect(try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM api_token")! } == 1, "only the resident's own token, now revoked")
+    }
+
     @Test func aTokenNeedsAnExistingUser() async throws {
         let (database, users) = try setUp()
         do {
