@@ -43,3 +43,15 @@ public func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Se
         }
     }
 }
+
+/// Waits for an event: polls `condition` without blocking a cooperative thread, and answers
+/// whether it held within `seconds` (for `#expect(await eventually { ... })`). `waitUntil`
+/// is the throwing form.
+public func eventually(_ seconds: Double = 15, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}

@@ -33,15 +33,6 @@ private func quickSettings(_ broker: BrokerProcess) -> MQTTSettings {
 
 private func uniqueId(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8))" }
 
-/// Polls `condition` without blocking a cooperative thread.
-private func eventually(_ seconds: Double = 15, _ condition: () -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return condition()
-}
 
 /// Collects received messages (called on a client's loop thread).
 private final class Inbox: @unchecked Sendable {
@@ -106,6 +97,19 @@ private final class Counter: @unchecked Sendable {
     func increment() {
         lock.lock()
         value += 1
+        lock.unlock()
+    }
+
+    func decrement() {
+        lock.lock()
+        value -= 1
+        lock.unlock()
+    }
+
+    /// Keeps the largest value seen.
+    func raise(to candidate: Int) {
+        lock.lock()
+        value = max(value, candidate)
         lock.unlock()
     }
 
@@ -234,10 +238,12 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
             try pub.publish(topic: "meters/m\(index)/reading", payload: payload("reading \(index)"))
         }
         try pub.publish(topic: "other/topic", payload: payload("not for the hub"))
+        // One publisher's messages reach a subscriber in order: once this marker is in, the
+        // message on the other topic would have come before it, had it been delivered.
+        try pub.publish(topic: "meters/marker/reading", payload: payload("marker"))
         #expect(pub.waitUntilAcknowledged(timeout: .seconds(10)))
-        #expect(await eventually { inbox.count >= 10 })
-        try? await Task.sleep(for: .milliseconds(200))
-        let messages = inbox.all
+        #expect(await eventually { inbox.all.contains { $0.topic == "meters/marker/reading" } })
+        let messages = inbox.all.filter { $0.topic != "meters/marker/reading" }
         #expect(messages.count == 10)
         #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<10).map { "reading \($0)" })
         #expect(messages.first?.topic == "meters/m0/reading")
@@ -496,9 +502,13 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         let id = uniqueId("hub")
         let inbox = Inbox()
         let gate = Gate()
+        let inside = Counter(), mostInside = Counter()
         let sub = subscriber(broker, id: id, inbox: inbox) { message in
+            inside.increment()
+            mostInside.raise(to: inside.current)
             inbox.add(message)
             if inbox.count == 5 { gate.wait() } // the hub's store is "full"
+            inside.decrement()
         }
         let pub = publisher(broker)
         defer { pub.stop() }
@@ -512,8 +522,9 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         }
         #expect(pub.waitUntilAcknowledged(timeout: .seconds(10)))
         #expect(await eventually { gate.hasWaiter })
-        try? await Task.sleep(for: .milliseconds(300))
-        #expect(inbox.count == 5) // nothing more is read while onMessage blocks
+        // Nothing more is read while onMessage blocks: the callback is never entered twice at
+        // once (checked over the whole run below), so the count cannot move until it returns.
+        #expect(inbox.count == 5)
 
         // stop() while onMessage is blocked: it waits for the loop, which waits for the caller.
         let stopped = Counter()
@@ -522,7 +533,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
             stopped.increment()
         }
         stopper.start()
-        try? await Task.sleep(for: .milliseconds(300))
+        #expect(await eventually { sub.stopRequested })
         #expect(stopped.current == 0)
         let unblocked = Date()
         gate.openGate()
@@ -538,6 +549,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         try sub2.start()
         let expected = Set((0..<total).map { "blocked \($0)" })
         #expect(await eventually { inbox.distinctPayloads.union(rest.distinctPayloads) == expected })
+        #expect(mostInside.current == 1, "onMessage is never entered again while it runs")
     }
 
     @Test func publishAndStopFromInsideOnMessageDoNotDeadlock() async throws {
@@ -634,7 +646,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         }
         producer.start()
         #expect(await eventually { published.current == 5 })
-        try? await Task.sleep(for: .milliseconds(500))
+        #expect(await eventually { pub.publishersWaiting == 1 })
         #expect(published.current == 5) // the sixth publish waits
         #expect(pub.unacknowledgedCount == 5)
         #expect(!pub.waitUntilAcknowledged(timeout: .milliseconds(100)))
@@ -657,8 +669,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
             blocked.increment()
         }
         blockedProducer.start()
-        #expect(await eventually { pub.unacknowledgedCount == 5 })
-        try? await Task.sleep(for: .milliseconds(200))
+        #expect(await eventually { pub.unacknowledgedCount == 5 && pub.publishersWaiting == 1 })
         #expect(blocked.current == 0)
         _ = pub.stop(timeout: .seconds(2))
         #expect(await eventually(5) { blocked.current == 1 })

@@ -102,6 +102,8 @@ public final class MosquittoClient: @unchecked Sendable {
     /// Guards `pendingMids`; signalled by the publish callback (PUBACK received) and by stop().
     private let publishCondition = NSCondition()
     private var pendingMids = Set<Int32>()
+    /// Callers of `publish` waiting for room under `maxUnacknowledged` (guarded by `publishCondition`).
+    private var waitingPublishers = 0
 
     // MARK: Life cycle
 
@@ -359,6 +361,17 @@ public final class MosquittoClient: @unchecked Sendable {
         return pendingMids.count
     }
 
+    /// How many callers of `publish` are waiting for the broker to acknowledge earlier messages
+    /// (`maxUnacknowledged` reached): what a test or a metric observes of the back-pressure.
+    public var publishersWaiting: Int {
+        publishCondition.lock()
+        defer { publishCondition.unlock() }
+        return waitingPublishers
+    }
+
+    /// True once `stop()` was called, even while it still waits for the loop thread.
+    public var stopRequested: Bool { isStopping }
+
     private var isStopping: Bool {
         lifecycle.lock()
         defer { lifecycle.unlock() }
@@ -398,7 +411,9 @@ public final class MosquittoClient: @unchecked Sendable {
             }
             if qos > 0, pendingMids.count >= maxUnacknowledged, !onLoopThread {
                 // Woken by PUBACKs (publish callback) and by stop(); the timeout is a safety net.
+                waitingPublishers += 1
                 _ = publishCondition.wait(until: Date().addingTimeInterval(0.5))
+                waitingPublishers -= 1
                 continue
             }
             var mid: Int32 = 0
