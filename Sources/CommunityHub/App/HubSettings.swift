@@ -97,8 +97,7 @@ package struct HubSettings: Codable, Sendable, Equatable {
         }
         _ = try http.validated()
         _ = try ingest.validated()
-        _ = try carshare.validated()
-        return HubConfiguration(settings: self, zone: zone, energy: try energy.validated())
+        return HubConfiguration(settings: self, zone: zone, energy: try energy.validated(), carshare: try carshare.validated())
     }
 }
 
@@ -107,6 +106,7 @@ package struct HubConfiguration: Sendable {
     package let settings: HubSettings
     package let zone: LocalTimeZone
     package let energy: EnergyConfiguration
+    package let carshare: CarShareSettings
 }
 
 /// The schema of the whole hub, in order: shared registry and users, then each module's tables.

@@ -14,7 +14,9 @@ struct CarShareCLI {
 
     init(_ common: CommonOptions) throws {
         let settings = try common.settings()
-        store = SQLiteCarShareStore(database: try HubSchema.open(settings), settings: try settings.carshare.validated())
+        // Every setting checked once, with the hub's one time zone, as `serve` does.
+        let configuration = try settings.configuration()
+        store = SQLiteCarShareStore(database: try HubSchema.open(settings), settings: configuration.carshare)
         identity = .commandLine
     }
 

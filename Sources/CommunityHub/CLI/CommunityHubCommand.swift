@@ -78,7 +78,7 @@ struct RegistryCommand: AsyncParsableCommand {
                 guard let data = FileManager.default.contents(atPath: file) else {
                     throw HubError.badRequest(field: "file", code: "unreadable", "cannot read \(file)")
                 }
-                let registry = SQLiteRegistryStore(database: try HubSchema.open(settings), configuration: try settings.energy.validated())
+                let registry = SQLiteRegistryStore(database: try HubSchema.open(settings), configuration: try settings.configuration().energy)
                 let summary = try await registry.importRegistry(csv: data, by: .commandLine)
                 print(summary.description)
             }

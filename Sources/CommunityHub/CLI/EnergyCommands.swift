@@ -16,8 +16,9 @@ struct EnergyCommand: AsyncParsableCommand {
     /// Opens the database with the energy settings checked.
     static func open(_ common: CommonOptions) throws -> (HubDatabase, EnergyConfiguration) {
         let settings = try common.settings()
-        let configuration = try settings.energy.validated()
-        return (try HubSchema.open(settings), configuration)
+        // Every setting checked once, with the hub's one time zone, as `serve` does.
+        let configuration = try settings.configuration()
+        return (try HubSchema.open(settings), configuration.energy)
     }
 
     /// The registry store, for the commands that change the savings set-up.
