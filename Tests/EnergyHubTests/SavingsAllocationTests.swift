@@ -9,15 +9,15 @@ import HubTools
 @Suite struct SavingsAllocationTests {
     enum Key { case proRata, staticShares, redistributed }
 
-    func allocate(_ key: Key, production: Int64, consumption: [Int64], shares: [Int64] = []) throws -> (allocated: [Int64], surplus: Int64) {
+    func allocate(_ key: Key, production: Int64, consumption: [Int64], shares: [Int64] = [], start: Int = 0) throws -> (allocated: [Int64], surplus: Int64) {
         var allocated = [Int64](repeating: -1, count: consumption.count)
         let surplus = try consumption.withUnsafeBufferPointer { c in
             try allocated.withUnsafeMutableBufferPointer { a in
                 try shares.withUnsafeBufferPointer { k in
                     switch key {
-                    case .proRata: return try Allocation.proRata(production: production, consumption: c, allocated: a)
-                    case .staticShares: return try Allocation.staticShares(production: production, consumption: c, shares: k, allocated: a)
-                    case .redistributed: return try Allocation.staticRedistributed(production: production, consumption: c, shares: k, allocated: a)
+                    case .proRata: return try Allocation.proRata(production: production, consumption: c, allocated: a, start: start)
+                    case .staticShares: return try Allocation.staticShares(production: production, consumption: c, shares: k, allocated: a, start: start)
+                    case .redistributed: return try Allocation.staticRedistributed(production: production, consumption: c, shares: k, allocated: a, start: start)
                     }
                 }
             }
@@ -104,11 +104,20 @@ import HubTools
             let sum = shares.reduce(0, +)
             if sum > 0 { shares = shares.map { $0 * 1_000_000 / sum } }
             if Bool.random(using: &random), sum > 0 { shares = shares.map { $0 / 2 } }
+            let start = Int.random(in: 0..<count, using: &random)
             for key in [Key.proRata, .staticShares, .redistributed] {
-                let (allocated, surplus) = try allocate(key, production: production, consumption: consumption, shares: shares)
+                let (allocated, surplus) = try allocate(key, production: production, consumption: consumption, shares: shares, start: start)
                 #expect(surplus >= 0)
                 #expect(allocated.reduce(0, +) + surplus == production)
                 for (a, c) in zip(allocated, consumption) { #expect(a >= 0 && a <= c) }
+                if key == .staticShares {
+                    // Each share within 1 Wh of min(C_i, k_i * P), and the leftover whole Wh go to households, not to the surplus.
+                    let exact = zip(consumption, shares).map { min($0 * 1_000_000, production * $1) }
+                    for (a, x) in zip(allocated, exact) { #expect((a - 1) * 1_000_000 < x && x < (a + 1) * 1_000_000) }
+                    let exactTotal: Int64 = exact.reduce(0, +)
+                    let roundedTotal: Int64 = allocated.reduce(0, +)
+                    #expect(roundedTotal == (exactTotal + 500_000) / 1_000_000, "the exact total to the nearest Wh")
+                }
                 if key == .proRata {
                     #expect(surplus == max(0, production - total), "pro rata uses every Wh it can")
                     if production < total {
@@ -119,8 +128,9 @@ import HubTools
                     }
                 }
                 if key == .redistributed {
-                    let plain = try allocate(.staticShares, production: production, consumption: consumption, shares: shares)
-                    for (a, p) in zip(allocated, plain.allocated) { #expect(a >= p, "redistribution only adds") }
+                    // Redistribution only adds to the exact shares; each rounded share is within 1 Wh of its exact value.
+                    let plain = try allocate(.staticShares, production: production, consumption: consumption, shares: shares, start: start)
+                    for (a, p) in zip(allocated, plain.allocated) { #expect(a >= p - 1, "redistribution only adds") }
                     // Nobody with a share is left short while energy is left over.
                     if surplus > 0 { for index in 0..<count where shares[index] > 0 { #expect(allocated[index] == consumption[index]) } }
                 }
@@ -130,7 +140,7 @@ import HubTools
         #expect(checked == 1800)
     }
     /// Pro rata's fast path (one multiplication by a rounded-up 2^64 reciprocal) gives exactly the
-    /// cumulative floors floor(P * (C_1+...+C_i) / total), computed here with a full-width
+    /// cumulative floors floor(P * (C_s+...+C_i) / total) walking from a start s, computed here with a full-width
     /// division, at every magnitude: small buildings, totals that divide evenly, and totals just
     /// below and above 2^31 and 2^32 (the fast path's limit).
     @Test func proRataIsTheExactCumulativeFloorAtEveryMagnitude() throws {
@@ -144,11 +154,13 @@ import HubTools
             let total = consumption.reduce(0, +)
             guard total > 1 else { continue }
             let production = round % 7 == 0 ? total / 3 : Int64.random(in: 1..<total, using: &random)
-            let (allocated, surplus) = try allocate(.proRata, production: production, consumption: consumption)
+            let start = Int.random(in: 0..<count, using: &random)
+            let (allocated, surplus) = try allocate(.proRata, production: production, consumption: consumption, start: start)
             #expect(surplus == 0)
             var cumulative: UInt64 = 0
             var previous: UInt64 = 0
-            for (index, c) in consumption.enumerated() {
+            for index in (start..<count).map({ $0 }) + (0..<start).map({ $0 }) {
+                let c = consumption[index]
                 cumulative += UInt64(c)
                 let floor = UInt64(total).dividingFullWidth(cumulative.multipliedFullWidth(by: UInt64(production))).quotient
                 #expect(allocated[index] == Int64(floor - previous), "dwelling \(index) of \(count), total \(total), production \(production)")
@@ -160,10 +172,12 @@ import HubTools
     }
     /// Static shares with redistribution, written the plain way (a full-width division for every
     /// household in every round): the optimised key must give exactly the same Wh.
-    func referenceRedistribution(production: Int64, consumption: [Int64], shares: [Int64]) -> [Int64] {
+    func referenceRedistribution(production: Int64, consumption: [Int64], shares: [Int64], start: Int) -> [Int64] {
         let p = max(0, production)
-        var allocated = zip(consumption, shares).map { max(0, min($0, p * $1 / 1_000_000)) }
-        var surplus = p - allocated.reduce(0, +)
+        // In millionths of a Wh: every household's cap is min(C_i, P).
+        let consumption = consumption.map { min($0, p) * 1_000_000 }
+        var allocated = zip(consumption, shares).map { max(0, min($0, p * $1)) }
+        var surplus = p * 1_000_000 - allocated.reduce(0, +)
         var rounds = 0
         while surplus > 0 {
             rounds += 1
@@ -184,7 +198,16 @@ import HubTools
             surplus -= handed
             if handed == 0 || rounds > consumption.count + 1 { break }
         }
-        return allocated
+        // Rounded to whole Wh together, walking from `start`, running totals to the nearest Wh.
+        var rounded = allocated
+        var cumulative: Int64 = 0
+        var previous: Int64 = 0
+        for index in (start..<allocated.count).map({ $0 }) + (0..<start).map({ $0 }) {
+            cumulative += allocated[index]
+            rounded[index] = (cumulative + 500_000) / 1_000_000 - previous
+            previous = (cumulative + 500_000) / 1_000_000
+        }
+        return rounded
     }
 
     @Test func redistributionGivesExactlyThePlainComputation() throws {
@@ -199,8 +222,9 @@ import HubTools
             shares = shares.map { $0 * Int64([1_000_000, 700_000, 20][round % 3]) / sum }
             let total = consumption.reduce(0, +)
             let production = Int64.random(in: 0...(2 * total + 1000), using: &random)
-            let (allocated, surplus) = try allocate(.redistributed, production: production, consumption: consumption, shares: shares)
-            #expect(allocated == referenceRedistribution(production: production, consumption: consumption, shares: shares),
+            let start = Int.random(in: 0..<count, using: &random)
+            let (allocated, surplus) = try allocate(.redistributed, production: production, consumption: consumption, shares: shares, start: start)
+            #expect(allocated == referenceRedistribution(production: production, consumption: consumption, shares: shares, start: start),
                     "production \(production), consumption \(consumption), shares \(shares)")
             #expect(surplus == production - allocated.reduce(0, +))
         }

@@ -63,6 +63,47 @@ import Testing
         #expect(prices.price(plan: hphc, at: at("2024-06-01T10:30:00")) == 270_000)
     }
 
+    /// A window at odd minutes (12:10-14:40) straddles the midday slots: each is priced by its
+    /// minutes in each period, its energy split in proportion (energy.md section 5).
+    @Test func aSlotStraddlingAnOffPeakBoundaryIsPricedByItsMinutes() throws {
+        let prices = RegulatedPrices.edfBleu
+        let plan = try TariffPlan.parse("edf-bleu-hphc 12:10-14:40").get()
+        func at(_ text: String) -> LocalDateTime { LocalDateTime(parsing: text)! }
+        #expect(plan.offPeakMinutes(from: 12 * 60, length: 30) == 20)
+        #expect(plan.offPeakMinutes(from: 12 * 60 + 30, length: 30) == 30)
+        #expect(plan.offPeakMinutes(from: 14 * 60 + 30, length: 30) == 10)
+        #expect(plan.offPeakMinutes(from: 15 * 60, length: 30) == 0)
+        // 12:00-12:30: 20 minutes off-peak (0.1635), 10 peak (0.2081): 300 Wh saves
+        // 300 x (20 x 163,500 + 10 x 208,100) / 30 = 53,510,000 nano-euros (5.351 cents).
+        #expect(prices.savings(of: 300, plan: plan, slotStart: at("2026-10-05T12:00:00"), minutes: 30, localPrice: 0) == NanoEuros(53_510_000))
+        // 14:30-15:00: 10 off-peak, 20 peak: 300 x (10 x 163,500 + 20 x 208,100) / 30 = 57,970,000.
+        #expect(prices.savings(of: 300, plan: plan, slotStart: at("2026-10-05T14:30:00"), minutes: 30, localPrice: 0) == NanoEuros(57_970_000))
+        // Wholly in one period: the plain price; before, 12:00-12:30 was all peak (62,430,000).
+        #expect(prices.savings(of: 300, plan: plan, slotStart: at("2026-10-05T13:00:00"), minutes: 30, localPrice: 0) == NanoEuros(300 * 163_500))
+        #expect(prices.savings(of: 300, plan: plan, slotStart: at("2026-10-05T11:30:00"), minutes: 30, localPrice: 0) == NanoEuros(300 * 208_100))
+        // A local price for the shared kWh is taken off both periods.
+        #expect(prices.savings(of: 300, plan: plan, slotStart: at("2026-10-05T12:00:00"), minutes: 30, localPrice: 10_000) == NanoEuros(53_510_000 - 3_000_000))
+        // Windows crossing midnight and slots of 15 minutes.
+        let night = try TariffPlan.parse("edf-bleu-hphc 22:26-06:26").get()
+        #expect(night.offPeakMinutes(from: 22 * 60 + 15, length: 15) == 4)
+        #expect(night.offPeakMinutes(from: 23 * 60 + 45, length: 30) == 30)
+        #expect(night.offPeakMinutes(from: 6 * 60 + 15, length: 15) == 11)
+
+        // Through the engine: one household on that plan takes 300 Wh in each slot of a day.
+        let configuration = try EnergySettings().validated()
+        let grid = configuration.grid
+        let day = LocalDate(parsing: "2026-10-05")!
+        let slots = grid.slots(of: day, in: configuration.zone)
+        let flat = { (value: Int64) in SlotSeries(slots: slots, energy: [Int64](repeating: value, count: slots.count), quality: [SlotQuality](repeating: .measured, count: slots.count)) }
+        let input = BuildingInput(building: "B", slots: slots,
+                                  dwellings: [DwellingInput(id: "D", meters: [ServedSeries(device: "m", series: flat(300), served: slots)], tariff: Dated([(day, plan)]))],
+                                  producers: [ServedSeries(device: "pv", series: flat(1000), served: slots)])
+        let result = try BuildingEngine.compute(input, configuration: configuration)
+        // 150 off-peak minutes of 1,440: 300 Wh x 48 slots = 14,400 Wh, of which 1,500 off-peak.
+        // 1,500 x 163,500 + 12,900 x 208,100 = 2,929,740,000 nano-euros: 292.97 cents.
+        #expect(result.savings.reduce(0, +) == 2_929_740_000)
+    }
+
     @Test func moneyIsExactAndRoundedHalfAwayFromZero() {
         #expect(NanoEuros(5_000_000).cents == Cents(1))
         #expect(NanoEuros(4_999_999).cents == Cents(0))

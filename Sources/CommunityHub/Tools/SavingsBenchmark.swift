@@ -65,6 +65,7 @@ public enum SavingsBenchmark {
     public static func run(_ options: Options, log: (String) -> Void) async throws {
         log("bench savings: synthetic seeded data; each figure is the best of \(options.repetitions) runs")
         try allocation(options, log: log)
+        try fairness(log: log)
         if !options.skipDatabase { try await database(options, log: log) }
     }
 
@@ -114,11 +115,14 @@ public enum SavingsBenchmark {
                                     for slot in 0..<slots {
                                         let row = UnsafeBufferPointer(rebasing: matrix[(slot * perBuilding)..<((slot + 1) * perBuilding)])
                                         let out = UnsafeMutableBufferPointer(rebasing: output[(slot * perBuilding)..<((slot + 1) * perBuilding)])
+                                        // The rounding walk starts at a different household in each slot, as in the engine.
+                                        let start = Allocation.rotation(slot: Int64(slot), count: perBuilding)
                                         switch rule {
                                         case .staticRedistributed:
-                                            surplus &+= try Allocation.staticRedistributed(production: production[building][slot], consumption: row, shares: shares, allocated: out)
+                                            surplus &+= try Allocation.staticRedistributed(production: production[building][slot], consumption: row, shares: shares,
+                                                                                           allocated: out, start: start)
                                         default:
-                                            surplus &+= try Allocation.proRata(production: production[building][slot], consumption: row, allocated: out)
+                                            surplus &+= try Allocation.proRata(production: production[building][slot], consumption: row, allocated: out, start: start)
                                         }
                                     }
                                 }
@@ -139,6 +143,29 @@ public enum SavingsBenchmark {
         }
     }
 
+    // MARK: - fair rounding: the six-household building of issue 13
+
+    /// A six-household building over October (31 days of 30-minute slots, synthetic), shares
+    /// 0.30/0.25/0.15/0.10/0.10/0.10: each household's rounded month minus its exact share, per key.
+    static func fairness(log: (String) -> Void) throws {
+        let shares: [ShareMillionths] = [300_000, 250_000, 150_000, 100_000, 100_000, 100_000]
+        // 2026-10-01T00:00 Paris is 2026-09-30T22:00Z; slot numbers count 30-minute slots since 1970.
+        let firstSlot = Int64(1_790_805_600_000 / 1_800_000)
+        let building = AllocationFairness.simulatedMonth(households: 6, slots: 31 * 48, firstSlot: firstSlot, seed: 2026_10, shares: shares)
+        log("\n(2) fair rounding: 6 households, October, 30-minute slots; each household's rounded month minus its exact share (Wh)")
+        var rows: [[String]] = []
+        for key in AllocationFairness.Key.allCases {
+            let (drift, worst) = try AllocationFairness.drift(building, key: key)
+            rows.append([key.rawValue] + drift.map { String(format: "%+.1f", $0) } + [String(format: "%.2f", worst)])
+        }
+        // The same shares rounded from the first household in every slot, as before issue 13.
+        for key in AllocationFairness.Key.allCases {
+            let (drift, worst) = try AllocationFairness.drift(building, key: key, fixedStart: true)
+            rows.append([key.rawValue + ", always from D1"] + drift.map { String(format: "%+.1f", $0) } + [String(format: "%.2f", worst)])
+        }
+        log(EnergyTables.render(["key", "D1", "D2", "D3", "D4", "D5", "D6", "worst slot"], rows))
+    }
+
     /// Readings as ingest stores them (with their reading_change rows), device by device, in
     /// transactions of 50 devices; returns how many.
     static func storeReadings(_ database: HubDatabase, devices: [(String, Int64)], start: Int64, end: Int64, step: Int64) throws -> Int {
@@ -147,7 +174,8 @@ public enum SavingsBenchmark {
             try database.writeBlocking { db in
                 let insert = try db.cachedStatement(sql: "INSERT INTO reading (device_id, instant, energy_wh, segment, time_source, received_at) VALUES (?, ?, ?, 0, 'device', ?)")
                 for (device, peak) in devices[batch..<min(devices.count, batch + 50)] {
-                    var random = SeededGenerator(seed: UInt64(truncatingIfNeeded: device.hashValue))
+                    // FNV-1a of the id: the same data in every run (String.hashValue changes per process).
+                    var random = SeededGenerator(seed: device.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 })
                     var milliwattHours: Int64 = 1_000_000_000
                     var instant = start
                     while instant <= end {

@@ -7,8 +7,8 @@ public enum AllocationKeyKind: String, Sendable, Codable, CaseIterable {
     case proRata = "pro_rata"
     /// Fixed shares from the registry's `share` column: A_i = min(C_i, k_i * P); the rest is surplus.
     case staticShares = "static"
-    /// Static shares, then what one household leaves is handed to those still short, in proportion
-    /// to their shares, until nothing moves.
+    /// Static shares, then all production not yet allocated (what households leave, and what no
+    /// share covers) is handed to those still short, in proportion to their shares, until nothing moves.
     case staticRedistributed = "static_redistributed"
     /// Coefficients k_i(t) for each slot, imported from the organiser's file: A_i = min(C_i, k_i(t) * P).
     /// A slot the file does not cover falls back to pro rata (Enedis applies its default key too).
@@ -28,12 +28,41 @@ public struct AllocationInvariantViolation: Error, CustomStringConvertible, Send
 /// unknown are passed with consumption 0, which excludes them under every key.
 /// Every function returns the surplus and guarantees, for every participant,
 /// 0 <= A_i <= C_i, sum A_i + surplus = production, surplus >= 0 (checked as it goes).
+///
+/// **Fair rounding** (energy.md section 3). Each key first fixes every household's exact share
+/// (a real number), then rounds them together: walking the households from `start`, each gets the
+/// difference of the rounded running totals, R(x_s + ... + x_i) - R(x_s + ... + x_i-1) (pro rata
+/// rounds down, its total P being whole; the static keys round to the nearest Wh). So the shares
+/// add up to the exact total rounded (no Wh created or lost), each is within 1 Wh of its exact
+/// value, and the household that loses or gains the fraction is set by `start`, which the caller
+/// changes from slot to slot (`rotation(slot:count:)`): no position or id is favoured over a month.
 public enum Allocation {
-    /// Pro rata of consumption. Below total consumption every Wh is allocated: A_i is the
-    /// difference of the rounded-down cumulative shares, floor(P * (C_1+...+C_i) / sum C), so the
-    /// shares add up to P exactly and each is within 1 Wh of C_i * P / sum C.
+    /// Where the rounding walk starts in a slot: a fixed mix of the slot number, so every position
+    /// starts as often as any other over a month, with no pattern tied to the time of day.
     @inline(__always)
-    public static func proRata(production: Int64, consumption: UnsafeBufferPointer<Int64>, allocated: UnsafeMutableBufferPointer<Int64>) throws -> Int64 {
+    public static func rotation(slot: Int64, count: Int) -> Int {
+        guard count > 1 else { return 0 }
+        // splitmix64's finaliser: consecutive slots land far apart.
+        var z = UInt64(bitPattern: slot) &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Int(z % UInt64(count))
+    }
+
+    /// Shares are exact to a millionth of a Wh before the final rounding to whole Wh.
+    static let microWh: Int64 = 1_000_000
+    /// Beyond this production in a slot (Wh) the exact shares would not fit in 64 bits: no real
+    /// building comes near it (250 kW for half an hour is 125,000 Wh).
+    static let maximumProduction: Int64 = Int64.max / 1_000_000 / 4
+
+    /// Pro rata of consumption, A_i = C_i * P / sum C below total consumption. Every Wh is
+    /// allocated: A_i is the difference of the rounded-down running shares
+    /// floor(P * (C_s + ... + C_i) / sum C), walking from `start`, so the shares add up to P
+    /// exactly and each is within 1 Wh of C_i * P / sum C.
+    @inline(__always)
+    public static func proRata(production: Int64, consumption: UnsafeBufferPointer<Int64>, allocated: UnsafeMutableBufferPointer<Int64>,
+                               start: Int) throws -> Int64 {
         let count = consumption.count
         var total: Int64 = 0
         for index in 0..<count { total &+= consumption[index] }
@@ -45,15 +74,19 @@ public enum Allocation {
             for index in 0..<count { allocated[index] = consumption[index] }
             return try checked(production: production, allocatedTotal: total)
         }
+        let first = start >= 0 && start < count ? start : 0
         if total >= 1 << 32 {
             // Beyond any real building; exact but slower.
             var cumulative: UInt64 = 0
             var previous: UInt64 = 0
-            for index in 0..<count {
+            var index = first
+            for _ in 0..<count {
                 cumulative &+= UInt64(consumption[index])
                 let share = multiplyDivide(cumulative, UInt64(production), UInt64(total))
                 allocated[index] = Int64(share &- previous)
                 previous = share
+                index += 1
+                if index == count { index = 0 }
             }
             return try checked(production: production, allocatedTotal: Int64(previous))
         }
@@ -66,7 +99,8 @@ public enum Allocation {
         let reciprocal = ceilingReciprocal(p, over: t)
         var cumulative: UInt64 = 0
         var previous: UInt64 = 0
-        for index in 0..<count {
+        var index = first
+        for _ in 0..<count {
             let c = consumption[index]
             cumulative &+= UInt64(c)
             let share = cumulative.multipliedFullWidth(by: reciprocal).high
@@ -74,42 +108,86 @@ public enum Allocation {
             if a < 0 || a > c { throw AllocationInvariantViolation(description: "pro rata gave \(a) Wh to a household consuming \(c) Wh") }
             allocated[index] = a
             previous = share
+            index += 1
+            if index == count { index = 0 }
         }
         return try checked(production: production, allocatedTotal: Int64(previous))
     }
 
-    /// Static shares (also per-slot coefficients): A_i = min(C_i, floor(k_i * P)). The shares must
-    /// add up to at most 1 (`shareTotalProblem`), which keeps the surplus non-negative.
+    /// Static shares (also per-slot coefficients): the exact shares x_i = min(C_i, k_i * P), rounded
+    /// together from `start` (see the type's note): the leftover whole Wh go to households still
+    /// short, not to the surplus. The shares must add up to at most 1 (`shareTotalProblem`), which
+    /// keeps the surplus non-negative.
     @inline(__always)
     public static func staticShares(production: Int64, consumption: UnsafeBufferPointer<Int64>, shares: UnsafeBufferPointer<ShareMillionths>,
-                                    allocated: UnsafeMutableBufferPointer<Int64>) throws -> Int64 {
-        var sum: Int64 = 0
-        let p = max(0, production)
-        for index in 0..<consumption.count {
-            let offer = p * shares[index] / 1_000_000
-            let a = min(consumption[index], offer)
-            allocated[index] = max(0, a)
-            sum += allocated[index]
-        }
-        return try checked(production: production, allocatedTotal: sum)
+                                    allocated: UnsafeMutableBufferPointer<Int64>, start: Int) throws -> Int64 {
+        try exactStaticShares(production: production, consumption: consumption, shares: shares, allocated: allocated)
+        return try roundTogether(production: production, consumption: consumption, allocated: allocated, start: start)
     }
 
-    /// Static shares with redistribution: start from `staticShares`, then hand the unused energy
-    /// to the households still short (A_i < C_i) with a positive share, in proportion to their
-    /// shares (cumulative rounding, so every Wh is handed out), capped at what each still needs;
-    /// repeat until nothing is left or nobody short remains. Each round either places everything
-    /// or fills at least one household, so it ends within n + 1 rounds.
-    public static func staticRedistributed(production: Int64, consumption: UnsafeBufferPointer<Int64>, shares: UnsafeBufferPointer<ShareMillionths>,
-                                           allocated: UnsafeMutableBufferPointer<Int64>) throws -> Int64 {
-        var surplus = try staticShares(production: production, consumption: consumption, shares: shares, allocated: allocated)
+    /// The exact static shares, in millionths of a Wh: min(C_i * 10^6, k_i * P).
+    @inline(__always)
+    static func exactStaticShares(production: Int64, consumption: UnsafeBufferPointer<Int64>, shares: UnsafeBufferPointer<ShareMillionths>,
+                                  allocated: UnsafeMutableBufferPointer<Int64>) throws {
+        let p = max(0, production)
+        guard p <= maximumProduction else { throw AllocationInvariantViolation(description: "a production of \(p) Wh in one slot is beyond any building") }
+        for index in 0..<consumption.count {
+            let c = max(0, consumption[index])
+            let offer = p * max(0, shares[index])
+            // c >= p: the offer (at most p millionths of a Wh times 10^6) is the smaller, and c * 10^6 is never formed.
+            allocated[index] = c >= p ? offer : min(c * microWh, offer)
+        }
+    }
+
+    /// Turns exact shares in millionths of a Wh (in `allocated`) into whole Wh, walking from
+    /// `start`: each gets round(running total) - round(previous running total), to the nearest Wh
+    /// (half up). The slot's total is its exact total to the nearest Wh, so no Wh drifts to the
+    /// surplus on average (rounding down would lose half a Wh a slot). Returns the surplus.
+    @inline(__always)
+    static func roundTogether(production: Int64, consumption: UnsafeBufferPointer<Int64>, allocated: UnsafeMutableBufferPointer<Int64>, start: Int) throws -> Int64 {
         let count = consumption.count
+        guard count > 0 else { return try checked(production: production, allocatedTotal: 0) }
+        var index = start >= 0 && start < count ? start : 0
+        var cumulative: Int64 = 0
+        var previous: Int64 = 0
+        for _ in 0..<count {
+            cumulative &+= allocated[index]
+            let upTo = (cumulative &+ microWh / 2) / microWh
+            let a = upTo &- previous
+            if a < 0 || a > consumption[index] { throw AllocationInvariantViolation(description: "static shares gave \(a) Wh to a household consuming \(consumption[index]) Wh") }
+            allocated[index] = a
+            previous = upTo
+            index += 1
+            if index == count { index = 0 }
+        }
+        return try checked(production: production, allocatedTotal: previous)
+    }
+
+    /// Static shares with redistribution: start from the exact static shares, then hand all
+    /// production not yet allocated (what households left unused, and what no share covers when
+    /// the shares add up to less than 1) to the households still short (A_i < C_i) with a positive
+    /// share, in proportion to their shares, capped at what each still needs; repeat until nothing
+    /// is left or nobody short remains. The rounds work in millionths of a Wh (every millionth
+    /// handed out, by running totals), so they are exact to far below a Wh; the result is then
+    /// rounded to whole Wh together, from `start`. Each round either places everything or fills
+    /// at least one household, so it ends within n + 1 rounds.
+    public static func staticRedistributed(production: Int64, consumption: UnsafeBufferPointer<Int64>, shares: UnsafeBufferPointer<ShareMillionths>,
+                                           allocated: UnsafeMutableBufferPointer<Int64>, start: Int) throws -> Int64 {
+        try exactStaticShares(production: production, consumption: consumption, shares: shares, allocated: allocated)
+        let count = consumption.count
+        var placed: Int64 = 0
+        for index in 0..<count { placed &+= allocated[index] }
+        // What a household may still take is capped at P as well as at C_i, so C_i * 10^6 is
+        // never formed from an implausible consumption.
+        let p = max(0, production)
+        var surplus = p * microWh - placed
         var rounds = 0
         while surplus > 0 {
             rounds += 1
             // Branch-free passes over every household: one that is full, or has no share, adds
             // nothing to the running share total, so it is offered nothing and takes nothing.
             var shortShares: Int64 = 0
-            for index in 0..<count { shortShares &+= allocated[index] < consumption[index] ? shares[index] : 0 }
+            for index in 0..<count { shortShares &+= allocated[index] < min(consumption[index], p) * microWh ? shares[index] : 0 }
             if shortShares <= 0 { break }
             var cumulative: Int64 = 0
             var previous: Int64 = 0
@@ -124,7 +202,7 @@ public enum Allocation {
             let reciprocal = ceilingReciprocal(rest, over: k)
             let exact = k >= 1 << 32
             for index in 0..<count {
-                let need = consumption[index] &- allocated[index]
+                let need = min(consumption[index], p) &* microWh &- allocated[index]
                 let share = shares[index]
                 cumulative &+= need > 0 && share > 0 ? share : 0
                 let c = UInt64(cumulative)
@@ -139,13 +217,7 @@ public enum Allocation {
             surplus -= handed
             if handed == 0 || rounds > count + 1 { break }
         }
-        var sum: Int64 = 0
-        for index in 0..<count {
-            let a = allocated[index]
-            if a < 0 || a > consumption[index] { throw AllocationInvariantViolation(description: "redistribution gave \(a) Wh to a household consuming \(consumption[index]) Wh") }
-            sum += a
-        }
-        return try checked(production: production, allocatedTotal: sum)
+        return try roundTogether(production: production, consumption: consumption, allocated: allocated, start: start)
     }
 
     /// Why shares cannot be used (they add up to more than 1), or nil when they can.

@@ -176,17 +176,19 @@ public enum BuildingEngine {
             if productionQuality == .missing {
                 for index in 0..<m { allocated[index] = 0 }
             } else {
+                // The rounding walk starts at a household that changes from slot to slot (fair rounding).
+                let start = Allocation.rotation(slot: slot, count: m)
                 surplus = try consumption.withUnsafeBufferPointer { c in
                     try allocated.withUnsafeMutableBufferPointer { a in
                         switch key {
                         case .proRata:
-                            return try Allocation.proRata(production: production, consumption: c, allocated: a)
+                            return try Allocation.proRata(production: production, consumption: c, allocated: a, start: start)
                         case .staticShares:
-                            return try shares.withUnsafeBufferPointer { try Allocation.staticShares(production: production, consumption: c, shares: $0, allocated: a) }
+                            return try shares.withUnsafeBufferPointer { try Allocation.staticShares(production: production, consumption: c, shares: $0, allocated: a, start: start) }
                         case .staticRedistributed:
-                            return try shares.withUnsafeBufferPointer { try Allocation.staticRedistributed(production: production, consumption: c, shares: $0, allocated: a) }
+                            return try shares.withUnsafeBufferPointer { try Allocation.staticRedistributed(production: production, consumption: c, shares: $0, allocated: a, start: start) }
                         case .perSlot:
-                            return try (slotShares ?? []).withUnsafeBufferPointer { try Allocation.staticShares(production: production, consumption: c, shares: $0, allocated: a) }
+                            return try (slotShares ?? []).withUnsafeBufferPointer { try Allocation.staticShares(production: production, consumption: c, shares: $0, allocated: a, start: start) }
                         }
                     }
                 }
@@ -203,8 +205,7 @@ public enum BuildingEngine {
                 result.quality[flat] = consumptionQuality[index]
                 if a != 0 {
                     let plan = input.dwellings[index].tariff.value(on: date) ?? .standard
-                    let price = configuration.regulatedPrices.price(plan: plan, at: local)
-                    result.savings[flat] = NanoEuros.of(a, at: price - localPrice).value
+                    result.savings[flat] = configuration.regulatedPrices.savings(of: a, plan: plan, slotStart: local, minutes: grid.minutes, localPrice: localPrice).value
                 }
             }
             let productionKnown = productionQuality != .missing

@@ -118,6 +118,23 @@ public struct TariffPlan: Sendable, Hashable, CustomStringConvertible {
         option == .peakOffPeak && offPeak.contains { $0.contains(minuteOfDay: minute) }
     }
 
+    /// How many of the minutes [start, start + length) of a local day (wrapping past midnight)
+    /// are off-peak under this plan: what prices a slot that straddles a window's boundary.
+    public func offPeakMinutes(from start: Int, length: Int) -> Int {
+        guard option == .peakOffPeak, length > 0 else { return 0 }
+        let from = ((start % 1440) + 1440) % 1440
+        let to = from + length
+        var minutes = 0
+        for window in offPeak {
+            // The window as intervals on a line of minutes long enough for a slot that runs past midnight.
+            let pieces: [(Int, Int)] = window.start < window.end
+                ? [(window.start, window.end), (window.start + 1440, window.end + 1440)]
+                : [(window.start - 1440, window.end), (window.start, window.end + 1440), (window.start + 1440, window.end + 2880)]
+            for (low, high) in pieces { minutes += max(0, min(to, high) - max(from, low)) }
+        }
+        return min(minutes, length)
+    }
+
     static func minuteOfDay(_ text: Substring) -> Int? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].count == 2, parts[1].count == 2,
@@ -151,6 +168,25 @@ public struct RegulatedPrices: Sendable, Hashable {
         var found = rows[0]
         for row in rows where row.since <= date { found = row }
         return found
+    }
+
+    /// What `energy` Wh taken from the shared production instead of the grid saves a household on
+    /// `plan`, in a slot of `minutes` starting at this local time, when the shared kWh costs it
+    /// `localPrice`: the slot is priced by its minutes in each period (its energy split in
+    /// proportion), so an off-peak window at odd minutes (12:10-14:40) counts to the minute.
+    /// Exact to the nano-euro, rounded half away from zero.
+    public func savings(of energy: Int64, plan: TariffPlan, slotStart local: LocalDateTime, minutes: Int, localPrice: MicroEurosPerKWh) -> NanoEuros {
+        let row = row(on: local.date)
+        switch plan.option {
+        case .base:
+            return NanoEuros.of(energy, at: row.base - localPrice)
+        case .peakOffPeak:
+            let offPeak = plan.offPeakMinutes(from: local.hour * 60 + local.minute, length: minutes)
+            if offPeak == 0 { return NanoEuros.of(energy, at: row.peak - localPrice) }
+            if offPeak >= minutes { return NanoEuros.of(energy, at: row.offPeak - localPrice) }
+            let weighted = Int64(offPeak) * (row.offPeak - localPrice) + Int64(minutes - offPeak) * (row.peak - localPrice)
+            return NanoEuros(NanoEuros.divideRounded(energy * weighted, Int64(minutes)))
+        }
     }
 
     /// The price a household on `plan` pays for a kWh starting at this local date and time.
