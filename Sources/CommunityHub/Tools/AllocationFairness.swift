@@ -1,4 +1,3 @@
-import Foundation
 import EnergyCore
 import HubCore
 
@@ -109,7 +108,7 @@ public enum AllocationFairness {
         for offset in 0..<slots {
             let hour = Double(offset % 48) / 2
             if offset % 48 == 0 { cloud = Double.random(in: 0.15...1.0, using: &random) }
-            let sun = max(0, sin((hour - 7) / 11 * Double.pi))
+            let sun = max(0, 1 - ((hour - 12.5) / 5.5) * ((hour - 12.5) / 5.5))  // a parabola from 7:00 to 18:00
             production.append(Int64((2_400 * sun * cloud * Double.random(in: 0.8...1.0, using: &random)).rounded()))
             let peak = (hour >= 7 && hour < 9) || (hour >= 18 && hour < 22) ? 2.5 : 1.0
             for index in 0..<households {

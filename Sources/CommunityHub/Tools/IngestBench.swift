@@ -623,9 +623,11 @@ final class PublishRun: @unchecked Sendable {
     }
 
     static func threadCPUSeconds() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+        // timespec is (seconds, nanoseconds) as two Ints on Linux; read them as such, since
+        // the compiler may attribute the C struct's fields to another module (MemberImportVisibility).
+        var words: (Int, Int) = (0, 0)
+        _ = withUnsafeMutablePointer(to: &words) { $0.withMemoryRebound(to: timespec.self, capacity: 1) { clock_gettime(CLOCK_THREAD_CPUTIME_ID, $0) } }
+        return Double(words.0) + Double(words.1) / 1e9
     }
 }
 

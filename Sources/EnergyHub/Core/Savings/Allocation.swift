@@ -47,7 +47,8 @@ public enum Allocation {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         z ^= z >> 31
-        return Int(z % UInt64(count))
+        // The high half of z * count is uniform in [0, count) without a division (Lemire).
+        return Int(z.multipliedFullWidth(by: UInt64(count)).high)
     }
 
     /// Shares are exact to a millionth of a Wh before the final rounding to whole Wh.
@@ -99,17 +100,22 @@ public enum Allocation {
         let reciprocal = ceilingReciprocal(p, over: t)
         var cumulative: UInt64 = 0
         var previous: UInt64 = 0
-        var index = first
-        for _ in 0..<count {
-            let c = consumption[index]
-            cumulative &+= UInt64(c)
-            let share = cumulative.multipliedFullWidth(by: reciprocal).high
-            let a = Int64(share &- previous)
-            if a < 0 || a > c { throw AllocationInvariantViolation(description: "pro rata gave \(a) Wh to a household consuming \(c) Wh") }
-            allocated[index] = a
-            previous = share
-            index += 1
-            if index == count { index = 0 }
+        // Two plain passes, [first, count) then [0, first): the walk from `first` without a
+        // wrap-around test per household.
+        var lower = first
+        var upper = count
+        for _ in 0..<2 {
+            for index in lower..<upper {
+                let c = consumption[index]
+                cumulative &+= UInt64(c)
+                let share = cumulative.multipliedFullWidth(by: reciprocal).high
+                let a = Int64(share &- previous)
+                if a < 0 || a > c { throw AllocationInvariantViolation(description: "pro rata gave \(a) Wh to a household consuming \(c) Wh") }
+                allocated[index] = a
+                previous = share
+            }
+            lower = 0
+            upper = first
         }
         return try checked(production: production, allocatedTotal: Int64(previous))
     }
