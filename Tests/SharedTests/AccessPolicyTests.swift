@@ -106,6 +106,11 @@ import Testing
         (resident, .read, .trips, false),
         (driver, .manage, .payments, true),
         (resident, .manage, .payments, false),
+        // A car's logbook: drivers read it; the association and staff explain its gaps.
+        (driver, .read, .logbook, true),
+        (driver, .manage, .logbook, false),
+        (association, .manage, .logbook, true),
+        (resident, .read, .logbook, false),
         // Deposits, refunds, corrections: the association and staff, never a driver.
         (association, .manage, .cash, true),
         (driver, .manage, .cash, false),

@@ -33,6 +33,11 @@ public protocol CarShareStore: Sendable {
     func logTrip(_ input: NewTrip, by identity: Identity, at now: Instant) async throws -> (trip: TripView, replayed: Bool)
     func logCharging(_ input: NewCharging, by identity: Identity, at now: Instant) async throws -> ChargingView
 
+    // The logbook: every use of the car, its odometer gaps, the association's activity.
+    func logbook(vehicle: Int64, month: String, by identity: Identity) async throws -> LogbookView
+    func addOdometerNote(vehicle: Int64, _ input: NewOdometerNote, by identity: Identity, at now: Instant) async throws -> OdometerNote
+    func activityReport(from: LocalDate, to: LocalDate, by identity: Identity) async throws -> ActivityReport
+
     // Money and the ledger.
     func recordPayment(_ input: NewPayment, by identity: Identity, at now: Instant) async throws -> (payment: PaymentView, replayed: Bool)
     func recordDeposit(_ input: NewDeposit, by identity: Identity, at now: Instant) async throws -> PostedView

@@ -177,6 +177,7 @@ public struct PrefectReport: Codable, Sendable, Equatable {
         Bénéficiaires : \(beneficiaries)
         Véhicules : \(vehicles)
         Participation demandée : \(participation.euros)
+        Seuls les trajets d'adhérents sont comptés : les tournées de l'association, les recharges et le garage n'y figurent pas.
         """
     }
 }

@@ -307,14 +307,36 @@ public struct NewTrip: Codable, Sendable, Equatable {
     public var batteryStartPct: Int
     public var batteryEndPct: Int
     public var incidents: String?
+    /// What the use of the car was (default: a ride for members).
+    public var kind: TripKind?
+    /// What an association run, a charging run or a visit to the garage was for.
+    public var purpose: String?
+    /// An association run's deliveries: how many households, and optionally which dwellings.
+    public var householdsServed: Int?
+    public var dwellingsServed: [String]?
+    /// A charging run's energy charged and what it cost (paid in cash, by cheque or transfer).
+    public var chargedWh: Int64?
+    public var chargeCostCents: Cents?
+    public var chargeMethod: PaymentMethod?
     enum CodingKeys: String, CodingKey {
-        case booking, vehicle, driver, riders, start, end, incidents
+        case booking, vehicle, driver, riders, start, end, incidents, kind, purpose
         case idempotencyKey = "idempotency_key", unbookedReason = "unbooked_reason", startOdometerKm = "start_odometer_km",
-             endOdometerKm = "end_odometer_km", batteryStartPct = "battery_start_pct", batteryEndPct = "battery_end_pct"
+             endOdometerKm = "end_odometer_km", batteryStartPct = "battery_start_pct", batteryEndPct = "battery_end_pct",
+             householdsServed = "households_served", dwellingsServed = "dwellings_served", chargedWh = "charged_wh",
+             chargeCostCents = "charge_cost_cents", chargeMethod = "charge_method"
     }
     public init(idempotencyKey: String?, booking: Int64? = nil, vehicle: Int64? = nil, driver: Int64? = nil, unbookedReason: String? = nil,
                 riders: [Int64]? = nil, start: Instant, end: Instant, startOdometerKm: Int64, endOdometerKm: Int64,
-                batteryStartPct: Int, batteryEndPct: Int, incidents: String? = nil) {
+                batteryStartPct: Int, batteryEndPct: Int, incidents: String? = nil, kind: TripKind? = nil, purpose: String? = nil,
+                householdsServed: Int? = nil, dwellingsServed: [String]? = nil, chargedWh: Int64? = nil, chargeCostCents: Cents? = nil,
+                chargeMethod: PaymentMethod? = nil) {
+        self.kind = kind
+        self.purpose = purpose
+        self.householdsServed = householdsServed
+        self.dwellingsServed = dwellingsServed
+        self.chargedWh = chargedWh
+        self.chargeCostCents = chargeCostCents
+        self.chargeMethod = chargeMethod
         self.idempotencyKey = idempotencyKey
         self.booking = booking
         self.vehicle = vehicle
@@ -366,13 +388,52 @@ public struct TripView: Codable, Sendable, Equatable {
     /// Raised by the optional social-transport check.
     public var flags: [SocialTransportFlag]
     public var riders: [TripRiderView]
+    public var kind: TripKind = .ride
+    public var purpose: String?
+    public var householdsServed: Int?
+    public var dwellingsServed: [String] = []
+    /// A charging run's charge (also in the charging log, with its ledger entry when paid).
+    public var charging: ChargingView?
     enum CodingKeys: String, CodingKey {
-        case id, booking, vehicle, driver, start, end, incidents, flags, riders
+        case id, booking, vehicle, driver, start, end, incidents, flags, riders, kind, purpose, charging
         case unbookedReason = "unbooked_reason", startOdometerKm = "start_odometer_km", endOdometerKm = "end_odometer_km",
-             distanceKm = "distance_km", batteryStartPct = "battery_start_pct", batteryEndPct = "battery_end_pct", energyWh = "energy_wh"
+             distanceKm = "distance_km", batteryStartPct = "battery_start_pct", batteryEndPct = "battery_end_pct", energyWh = "energy_wh",
+             householdsServed = "households_served", dwellingsServed = "dwellings_served"
     }
 
-    package init(id: Int64, booking: Int64?, vehicle: Int64, driver: Int64, unbookedReason: String?, start: Instant, end: Instant, startOdometerKm: Int64, endOdometerKm: Int64, distanceKm: Int64, batteryStartPct: Int, batteryEndPct: Int, energyWh: WattHours?, incidents: String, flags: [SocialTransportFlag], riders: [TripRiderView]) {
+    /// Decodes answers remembered for idempotent retries before the logbook existed (no `kind`: a ride).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(Int64.self, forKey: .id)
+        booking = try c.decodeIfPresent(Int64.self, forKey: .booking)
+        vehicle = try c.decode(Int64.self, forKey: .vehicle)
+        driver = try c.decode(Int64.self, forKey: .driver)
+        unbookedReason = try c.decodeIfPresent(String.self, forKey: .unbookedReason)
+        start = try c.decode(Instant.self, forKey: .start)
+        end = try c.decode(Instant.self, forKey: .end)
+        startOdometerKm = try c.decode(Int64.self, forKey: .startOdometerKm)
+        endOdometerKm = try c.decode(Int64.self, forKey: .endOdometerKm)
+        distanceKm = try c.decode(Int64.self, forKey: .distanceKm)
+        batteryStartPct = try c.decode(Int.self, forKey: .batteryStartPct)
+        batteryEndPct = try c.decode(Int.self, forKey: .batteryEndPct)
+        energyWh = try c.decodeIfPresent(WattHours.self, forKey: .energyWh)
+        incidents = try c.decode(String.self, forKey: .incidents)
+        flags = try c.decode([SocialTransportFlag].self, forKey: .flags)
+        riders = try c.decode([TripRiderView].self, forKey: .riders)
+        kind = try c.decodeIfPresent(TripKind.self, forKey: .kind) ?? .ride
+        purpose = try c.decodeIfPresent(String.self, forKey: .purpose)
+        householdsServed = try c.decodeIfPresent(Int.self, forKey: .householdsServed)
+        dwellingsServed = try c.decodeIfPresent([String].self, forKey: .dwellingsServed) ?? []
+        charging = try c.decodeIfPresent(ChargingView.self, forKey: .charging)
+    }
+
+    package init(id: Int64, booking: Int64?, vehicle: Int64, driver: Int64, unbookedReason: String?, start: Instant, end: Instant, startOdometerKm: Int64, endOdometerKm: Int64, distanceKm: Int64, batteryStartPct: Int, batteryEndPct: Int, energyWh: WattHours?, incidents: String, flags: [SocialTransportFlag], riders: [TripRiderView],
+                 kind: TripKind = .ride, purpose: String? = nil, householdsServed: Int? = nil, dwellingsServed: [String] = [], charging: ChargingView? = nil) {
+        self.kind = kind
+        self.purpose = purpose
+        self.householdsServed = householdsServed
+        self.dwellingsServed = dwellingsServed
+        self.charging = charging
         self.id = id
         self.booking = booking
         self.vehicle = vehicle

@@ -140,6 +140,22 @@ public struct CarShareRoutes: Sendable {
             try HubJSON.response(try await store.tripList(from: try request.localDate("from"), to: try request.localDate("to"),
                                                           vehicle: try Self.optionalID(request, "vehicle"), by: try context.requireIdentity()))
         }
+        group.get("vehicles/{id}/logbook") { request, context in
+            guard let month = request.query("month") else { throw HubError.badRequest(field: "month", code: "missing_field", "missing query parameter month (YYYY-MM)") }
+            let logbook = try await store.logbook(vehicle: try Self.id(context), month: month, by: try context.requireIdentity())
+            if request.query("format") == "html" { return Self.html(LogbookSheet.html(logbook, zone: store.zone)) }
+            return try HubJSON.response(logbook)
+        }
+        group.post("vehicles/{id}/odometer-notes") { request, context in
+            let body = try await Self.body(NewOdometerNote.self, request, context)
+            return try HubJSON.response(try await store.addOdometerNote(vehicle: try Self.id(context), body, by: try context.requireIdentity(), at: now()),
+                                        status: .created)
+        }
+        group.get("reports/activity") { request, context in
+            let report = try await store.activityReport(from: try request.localDate("from"), to: try request.localDate("to"), by: try context.requireIdentity())
+            if request.query("format") == "text" { return Self.text(report.frenchText) }
+            return try HubJSON.response(report)
+        }
         group.get("reports/prefect") { request, context in
             guard let text = request.query("year"), let year = Int(text) else { throw HubError.badRequest(field: "year", code: "missing_field", "send year=YYYY") }
             let report = try await store.prefectReport(year: year, by: try context.requireIdentity())
@@ -172,6 +188,10 @@ public struct CarShareRoutes: Sendable {
         var response = try HubJSON.response(value, status: replayed ? .ok : .created)
         if replayed, let name = HTTPField.Name("Idempotent-Replayed") { response.headers[name] = "true" }
         return response
+    }
+
+    static func html(_ html: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
     static func text(_ text: String) -> Response {

@@ -181,5 +181,61 @@ public enum CarShareSchema {
                     BEGIN SELECT RAISE(ABORT, 'a closed month stays closed'); END;
                 """)
         }
+        // Every use of the car is a logbook line (issue 15): a kind, a purpose, deliveries, a
+        // charging run's charge. SQLite cannot change a CHECK in place, so the table is rebuilt
+        // (GRDB runs migrations with foreign-key checks deferred to the end).
+        migrator.registerMigration("carshare-2-logbook") { db in
+            try db.execute(sql: """
+                CREATE TABLE carshare_trip_new (
+                    id INTEGER PRIMARY KEY,
+                    booking_id INTEGER UNIQUE REFERENCES carshare_booking(id),
+                    vehicle_id INTEGER NOT NULL REFERENCES carshare_vehicle(id),
+                    driver_id INTEGER NOT NULL REFERENCES carshare_driver(id),
+                    kind TEXT NOT NULL DEFAULT 'ride' CHECK (kind IN ('ride', 'association_run', 'charging_run', 'garage')),
+                    purpose TEXT,
+                    households_served INTEGER CHECK (households_served BETWEEN 0 AND 1000),
+                    charging_id INTEGER UNIQUE REFERENCES carshare_charging(id),
+                    unbooked_reason TEXT,
+                    start_at INTEGER NOT NULL,
+                    end_at INTEGER NOT NULL CHECK (end_at > start_at),
+                    start_odometer_km INTEGER NOT NULL CHECK (start_odometer_km >= 0),
+                    end_odometer_km INTEGER NOT NULL CHECK (end_odometer_km >= start_odometer_km),
+                    battery_start_pct INTEGER NOT NULL CHECK (battery_start_pct BETWEEN 0 AND 100),
+                    battery_end_pct INTEGER NOT NULL CHECK (battery_end_pct BETWEEN 0 AND 100),
+                    incidents TEXT NOT NULL DEFAULT '',
+                    flags TEXT NOT NULL DEFAULT '',
+                    logged_by TEXT NOT NULL,
+                    logged_at INTEGER NOT NULL,
+                    -- A ride is booked, or says why not; the association's own uses have a purpose and no booking.
+                    CHECK (kind <> 'ride' OR (booking_id IS NULL) = (unbooked_reason IS NOT NULL)),
+                    CHECK (kind = 'ride' OR (booking_id IS NULL AND purpose IS NOT NULL))
+                ) STRICT;
+                INSERT INTO carshare_trip_new (id, booking_id, vehicle_id, driver_id, kind, unbooked_reason, start_at, end_at, start_odometer_km,
+                    end_odometer_km, battery_start_pct, battery_end_pct, incidents, flags, logged_by, logged_at)
+                    SELECT id, booking_id, vehicle_id, driver_id, 'ride', unbooked_reason, start_at, end_at, start_odometer_km,
+                    end_odometer_km, battery_start_pct, battery_end_pct, incidents, flags, logged_by, logged_at FROM carshare_trip;
+                DROP TABLE carshare_trip;
+                ALTER TABLE carshare_trip_new RENAME TO carshare_trip;
+                CREATE INDEX carshare_trip_by_vehicle ON carshare_trip(vehicle_id, start_at);
+                CREATE INDEX carshare_trip_by_kind ON carshare_trip(kind, start_at);
+                -- The dwellings an association run delivered to, when the driver wrote them down.
+                CREATE TABLE carshare_trip_dwelling (
+                    trip_id INTEGER NOT NULL REFERENCES carshare_trip(id),
+                    dwelling_id TEXT NOT NULL REFERENCES dwelling(id),
+                    PRIMARY KEY (trip_id, dwelling_id)
+                ) STRICT;
+                -- Kilometres nobody logged, explained after the fact.
+                CREATE TABLE carshare_odometer_note (
+                    id INTEGER PRIMARY KEY,
+                    vehicle_id INTEGER NOT NULL REFERENCES carshare_vehicle(id),
+                    from_km INTEGER NOT NULL CHECK (from_km >= 0),
+                    to_km INTEGER NOT NULL CHECK (to_km > from_km),
+                    note TEXT NOT NULL CHECK (length(note) > 0),
+                    noted_by TEXT NOT NULL,
+                    noted_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE INDEX carshare_odometer_note_by_vehicle ON carshare_odometer_note(vehicle_id, from_km);
+                """)
+        }
     }
 }

@@ -149,7 +149,8 @@ extension SQLiteCarShareStore {
             if let vehicle { sql += " AND t.vehicle_id = ?"; arguments.append(vehicle) }
             if identity.role == .driver { sql += " AND t.driver_id = ?"; arguments.append(try driverID(of: identity, db) ?? -1) }
             if identity.role == .association {
-                sql += " AND EXISTS (SELECT 1 FROM carshare_trip_rider r JOIN carshare_member m ON m.id = r.member_id WHERE r.trip_id = t.id AND m.estate_id = ?)"
+                // The association's own runs, and rides with one of its estate's members.
+                sql += " AND (t.kind <> 'ride' OR EXISTS (SELECT 1 FROM carshare_trip_rider r JOIN carshare_member m ON m.id = r.member_id WHERE r.trip_id = t.id AND m.estate_id = ?))"
                 arguments.append(identity.estate ?? "")
             }
             let trips = try Int64.fetchAll(db, sql: sql + " ORDER BY t.start_at", arguments: StatementArguments(arguments)).map { try trip(db, $0) }
@@ -171,12 +172,99 @@ extension SQLiteCarShareStore {
         let start = zone.startOfDay(LocalDate(year: year, month: 1, day: 1)!).millisecondsSince1970
         let end = zone.startOfDay(LocalDate(year: year + 1, month: 1, day: 1)!).millisecondsSince1970
         return try await read { db in
-            let trips = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_trip WHERE start_at >= ? AND start_at < ? ORDER BY start_at",
+            // Rides for members only: the association's own runs, charging runs and the garage are
+            // not social transport (the report says so).
+            let trips = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_trip WHERE kind = 'ride' AND start_at >= ? AND start_at < ? ORDER BY start_at",
                                            arguments: [start, end]).map { try trip(db, $0) }
             return PrefectReport.make(year: year, trips: trips.map {
                 TripFacts(kilometres: $0.distanceKm, driver: $0.driver, vehicle: $0.vehicle, riders: $0.riders.map(\.member),
                           participation: $0.riders.reduce(Cents.zero) { $0 + $1.feeCents })
             })
+        }
+    }
+
+    /// A car's logbook for a local month: every line, the odometer gaps (explained or not) and the
+    /// month's figures.
+    public func logbook(vehicle vehicleID: Int64, month: String, by identity: Identity) async throws -> LogbookView {
+        try identity.require(.read, .logbook, "the car's logbook")
+        guard month.count == 7, let first = LocalDate(parsing: month + "-01") else {
+            throw HubError.badRequest(field: "month", code: "invalid_date", "month \(month) is not YYYY-MM")
+        }
+        let next = first.advanced(by: LocalDate.daysIn(year: first.year, month: first.month))
+        let start = zone.startOfDay(first)
+        let end = zone.startOfDay(next)
+        return try await read { db in
+            let vehicle = try vehicle(db, vehicleID)
+            let (lines, gaps, figures) = try logbookLines(db, vehicle: vehicle, from: start, to: end)
+            return LogbookView(vehicle: vehicle, month: month, lines: lines, gaps: gaps, figures: figures)
+        }
+    }
+
+    func logbookLines(_ db: Database, vehicle: VehicleView, from start: Instant, to end: Instant) throws -> ([LogbookLine], [OdometerGap], LogbookFigures) {
+        let ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_trip WHERE vehicle_id = ? AND start_at >= ? AND start_at < ? ORDER BY start_at, id",
+                                     arguments: [vehicle.id, start.millisecondsSince1970, end.millisecondsSince1970])
+        let lines = try ids.map { id in
+            let trip = try trip(db, id)
+            let name = try String.fetchOne(db, sql: "SELECT name FROM carshare_driver WHERE id = ?", arguments: [trip.driver]) ?? "?"
+            return LogbookLine(trip: trip, driverName: name)
+        }
+        let before = try Row.fetchOne(db, sql: "SELECT end_odometer_km, end_at FROM carshare_trip WHERE vehicle_id = ? AND start_at < ? ORDER BY start_at DESC LIMIT 1",
+                                      arguments: [vehicle.id, start.millisecondsSince1970])
+        let notes = try odometerNotes(db, vehicle: vehicle.id)
+        let gaps = OdometerContinuity.gaps(lines: lines.map { ($0.trip.start, $0.trip.end, $0.trip.startOdometerKm, $0.trip.endOdometerKm) },
+                                           previousKm: before?["end_odometer_km"] ?? vehicle.initialOdometerKm,
+                                           previousEnd: (before?["end_at"] as Int64?).map(Instant.init(millisecondsSince1970:)), notes: notes)
+        let charged = try Row.fetchOne(db, sql: "SELECT COALESCE(SUM(energy_wh), 0) AS wh, COALESCE(SUM(cost_cents), 0) AS cost FROM carshare_charging WHERE vehicle_id = ? AND at >= ? AND at < ?",
+                                       arguments: [vehicle.id, start.millisecondsSince1970, end.millisecondsSince1970])!
+        let figures = LogbookFigures.make(lines: lines.map { ($0.trip.kind, $0.trip.distanceKm, $0.trip.householdsServed) }, gaps: gaps,
+                                          chargedWh: charged["wh"], chargingCost: Cents(charged["cost"]))
+        return (lines, gaps, figures)
+    }
+
+    func odometerNotes(_ db: Database, vehicle: Int64) throws -> [OdometerNote] {
+        try Row.fetchAll(db, sql: "SELECT * FROM carshare_odometer_note WHERE vehicle_id = ? ORDER BY from_km, id", arguments: [vehicle]).map {
+            OdometerNote(id: $0["id"], vehicle: $0["vehicle_id"], fromKm: $0["from_km"], toKm: $0["to_km"], note: $0["note"], notedBy: $0["noted_by"],
+                         notedAt: Instant(millisecondsSince1970: $0["noted_at"]))
+        }
+    }
+
+    /// Explains kilometres nobody logged (a gap in the odometer) with a note.
+    public func addOdometerNote(vehicle vehicleID: Int64, _ input: NewOdometerNote, by identity: Identity, at now: Instant) async throws -> OdometerNote {
+        try identity.require(.manage, .logbook, "explaining the car's odometer")
+        let note = try Check.text(input.note, field: "note", max: 500)
+        guard !note.isEmpty else { throw HubError.badRequest(field: "note", code: "missing_field", "say what the car did over those kilometres") }
+        guard input.fromKm >= 0 else { throw HubError.badRequest(field: "from_km", "an odometer reading cannot be negative") }
+        guard input.toKm > input.fromKm else { throw HubError.badRequest(field: "to_km", "to_km must be above from_km") }
+        return try await write { db in
+            let vehicle = try vehicle(db, vehicleID)
+            try db.execute(sql: "INSERT INTO carshare_odometer_note (vehicle_id, from_km, to_km, note, noted_by, noted_at) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [vehicle.id, input.fromKm, input.toKm, note, identity.name, now.millisecondsSince1970])
+            return OdometerNote(id: db.lastInsertedRowID, vehicle: vehicle.id, fromKm: input.fromKm, toKm: input.toKm, note: note, notedBy: identity.name, notedAt: now)
+        }
+    }
+
+    /// The association's activity over local days [from, to], every car together: kilometres by
+    /// kind of use, deliveries and households served, charging, unexplained kilometres.
+    public func activityReport(from: LocalDate, to: LocalDate, by identity: Identity) async throws -> ActivityReport {
+        try identity.require(.read, .ledger, "the association's activity report")
+        guard from <= to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must not be before from") }
+        guard from.distance(to: to) <= 366 else { throw HubError.badRequest(field: "to", code: "invalid_range", "a report covers at most a year") }
+        let start = zone.startOfDay(from)
+        let end = zone.startOfDay(to.advanced(by: 1))
+        return try await read { db in
+            var lines: [(kind: TripKind, kilometres: Int64, householdsServed: Int?)] = []
+            var gaps: [OdometerGap] = []
+            var chargedWh: Int64 = 0
+            var cost = Cents.zero
+            for vehicleID in try Int64.fetchAll(db, sql: "SELECT id FROM carshare_vehicle ORDER BY id") {
+                let (vehicleLines, vehicleGaps, figures) = try logbookLines(db, vehicle: try vehicle(db, vehicleID), from: start, to: end)
+                lines += vehicleLines.map { ($0.trip.kind, $0.trip.distanceKm, $0.trip.householdsServed) }
+                gaps += vehicleGaps
+                chargedWh += figures.chargedWh
+                cost = cost + figures.chargingCostCents
+            }
+            return ActivityReport(from: from, to: to, figures: LogbookFigures.make(lines: lines, gaps: gaps, chargedWh: chargedWh, chargingCost: cost),
+                                  unexplainedGaps: gaps.filter { $0.explanation == nil }.count)
         }
     }
 

@@ -5,9 +5,12 @@ import HubCore
 import Shared
 
 extension SQLiteCarShareStore {
-    /// Logs a trip once per idempotency key: checks the booking, riders, odometer and battery,
-    /// completes the booking and charges each rider the trip fee of the trip's date, all in one
-    /// transaction. A retry with the same key returns the first answer and books nothing.
+    /// Logs a use of the car once per idempotency key, all in one transaction: a ride (checks the
+    /// booking and riders, completes the booking, charges each rider the trip fee of the trip's
+    /// date), an association run (a purpose, households served, no fee), a charging run (the
+    /// charge goes to the charging log and, when paid, the ledger) or a visit to the garage. The
+    /// odometer, battery and overlap rules are the same for every kind. A retry with the same key
+    /// returns the first answer and books nothing.
     public func logTrip(_ input: NewTrip, by identity: Identity, at now: Instant) async throws -> (trip: TripView, replayed: Bool) {
         try identity.require(.manage, .trips, "logging the car's use")
         let key = try SQLiteCarShareStore.checkKey(input.idempotencyKey)
@@ -15,10 +18,22 @@ extension SQLiteCarShareStore {
         guard let span = TimeSpan(start: input.start, end: input.end) else { throw TripError.emptyInterval.hubError }
         try TripRules.checkLogged(span: span, now: now, startOdometerKm: input.startOdometerKm)
         let incidents = try Check.text(input.incidents, field: "incidents")
+        let kind = input.kind ?? .ride
+        let purpose = try Check.text(input.purpose, field: "purpose", max: 500)
+        let dwellingsServed = input.dwellingsServed ?? []
+        if Set(dwellingsServed).count != dwellingsServed.count { throw HubError.badRequest(field: "dwellings_served", "a dwelling is listed twice") }
         do {
             try TripRules.checkBattery(start: input.batteryStartPct, end: input.batteryEndPct)
-            if let riders = input.riders { try TripRules.checkRiders(riders) }
+            if let riders = input.riders, kind == .ride { try TripRules.checkRiders(riders) }
         } catch { throw error.hubError }
+        do {
+            try LogbookRules.check(LogbookLineFacts(kind: kind, hasBooking: input.booking != nil, riders: input.riders?.count ?? 0,
+                                                    purpose: purpose, householdsServed: input.householdsServed.map { $0 } ?? (dwellingsServed.isEmpty ? nil : dwellingsServed.count),
+                                                    dwellingsServed: dwellingsServed.count, chargedWh: input.chargedWh, chargeCostCents: input.chargeCostCents,
+                                                    chargeMethodGiven: input.chargeMethod != nil))
+        } catch { throw error.hubError }
+        if let cost = input.chargeCostCents, cost < .zero { throw LedgerError.amountNotPositive(field: "charge_cost_cents").hubError }
+        let householdsServed = input.householdsServed ?? (dwellingsServed.isEmpty ? nil : dwellingsServed.count)
         return try await write { db in
             if let first = try replay(db, key: key, scope: "trip", fingerprint: fingerprint, as: TripView.self) { return (first, true) }
             let ownDriver = identity.role == .driver ? try driverID(of: identity, db) : nil
@@ -28,7 +43,13 @@ extension SQLiteCarShareStore {
             var riders = input.riders
             var booking: BookingView?
             var unbookedReason: String?
-            if let bookingID = input.booking {
+            if kind != .ride {
+                // The association's own uses: a driver logs them as themself.
+                if identity.role == .driver, let named = input.driver, named != ownDriver {
+                    throw denied("driver", "a volunteer driver logs their own runs; the association or staff log another driver's")
+                }
+                riders = []
+            } else if let bookingID = input.booking {
                 let found = try self.booking(db, bookingID)
                 guard found.status.isLive else { throw TripError.bookingNotOpen(booking: bookingID, status: found.status) }
                 if let vehicle = input.vehicle, vehicle != found.vehicle {
@@ -48,10 +69,13 @@ extension SQLiteCarShareStore {
             }
             guard let vehicleID else { throw HubError.badRequest(field: "vehicle", code: "missing_field", "say which car made the trip") }
             guard let driverID else { throw HubError.badRequest(field: "driver", code: "missing_field", "say who drove: the log must name the driver") }
-            guard let riders, !riders.isEmpty else { throw TripError.noRiders }
+            guard let riders, kind != .ride || !riders.isEmpty else { throw TripError.noRiders }
             let vehicle = try vehicle(db, vehicleID)
             _ = try driver(db, driverID)
             let date = zone.localDate(of: span.start)
+            for (index, dwelling) in dwellingsServed.enumerated() where try !db.exists("SELECT 1 FROM dwelling WHERE id = ?", dwelling) {
+                throw HubError.notFound(field: "dwellings_served[\(index)]", "no dwelling \(dwelling) in the registry")
+            }
             for (index, rider) in riders.enumerated() {
                 let scope = try memberScope(db, rider, field: "riders[\(index)]")
                 if identity.role == .association { try requireManage(identity, scope) }
@@ -71,15 +95,27 @@ extension SQLiteCarShareStore {
             try TripRules.checkOdometer(start: input.startOdometerKm, end: input.endOdometerKm, previous: previous, next: next, maxKilometres: settings.maxTripKilometres)
             let kilometres = input.endOdometerKm - input.startOdometerKm
             let fee = settings.tripFees.amount(on: date) ?? .zero
-            let flags = SocialTransportRules.flags(kilometres: kilometres, feePerRider: riders.map { _ in fee }, ridersAreMembers: true, settings: settings.socialTransport)
+            // The social-transport check concerns rides for members only.
+            let flags = kind == .ride
+                ? SocialTransportRules.flags(kilometres: kilometres, feePerRider: riders.map { _ in fee }, ridersAreMembers: true, settings: settings.socialTransport)
+                : []
+            var chargingID: Int64?
+            if kind == .chargingRun, let wh = input.chargedWh {
+                chargingID = try recordCharging(db, vehicle: vehicle, at: span.end, energyWh: WattHours(wh), cost: input.chargeCostCents ?? .zero,
+                                                method: input.chargeMethod, note: purpose, by: identity, at: now).id
+            }
             try db.execute(sql: """
-                INSERT INTO carshare_trip (booking_id, vehicle_id, driver_id, unbooked_reason, start_at, end_at, start_odometer_km, end_odometer_km,
-                    battery_start_pct, battery_end_pct, incidents, flags, logged_by, logged_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [booking?.id, vehicle.id, driverID, unbookedReason, span.start.millisecondsSince1970, span.end.millisecondsSince1970,
+                INSERT INTO carshare_trip (booking_id, vehicle_id, driver_id, kind, purpose, households_served, charging_id, unbooked_reason,
+                    start_at, end_at, start_odometer_km, end_odometer_km, battery_start_pct, battery_end_pct, incidents, flags, logged_by, logged_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [booking?.id, vehicle.id, driverID, kind.rawValue, kind == .ride ? nil : purpose, householdsServed, chargingID, unbookedReason,
+                                 span.start.millisecondsSince1970, span.end.millisecondsSince1970,
                                  input.startOdometerKm, input.endOdometerKm, input.batteryStartPct, input.batteryEndPct, incidents,
                                  flags.map(\.rawValue).joined(separator: ","), identity.name, now.millisecondsSince1970])
             let tripID = db.lastInsertedRowID
+            for dwelling in dwellingsServed {
+                try db.execute(sql: "INSERT INTO carshare_trip_dwelling (trip_id, dwelling_id) VALUES (?, ?)", arguments: [tripID, dwelling])
+            }
             for rider in riders {
                 let name = try memberScope(db, rider).name
                 let entry = try charge(db, member: rider, amount: fee, income: .tripFees, date: date, kind: .tripFee,
@@ -115,7 +151,35 @@ extension SQLiteCarShareStore {
                         energyWh: TripRules.energyUsed(batteryStart: batteryStart, batteryEnd: batteryEnd,
                                                        capacity: (row["battery_capacity_wh"] as Int64?).map(WattHours.init)),
                         incidents: row["incidents"], flags: (row["flags"] as String).split(separator: ",").compactMap { SocialTransportFlag(rawValue: String($0)) },
-                        riders: riders)
+                        riders: riders, kind: TripKind(rawValue: row["kind"]) ?? .ride, purpose: row["purpose"], householdsServed: row["households_served"],
+                        dwellingsServed: try String.fetchAll(db, sql: "SELECT dwelling_id FROM carshare_trip_dwelling WHERE trip_id = ? ORDER BY dwelling_id", arguments: [id]),
+                        charging: try (row["charging_id"] as Int64?).map { try charging(db, $0) })
+    }
+
+    func charging(_ db: Database, _ id: Int64) throws -> ChargingView {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM carshare_charging WHERE id = ?", arguments: [id]) else {
+            throw HubError.notFound(field: "charging", "no charge \(id)")
+        }
+        return ChargingView(id: id, vehicle: row["vehicle_id"], at: Instant(millisecondsSince1970: row["at"]), energyWh: WattHours(row["energy_wh"]),
+                            costCents: Cents(row["cost_cents"]), method: (row["method"] as String?).flatMap(PaymentMethod.init(rawValue:)), entry: row["entry_number"])
+    }
+
+    /// A charge in the charging log; a paid charge is an expense (6061) from the cash box, the
+    /// cheques or the bank, posted in the same transaction.
+    func recordCharging(_ db: Database, vehicle: VehicleView, at: Instant, energyWh: WattHours, cost: Cents, method: PaymentMethod?, note: String,
+                        by identity: Identity, at now: Instant) throws -> ChargingView {
+        var entryNumber: Int64?
+        if cost > .zero, let method {
+            let date = zone.localDate(of: at)
+            entryNumber = try post(db, EntryDraft(date: date, kind: .charging, label: "Recharge de \(vehicle.name) le \(date.frenchText)",
+                                                  lines: [.debit(.charging, cost), .credit(method.account, cost)]),
+                                   by: identity.name, at: now).number
+        }
+        try db.execute(sql: """
+            INSERT INTO carshare_charging (vehicle_id, at, energy_wh, cost_cents, method, entry_number, note, logged_by, logged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [vehicle.id, at.millisecondsSince1970, energyWh.value, cost.value, method?.rawValue,
+                             entryNumber, note, identity.name, now.millisecondsSince1970])
+        return ChargingView(id: db.lastInsertedRowID, vehicle: vehicle.id, at: at, energyWh: energyWh, costCents: cost, method: method, entry: entryNumber)
     }
 
     /// Logs a charge of the car; a paid charge is an expense (6061) from the cash box or the bank.
@@ -128,20 +192,8 @@ extension SQLiteCarShareStore {
         if input.costCents > .zero && input.method == nil { throw HubError.badRequest(field: "method", code: "missing_field", "say how the charge was paid (cash, cheque or transfer)") }
         let note = try Check.text(input.note, field: "note", max: 500)
         return try await write { db in
-            let vehicle = try vehicle(db, input.vehicle)
-            var entryNumber: Int64?
-            if input.costCents > .zero, let method = input.method {
-                let date = zone.localDate(of: input.at)
-                entryNumber = try post(db, EntryDraft(date: date, kind: .charging, label: "Recharge de \(vehicle.name) le \(date.frenchText)",
-                                                      lines: [.debit(.charging, input.costCents), .credit(method.account, input.costCents)]),
-                                       by: identity.name, at: now).number
-            }
-            try db.execute(sql: """
-                INSERT INTO carshare_charging (vehicle_id, at, energy_wh, cost_cents, method, entry_number, note, logged_by, logged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [vehicle.id, input.at.millisecondsSince1970, input.energyWh.value, input.costCents.value, input.method?.rawValue,
-                                 entryNumber, note, identity.name, now.millisecondsSince1970])
-            return ChargingView(id: db.lastInsertedRowID, vehicle: vehicle.id, at: input.at, energyWh: input.energyWh, costCents: input.costCents,
-                                method: input.method, entry: entryNumber)
+            try recordCharging(db, vehicle: try vehicle(db, input.vehicle), at: input.at, energyWh: input.energyWh, cost: input.costCents,
+                               method: input.method, note: note, by: identity, at: now)
         }
     }
 }

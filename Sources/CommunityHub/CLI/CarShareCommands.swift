@@ -21,9 +21,23 @@ struct CarShareCLI {
     }
 
     static func printJSON<T: Encodable>(_ value: T) throws {
+        print(try json(value))
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
         let encoder = HubJSON.encoder
         encoder.outputFormatting.insert(.prettyPrinted)
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Writes text to a file, or prints it when no file is given.
+    static func write(_ text: String, to path: String?) throws {
+        guard let path else { print(text); return }
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw HubError.badRequest(field: "out", code: "unwritable", "cannot write \(path): \(error.localizedDescription)")
+        }
     }
 
     static func cents(_ text: String, field: String) throws -> Cents {
@@ -218,7 +232,8 @@ struct CarShareCommand: AsyncParsableCommand {
     }
 
     struct Trips: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "trips", abstract: "The logbook.", subcommands: [Log.self, List.self, Charging.self])
+        static let configuration = CommandConfiguration(commandName: "trips", abstract: "The logbook: every use of the car.",
+                                                        subcommands: [Log.self, List.self, Charging.self, Logbook.self, OdometerNote.self])
         struct Log: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Type in a trip from a paper log (once per --key).")
             @OptionGroup var common: CommonOptions
@@ -235,9 +250,34 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option(name: .customLong("battery-start")) var batteryStart: Int
             @Option(name: .customLong("battery-end")) var batteryEnd: Int
             @Option var incidents: String?
+            @Option(help: "ride (members, the default), association_run, charging_run or garage.") var kind: String?
+            @Option(help: "What an association run, a charging run or the garage was for.") var purpose: String?
+            @Option(help: "An association run's deliveries: how many households were served.") var households: Int?
+            @Option(name: .customLong("dwellings"), help: "The dwellings delivered to, comma separated (optional).") var dwellings: String?
+            @Option(name: .customLong("charged-kwh"), help: "A charging run's energy charged, in kWh (e.g. 18,5).") var chargedKWh: String?
+            @Option(name: .customLong("charge-cost"), help: "What the charge cost, in euros (e.g. 4,20).") var chargeCost: String?
+            @Option(name: .customLong("charge-method"), help: "How the charge was paid: cash, cheque or transfer.") var chargeMethod: String?
             func run() async throws {
                 try await reportingErrors {
                     let cli = try CarShareCLI(common)
+                    let tripKind = try kind.map { text -> TripKind in
+                        guard let kind = TripKind(rawValue: text) else {
+                            throw HubError.badRequest(field: "kind", "--kind must be one of \(TripKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                        }
+                        return kind
+                    }
+                    let charged = try chargedKWh.map { text -> Int64 in
+                        guard let wh = DecimalText.scaled(text.replacingOccurrences(of: ",", with: "."), scale: 3, rounding: .reject) else {
+                            throw HubError.badRequest(field: "charged_wh", "--charged-kwh \(text) is not a number of kWh (e.g. 18,5)")
+                        }
+                        return wh
+                    }
+                    let cost = try chargeCost.map { try CarShareCLI.cents($0, field: "charge_cost_cents") }
+                    let method = try chargeMethod.map { text -> PaymentMethod in
+                        guard let method = PaymentMethod(rawValue: text) else { throw HubError.badRequest(field: "charge_method", "--charge-method must be cash, cheque or transfer") }
+                        return method
+                    }
+                    let served = dwellings.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
                     let riderIDs = try riders.map { text in
                         try text.split(separator: ",").map { part -> Int64 in
                             guard let id = Int64(part.trimmingCharacters(in: .whitespaces)) else { throw HubError.badRequest(field: "riders", "\(part) is not a member id") }
@@ -247,10 +287,53 @@ struct CarShareCommand: AsyncParsableCommand {
                     let input = NewTrip(idempotencyKey: key, booking: booking, vehicle: vehicle, driver: driver, unbookedReason: unbookedReason, riders: riderIDs,
                                         start: try CarShareCLI.instant(start, field: "start", zone: cli.store.zone),
                                         end: try CarShareCLI.instant(end, field: "end", zone: cli.store.zone), startOdometerKm: startKm, endOdometerKm: endKm,
-                                        batteryStartPct: batteryStart, batteryEndPct: batteryEnd, incidents: incidents)
+                                        batteryStartPct: batteryStart, batteryEndPct: batteryEnd, incidents: incidents, kind: tripKind, purpose: purpose,
+                                        householdsServed: households, dwellingsServed: served, chargedWh: charged, chargeCostCents: cost, chargeMethod: method)
                     let result = try await cli.store.logTrip(input, by: cli.identity, at: .now())
                     if result.replayed { FileHandle.standardError.write(Data("already logged with this key: nothing was booked again\n".utf8)) }
                     try CarShareCLI.printJSON(result.trip)
+                }
+            }
+        }
+        struct Logbook: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "A car's logbook for a month: every line, the odometer gaps, the month's figures (json, printable html, or pdf through headless Chromium).")
+            @OptionGroup var common: CommonOptions
+            @Option var vehicle: Int64
+            @Option(help: "The month, YYYY-MM.") var month: String
+            @Option(help: "json (default), html or pdf.") var format: String = "json"
+            @Option(help: "Where to write it (default: standard output; needed for pdf).") var out: String?
+            func run() async throws {
+                try await reportingErrors {
+                    let cli = try CarShareCLI(common)
+                    let logbook = try await cli.store.logbook(vehicle: vehicle, month: month, by: cli.identity)
+                    switch format {
+                    case "json":
+                        try CarShareCLI.write(try CarShareCLI.json(logbook), to: out)
+                    case "html":
+                        try CarShareCLI.write(LogbookSheet.html(logbook, zone: cli.store.zone), to: out)
+                    case "pdf":
+                        guard let out else { throw HubError.badRequest(field: "out", code: "missing_field", "--out FILE.pdf: where to write the PDF") }
+                        try await PrintedPDF.render(html: LogbookSheet.html(logbook, zone: cli.store.zone), to: out)
+                        FileHandle.standardError.write(Data("wrote \(out)\n".utf8))
+                    default:
+                        throw HubError.badRequest(field: "format", "--format must be json, html or pdf")
+                    }
+                }
+            }
+        }
+        struct OdometerNote: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "odometer-note", abstract: "Explain kilometres nobody logged (a gap in the odometer).")
+            @OptionGroup var common: CommonOptions
+            @Option var vehicle: Int64
+            @Option(name: .customLong("from-km")) var fromKm: Int64
+            @Option(name: .customLong("to-km")) var toKm: Int64
+            @Argument(help: "What the car did over those kilometres.") var note: String
+            func run() async throws {
+                try await reportingErrors {
+                    let cli = try CarShareCLI(common)
+                    try CarShareCLI.printJSON(try await cli.store.addOdometerNote(vehicle: vehicle, NewOdometerNote(fromKm: fromKm, toKm: toKm, note: note),
+                                                                                 by: cli.identity, at: .now()))
                 }
             }
         }
@@ -386,7 +469,21 @@ struct CarShareCommand: AsyncParsableCommand {
 
     struct Reports: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "reports", abstract: "Balances, statements, cash book, income statement, trips, préfet report.",
-                                                        subcommands: [Balances.self, Statement.self, CashBook.self, Income.self, TripsReport.self, Prefect.self])
+                                                        subcommands: [Balances.self, Statement.self, CashBook.self, Income.self, TripsReport.self, Prefect.self, Activity.self])
+        struct Activity: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "The association's activity: km by kind of use, deliveries and households served, charging.")
+            @OptionGroup var common: CommonOptions
+            @Option var from: String
+            @Option var to: String
+            @Flag(help: "The report in French, as the association sends it.") var text = false
+            func run() async throws {
+                try await reportingErrors {
+                    let cli = try CarShareCLI(common)
+                    let report = try await cli.store.activityReport(from: try CarShareCLI.date(from, field: "from")!, to: try CarShareCLI.date(to, field: "to")!, by: cli.identity)
+                    if text { print(report.frenchText) } else { try CarShareCLI.printJSON(report) }
+                }
+            }
+        }
         struct Balances: AsyncParsableCommand {
             @OptionGroup var common: CommonOptions
             func run() async throws {

@@ -42,6 +42,9 @@ public enum AccessPolicy {
         /// Trips and charging sessions: logged by staff, the association and drivers (a driver
         /// their own), and listed by them.
         case trips
+        /// A car's logbook: read by staff, the association and drivers (who fill it in); its
+        /// odometer gaps explained by a note (manage) by the association and staff.
+        case logbook
         /// Money received from a member: the association and staff, and a driver for the cash
         /// handed over during a trip.
         case payments
@@ -91,6 +94,8 @@ public enum AccessPolicy {
             return identity.role == .association || (identity.role == .driver && action == .read)
         case .vehicles:
             return action == .read
+        case .logbook:
+            return identity.role == .association || (identity.role == .driver && action == .read)
         case .trips, .payments:
             return identity.role == .association || identity.role == .driver
         case .cash:
