@@ -11,6 +11,8 @@ packages=(
   tzdata                                         # Europe/Paris days and months
   openssl                                        # TLS certificates in the MQTT TLS test
   hledger                                        # replays the car-share ledger in tests
+  chromium fonts-dejavu-core                     # prints pages to PDF (the car's logbook), headless
+  poppler-utils                                  # reads printed PDFs back in tests (pdftotext, pdftoppm)
   ca-certificates procps
 )
 missing=()

@@ -58,7 +58,7 @@ import Testing
         let activity = try await fixture.store.activityReport(from: LocalDate(year: 2026, month: 3, day: 1)!, to: LocalDate(year: 2026, month: 3, day: 31)!,
                                                               by: Fixture.association)
         #expect(activity.figures.deliveryRuns == 1 && activity.figures.householdsServed == 7)
-        #expect(activity.frenchText.contains("Tournées de l'association : 1 (23 km), dont 1 livraisons à 7 foyers"))
+        #expect(activity.frenchText.contains("Tournées de l'association : 1 (23 km), dont 1 livraison à 7 foyers"))
     }
 
     @Test func aChargingRunRecordsItsEnergyAndCostInTheChargingLogAndTheLedger() async throws {
@@ -186,7 +186,7 @@ import Testing
                                                    json: #"{"from_km": 12012, "to_km": 12020, "note": "oubli"}"#)
             #expect(noted == .created)
             let (activity, text) = try await client.send(.get, "\(Self.api)/reports/activity?from=2026-03-01&to=2026-03-31&format=text", as: Fixture.association, fixture: fixture)
-            #expect(activity == .ok && text.contains("dont 1 livraisons à 4 foyers"))
+            #expect(activity == .ok && text.contains("dont 1 livraison à 4 foyers"))
         }
     }
 }

@@ -40,9 +40,9 @@ public enum LogbookSheet {
         let summary = """
             <ul class="figures">
             <li>Kilomètres notés : <strong>\(thousands(figures.totalKm)) km</strong>\(figures.unexplainedKm > 0 ? ", et <strong>\(thousands(figures.unexplainedKm)) km non expliqués</strong>" : "")</li>
-            <li>Tournées de l'association : \(count(.associationRun)) (\(km(.associationRun))), dont \(figures.deliveryRuns) livraisons à \(figures.householdsServed) foyers</li>
+            <li>Tournées de l'association : \(count(.associationRun)) (\(km(.associationRun))), dont \(plural(figures.deliveryRuns, "livraison")) à \(plural(figures.householdsServed, "foyer"))</li>
             <li>Trajets d'adhérents : \(count(.ride)) (\(km(.ride)))</li>
-            <li>Recharges : \(count(.chargingRun)) déplacements (\(km(.chargingRun))), \(kilowattHours(figures.chargedWh)) chargés pour \(figures.chargingCostCents.euros)\(figures.chargingCostPer100KmCents.map { ", soit \($0.euros) aux 100 km" } ?? "")</li>
+            <li>Recharges : \(plural(count(.chargingRun), "déplacement")) (\(km(.chargingRun))), \(kilowattHours(figures.chargedWh)) chargés pour \(figures.chargingCostCents.euros)\(figures.chargingCostPer100KmCents.map { ", soit \($0.euros) aux 100 km" } ?? "")</li>
             <li>Garage et entretien : \(count(.garage)) (\(km(.garage)))</li>
             </ul>
             """
