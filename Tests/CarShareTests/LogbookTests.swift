@@ -58,6 +58,9 @@ import Testing
         let activity = try await fixture.store.activityReport(from: LocalDate(year: 2026, month: 3, day: 1)!, to: LocalDate(year: 2026, month: 3, day: 31)!,
                                                               by: Fixture.association)
         #expect(activity.figures.deliveryRuns == 1 && activity.figures.householdsServed == 7)
+        // And the association's monthly figures carry the car's use beside the money.
+        let month = try await fixture.store.incomeStatement(month: "2026-03", by: Fixture.association)
+        #expect(month.carUse == logbook.figures)
         #expect(activity.frenchText.contains("Tournées de l'association : 1 (23 km), dont 1 livraison à 7 foyers"))
     }
 

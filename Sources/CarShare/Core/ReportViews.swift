@@ -184,9 +184,11 @@ public struct IncomeStatement: Codable, Sendable, Equatable {
     public var totalIncomeCents: Cents
     public var totalExpensesCents: Cents
     public var resultCents: Cents
+    /// The month's use of the cars (the logbook's figures): km by kind of use, charging, deliveries.
+    public var carUse: LogbookFigures?
     enum CodingKeys: String, CodingKey {
         case month, income, expenses
-        case totalIncomeCents = "total_income_cents", totalExpensesCents = "total_expenses_cents", resultCents = "result_cents"
+        case totalIncomeCents = "total_income_cents", totalExpensesCents = "total_expenses_cents", resultCents = "result_cents", carUse = "car_use"
     }
 
     package init(month: String, income: [IncomeLine], expenses: [IncomeLine], totalIncomeCents: Cents, totalExpensesCents: Cents, resultCents: Cents) {

@@ -132,8 +132,10 @@ extension SQLiteCarShareStore {
             }
             let totalIncome = income.reduce(Cents.zero) { $0 + $1.amountCents }
             let totalExpenses = expenses.reduce(Cents.zero) { $0 + $1.amountCents }
-            return IncomeStatement(month: month, income: income, expenses: expenses, totalIncomeCents: totalIncome,
-                                   totalExpensesCents: totalExpenses, resultCents: totalIncome - totalExpenses)
+            var statement = IncomeStatement(month: month, income: income, expenses: expenses, totalIncomeCents: totalIncome,
+                                            totalExpensesCents: totalExpenses, resultCents: totalIncome - totalExpenses)
+            statement.carUse = try carUse(db, from: zone.startOfDay(first), to: zone.startOfDay(first.firstOfNextMonth)).figures
+            return statement
         }
     }
 
@@ -252,20 +254,25 @@ extension SQLiteCarShareStore {
         let start = zone.startOfDay(from)
         let end = zone.startOfDay(to.advanced(by: 1))
         return try await read { db in
-            var lines: [(kind: TripKind, kilometres: Int64, householdsServed: Int?)] = []
-            var gaps: [OdometerGap] = []
-            var chargedWh: Int64 = 0
-            var cost = Cents.zero
-            for vehicleID in try Int64.fetchAll(db, sql: "SELECT id FROM carshare_vehicle ORDER BY id") {
-                let (vehicleLines, vehicleGaps, figures) = try logbookLines(db, vehicle: try vehicle(db, vehicleID), from: start, to: end)
-                lines += vehicleLines.map { ($0.trip.kind, $0.trip.distanceKm, $0.trip.householdsServed) }
-                gaps += vehicleGaps
-                chargedWh += figures.chargedWh
-                cost = cost + figures.chargingCostCents
-            }
-            return ActivityReport(from: from, to: to, figures: LogbookFigures.make(lines: lines, gaps: gaps, chargedWh: chargedWh, chargingCost: cost),
-                                  unexplainedGaps: gaps.filter { $0.explanation == nil }.count)
+            let use = try carUse(db, from: start, to: end)
+            return ActivityReport(from: from, to: to, figures: use.figures, unexplainedGaps: use.unexplainedGaps)
         }
+    }
+
+    /// Every car's use over [from, to): the logbook figures summed over the cars.
+    func carUse(_ db: Database, from start: Instant, to end: Instant) throws -> (figures: LogbookFigures, unexplainedGaps: Int) {
+        var lines: [(kind: TripKind, kilometres: Int64, householdsServed: Int?)] = []
+        var gaps: [OdometerGap] = []
+        var chargedWh: Int64 = 0
+        var cost = Cents.zero
+        for vehicleID in try Int64.fetchAll(db, sql: "SELECT id FROM carshare_vehicle ORDER BY id") {
+            let (vehicleLines, vehicleGaps, figures) = try logbookLines(db, vehicle: try vehicle(db, vehicleID), from: start, to: end)
+            lines += vehicleLines.map { ($0.trip.kind, $0.trip.distanceKm, $0.trip.householdsServed) }
+            gaps += vehicleGaps
+            chargedWh += figures.chargedWh
+            cost = cost + figures.chargingCostCents
+        }
+        return (LogbookFigures.make(lines: lines, gaps: gaps, chargedWh: chargedWh, chargingCost: cost), gaps.filter { $0.explanation == nil }.count)
     }
 
     /// The ledger as an hledger journal.

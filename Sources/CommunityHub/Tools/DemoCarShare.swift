@@ -97,9 +97,14 @@ enum DemoCarShare {
                                                                 by: staff, at: start.adding(seconds: -2 * 86_400))
                     let distance = Int64(6 + random.next() % 30)
                     if battery < 35 {
-                        _ = try await store.logCharging(NewCharging(vehicle: vehicle.id, at: start.adding(seconds: -3600), energyWh: WattHours(Int64(95 - battery) * 520),
-                                                                    costCents: Cents(Int64(95 - battery) * 520 * 18 / 1000), method: .transfer,
-                                                                    note: "Borne publique (démo simulée)"), by: staff, at: start)
+                        // A charging run: 4 km to the public charging point and back, before the ride.
+                        let chargedWh = Int64(95 - battery) * 520
+                        _ = try await store.logTrip(NewTrip(idempotencyKey: "demo-charge-\(booking.id)", vehicle: vehicle.id, driver: driver.id,
+                                                            start: start.adding(seconds: -7200), end: start.adding(seconds: -3600),
+                                                            startOdometerKm: odometer, endOdometerKm: odometer + 4, batteryStartPct: battery, batteryEndPct: 95,
+                                                            kind: .chargingRun, purpose: "Borne publique (démo simulée)", chargedWh: chargedWh,
+                                                            chargeCostCents: Cents(chargedWh * 18 / 1000), chargeMethod: .transfer), by: staff, at: start)
+                        odometer += 4
                         battery = 95
                     }
                     let used = Int(distance) / 2 + 1
@@ -116,6 +121,20 @@ enum DemoCarShare {
                         payments += 1
                     }
                 }
+            }
+            // Wednesdays: the association's delivery round (bread and water for elderly residents), no rider, no fee.
+            if weekday == 2 {
+                let start = at(day, 17, 0)
+                let distance = Int64(12 + random.next() % 10)
+                let used = Int(distance) / 2 + 1
+                _ = try await store.logTrip(NewTrip(idempotencyKey: "demo-round-\(day)", vehicle: vehicle.id, driver: driver.id, start: start,
+                                                    end: start.adding(seconds: 5400), startOdometerKm: odometer, endOdometerKm: odometer + distance,
+                                                    batteryStartPct: battery, batteryEndPct: battery - used, kind: .associationRun,
+                                                    purpose: "Livraison de pain et d'eau (démo simulée)", householdsServed: 5 + Int(random.next() % 6)),
+                                            by: staff, at: start.adding(seconds: 5400))
+                odometer += distance
+                battery -= used
+                trips += 1
             }
             day = day.advanced(by: 1)
         }
