@@ -20,6 +20,13 @@ public struct DecodeContext: Sendable {
 }
 
 /// Turns one MQTT payload of a given format into readings. Pure: no clock, no I/O.
+///
+/// What every decoder guarantees of the readings it returns, whatever the payload, and what the
+/// arithmetic after it relies on (the processor's checks, the sequence rules, slot interpolation):
+/// the index is a whole, non-negative number of Wh that fits in an Int64 (a negative one, or one
+/// that does not fit, is refused with a reason), so the difference of two indexes never overflows;
+/// the instant lies within years 1 to 9999 give or take a day (RFC 3339's range and a local
+/// clock's offset), or is the receive time, so differences of instants never overflow either.
 public protocol ReadingDecoder: Sendable {
     var format: DeviceFormat { get }
     /// One result per reading the payload holds: decoded, or refused with a reason. A payload that

@@ -29,28 +29,59 @@ public struct ResetCandidate: Hashable, Sendable {
 }
 
 /// The rules that decide what happens to a reading given its neighbours. Pure: no clock, no I/O.
+///
+/// Total over every Int64 index and instant: a device can send any index up to Int64.max (issue
+/// 14: a jump to 2e17 Wh within a minute once overflowed here and the trap killed the hub), so no
+/// operation on indexes or instants may trap, and the messages say what is true.
 public enum SequenceRules {
-    /// True when going from `a` to `b` implies at most `maxPowerW` on average. Integer arithmetic:
-    /// delta_Wh * 3,600,000 ms/h <= maxPowerW * dt_ms. `minimumMilliseconds` floors dt: readings
-    /// stamped with their receive time may arrive in a burst (a backlog after an outage) whose
-    /// receive times say nothing of when they were measured.
+    /// True when going from `a` to `b` implies at most `maxPowerW` on average. Exact integer
+    /// arithmetic: delta_Wh * 3,600,000 ms/h <= maxPowerW * dt_ms, both products in 128 bits.
+    /// `minimumMilliseconds` floors dt: readings stamped with their receive time may arrive in a
+    /// burst (a backlog after an outage) whose receive times say nothing of when they were measured.
     public static func isPlausible(from a: (instant: Instant, energy: WattHours), to b: (instant: Instant, energy: WattHours), maxPowerW: Int64,
                                    minimumMilliseconds: Int64 = 0) -> Bool {
-        let delta = b.energy.value - a.energy.value
-        let milliseconds = max(b.instant.milliseconds(since: a.instant), delta > 0 ? minimumMilliseconds : 0)
-        guard delta >= 0, milliseconds > 0 else { return delta == 0 }
-        let (energyScaled, overflow1) = delta.multipliedReportingOverflow(by: 3_600_000)
-        let (allowed, overflow2) = maxPowerW.multipliedReportingOverflow(by: milliseconds)
-        if overflow2 { return true }
-        if overflow1 { return false }
-        return energyScaled <= allowed
+        guard b.energy >= a.energy else { return false }
+        let delta = increase(from: a.energy, to: b.energy)
+        let milliseconds = max(self.milliseconds(from: a.instant, to: b.instant), delta > 0 ? minimumMilliseconds : 0)
+        guard milliseconds > 0 else { return delta == 0 }
+        guard maxPowerW >= 0 else { return false }
+        let energyScaled = delta.multipliedFullWidth(by: 3_600_000)
+        let allowed = UInt64(maxPowerW).multipliedFullWidth(by: UInt64(milliseconds))
+        return (energyScaled.high, energyScaled.low) <= (allowed.high, allowed.low)
     }
 
-    /// Implied average power from `a` to `b`, in whole watts, for messages.
+    /// Implied average power from `a` to `b`, in whole watts, for messages; Int64.max (Int64.min
+    /// going backwards) when it does not fit, as for a jump of 1.5e17 Wh or more within a minute.
+    /// Worked out in Double, which neither traps nor wraps and is exact for ordinary indexes.
     public static func impliedPowerW(from a: (instant: Instant, energy: WattHours), to b: (instant: Instant, energy: WattHours)) -> Int64 {
-        let milliseconds = max(1, b.instant.milliseconds(since: a.instant))
-        let delta = Double(b.energy.value - a.energy.value)
-        return Int64((delta * 3_600_000 / Double(milliseconds)).rounded())
+        let milliseconds = max(1, self.milliseconds(from: a.instant, to: b.instant))
+        let watts = ((Double(b.energy.value) - Double(a.energy.value)) * 3_600_000 / Double(milliseconds)).rounded()
+        return Int64(exactly: watts) ?? (watts > 0 ? .max : .min)
+    }
+
+    /// The implied power as messages say it: "36060 W", or "more than 9.2e18 W" when it does not
+    /// fit in 64 bits (a clamped figure would be false, and a wrapped one absurd).
+    static func impliedPowerText(from a: (instant: Instant, energy: WattHours), to b: (instant: Instant, energy: WattHours)) -> String {
+        switch impliedPowerW(from: a, to: b) {
+        case .max: return "more than 9.2e18 W"
+        case .min: return "less than -9.2e18 W"
+        case let watts: return "\(watts) W"
+        }
+    }
+
+    /// How much `to` is above `from`, exactly (0 when it is not above): up to 2^64 - 1 Wh, from
+    /// Int64.min to Int64.max, which an Int64 difference cannot hold.
+    static func increase(from: WattHours, to: WattHours) -> UInt64 {
+        guard to > from else { return 0 }
+        // The wrapped difference read as unsigned is the exact one when it is positive and below 2^64.
+        return UInt64(bitPattern: to.value &- from.value)
+    }
+
+    /// `b - a` in milliseconds, saturating at the ends of Int64. The decoders keep instants within
+    /// years 1 to 9999, where it is exact; the rules still take any instant without trapping.
+    static func milliseconds(from a: Instant, to b: Instant) -> Int64 {
+        let (difference, overflow) = b.millisecondsSince1970.subtractingReportingOverflow(a.millisecondsSince1970)
+        return overflow ? (b > a ? .max : .min) : difference
     }
 
     /// Places a late (out-of-order) reading between the stored readings around it; returns its segment.
@@ -78,7 +109,7 @@ public enum SequenceRules {
             if reading.energy < previous.energy {
                 return .failure(Rejection(.indexBackwards, "index \(reading.energy) is below the previous \(previous.energy) at \(previous.instant)"))
             }
-            return .failure(Rejection(.implausibleJump, "index jump of \(reading.energy - previous.energy) implies \(impliedPowerW(from: (previous.instant, previous.energy), to: point)) W, above \(maxPowerW) W"))
+            return .failure(Rejection(.implausibleJump, "index jump of \(increase(from: previous.energy, to: reading.energy)) Wh implies \(impliedPowerText(from: (previous.instant, previous.energy), to: point)), above \(maxPowerW) W"))
         case let (nil, next?):
             if fits(before: next) { return .success(next.segment) }
             return .failure(Rejection(.indexBackwards, "early reading \(reading.energy) at \(reading.instant) does not fit before \(next.energy) at \(next.instant)"))
@@ -143,7 +174,7 @@ public struct DeviceSequence: Hashable, Sendable {
             return .store(segment: last.segment)
         }
         let rejection = forward
-            ? Rejection(.implausibleJump, "index jump from \(last.energy) at \(last.instant) to \(reading.energy) implies \(SequenceRules.impliedPowerW(from: (last.instant, last.energy), to: point)) W, above \(maxPowerW) W")
+            ? Rejection(.implausibleJump, "index jump from \(last.energy) at \(last.instant) to \(reading.energy) implies \(SequenceRules.impliedPowerText(from: (last.instant, last.energy), to: point)), above \(maxPowerW) W")
             : Rejection(.indexBackwards, "index \(reading.energy) is below the previous \(last.energy) at \(last.instant)")
         // Does it go on from the readings already held aside?
         var chain = candidates.filter { $0.reading.instant < reading.instant }
@@ -154,7 +185,7 @@ public struct DeviceSequence: Hashable, Sendable {
             if !continues { chain = [] }
         }
         let firstHeld = chain.first?.reading.instant ?? reading.instant
-        if chain.count + 1 >= confirmReadings, reading.instant.milliseconds(since: firstHeld) >= confirmMilliseconds {
+        if chain.count + 1 >= confirmReadings, SequenceRules.milliseconds(from: firstHeld, to: reading.instant) >= confirmMilliseconds {
             let segment = last.segment + 1
             self.last = StoredIndex(instant: reading.instant, energy: reading.energy, segment: segment)
             candidates = []
