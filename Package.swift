@@ -99,11 +99,19 @@ let package = Package(
             exclude: ["Core"],
             swiftSettings: strict
         ),
+        // Monthly statements: what households, buildings, associations and staff receive, as
+        // values and in every format (JSON, French CSV, printable HTML). Pure: no database, HTTP or MQTT.
+        .target(
+            name: "HubStatements",
+            dependencies: ["HubCore", "EnergyCore", "CarShareCore"],
+            path: "Sources/CommunityHub/Statements",
+            swiftSettings: strict
+        ),
         // The application: the router, the composed services and the settings (tests use it).
         .target(
             name: "HubApp",
             dependencies: [
-                "CarShareCore", "EnergyCore", "HubCore", "Shared", "EnergyHub", "CarShare",
+                "CarShareCore", "EnergyCore", "HubCore", "Shared", "EnergyHub", "CarShare", "HubStatements",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -134,7 +142,7 @@ let package = Package(
         .target(
             name: "HubCLI",
             dependencies: [
-                "HubApp", "HubTools", "CarShareCore", "EnergyCore", "HubCore", "Shared", "EnergyHub", "CarShare",
+                "HubApp", "HubTools", "HubStatements", "CarShareCore", "EnergyCore", "HubCore", "Shared", "EnergyHub", "CarShare",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -152,7 +160,7 @@ let package = Package(
                 "HubCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            exclude: ["App", "Tools", "CLI"],
+            exclude: ["App", "Tools", "CLI", "Statements"],
             swiftSettings: strict
         ),
         // Helpers for tests: a real mosquitto broker on a free loopback port, temporary databases.
@@ -189,12 +197,22 @@ let package = Package(
         .testTarget(
             name: "CarShareTests",
             dependencies: [
-                "CarShare", "CarShareCore", "EnergyCore", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubCLI", "HubTools",
+                "CarShare", "CarShareCore", "EnergyCore", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubCLI", "HubTools", "HubStatements",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "StatementsTests",
+            dependencies: [
+                "HubStatements", "HubApp", "HubCLI", "EnergyHub", "EnergyCore", "CarShare", "CarShareCore", "HubCore", "Shared", "HubTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            exclude: ["Golden"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -73,6 +73,21 @@ package struct HubSettings: Codable, Sendable, Equatable {
     package var auth = AuthSection()
     package var energy = EnergySettings()
     package var carshare = CarShareSettings()
+    package var statements = StatementsSection()
+
+    /// Who the monthly statements come from.
+    package struct StatementsSection: Codable, Sendable, Equatable {
+        package var landlord = "Pas-de-Calais Habitat"
+        /// The association of each estate, named on its households' statements.
+        package var associations: [EstateAssociation] = []
+
+        package struct EstateAssociation: Codable, Sendable, Equatable {
+            package var estate: String
+            package var name: String
+        }
+
+        package func association(of estate: String) -> String? { associations.first { $0.estate == estate }?.name }
+    }
 
     package init() {}
 

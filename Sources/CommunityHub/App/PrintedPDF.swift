@@ -17,12 +17,21 @@ package enum PrintedPDF {
     }
 
     package static func render(html: String, to path: String, timeout: Duration = .seconds(90)) async throws {
-        let browser = try browser()
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("hub-print-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let page = work.appendingPathComponent("page.html")
         try Data(html.utf8).write(to: page)
+        try await render(htmlFile: page, to: path, timeout: timeout)
+    }
+
+    /// Prints an HTML file (a document of many pages is printed without being held in memory here).
+    package static func render(htmlFile page: URL, to path: String, timeout: Duration = .seconds(600)) async throws {
+        let browser = try browser()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("hub-print-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let page = page.standardizedFileURL
         let output = URL(fileURLWithPath: path).standardizedFileURL
         try? FileManager.default.removeItem(at: output)
 

@@ -18,7 +18,7 @@ package struct CommunityHubCommand: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "community-hub",
         abstract: "Community energy and car-share hub: meter readings over MQTT, savings, the association's car.",
-        subcommands: [Serve.self, ToolCommands.demo, RegistryCommand.self, UsersCommand.self, TokensCommand.self, EnergyCommand.self, CarShareCommand.self, LedgerCommand.self, ToolCommands.bench]
+        subcommands: [Serve.self, ToolCommands.demo, RegistryCommand.self, UsersCommand.self, TokensCommand.self, EnergyCommand.self, CarShareCommand.self, LedgerCommand.self, StatementsCommand.self, ToolCommands.bench]
     )
 }
 

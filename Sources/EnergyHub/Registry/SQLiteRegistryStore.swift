@@ -1,6 +1,7 @@
 import EnergyCore
 import Foundation
 import HubCore
+import GRDB
 import Shared
 
 /// The registry in the hub's SQLite file: `RegistryImporter` and `EnergyAdmin` do the work, each
@@ -44,6 +45,20 @@ public struct SQLiteRegistryStore: RegistryStore {
     public func importCoefficients(csv: Data, by identity: Identity) async throws -> Int {
         try Self.requireStaff(identity)
         return try await database.write(try admin.importing(coefficients: csv))
+    }
+
+    public func dwellings(estate: String?, by identity: Identity) async throws -> [RegistryDwelling] {
+        if let estate {
+            try AccessPolicy.require(identity, .read, .estateEnergy(estate: estate), field: "estate", "an estate's dwellings are for its association and the landlord's staff")
+        } else {
+            try AccessPolicy.require(identity, .read, .landlordEnergy, "every estate's dwellings are for the landlord's staff")
+        }
+        return try await database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT b.estate_id, d.building_id, d.id FROM dwelling d JOIN building b ON b.id = d.building_id
+                WHERE (? IS NULL OR b.estate_id = ?) ORDER BY b.estate_id, d.building_id, d.id
+                """, arguments: [estate, estate]).map { RegistryDwelling(estate: $0[0], building: $0[1], dwelling: $0[2]) }
+        }
     }
 
     public func recordExport(month: String, buildings: [String], by identity: Identity, at now: Instant) async throws {

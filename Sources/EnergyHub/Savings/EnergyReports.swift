@@ -39,8 +39,11 @@ public struct EnergyReports: Sendable {
             var day = from
             while day <= to {
                 let figures = byDay[day] ?? (0, 0, .zero, 0, 0)
+                let expectedToday = expectedSlots(periods, from: day, to: day, now: now)
                 days.append(.init(date: day, consumptionWh: figures.consumption, allocatedWh: figures.allocated, gridWh: figures.consumption - figures.allocated,
-                                  savingsCents: figures.savings.cents.value))
+                                  savingsCents: figures.savings.cents.value,
+                                  slots: SlotCounts(measured: figures.measured, estimated: figures.estimated,
+                                                    missing: max(0, expectedToday - figures.measured - figures.estimated))))
                 consumption += figures.consumption
                 allocated += figures.allocated
                 savings += figures.savings

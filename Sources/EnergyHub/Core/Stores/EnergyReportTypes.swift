@@ -28,12 +28,16 @@ public struct DwellingEnergyReport: Codable, Sendable, Equatable {
         public var allocatedWh: Int64
         public var gridWh: Int64
         public var savingsCents: Int64
+        /// The day's slots by quality: what a statement says in words ("le compteur n'a pas transmis").
+        public var slots: SlotCounts
         enum CodingKeys: String, CodingKey {
-            case date
+            case date, slots
             case consumptionWh = "consumption_wh", allocatedWh = "allocated_wh", gridWh = "grid_wh", savingsCents = "savings_cents"
         }
 
-        package init(date: LocalDate, consumptionWh: Int64, allocatedWh: Int64, gridWh: Int64, savingsCents: Int64) {
+        package init(date: LocalDate, consumptionWh: Int64, allocatedWh: Int64, gridWh: Int64, savingsCents: Int64,
+                     slots: SlotCounts = SlotCounts(measured: 0, estimated: 0, missing: 0)) {
+            self.slots = slots
             self.date = date
             self.consumptionWh = consumptionWh
             self.allocatedWh = allocatedWh

@@ -77,4 +77,19 @@ public protocol RegistryStore: Sendable {
     func importCoefficients(csv: Data, by identity: Identity) async throws -> Int
     /// Records that a month's statements were exported for these buildings (all when empty).
     func recordExport(month: String, buildings: [String], by identity: Identity, at now: Instant) async throws
+    /// The dwellings of the registry (of one estate, or all), ordered by estate, building, dwelling.
+    func dwellings(estate: String?, by identity: Identity) async throws -> [RegistryDwelling]
+}
+
+/// A dwelling with its building and estate, as the registry holds it.
+public struct RegistryDwelling: Codable, Sendable, Hashable {
+    public var estate: String
+    public var building: String
+    public var dwelling: String
+
+    public init(estate: String, building: String, dwelling: String) {
+        self.estate = estate
+        self.building = building
+        self.dwelling = dwelling
+    }
 }

@@ -1,0 +1,53 @@
+import ArgumentParser
+import CarShare
+import EnergyHub
+import Foundation
+import HubApp
+import HubCore
+import HubStatements
+import Shared
+
+/// `community-hub statements ...`: the monthly statements staff send and print.
+struct StatementsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "statements", abstract: "Monthly statements: one page per household, the staff summary.",
+                                                    subcommands: [Export.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Export a month's household statements: JSON (cents, Wh), the staff summary as a French CSV, printable HTML and its PDF (headless Chromium).")
+
+        @OptionGroup var common: CommonOptions
+        @Option(help: "The month, YYYY-MM (Europe/Paris).") var month: String
+        @Option(help: "The folder to write into (created if needed).") var out: String
+        @Option(help: "Only this estate's households.") var estate: String?
+        @Option(help: "Comma separated: json, csv, html, pdf (default: all).") var format: String = "json,csv,html,pdf"
+
+        func run() async throws {
+            try await reportingErrors {
+                let formats = try Set(format.split(separator: ",").map { text -> StatementsExport.Format in
+                    guard let format = StatementsExport.Format(rawValue: text.trimmingCharacters(in: .whitespaces)) else {
+                        throw HubError.badRequest(field: "format", "--format \(text) is not one of json, csv, html, pdf")
+                    }
+                    return format
+                })
+                _ = try StatementsExport.month(month)
+                let settings = try common.settings()
+                let configuration = try settings.configuration()
+                let database = try HubSchema.open(settings)
+                let statements = settings.statements
+                let export = StatementsExport(registry: SQLiteRegistryStore(database: database, configuration: configuration.energy),
+                                              figures: EnergyReports(database: database, configuration: configuration.energy),
+                                              carShare: SQLiteCarShareStore(database: database, settings: configuration.carshare),
+                                              landlord: statements.landlord, association: { statements.association(of: $0) })
+                let started = ContinuousClock.now
+                let summary = try await export.export(month: month, estate: estate, formats: formats, to: URL(fileURLWithPath: out), by: .commandLine) { line in
+                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                }
+                let seconds = (ContinuousClock.now - started).components.seconds
+                print("\(summary.counts.households) logements, \(summary.counts.withoutEnoughData) sans assez de relevés, "
+                      + "\(summary.counts.withRevisedMonths) avec un mois révisé; \(French.euros(summary.counts.savingsCents)) économisés en tout; \(seconds) s")
+                for file in summary.files { print("  " + (out as NSString).appendingPathComponent(file)) }
+            }
+        }
+    }
+}
