@@ -13,6 +13,7 @@ packages=(
   hledger                                        # replays the car-share ledger in tests
   chromium fonts-dejavu-core                     # prints pages to PDF (the car's logbook), headless
   poppler-utils                                  # reads printed PDFs back in tests (pdftotext, pdftoppm)
+  libreoffice-calc-nogui unzip                   # opens the statements' CSV as a spreadsheet in tests
   ca-certificates procps
 )
 missing=()
