@@ -208,9 +208,11 @@ let package = Package(
         .testTarget(
             name: "StatementsTests",
             dependencies: [
-                "HubStatements", "HubApp", "HubCLI", "EnergyHub", "EnergyCore", "CarShare", "CarShareCore", "HubCore", "Shared", "HubTestSupport",
+                "HubStatements", "HubApp", "HubCLI", "HubTools", "EnergyHub", "EnergyCore", "CarShare", "CarShareCore", "HubCore", "Shared", "HubTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             exclude: ["Golden"],
             swiftSettings: strict

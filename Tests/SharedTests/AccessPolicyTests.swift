@@ -115,6 +115,10 @@ import Testing
         (association, .manage, .cash, true),
         (driver, .manage, .cash, false),
         (resident, .manage, .cash, false),
+        // Exporting (freezing) a month's statements: staff only.
+        (staff, .manage, .statementExport, true),
+        (association, .manage, .statementExport, false),
+        (resident, .read, .statementExport, false),
         // The registry and accounts: staff only.
         (staff, .manage, .registry, true),
         (association, .manage, .registry, false),

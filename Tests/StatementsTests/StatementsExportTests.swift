@@ -32,6 +32,14 @@ import Testing
     /// processor (OUT-A-03's meter falls silent on the 10th), the savings brought up to date, and a
     /// car-share member in OUT-A-01 with a trip and a payment.
     func preparedDatabase() async throws -> (path: String, settings: HubSettings) {
+        let prepared = try await preparedDatabase(holdingBack: nil)
+        return (prepared.path, prepared.settings)
+    }
+
+    /// The same; with `holdingBack`, the readings of that device in that span are not ingested but
+    /// answered, to be published later (a box that was offline), as (instant, index).
+    func preparedDatabase(holdingBack: (device: String, from: Instant, to: Instant)?) async throws -> (path: String, settings: HubSettings, heldBack: [(Instant, Int64)]) {
+        var heldBack: [(Instant, Int64)] = []
         let directory = try TestSupport.temporaryDirectory("statements")
         var settings = HubSettings()
         settings.database.path = directory.appendingPathComponent("hub.sqlite").path
@@ -54,12 +62,20 @@ import Testing
                     if device == "m-03" && instant > Instant.parseRFC3339("2026-10-10T12:00:00Z")! { continue }
                     let hour = (step % 48) / 2
                     let increase: Int64 = switch device {
-                    case "pv-a": (9...16).contains(hour) ? Int64(200 + (hour - 9) * (16 - hour) * 20 + day) : 0
+                    // Enough sun, whenever it shines, for every household's use: a household's late
+                    // readings then change its own share only (with less sun its neighbours' shares
+                    // would change too, and a revision would list them as well).
+                    case "pv-a": (9...16).contains(hour) ? Int64(700 + (hour - 9) * (16 - hour) * 20 + day) : 0
                     case "m-01": 150 + Int64(hour % 5) * 10
-                    case "m-02": 90 + Int64(day % 4) * 5
+                    // OUT-A-02 uses most of its electricity in the afternoon, when the sun shines.
+                    case "m-02": (12...15).contains(hour) ? 400 : 40 + Int64(day % 4) * 5
                     default: 120
                     }
                     index[device]! += increase
+                    if let held = holdingBack, held.device == device, instant > held.from, instant < held.to {
+                        heldBack.append((instant, index[device]!))
+                        continue
+                    }
                     readings.append("{\"ts\":\"\(instant.rfc3339)\",\"energy_wh\":\(index[device]!)}")
                 }
                 guard !readings.isEmpty else { continue }
@@ -83,7 +99,7 @@ import Testing
                                             batteryStartPct: 90, batteryEndPct: 84), by: staff, at: tripStart.adding(seconds: 3600))
         _ = try await store.recordPayment(NewPayment(idempotencyKey: "r1", member: alice.id, amountCents: Cents(1_000), method: .cash, on: LocalDate(year: 2026, month: 10, day: 14)!),
                                           by: staff, at: tripStart.adding(seconds: 3600))
-        return (settings.database.path, settings)
+        return (settings.database.path, settings, heldBack)
     }
 
     func run(_ arguments: [String]) async throws {

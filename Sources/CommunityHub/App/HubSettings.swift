@@ -126,7 +126,8 @@ package struct HubConfiguration: Sendable {
 
 /// The schema of the whole hub, in order: shared registry and users, then each module's tables.
 package enum HubSchema {
-    package static let all: [HubDatabase.Schema] = [SharedSchema.register, EnergySchema.register, SavingsSchema.register, CarShareSchema.register]
+    package static let all: [HubDatabase.Schema] = [SharedSchema.register, EnergySchema.register, SavingsSchema.register, CarShareSchema.register,
+                                                    SQLiteStatementArchive.register]
 
     package static func open(_ settings: HubSettings) throws -> HubDatabase {
         try HubDatabase.open(path: settings.database.path, schemas: all, synchronous: settings.database.synchronous)

@@ -16,6 +16,12 @@ package struct StatementsExport: Sendable {
     package struct Summary: Codable, Sendable, Equatable {
         package var month: String
         package var estate: String?
+        /// The revision written: 1 for the first export, then one more each time changes are issued.
+        package var revision: Int
+        /// True when this export froze a new revision; false when it sent again what was kept.
+        package var issued: Bool
+        /// Households whose figures differ from the previous revision (issued in this one, or pending).
+        package var changes: [StatementChange]
         package var counts: StaffSummary.Counts
         package var files: [String]
     }
@@ -49,7 +55,10 @@ package struct StatementsExport: Sendable {
         let zone = carShare.zone
         // A past month is reported as of its end, so exporting it again gives the same figures.
         let asOf = min(now, zone.startOfDay(first.firstOfNextMonth))
-        let energy = try await figures.dwelling(place.dwelling, from: first, to: last, now: asOf, by: identity)
+        var energy = try await figures.dwelling(place.dwelling, from: first, to: last, now: asOf, by: identity)
+        // Whether the month was revised since an export is the archive's business (revisions), not
+        // part of the statement: a statement holds the month's figures only.
+        energy.revisedMonths = []
         var months: [HouseholdStatement.MemberMonth] = []
         for member in members where member.dwelling == place.dwelling {
             months.append(HouseholdStatement.MemberMonth(try await carShare.statement(member: member.id, by: identity), month: first, zone: zone))
@@ -57,11 +66,24 @@ package struct StatementsExport: Sendable {
         return HouseholdStatement(month: month, landlord: landlord, association: association(place.estate), estate: place.estate, energy: energy, carShare: months)
     }
 
-    /// Writes the month's files into `directory`; answers what was written and the counts.
-    package func export(month: String, estate: String?, formats: Set<Format>, to directory: URL, by identity: Identity, now: Instant = .now(),
-                        progress: (String) -> Void) async throws -> Summary {
-        _ = try Self.month(month)
+    /// Writes the month's files into `directory`; answers what was written, the counts and the
+    /// revision. The first export of a month (per estate, or for all) freezes it as revision 1:
+    /// every household's statement is kept exactly as sent. Exporting it again writes the same
+    /// bytes from what was kept, and names the households whose figures have changed since (late
+    /// readings); with `newRevision` those changes are issued as the next numbered revision, with a
+    /// list of what changed. Only past months are exported.
+    package func export(month: String, estate: String?, formats: Set<Format>, to directory: URL, archive: any StatementArchive, newRevision: Bool = false,
+                        by identity: Identity, now: Instant = .now(), progress: (String) -> Void) async throws -> Summary {
+        try AccessPolicy.require(identity, .manage, .statementExport, field: "role", "the monthly statements are exported by the landlord's staff")
+        let (first, _) = try Self.month(month)
+        guard carShare.zone.startOfDay(first.firstOfNextMonth) <= now else {
+            throw HubError.badRequest(field: "month", code: "month_not_over", "\(French.month(month)) is not over yet: statements are exported once the month has ended")
+        }
         guard !formats.isEmpty else { throw HubError.badRequest(field: "format", "give at least one of json, csv, html, pdf") }
+        let scope = estate ?? "*"
+        let latest = try await archive.latestRevision(month: month, scope: scope)
+        let issuing = latest == nil || newRevision
+        let revision = issuing ? (latest?.number ?? 0) + 1 : latest!.number
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -69,7 +91,7 @@ package struct StatementsExport: Sendable {
         }
         let places = try await registry.dwellings(estate: estate, by: identity)
         let members = try await carShare.members(by: identity)
-        let base = "releves-" + month + (estate.map { "-" + Self.fileSafe($0) } ?? "")
+        let base = "releves-" + month + (estate.map { "-" + Self.fileSafe($0) } ?? "") + (revision > 1 ? "-r\(revision)" : "")
         let jsonURL = directory.appendingPathComponent(base + ".json")
         let csvURL = directory.appendingPathComponent(base + ".csv")
         let htmlURL = directory.appendingPathComponent(base + ".html")
@@ -80,16 +102,38 @@ package struct StatementsExport: Sendable {
         let html = needsHTML ? try OutputFile(htmlURL) : nil
         try json?.write("[\n")
         try csv?.write(StaffSummary.csvHeader())
-        try html?.write(StatementPages.head(title: "Relevés de \(French.month(month))"))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        try html?.write(StatementPages.head(title: "Relevés de \(French.month(month))" + (revision > 1 ? " (révision \(revision))" : "")))
         var counts = StaffSummary.Counts()
+        var changes: [StatementChange] = []
+        var pending: [(dwelling: String, json: Data)] = []
+        if issuing {
+            try await archive.open(StatementRevision(month: month, scope: scope, number: revision, exportedAt: now, exportedBy: identity.name, changes: []))
+        }
         for (index, place) in places.enumerated() {
-            let statement = try await household(place, month: month, members: members, by: identity, now: now)
+            let fresh = try await household(place, month: month, members: members, by: identity, now: now)
+            let freshJSON = try Self.canonical(fresh)
+            // What was sent before (the latest revision), to compare and, unless issuing, to send again.
+            let sentJSON = try await latest.asyncMap { try await archive.statement(month: month, scope: scope, revision: $0.number, dwelling: place.dwelling) } ?? nil
+            if let sentJSON, sentJSON != freshJSON {
+                let sent = try JSONDecoder().decode(HouseholdStatement.self, from: sentJSON)
+                changes.append(StatementChange(dwelling: place.dwelling, sentSavingsCents: sent.enoughData ? Cents(sent.energy.savingsCents) : nil,
+                                               nowSavingsCents: fresh.enoughData ? Cents(fresh.energy.savingsCents) : nil,
+                                               sentConsumptionWh: sent.energy.consumptionWh, nowConsumptionWh: fresh.energy.consumptionWh))
+            }
+            let (statement, bytes) = issuing || sentJSON == nil
+                ? (fresh, freshJSON)
+                : (try JSONDecoder().decode(HouseholdStatement.self, from: sentJSON!), sentJSON!)
+            if issuing {
+                pending.append((place.dwelling, bytes))
+                if pending.count == 500 {
+                    try await archive.add(month: month, scope: scope, revision: revision, statements: pending)
+                    pending.removeAll(keepingCapacity: true)
+                }
+            }
             counts.add(statement)
-            try json?.write((index == 0 ? "" : ",\n") + String(decoding: try encoder.encode(statement), as: UTF8.self))
+            try json?.write((index == 0 ? "" : ",\n") + String(decoding: bytes, as: UTF8.self))
             try csv?.write(StaffSummary.csvRow(statement))
-            try html?.write(StatementPages.page(statement) + "\n")
+            try html?.write(StatementPages.page(statement, revision: revision) + "\n")
             if (index + 1) % 100 == 0 || index + 1 == places.count {
                 progress("\(index + 1) / \(places.count) logements")
             }
@@ -99,6 +143,13 @@ package struct StatementsExport: Sendable {
         try json?.close()
         try csv?.close()
         try html?.close()
+        if issuing {
+            if !pending.isEmpty { try await archive.add(month: month, scope: scope, revision: revision, statements: pending) }
+            try await archive.complete(month: month, scope: scope, revision: revision)
+            // The energy figures of the month are now marked as sent: a later change flags it as revised.
+            let buildings = Array(Set(places.map(\.building))).sorted()
+            if !buildings.isEmpty { try await registry.recordExport(month: month, buildings: buildings, by: identity, at: now) }
+        }
         var files: [String] = []
         if json != nil { files.append(jsonURL.lastPathComponent) }
         if csv != nil { files.append(csvURL.lastPathComponent) }
@@ -108,11 +159,29 @@ package struct StatementsExport: Sendable {
             files.append(pdfURL.lastPathComponent)
         }
         if formats.contains(.html) { files.append(htmlURL.lastPathComponent) } else if needsHTML { try? FileManager.default.removeItem(at: htmlURL) }
-        let summary = Summary(month: month, estate: estate, counts: counts, files: files)
-        let summaryURL = directory.appendingPathComponent(base + "-resume.json")
+        if issuing && revision > 1 {
+            // What this revision changes, for staff and for the households concerned.
+            let changesURL = directory.appendingPathComponent(base + "-changements.csv")
+            var text = FrenchCSV.byteOrderMark + FrenchCSV.line(["Logement", "Économie envoyée (€)", "Économie révisée (€)", "Consommation envoyée (kWh)", "Consommation révisée (kWh)"])
+            for change in changes {
+                text += FrenchCSV.line([FrenchCSV.text(change.dwelling), change.sentSavingsCents.map(FrenchCSV.euros) ?? "", change.nowSavingsCents.map(FrenchCSV.euros) ?? "",
+                                        FrenchCSV.kilowattHours(change.sentConsumptionWh), FrenchCSV.kilowattHours(change.nowConsumptionWh)])
+            }
+            try Data(text.utf8).write(to: changesURL)
+            files.append(changesURL.lastPathComponent)
+        }
+        let summary = Summary(month: month, estate: estate, revision: revision, issued: issuing, changes: changes, counts: counts, files: files)
+        let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try encoder.encode(summary).write(to: summaryURL)
+        try encoder.encode(summary).write(to: directory.appendingPathComponent(base + "-resume.json"))
         return summary
+    }
+
+    /// A statement's JSON as kept and sent: keys sorted, so the same statement gives the same bytes.
+    static func canonical(_ statement: HouseholdStatement) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(statement)
     }
 
     static func fileSafe(_ text: String) -> String {
@@ -145,5 +214,13 @@ final class OutputFile {
     func close() throws {
         try flush()
         try handle.close()
+    }
+}
+
+extension Optional {
+    /// `map` with an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }

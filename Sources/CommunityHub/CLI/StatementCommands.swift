@@ -21,6 +21,7 @@ struct StatementsCommand: AsyncParsableCommand {
         @Option(help: "The folder to write into (created if needed).") var out: String
         @Option(help: "Only this estate's households.") var estate: String?
         @Option(help: "Comma separated: json, csv, html, pdf (default: all).") var format: String = "json,csv,html,pdf"
+        @Flag(name: .customLong("new-revision"), help: "Issue the figures revised since the last export as the next numbered revision.") var newRevision = false
 
         func run() async throws {
             try await reportingErrors {
@@ -40,12 +41,19 @@ struct StatementsCommand: AsyncParsableCommand {
                                               carShare: SQLiteCarShareStore(database: database, settings: configuration.carshare),
                                               landlord: statements.landlord, association: { statements.association(of: $0) })
                 let started = ContinuousClock.now
-                let summary = try await export.export(month: month, estate: estate, formats: formats, to: URL(fileURLWithPath: out), by: .commandLine) { line in
+                let summary = try await export.export(month: month, estate: estate, formats: formats, to: URL(fileURLWithPath: out),
+                                                      archive: SQLiteStatementArchive(database: database), newRevision: newRevision, by: .commandLine) { line in
                     FileHandle.standardError.write(Data((line + "\n").utf8))
                 }
                 let seconds = (ContinuousClock.now - started).components.seconds
-                print("\(summary.counts.households) logements, \(summary.counts.withoutEnoughData) sans assez de relevés, "
-                      + "\(summary.counts.withRevisedMonths) avec un mois révisé; \(French.euros(summary.counts.savingsCents)) économisés en tout; \(seconds) s")
+                print("révision \(summary.revision) \(summary.issued ? "émise" : "déjà envoyée, écrite à l'identique"); "
+                      + "\(summary.counts.households) logements, \(summary.counts.withoutEnoughData) sans assez de relevés; "
+                      + "\(French.euros(summary.counts.savingsCents)) économisés en tout; \(seconds) s")
+                if !summary.changes.isEmpty {
+                    print(summary.issued
+                          ? "\(summary.changes.count) logements révisés dans cette révision: \(summary.changes.map(\.dwelling).joined(separator: ", "))"
+                          : "chiffres révisés depuis l'envoi pour \(summary.changes.count) logements (\(summary.changes.map(\.dwelling).joined(separator: ", "))): --new-revision émet la révision \(summary.revision + 1)")
+                }
                 for file in summary.files { print("  " + (out as NSString).appendingPathComponent(file)) }
             }
         }

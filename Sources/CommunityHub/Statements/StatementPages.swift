@@ -8,7 +8,7 @@ import HubCore
 public enum StatementPages {
     /// A document of household pages (one or many), ready to print or to turn into a PDF.
     public static func document(_ statements: [HouseholdStatement], title: String) -> String {
-        head(title: title) + statements.map(page).joined(separator: "\n") + "\n</body>\n</html>\n"
+        head(title: title) + statements.map { page($0) }.joined(separator: "\n") + "\n</body>\n</html>\n"
     }
 
     public static func head(title: String) -> String {
@@ -43,10 +43,14 @@ public enum StatementPages {
         """
     }
 
-    public static func page(_ statement: HouseholdStatement) -> String {
+    /// One household's page; a revision after the first says so at the top.
+    public static func page(_ statement: HouseholdStatement, revision: Int = 1) -> String {
         let energy = statement.energy
         let monthName = French.month(statement.month)
         var html = "<section class=\"statement\">\n"
+        if revision > 1 {
+            html += "<p class=\"from\"><strong>Révision \(revision)</strong> : ce relevé remplace le précédent ; des relevés de compteur sont arrivés après l'envoi.</p>\n"
+        }
         html += "<p class=\"from\">\(French.escape(statement.landlord))\(statement.association.map { " — " + French.escape($0) } ?? "")</p>\n"
         html += "<h1>Votre électricité solaire — \(monthName)</h1>\n"
         html += "<p class=\"where\">Logement \(French.escape(statement.dwelling)), immeuble \(French.escape(energy.building)), résidence \(French.escape(statement.estate))</p>\n"
@@ -129,7 +133,7 @@ public enum StatementPages {
 /// the counts staff act on.
 public enum StaffSummary {
     public static let header = ["Résidence", "Immeuble", "Logement", "Consommation (kWh)", "Part solaire (kWh)", "Réseau (kWh)", "Économie (€)",
-                                "Jours estimés", "Jours sans relevé complet", "Données suffisantes", "Mois révisés"]
+                                "Jours estimés", "Jours sans relevé complet", "Données suffisantes"]
 
     public static func csvHeader() -> String { FrenchCSV.byteOrderMark + FrenchCSV.line(header) }
 
@@ -140,32 +144,29 @@ public enum StaffSummary {
         return FrenchCSV.line([FrenchCSV.text(statement.estate), FrenchCSV.text(energy.building), FrenchCSV.text(statement.dwelling),
                                FrenchCSV.kilowattHours(energy.consumptionWh), FrenchCSV.kilowattHours(energy.allocatedWh), FrenchCSV.kilowattHours(energy.gridWh),
                                statement.enoughData ? FrenchCSV.euros(Cents(energy.savingsCents)) : "", "\(estimated)", "\(missing)",
-                               statement.enoughData ? "oui" : "non", FrenchCSV.text(energy.revisedMonths.joined(separator: " "))])
+                               statement.enoughData ? "oui" : "non"])
     }
 
     /// What staff act on after an export.
     public struct Counts: Codable, Sendable, Equatable {
         public var households: Int
         public var withoutEnoughData: Int
-        public var withRevisedMonths: Int
         public var savingsCents: Cents
 
         enum CodingKeys: String, CodingKey {
             case households
-            case withoutEnoughData = "without_enough_data", withRevisedMonths = "with_revised_months", savingsCents = "savings_cents"
+            case withoutEnoughData = "without_enough_data", savingsCents = "savings_cents"
         }
 
         public init() {
             households = 0
             withoutEnoughData = 0
-            withRevisedMonths = 0
             savingsCents = .zero
         }
 
         public mutating func add(_ statement: HouseholdStatement) {
             households += 1
             if !statement.enoughData { withoutEnoughData += 1 } else { savingsCents = savingsCents + Cents(statement.energy.savingsCents) }
-            if !statement.energy.revisedMonths.isEmpty { withRevisedMonths += 1 }
         }
     }
 }

@@ -57,6 +57,8 @@ public enum AccessPolicy {
         /// The registry of estates, buildings, dwellings and devices, allocation keys, tariffs,
         /// coefficients and export marks.
         case registry
+        /// Exporting (and so freezing) a month's statements: the landlord's staff.
+        case statementExport
         /// Accounts: who exists, adding one.
         case users
         /// A user's tokens (sessions included): listing, creating and revoking them.
@@ -102,7 +104,7 @@ public enum AccessPolicy {
             return identity.role == .association
         case .ledger:
             return identity.role == .association && action == .read
-        case .registry, .users:
+        case .registry, .users, .statementExport:
             return false
         case .tokens(let user):
             return identity.name == user
