@@ -118,5 +118,13 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
     ReadingRoutes(store: dependencies.readings, timeZone: dependencies.zone).add(to: api)
     EnergyRoutes(database: dependencies.database, settings: dependencies.settings.energy, now: dependencies.now).add(to: api)
     CarShareRoutes(store: SQLiteCarShareStore(database: dependencies.database, settings: dependencies.settings.carshare), now: dependencies.now).add(to: api)
+    if let energy = try? dependencies.settings.energy.validated() {
+        let statements = dependencies.settings.statements
+        StatementRoutes(export: StatementsExport(registry: SQLiteRegistryStore(database: dependencies.database, configuration: energy),
+                                                 figures: EnergyReports(database: dependencies.database, configuration: energy),
+                                                 carShare: SQLiteCarShareStore(database: dependencies.database, settings: dependencies.settings.carshare),
+                                                 landlord: statements.landlord, association: { statements.association(of: $0) }),
+                        archive: SQLiteStatementArchive(database: dependencies.database), now: dependencies.now).add(to: api)
+    }
     return router
 }

@@ -53,10 +53,11 @@ package enum PrintedPDF {
                 continuation.resume(throwing: HubError.configuration("cannot start \(browser): \(error.localizedDescription)"))
                 return
             }
-            // A browser that hangs is stopped: the command fails instead of waiting for ever.
+            // A browser that hangs is stopped: the command fails instead of waiting for ever. A
+            // timer on a dispatch queue, so nothing waits on Swift's pool.
             let pid = process.processIdentifier
-            Task.detached {
-                try? await Task.sleep(for: timeout)
+            let seconds = Double(timeout.components.seconds)
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
                 if process.isRunning { kill(pid, SIGKILL) }
             }
         }

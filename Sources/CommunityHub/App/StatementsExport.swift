@@ -72,9 +72,11 @@ package struct StatementsExport: Sendable {
     /// bytes from what was kept, and names the households whose figures have changed since (late
     /// readings); with `newRevision` those changes are issued as the next numbered revision, with a
     /// list of what changed. Only past months are exported.
+    /// With `freeze` false (the routes' downloads), nothing is kept: a frozen month is written as
+    /// sent, a month never exported as its figures are now.
     package func export(month: String, estate: String?, formats: Set<Format>, to directory: URL, archive: any StatementArchive, newRevision: Bool = false,
-                        by identity: Identity, now: Instant = .now(), progress: (String) -> Void) async throws -> Summary {
-        try AccessPolicy.require(identity, .manage, .statementExport, field: "role", "the monthly statements are exported by the landlord's staff")
+                        freeze: Bool = true, by identity: Identity, now: Instant = .now(), progress: (String) -> Void) async throws -> Summary {
+        try AccessPolicy.require(identity, freeze ? .manage : .read, .statementExport, field: "role", "the monthly statements are exported by the landlord's staff")
         let (first, _) = try Self.month(month)
         guard carShare.zone.startOfDay(first.firstOfNextMonth) <= now else {
             throw HubError.badRequest(field: "month", code: "month_not_over", "\(French.month(month)) is not over yet: statements are exported once the month has ended")
@@ -82,8 +84,8 @@ package struct StatementsExport: Sendable {
         guard !formats.isEmpty else { throw HubError.badRequest(field: "format", "give at least one of json, csv, html, pdf") }
         let scope = estate ?? "*"
         let latest = try await archive.latestRevision(month: month, scope: scope)
-        let issuing = latest == nil || newRevision
-        let revision = issuing ? (latest?.number ?? 0) + 1 : latest!.number
+        let issuing = freeze && (latest == nil || newRevision)
+        let revision = issuing ? (latest?.number ?? 0) + 1 : latest?.number ?? 1
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -182,6 +184,23 @@ package struct StatementsExport: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return try encoder.encode(statement)
+    }
+
+    /// A household's statement for an ended month: as sent when the month was exported (the latest
+    /// revision for every estate, or else for its estate), otherwise as its figures are now.
+    package func household(month: String, dwelling: String, archive: any StatementArchive, by identity: Identity, now: Instant = .now()) async throws -> HouseholdStatement {
+        let place = try await registry.dwelling(dwelling, by: identity)
+        let (first, _) = try Self.month(month)
+        guard carShare.zone.startOfDay(first.firstOfNextMonth) <= now else {
+            throw HubError.badRequest(field: "month", code: "month_not_over", "\(French.month(month)) is not over yet: its statement comes once the month has ended")
+        }
+        for scope in ["*", place.estate] {
+            if let latest = try await archive.latestRevision(month: month, scope: scope),
+               let sent = try await archive.statement(month: month, scope: scope, revision: latest.number, dwelling: dwelling) {
+                return try JSONDecoder().decode(HouseholdStatement.self, from: sent)
+            }
+        }
+        return try await household(place, month: month, members: try await carShare.members(by: identity), by: identity, now: now)
     }
 
     static func fileSafe(_ text: String) -> String {

@@ -61,6 +61,18 @@ public struct SQLiteRegistryStore: RegistryStore {
         }
     }
 
+    public func dwelling(_ dwelling: String, by identity: Identity) async throws -> RegistryDwelling {
+        // Only staff learn that a dwelling does not exist; others get the same 403 either way.
+        try AccessPolicy.require(identity, .read, .dwellingEnergy(dwelling: dwelling), field: "dwelling",
+                                 "a household's statement is for that household (and the landlord's staff)")
+        let found = try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT b.estate_id, d.building_id, d.id FROM dwelling d JOIN building b ON b.id = d.building_id WHERE d.id = ?",
+                             arguments: [dwelling]).map { RegistryDwelling(estate: $0[0], building: $0[1], dwelling: $0[2]) }
+        }
+        guard let found else { throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry") }
+        return found
+    }
+
     public func recordExport(month: String, buildings: [String], by identity: Identity, at now: Instant) async throws {
         try Self.requireStaff(identity)
         try await database.write(try admin.recording(month: month, buildings: buildings, at: now))

@@ -79,6 +79,8 @@ public protocol RegistryStore: Sendable {
     func recordExport(month: String, buildings: [String], by identity: Identity, at now: Instant) async throws
     /// The dwellings of the registry (of one estate, or all), ordered by estate, building, dwelling.
     func dwellings(estate: String?, by identity: Identity) async throws -> [RegistryDwelling]
+    /// One dwelling with its building and estate, for whoever may see that household's figures.
+    func dwelling(_ dwelling: String, by identity: Identity) async throws -> RegistryDwelling
 }
 
 /// A dwelling with its building and estate, as the registry holds it.
