@@ -65,6 +65,20 @@ import Testing
         #expect(throws: HubError.self, "the hub does not start") { _ = try HubProcess(settings: settings, logger: Logger(label: "test")) }
     }
 
+    /// A monthly production profile that does not add up to 1000 stops the hub at start, naming
+    /// the setting.
+    @Test func aProductionProfileThatDoesNotAddUpIsNamedAtStart() throws {
+        let json = #"{"energy": {"monthlyProductionProfile": [40, 51, 80, 103, 126, 130, 130, 114, 86, 63, 42, 30]}}"#
+        let settings = try SettingsLoader.load(HubSettings.self, defaults: HubSettings(), json: Data(json.utf8), source: "test")
+        do {
+            _ = try settings.configuration()
+            Issue.record("the profile was accepted")
+        } catch let error as HubError {
+            #expect(error.kind == .configuration && error.message.contains("energy.monthlyProductionProfile must add up to 1000"), "\(error.message)")
+        }
+        #expect(throws: HubError.self, "the hub does not start") { _ = try HubProcess(settings: settings, logger: Logger(label: "test")) }
+    }
+
     @Test func staffRunTheCarShareFromTheCommandLine() async throws {
         let fixture = try await Fixture()
         let db = fixture.settings.database.path

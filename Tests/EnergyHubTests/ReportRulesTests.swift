@@ -28,10 +28,25 @@ import Testing
         #expect(EnergyReportRules.distribution([400, 100, 200, 301]) == (4, 100, 251, 400), "(200 + 301) / 2 rounded half away from zero")
     }
 
-    @Test func theProjectionExtrapolatesTheDaysCounted() {
-        // 10 EUR over 73 days of a 365-day year: 50 EUR.
-        #expect(EnergyReportRules.annualProjectionCents(soFar: NanoEuros(10 * 100 * 10_000_000), daysCounted: 73, daysInYear: 365) == 5000)
-        #expect(EnergyReportRules.annualProjectionCents(soFar: NanoEuros(123), daysCounted: 0, daysInYear: 365) == nil)
+    /// Savings so far over the production share of the days counted (AnnualProjectionTests tests
+    /// it against simulated years). The old rule, so far x days in the year / days counted, made
+    /// 10 EUR over January and half of February 81.11 EUR a year.
+    @Test func theProjectionDividesSavingsSoFarByTheProductionShareOfTheDaysCounted() {
+        let profile = MonthlyProductionShares(profilePerMille: EnergySettings.boulogneProductionProfile)
+        // January (40 per thousand) and February 1-14 (51 x 14 / 28): 65,500 millionths of the
+        // year; 10 EUR / 0.0655 = 152.6717... EUR.
+        let winter = EnergyReportRules.seasonalProjection(soFar: NanoEuros(10 * 100 * 10_000_000), countedDays: [31, 14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], year: 2026, shares: profile)
+        #expect(winter.productionShareSoFarMillionths == 65_500)
+        #expect(winter.projectedCents == 15_267)
+        // In a leap year February 1-14 is 14 of 29 days: 40,000 + 51,000 x 14 / 29 = 64,620.69 millionths.
+        let leap = EnergyReportRules.seasonalProjection(soFar: NanoEuros(10 * 100 * 10_000_000), countedDays: [31, 14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], year: 2028, shares: profile)
+        #expect(leap.productionShareSoFarMillionths == 64_621)
+        #expect(leap.projectedCents == 15_475, "10 EUR / 0.0646207 = 154.7492 EUR: the share is exact, not its rounded millionths")
+        // A whole year counted projects what was saved.
+        let year = EnergyReportRules.seasonalProjection(soFar: NanoEuros(1_234_567_891), countedDays: [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], year: 2026, shares: profile)
+        #expect(year.productionShareSoFarMillionths == 1_000_000)
+        #expect(year.projectedCents == 123)
+        #expect(EnergyReportRules.seasonalProjection(soFar: NanoEuros(123), countedDays: [Int](repeating: 0, count: 12), year: 2026, shares: profile).projectedCents == nil)
     }
 
     @Test func aPeriodIsInOrderAndBounded() throws {

@@ -173,6 +173,13 @@ import Testing
             #expect(Set(days.first?.keys.map { $0 } ?? []) == ["date", "consumption_wh", "allocated_wh", "grid_wh", "savings_cents"])
             let projection = dwelling["annual_projection"] as? [String: Any]
             #expect(projection?["promised_cents"] as? Int == 15_000)
+            // 266 Wh at 0.1952 over 11 June days, June 130 per thousand of the year in the profile:
+            // 51,923,200 nano-euros / (130,000 x 11 / 30 millionths) = 108.93 -> 109 cents.
+            #expect(projection?["basis"] as? String == "production_profile")
+            #expect(projection?["production_share_so_far_millionths"] as? Int == 47_667)
+            #expect(projection?["projected_cents"] as? Int == 109)
+            #expect(Set(projection?.keys.map { $0 } ?? []) == ["year", "savings_so_far_cents", "days_counted", "production_share_so_far_millionths", "basis",
+                                                                "projected_cents", "promised_cents"])
 
             let (_, building) = try await get(client, "/api/v1/buildings/B/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
             #expect(building["production_wh"] as? Int == 600)

@@ -33,6 +33,28 @@ import Testing
         }
     }
 
+    /// The monthly production profile is checked when the settings are, at start, and a bad one
+    /// is an error naming the setting.
+    @Test func aMonthlyProductionProfileMustHaveTwelveMonthsAddingUpTo1000() throws {
+        #expect(EnergySettings().monthlyProductionProfile == [40, 51, 80, 103, 126, 130, 130, 114, 86, 63, 42, 35])
+        #expect(try EnergySettings().validated().productionProfile.millionths == [40, 51, 80, 103, 126, 130, 130, 114, 86, 63, 42, 35].map { Int64($0) * 1000 })
+        let pvgis = #"{"monthlyProductionProfile": [35, 55, 85, 115, 125, 125, 125, 115, 90, 70, 30, 30]}"#
+        let settings = try SettingsLoader.load(EnergySettings.self, defaults: EnergySettings(), json: Data(pvgis.utf8), source: "test.json")
+        #expect(try settings.validated().productionProfile.millionths[10] == 30_000)
+        for (profile, words) in [([40, 51, 80, 103, 126, 130, 130, 114, 86, 63, 42, 34], "must add up to 1000 (parts per thousand of a year's production), not 999"),
+                                 ([40, 51, 80, 103, 126, 130, 130, 114, 86, 63, 42], "must have 12 values, January to December, not 11"),
+                                 ([40, 51, 80, 103, 126, 130, 130, 114, 86, 63, 112, -35], "[11] (month 12) is -35")] {
+            var bad = EnergySettings()
+            bad.monthlyProductionProfile = profile
+            do {
+                _ = try bad.validated()
+                Issue.record("\(profile) was accepted")
+            } catch let error as HubError {
+                #expect(error.kind == .configuration && error.message.contains("energy.monthlyProductionProfile") && error.message.contains(words), "\(error.message)")
+            }
+        }
+    }
+
     @Test func badValuesAreConfigurationErrors() {
         var settings = EnergySettings()
         settings.slotMinutes = 7

@@ -286,18 +286,23 @@ import Testing
         #expect(second.savingsCents == 36, "19.52 + 16.35 = 35.87 rounded once")
     }
 
-    @Test func theAnnualProjectionAnnualisesSavingsSoFar() async throws {
+    @Test func theAnnualProjectionWeighsTheDaysCountedByTheSeasons() async throws {
         let hub = try SavingsFixture(registry: SavingsUpkeepTests.registry)
         try hub.publish("pv-1", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 1000)])
         try hub.publish("m-2", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 1000)])
         try hub.update(now: "2026-06-11T00:00:00Z")
         // Served since June 1: 11 days counted up to June 11 (local); 195,200,000 nano-euros so far.
-        // 195,200,000 x 365 / 11 = 6,477,163,636 nano-euros: 647.72 -> 648 cents.
+        // No twelve months of the building's own: the profile, June 130 per thousand, so the 11 days
+        // usually bring 130,000 x 11 / 30 = 47,666.67 millionths of the year's production;
+        // 195,200,000 / 0.04766667 = 4,095,104,895 nano-euros: 409.51 -> 410 cents (the old
+        // extrapolation, x 365 / 11, said 648).
         let report = try await hub.reports.dwelling("D2", from: hub.date("2026-06-10"), to: hub.date("2026-06-10"), now: SavingsFixture.at("2026-06-11T00:00:00Z"))
         #expect(report.annualProjection.year == 2026)
         #expect(report.annualProjection.savingsSoFarCents == 20)
         #expect(report.annualProjection.daysCounted == 11)
-        #expect(report.annualProjection.projectedCents == 648)
+        #expect(report.annualProjection.basis == .productionProfile)
+        #expect(report.annualProjection.productionShareSoFarMillionths == 47_667)
+        #expect(report.annualProjection.projectedCents == 410)
         #expect(report.annualProjection.promisedCents == 15_000)
     }
 

@@ -55,7 +55,7 @@ public struct EnergyReports: Sendable {
             return DwellingEnergyReport(
                 dwelling: dwelling, building: building, from: from, to: to, consumptionWh: consumption, allocatedWh: allocated, gridWh: consumption - allocated,
                 savingsCents: savings.cents.value, slots: SlotCounts(measured: measured, estimated: estimated, missing: max(0, expected - measured - estimated)),
-                days: days, annualProjection: try projection(db, dwelling: dwelling, periods: periods, now: now),
+                days: days, annualProjection: try projection(db, dwelling: dwelling, building: building, periods: periods, now: now),
                 revisedMonths: try revisedMonths(db, buildings: [building], from: from, to: to))
         }
     }
@@ -202,10 +202,12 @@ public struct EnergyReports: Sendable {
         return Int(SlotRanges.covered(ranges))
     }
 
-    func projection(_ db: Database, dwelling: String, periods: [InstallationPeriod], now: Instant) throws -> DwellingEnergyReport.AnnualProjection {
+    /// The savings of this year so far projected to the whole year with the seasons
+    /// (`EnergyReportRules.seasonalProjection`), weighed by the building's own last twelve full
+    /// months of production when it has them, by the settings' monthly profile otherwise.
+    func projection(_ db: Database, dwelling: String, building: String, periods: [InstallationPeriod], now: Instant) throws -> DwellingEnergyReport.AnnualProjection {
         let today = configuration.zone.localDate(of: now)
         let january = LocalDate(year: today.year, month: 1, day: 1)!
-        let nextJanuary = LocalDate(year: today.year + 1, month: 1, day: 1)!
         let soFar = NanoEuros(try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(savings_nano), 0) FROM dwelling_day WHERE dwelling_id = ? AND day >= ? AND day <= ?",
                                                  arguments: [dwelling, january.description, today.description]) ?? 0)
         var counted = Set<LocalDate>()
@@ -214,10 +216,49 @@ public struct EnergyReports: Sendable {
             let end = min(period.until ?? today.advanced(by: 1), today.advanced(by: 1))
             while day < end { counted.insert(day); day = day.advanced(by: 1) }
         }
-        let daysInYear = Int64(january.distance(to: nextJanuary))
-        let projected = EnergyReportRules.annualProjectionCents(soFar: soFar, daysCounted: counted.count, daysInYear: daysInYear)
-        return .init(year: today.year, savingsSoFarCents: soFar.cents.value, daysCounted: counted.count, projectedCents: projected,
-                     promisedCents: configuration.promisedAnnualSavings.value)
+        var countedPerMonth = [Int](repeating: 0, count: 12)
+        for day in counted { countedPerMonth[day.month - 1] += 1 }
+        let shares = try productionShares(db, building: building, today: today)
+        let projection = EnergyReportRules.seasonalProjection(soFar: soFar, countedDays: countedPerMonth, year: today.year, shares: shares)
+        return .init(year: today.year, savingsSoFarCents: soFar.cents.value, daysCounted: counted.count,
+                     productionShareSoFarMillionths: projection.productionShareSoFarMillionths, basis: shares.basis,
+                     projectedCents: projection.projectedCents, promisedCents: configuration.promisedAnnualSavings.value)
+    }
+
+    /// The monthly split of the building's production over the twelve calendar months before
+    /// this one, when its panels served all of them, every slot of every day has a known
+    /// (measured or estimated) production and no month produced nothing; the settings' profile
+    /// otherwise. A month with a gap would weigh too little, and a partial history would leave
+    /// some months unknown, so it is all twelve or none.
+    func productionShares(_ db: Database, building: String, today: LocalDate) throws -> MonthlyProductionShares {
+        let end = today.firstOfMonth
+        let start = LocalDate(year: end.year - 1, month: end.month, day: 1)!
+        // Before its panels are installed a building produces 0 Wh with every slot known: such
+        // days say nothing of the seasons, so the panels must cover the twelve months.
+        var covered = start
+        for period in try Installations.periods(db, building: building).filter({ $0.kind == .pv }).sorted(by: { $0.since < $1.since })
+        where period.since <= covered {
+            covered = max(covered, period.until ?? end)
+        }
+        guard covered >= end else { return configuration.productionProfile }
+        var known: [Int: (production: Int64, slots: Int64)] = [:]
+        // One grouped read of at most a year of the building's days (its primary key's order).
+        for row in try Row.fetchAll(db, sql: """
+            SELECT CAST(substr(day, 6, 2) AS INTEGER), SUM(production_wh), SUM(measured + estimated) FROM building_day
+            WHERE building_id = ? AND day >= ? AND day < ? GROUP BY substr(day, 1, 7)
+            """, arguments: [building, start.description, end.description]) {
+            let number: Int = row[0], production: Int64 = row[1], slots: Int64 = row[2]
+            known[number] = (production, slots)
+        }
+        var monthlyWh = [Int64](repeating: 0, count: 12)
+        var month = start
+        while month < end {
+            let slots = configuration.grid.slots(from: month, through: month.firstOfNextMonth.advanced(by: -1), in: configuration.zone)
+            guard let figures = known[month.month], figures.slots == slots.upperBound - slots.lowerBound else { return configuration.productionProfile }
+            monthlyWh[month.month - 1] = figures.production
+            month = month.firstOfNextMonth
+        }
+        return MonthlyProductionShares(buildingMonthlyWh: monthlyWh) ?? configuration.productionProfile
     }
 
     /// Months of the period revised after export, for one estate's buildings or all.

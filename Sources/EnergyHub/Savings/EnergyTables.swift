@@ -20,6 +20,12 @@ public enum EnergyTables {
         return "\(NSDecimalNumber(decimal: rate * 100).stringValue)%"
     }
 
+    /// A share of the year in millionths as a percentage with two decimals ("2.94%"), rounded once.
+    static func shareOfYear(_ millionths: Int64) -> String {
+        let hundredths = NanoEuros.divideRounded(millionths, 100)
+        return "\(hundredths / 100)." + String(hundredths % 100 + 100).dropFirst() + "%"
+    }
+
     /// Left-aligns the first column and right-aligns the others.
     public static func render(_ header: [String], _ rows: [[String]]) -> String {
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
@@ -43,6 +49,9 @@ public enum EnergyTables {
         text += "\nslots: \(report.slots.measured) measured, \(report.slots.estimated) estimated, \(report.slots.missing) missing"
         text += "\n\(projection.year) so far: \(euros(projection.savingsSoFarCents)) EUR over \(projection.daysCounted) days; projected "
             + (projection.projectedCents.map { euros($0) + " EUR" } ?? "-") + " a year (promised: \(euros(projection.promisedCents)) EUR)"
+        text += "\nprojection: an estimate by the months' usual production ("
+            + (projection.basis == .buildingHistory ? "the building's last 12 full months" : "the settings' monthly profile")
+            + "): the days counted usually bring \(shareOfYear(projection.productionShareSoFarMillionths)) of a year's production"
         if !report.revisedMonths.isEmpty { text += "\nrevised after export: \(report.revisedMonths.joined(separator: ", "))" }
         return text
     }

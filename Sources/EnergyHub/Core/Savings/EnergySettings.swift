@@ -36,11 +36,22 @@ public struct EnergySettings: Codable, Sendable, Equatable {
     public var feedInPrices = [DatedPrice(since: "2025-03-01", eurPerKWh: "0.04")]
     /// The yearly saving promised to residents, shown beside their annual projection.
     public var promisedAnnualSavingsCents: Int64 = 15_000
+    /// How a year's PV production usually splits among the months, January to December, in parts
+    /// per thousand of the year (adding up to 1000). The annual projection weighs each day by it
+    /// while a building has no twelve full months of its own production. The default is a solar
+    /// model for Boulogne-sur-Mer (50.7 N, panels facing south at 35 degrees; docs/savings.md,
+    /// "Annual projection"); the landlord may put the site's PVGIS monthly figures here instead.
+    public var monthlyProductionProfile = EnergySettings.boulogneProductionProfile
     /// How often the savings upkeep looks for new readings.
     public var upkeepIntervalMilliseconds = 2000
     /// The time zone of days, months and tariff windows.
     public var timeZone = "Europe/Paris"
     public var retention = Retention()
+
+    /// The solar model's monthly split for Boulogne-sur-Mer, January to December (parts per
+    /// thousand; docs/savings.md gives the model and its formula, and `AnnualProjectionTests`
+    /// computes it again).
+    public static let boulogneProductionProfile = [40, 51, 80, 103, 126, 130, 130, 114, 86, 63, 42, 35]
 
     public init() {}
 
@@ -54,6 +65,16 @@ public struct EnergySettings: Codable, Sendable, Equatable {
         guard retention.intervalHours >= 1 else { throw HubError.configuration("energy.retention.intervalHours must be at least 1") }
         guard (10...3_600_000).contains(upkeepIntervalMilliseconds) else { throw HubError.configuration("energy.upkeepIntervalMilliseconds must be between 10 and 3600000") }
         guard promisedAnnualSavingsCents >= 0 else { throw HubError.configuration("energy.promisedAnnualSavingsCents must not be negative") }
+        guard monthlyProductionProfile.count == 12 else {
+            throw HubError.configuration("energy.monthlyProductionProfile must have 12 values, January to December, not \(monthlyProductionProfile.count)")
+        }
+        if let month = monthlyProductionProfile.firstIndex(where: { !(0...1000).contains($0) }) {
+            throw HubError.configuration("energy.monthlyProductionProfile[\(month)] (month \(month + 1)) is \(monthlyProductionProfile[month]): a month's share is from 0 to 1000")
+        }
+        let profileTotal = monthlyProductionProfile.reduce(0, +)
+        guard profileTotal == 1000 else {
+            throw HubError.configuration("energy.monthlyProductionProfile must add up to 1000 (parts per thousand of a year's production), not \(profileTotal)")
+        }
         func prices(_ list: [DatedPrice], _ name: String) throws -> Dated<MicroEurosPerKWh> {
             var entries: [(since: LocalDate, value: MicroEurosPerKWh)] = []
             for (index, entry) in list.enumerated() {
@@ -69,7 +90,8 @@ public struct EnergySettings: Codable, Sendable, Equatable {
         return EnergyConfiguration(grid: grid, estimatedGapMilliseconds: Int64(estimatedGapMinutes) * 60_000,
                                    localPrices: try prices(localPrices, "localPrices"), feedInPrices: try prices(feedInPrices, "feedInPrices"),
                                    zone: try LocalTimeZone(identifier: timeZone), promisedAnnualSavings: Cents(promisedAnnualSavingsCents),
-                                   rawRetentionDays: retention.rawDays, dailyRetentionDays: retention.dailyDays)
+                                   rawRetentionDays: retention.rawDays, dailyRetentionDays: retention.dailyDays,
+                                   productionProfile: MonthlyProductionShares(profilePerMille: monthlyProductionProfile))
     }
 }
 
@@ -83,10 +105,14 @@ public struct EnergyConfiguration: Sendable, Hashable {
     public var promisedAnnualSavings: Cents
     public var rawRetentionDays: Int
     public var dailyRetentionDays: Int
+    /// The monthly split of a year's production the annual projection uses when a building has
+    /// no twelve full months of its own.
+    public var productionProfile: MonthlyProductionShares
     public var regulatedPrices = RegulatedPrices.edfBleu
 
     public init(grid: SlotGrid, estimatedGapMilliseconds: Int64, localPrices: Dated<MicroEurosPerKWh>, feedInPrices: Dated<MicroEurosPerKWh>,
-                zone: LocalTimeZone, promisedAnnualSavings: Cents, rawRetentionDays: Int, dailyRetentionDays: Int) {
+                zone: LocalTimeZone, promisedAnnualSavings: Cents, rawRetentionDays: Int, dailyRetentionDays: Int,
+                productionProfile: MonthlyProductionShares = MonthlyProductionShares(profilePerMille: EnergySettings.boulogneProductionProfile)) {
         self.grid = grid
         self.estimatedGapMilliseconds = estimatedGapMilliseconds
         self.localPrices = localPrices
@@ -95,6 +121,7 @@ public struct EnergyConfiguration: Sendable, Hashable {
         self.promisedAnnualSavings = promisedAnnualSavings
         self.rawRetentionDays = rawRetentionDays
         self.dailyRetentionDays = dailyRetentionDays
+        self.productionProfile = productionProfile
     }
 
     /// What, in these settings, the stored slot figures depend on: when it changes they are rebuilt.

@@ -34,7 +34,7 @@ public enum SlotRanges {
 }
 
 /// The arithmetic of the energy reports: what a period may be, the distribution an association
-/// sees, the annual projection.
+/// sees; the annual projection is in AnnualProjection.swift.
 public enum EnergyReportRules {
     /// The longest period one report covers.
     public static let maximumDays = 1100
@@ -60,12 +60,5 @@ public enum EnergyReportRules {
         let middle = cents.count / 2
         let median = cents.count % 2 == 1 ? cents[middle] : NanoEuros.divideRounded(cents[middle - 1] + cents[middle], 2)
         return (cents.count, cents.first, median, cents.last)
-    }
-
-    /// Savings so far this year extrapolated to the whole year, rounded once to the cent: so far
-    /// × days in the year / days counted; nil before any day was counted.
-    public static func annualProjectionCents(soFar: NanoEuros, daysCounted: Int, daysInYear: Int64) -> Int64? {
-        guard daysCounted > 0 else { return nil }
-        return NanoEuros.divideRounded(soFar.value * daysInYear, Int64(daysCounted) * 10_000_000)
     }
 }

@@ -46,23 +46,35 @@ public struct DwellingEnergyReport: Codable, Sendable, Equatable {
         }
     }
 
-    /// Savings so far this year, annualised, beside what residents were promised.
+    /// Savings so far this year projected to the whole year with the seasons, beside what
+    /// residents were promised. An estimate: `basis` says which monthly split of the year's
+    /// production weighed the days counted (`EnergyReportRules.seasonalProjection`).
     public struct AnnualProjection: Codable, Sendable, Equatable {
         public var year: Int
         public var savingsSoFarCents: Int64
         /// Days of this year the dwelling has been served by a meter, up to today.
         public var daysCounted: Int
+        /// The share of a year's PV production the days counted usually bring, in millionths.
+        public var productionShareSoFarMillionths: Int64
+        /// `building_history` (the building's last twelve full months) or `production_profile`
+        /// (the settings' monthly profile).
+        public var basis: ProjectionBasis
+        /// Savings so far / production share so far, rounded to the cent; nil before any day counted.
         public var projectedCents: Int64?
         public var promisedCents: Int64
         enum CodingKeys: String, CodingKey {
-            case year
-            case savingsSoFarCents = "savings_so_far_cents", daysCounted = "days_counted", projectedCents = "projected_cents", promisedCents = "promised_cents"
+            case year, basis
+            case savingsSoFarCents = "savings_so_far_cents", daysCounted = "days_counted", productionShareSoFarMillionths = "production_share_so_far_millionths"
+            case projectedCents = "projected_cents", promisedCents = "promised_cents"
         }
 
-        package init(year: Int, savingsSoFarCents: Int64, daysCounted: Int, projectedCents: Int64?, promisedCents: Int64) {
+        package init(year: Int, savingsSoFarCents: Int64, daysCounted: Int, productionShareSoFarMillionths: Int64, basis: ProjectionBasis,
+                     projectedCents: Int64?, promisedCents: Int64) {
             self.year = year
             self.savingsSoFarCents = savingsSoFarCents
             self.daysCounted = daysCounted
+            self.productionShareSoFarMillionths = productionShareSoFarMillionths
+            self.basis = basis
             self.projectedCents = projectedCents
             self.promisedCents = promisedCents
         }
