@@ -170,7 +170,9 @@ import Testing
             let days = dwelling["days"] as? [[String: Any]] ?? []
             #expect(days.count == 2)
             #expect(days.first?["date"] as? String == "2026-06-10")
-            #expect(Set(days.first?.keys.map { $0 } ?? []) == ["date", "consumption_wh", "allocated_wh", "grid_wh", "savings_cents"])
+            #expect(Set(days.first?.keys.map { $0 } ?? []) == ["date", "consumption_wh", "allocated_wh", "grid_wh", "savings_cents", "slots"])
+            // Each day's slots by quality, in integers (what a statement says in words).
+            #expect(days.first?["slots"] as? [String: Int] == ["measured": 1, "estimated": 0, "missing": 47])
             let projection = dwelling["annual_projection"] as? [String: Any]
             #expect(projection?["promised_cents"] as? Int == 15_000)
             // 266 Wh at 0.1952 over 11 June days, June 130 per thousand of the year in the profile:

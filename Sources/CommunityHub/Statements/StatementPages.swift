@@ -79,7 +79,13 @@ public enum StatementPages {
             html += " Sans les relevés de ce mois, nous ne pouvons pas estimer votre économie sur l'année."
         } else if let projected = projection.projectedCents {
             html += " Sur l'année entière, nous estimons votre économie à environ <strong>\(French.wholeEuros(Cents(projected)))</strong>"
-            html += " (on vous avait annoncé environ \(French.wholeEuros(Cents(projection.promisedCents))) par an). C'est une estimation : elle tient compte du soleil habituel de chaque mois."
+            html += " (on vous avait annoncé environ \(French.wholeEuros(Cents(projection.promisedCents))) par an). "
+            switch projection.basis {
+            case .buildingHistory:
+                html += "C'est une estimation : elle suppose que les mois à venir ressembleront à ceux de l'an dernier pour les panneaux de votre immeuble."
+            case .productionProfile:
+                html += "C'est une estimation : elle tient compte du soleil habituel de chaque mois dans la région (plus de soleil en été qu'en hiver)."
+            }
         }
         html += "</p>\n"
         if !statement.carShare.isEmpty {
