@@ -15,7 +15,10 @@ extension StatementsExport {
         try Self.requireBegun(first, now: now, zone: zone)
         // A past month is reported as of its end, so asking again gives the same statement.
         let asOf = min(now, zone.startOfDay(first.firstOfNextMonth))
-        let energy = try await figures.building(building, from: first, to: last, now: asOf, by: identity)
+        var energy = try await figures.building(building, from: first, to: last, now: asOf, by: identity)
+        // As for households: whether the month was revised after an export is the archive's
+        // business, not part of the statement, which holds the month's figures only.
+        energy.revisedMonths = []
         let shares = try await figures.householdShares(building: building, from: first, to: last, by: identity)
         let devices = try await figures.deviceHealth(building: building, from: first, to: last, now: asOf, by: identity)
         return BuildingStatement(month: month, landlord: landlord, association: association(energy.estate), energy: energy,
