@@ -55,6 +55,10 @@ public protocol CarShareStore: Sendable {
     func tripList(from: LocalDate, to: LocalDate, vehicle: Int64?, by identity: Identity) async throws -> TripList
     func prefectReport(year: Int, by identity: Identity) async throws -> PrefectReport
     func journal(by identity: Identity) async throws -> String
+    /// The posted entries dated in local days [from, to], in number order (a month's journal).
+    func entries(from: LocalDate, to: LocalDate, by identity: Identity) async throws -> [PostedEntry]
+    /// The hash chain's head at the close of a month (`YYYY-MM`): printed on the association's statement.
+    func ledgerHead(month: String, by identity: Identity) async throws -> LedgerHead
     func verify(by identity: Identity) async throws -> VerifyReport
 }
 

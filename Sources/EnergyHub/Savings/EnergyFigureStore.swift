@@ -18,6 +18,19 @@ extension EnergyReports: EnergyFigureStore {
         return try await self.building(building, from: from, to: to, now: now, for: identity)
     }
 
+    public func householdShares(building: String, from: LocalDate, to: LocalDate, by identity: Identity) async throws -> HouseholdShares {
+        // As for the building's figures: the role first, then the building's estate in the lookup.
+        try AccessPolicy.require(identity, .read, .buildingEnergy(estate: identity.estate ?? ""), field: "building",
+                                 "a building's figures are for its estate's association and the landlord's staff")
+        return try await householdShares(building, from: from, to: to, for: identity)
+    }
+
+    public func deviceHealth(building: String, from: LocalDate, to: LocalDate, now: Instant, by identity: Identity) async throws -> [DeviceHealth] {
+        try AccessPolicy.require(identity, .read, .buildingEnergy(estate: identity.estate ?? ""), field: "building",
+                                 "a building's devices are for its estate's association and the landlord's staff")
+        return try await deviceHealth(building, from: from, to: to, now: now, for: identity)
+    }
+
     public func estate(_ estate: String, from: LocalDate, to: LocalDate, now: Instant, by identity: Identity) async throws -> EstateEnergyReport {
         try AccessPolicy.require(identity, .read, .estateEnergy(estate: estate), field: "estate",
                                  "an estate's figures are for its association and the landlord's staff")

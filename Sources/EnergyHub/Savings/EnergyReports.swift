@@ -66,11 +66,7 @@ public struct EnergyReports: Sendable {
     public func building(_ building: String, from: LocalDate, to: LocalDate, now: Instant, for identity: Identity? = nil) async throws -> BuildingEnergyReport {
         try EnergyReports.checkPeriod(from: from, to: to)
         return try await database.read { db in
-            let estate = try String.fetchOne(db, sql: "SELECT estate_id FROM building WHERE id = ?", arguments: [building])
-            if let identity, identity.role != .staff, !(estate.map { AccessPolicy.allows(identity, .read, .buildingEnergy(estate: $0)) } ?? false) {
-                throw HubError.forbidden("building \(building) is not one of your estate's buildings", field: "building")
-            }
-            guard let estate else { throw HubError.notFound(field: "building", "no building \(building) in the registry") }
+            let estate = try estateOf(building: building, db, for: identity)
             var byDay: [LocalDate: [Int64]] = [:]
             var problems: [String] = []
             for row in try Row.fetchAll(db, sql: """
@@ -82,17 +78,20 @@ public struct EnergyReports: Sendable {
                 let text: String = row[8]
                 if !text.isEmpty { problems += text.split(separator: "\n").map(String.init) }
             }
+            let periods = try Installations.periods(db, building: building)
             var days: [BuildingEnergyReport.Day] = []
             var sums = [Int64](repeating: 0, count: 7)
             var day = from
             while day <= to {
                 let values = byDay[day] ?? [Int64](repeating: 0, count: 7)
+                let known = Int(values[5] + values[6])
                 days.append(.init(date: day, productionWh: values[0], allocatedWh: values[1], surplusWh: values[2], consumptionWh: values[3],
-                                  surplusRevenueCents: NanoEuros(values[4]).cents.value))
+                                  surplusRevenueCents: NanoEuros(values[4]).cents.value,
+                                  slots: SlotCounts(measured: Int(values[5]), estimated: Int(values[6]),
+                                                    missing: max(0, expectedSlots(periods, from: day, to: day, now: now) - known))))
                 for index in 0..<7 { sums[index] += values[index] }
                 day = day.advanced(by: 1)
             }
-            let periods = try Installations.periods(db, building: building)
             let expected = expectedSlots(periods, from: from, to: to, now: now)
             let households = Set(periods.filter { $0.kind == .meter && overlaps($0, from: from, to: to) }.compactMap(\.dwelling)).count
             let keyText = try String.fetchOne(db, sql: "SELECT allocation_key FROM building_allocation_key WHERE building_id = ? AND since <= ? ORDER BY since DESC LIMIT 1",
@@ -105,6 +104,18 @@ public struct EnergyReports: Sendable {
                 slots: SlotCounts(measured: Int(sums[5]), estimated: Int(sums[6]), missing: max(0, expected - Int(sums[5]) - Int(sums[6]))),
                 days: days, problems: problems, revisedMonths: try revisedMonths(db, buildings: [building], from: from, to: to))
         }
+    }
+
+    /// The estate of a building, asking `AccessPolicy` with the caller (when given) in the same
+    /// step: anyone but staff gets the same 403 for another estate's building and for an id that
+    /// does not exist, so ids cannot be probed; staff get 404 for the latter.
+    func estateOf(building: String, _ db: Database, for identity: Identity?) throws -> String {
+        let estate = try String.fetchOne(db, sql: "SELECT estate_id FROM building WHERE id = ?", arguments: [building])
+        if let identity, identity.role != .staff, !(estate.map { AccessPolicy.allows(identity, .read, .buildingEnergy(estate: $0)) } ?? false) {
+            throw HubError.forbidden("building \(building) is not one of your estate's buildings", field: "building")
+        }
+        guard let estate else { throw HubError.notFound(field: "building", "no building \(building) in the registry") }
+        return estate
     }
 
     public func estate(_ estate: String, from: LocalDate, to: LocalDate, now: Instant) async throws -> EstateEnergyReport {

@@ -156,13 +156,18 @@ public struct BuildingEnergyReport: Codable, Sendable, Equatable {
         public var surplusWh: Int64
         public var consumptionWh: Int64
         public var surplusRevenueCents: Int64
+        /// The day's slots by quality (production known or not): what a building statement says in
+        /// words ("la production n'a pas été transmise du 12 au 14").
+        public var slots: SlotCounts
         enum CodingKeys: String, CodingKey {
-            case date
+            case date, slots
             case productionWh = "production_wh", allocatedWh = "allocated_wh", surplusWh = "surplus_wh", consumptionWh = "consumption_wh"
             case surplusRevenueCents = "surplus_revenue_cents"
         }
 
-        package init(date: LocalDate, productionWh: Int64, allocatedWh: Int64, surplusWh: Int64, consumptionWh: Int64, surplusRevenueCents: Int64) {
+        package init(date: LocalDate, productionWh: Int64, allocatedWh: Int64, surplusWh: Int64, consumptionWh: Int64, surplusRevenueCents: Int64,
+                     slots: SlotCounts = SlotCounts(measured: 0, estimated: 0, missing: 0)) {
+            self.slots = slots
             self.date = date
             self.productionWh = productionWh
             self.allocatedWh = allocatedWh

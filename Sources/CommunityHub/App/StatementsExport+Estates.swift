@@ -1,0 +1,65 @@
+import CarShareCore
+import EnergyCore
+import Foundation
+import HubCore
+import HubStatements
+
+/// The building and association statements of a month (issue 10), gathered through the same
+/// stores and access policy as the household statements: a building's for its estate's
+/// association and the landlord's staff, an association's for that association and staff.
+extension StatementsExport {
+    /// A building's statement for a month, as of the month's end (or now, for the current month).
+    package func building(_ building: String, month: String, by identity: Identity, now: Instant) async throws -> BuildingStatement {
+        let (first, last) = try Self.month(month)
+        let zone = carShare.zone
+        try Self.requireBegun(first, now: now, zone: zone)
+        // A past month is reported as of its end, so asking again gives the same statement.
+        let asOf = min(now, zone.startOfDay(first.firstOfNextMonth))
+        var energy = try await figures.building(building, from: first, to: last, now: asOf, by: identity)
+        // As for households: whether the month was revised after an export is the archive's
+        // business, not part of the statement, which holds the month's figures only.
+        energy.revisedMonths = []
+        let shares = try await figures.householdShares(building: building, from: first, to: last, by: identity)
+        let devices = try await figures.deviceHealth(building: building, from: first, to: last, now: asOf, by: identity)
+        return BuildingStatement(month: month, landlord: landlord, association: association(energy.estate), energy: energy,
+                                 householdShares: shares, deviceHealth: devices, zone: zone)
+    }
+
+    /// The association's statement for an estate and a month: the car share's accounts and use,
+    /// the estate's members, the cash book and the ledger's head at the month's close.
+    package func association(estate: String, month: String, by identity: Identity, now: Instant) async throws -> AssociationStatement {
+        let (first, last) = try Self.month(month)
+        let zone = carShare.zone
+        try Self.requireBegun(first, now: now, zone: zone)
+        // It lists the estate's members and shows the association's accounts: the caller must be
+        // allowed both (the estate's association and staff), before anything is read.
+        try AccessPolicy.require(identity, .read, .member(dwelling: nil, estate: estate), field: "estate",
+                                 "an estate's association statement is for its association and the landlord's staff")
+        try AccessPolicy.require(identity, .read, .ledger, field: "estate", "the association's accounts are for the association and the landlord's staff")
+        // Staff may name any estate: one that does not exist is a 404, not an empty statement.
+        if AccessPolicy.allows(identity, .read, .landlordEnergy), !(try await figures.estates(by: identity)).contains(estate) {
+            throw HubError.notFound(field: "estate", "no estate \(estate) in the registry")
+        }
+        let income = try await carShare.incomeStatement(month: month, by: identity)
+        let members = try await carShare.members(by: identity).filter { $0.estate == estate }
+        var statements: [MemberStatement] = []
+        for member in members { statements.append(try await carShare.statement(member: member.id, by: identity)) }
+        let cash = try await carShare.cashBook(from: first, to: last, by: identity)
+        let head = try await carShare.ledgerHead(month: month, by: identity)
+        return try AssociationStatement(month: month, landlord: landlord, association: association(estate), estate: estate, incomeStatement: income,
+                                        members: members, statements: statements, cashBook: cash, ledgerHead: head, zone: zone)
+    }
+
+    /// The association's journal of a month in hledger form: the entries dated in the month.
+    package func associationJournal(month: String, by identity: Identity) async throws -> String {
+        let (first, last) = try Self.month(month)
+        return AssociationJournal.month(try await carShare.entries(from: first, to: last, by: identity), month: month)
+    }
+
+    /// A month that has not begun has no statement yet (its figures would all be zero and look real).
+    static func requireBegun(_ first: LocalDate, now: Instant, zone: LocalTimeZone) throws {
+        guard zone.startOfDay(first) <= now else {
+            throw HubError.badRequest(field: "month", code: "month_not_begun", "\(first.description.prefix(7)) has not begun yet")
+        }
+    }
+}
