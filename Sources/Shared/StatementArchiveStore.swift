@@ -21,10 +21,10 @@ public struct SQLiteStatementArchive: StatementArchive {
         }
     }
 
-    public func statement(month: String, scope: String, revision: Int, dwelling: String) async throws -> Data? {
+    public func statement(month: String, scope: String, revision: Int, subject: String) async throws -> Data? {
         try await database.read { db in
-            try Data.fetchOne(db, sql: "SELECT json FROM statement_household WHERE month = ? AND scope = ? AND revision = ? AND dwelling_id = ?",
-                              arguments: [month, scope, revision, dwelling])
+            try Data.fetchOne(db, sql: "SELECT json FROM statement_document WHERE month = ? AND scope = ? AND revision = ? AND subject = ?",
+                              arguments: [month, scope, revision, subject])
         }
     }
 
@@ -32,7 +32,7 @@ public struct SQLiteStatementArchive: StatementArchive {
         let changes = String(decoding: try HubJSON.encoder.encode(revision.changes), as: UTF8.self)
         try await database.write { db in
             // An export that stopped half-way (a crash, a full disk) left an unfinished revision: it was never sent.
-            try db.execute(sql: "DELETE FROM statement_household WHERE (month, scope, revision) IN (SELECT month, scope, revision FROM statement_revision WHERE month = ? AND scope = ? AND completed_at IS NULL)",
+            try db.execute(sql: "DELETE FROM statement_document WHERE (month, scope, revision) IN (SELECT month, scope, revision FROM statement_revision WHERE month = ? AND scope = ? AND completed_at IS NULL)",
                            arguments: [revision.month, revision.scope])
             try db.execute(sql: "DELETE FROM statement_revision WHERE month = ? AND scope = ? AND completed_at IS NULL", arguments: [revision.month, revision.scope])
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(revision) FROM statement_revision WHERE month = ? AND scope = ?", arguments: [revision.month, revision.scope]) ?? 0
@@ -44,11 +44,11 @@ public struct SQLiteStatementArchive: StatementArchive {
         }
     }
 
-    public func add(month: String, scope: String, revision: Int, statements: [(dwelling: String, json: Data)]) async throws {
+    public func add(month: String, scope: String, revision: Int, statements: [(subject: String, json: Data)]) async throws {
         try await database.write { db in
-            let insert = try db.cachedStatement(sql: "INSERT INTO statement_household (month, scope, revision, dwelling_id, json) VALUES (?, ?, ?, ?, ?)")
+            let insert = try db.cachedStatement(sql: "INSERT INTO statement_document (month, scope, revision, subject, json) VALUES (?, ?, ?, ?, ?)")
             for statement in statements {
-                try insert.execute(arguments: [month, scope, revision, statement.dwelling, statement.json])
+                try insert.execute(arguments: [month, scope, revision, statement.subject, statement.json])
             }
         }
     }
@@ -75,22 +75,22 @@ public struct SQLiteStatementArchive: StatementArchive {
                     completed_at INTEGER,
                     PRIMARY KEY (month, scope, revision)
                 ) STRICT;
-                CREATE TABLE statement_household (
+                CREATE TABLE statement_document (
                     month TEXT NOT NULL,
                     scope TEXT NOT NULL,
                     revision INTEGER NOT NULL,
-                    dwelling_id TEXT NOT NULL,
+                    subject TEXT NOT NULL,
                     json BLOB NOT NULL,
-                    PRIMARY KEY (month, scope, revision, dwelling_id),
+                    PRIMARY KEY (month, scope, revision, subject),
                     FOREIGN KEY (month, scope, revision) REFERENCES statement_revision(month, scope, revision)
                 ) STRICT, WITHOUT ROWID;
                 CREATE TRIGGER statement_revision_no_change BEFORE UPDATE ON statement_revision WHEN OLD.completed_at IS NOT NULL
                     BEGIN SELECT RAISE(ABORT, 'an exported revision is never changed'); END;
                 CREATE TRIGGER statement_revision_no_delete BEFORE DELETE ON statement_revision WHEN OLD.completed_at IS NOT NULL
                     BEGIN SELECT RAISE(ABORT, 'an exported revision is never deleted'); END;
-                CREATE TRIGGER statement_household_no_change BEFORE UPDATE ON statement_household
+                CREATE TRIGGER statement_document_no_change BEFORE UPDATE ON statement_document
                     BEGIN SELECT RAISE(ABORT, 'an exported statement is never changed'); END;
-                CREATE TRIGGER statement_household_no_delete BEFORE DELETE ON statement_household
+                CREATE TRIGGER statement_document_no_delete BEFORE DELETE ON statement_document
                     WHEN (SELECT completed_at FROM statement_revision r WHERE r.month = OLD.month AND r.scope = OLD.scope AND r.revision = OLD.revision) IS NOT NULL
                     BEGIN SELECT RAISE(ABORT, 'an exported statement is never deleted'); END;
                 """)

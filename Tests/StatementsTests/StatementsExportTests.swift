@@ -142,7 +142,8 @@ import Testing
         let out = try TestSupport.temporaryDirectory("statements-out")
         try await run(["statements", "export", "--month", "2026-10", "--out", out.path, "--db", path, "--config", config.path])
         let files = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
-        #expect(files == ["releves-2026-10-resume.json", "releves-2026-10.csv", "releves-2026-10.html", "releves-2026-10.json", "releves-2026-10.pdf"])
+        #expect(files == ["association-Outreau-2026-10.journal", "releves-2026-10-resume.json", "releves-2026-10.csv", "releves-2026-10.html", "releves-2026-10.json",
+                          "releves-2026-10.pdf", "residences-2026-10.html", "residences-2026-10.json", "residences-2026-10.pdf"])
 
         // The JSON says what the API says, household by household, in cents and Wh.
         let statements = try JSONDecoder().decode([HouseholdStatement].self, from: Data(contentsOf: out.appendingPathComponent("releves-2026-10.json")))
@@ -164,7 +165,8 @@ import Testing
         #expect(html.components(separatedBy: "<section class=\"statement\">").count == 4, "one page per household")
 
         // Every format as the golden files say.
-        for name in ["releves-2026-10.json", "releves-2026-10.csv", "releves-2026-10.html", "releves-2026-10-resume.json"] {
+        for name in ["releves-2026-10.json", "releves-2026-10.csv", "releves-2026-10.html", "releves-2026-10-resume.json",
+                     "residences-2026-10.json", "residences-2026-10.html", "association-Outreau-2026-10.journal"] {
             try expectGolden(name, try Data(contentsOf: out.appendingPathComponent(name)))
         }
         let pdf = out.appendingPathComponent("releves-2026-10.pdf").path
@@ -192,10 +194,17 @@ import Testing
         #expect(content.contains("office:value-type=\"float\" office:value=\"\(Decimal(string: consumption)!)\""), "the consumption is a number: \(consumption)")
         #expect(content.contains("Résidence") && content.contains("OUT-A-03"))
 
+        // The building's and the association's pages print too, one A4 page each.
+        let estatePDF = out.appendingPathComponent("residences-2026-10.pdf").path
+        #expect(try tool("/usr/bin/pdfinfo", [estatePDF]).split(separator: "\n").contains { $0.hasPrefix("Pages:") && $0.hasSuffix(" 2") }, "the association's page, then OUT-A's")
+        if let keep = ProcessInfo.processInfo.environment["HUB_KEEP_PRINTS"] {
+            _ = try tool("/usr/bin/pdftoppm", ["-png", "-r", "60", estatePDF, keep + "/residences-2026-10"])
+        }
+
         // Exporting again gives the same bytes.
         let again = try TestSupport.temporaryDirectory("statements-again")
         try await run(["statements", "export", "--month", "2026-10", "--out", again.path, "--db", path, "--config", config.path, "--format", "json,csv,html"])
-        for name in ["releves-2026-10.json", "releves-2026-10.csv", "releves-2026-10.html"] {
+        for name in ["releves-2026-10.json", "releves-2026-10.csv", "releves-2026-10.html", "residences-2026-10.json", "residences-2026-10.html"] {
             #expect(try Data(contentsOf: again.appendingPathComponent(name)) == Data(contentsOf: out.appendingPathComponent(name)), "\(name) again")
         }
     }

@@ -77,12 +77,13 @@ import Testing
         // Exporting again sends the same bytes, and names the revised household.
         let again = out.appendingPathComponent("again")
         try await preparation.run(["statements", "export", "--month", "2026-10", "--out", again.path, "--db", path, "--format", "json,csv,html"])
-        for name in ["releves-2026-10.json", "releves-2026-10.csv", "releves-2026-10.html"] {
+        for name in ["releves-2026-10.json", "releves-2026-10.csv", "releves-2026-10.html", "residences-2026-10.json", "residences-2026-10.html"] {
             #expect(try Data(contentsOf: again.appendingPathComponent(name)) == Data(contentsOf: first.appendingPathComponent(name)), "\(name) as sent")
         }
         let pending = try JSONDecoder().decode(StatementsExport.Summary.self, from: Data(contentsOf: again.appendingPathComponent("releves-2026-10-resume.json")))
         #expect(pending.revision == 1 && !pending.issued)
         #expect(pending.changes.map(\.dwelling) == ["OUT-A-02"], "only the household whose box came back")
+        #expect(pending.revisedDocuments == ["building/OUT-A"], "and its building's statement; the association's accounts did not change")
 
         // The next revision issues it, listing exactly that household's change.
         let second = out.appendingPathComponent("second")

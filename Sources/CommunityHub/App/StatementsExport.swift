@@ -22,6 +22,8 @@ package struct StatementsExport: Sendable {
         package var issued: Bool
         /// Households whose figures differ from the previous revision (issued in this one, or pending).
         package var changes: [StatementChange]
+        /// The buildings' and associations' statements that differ likewise (`building/OUT-A`, `association/Outreau`).
+        package var revisedDocuments: [String]
         package var counts: StaffSummary.Counts
         package var files: [String]
     }
@@ -107,7 +109,7 @@ package struct StatementsExport: Sendable {
         try html?.write(StatementPages.head(title: "Relevés de \(French.month(month))" + (revision > 1 ? " (révision \(revision))" : "")))
         var counts = StaffSummary.Counts()
         var changes: [StatementChange] = []
-        var pending: [(dwelling: String, json: Data)] = []
+        var pending: [(subject: String, json: Data)] = []
         if issuing {
             try await archive.open(StatementRevision(month: month, scope: scope, number: revision, exportedAt: now, exportedBy: identity.name, changes: []))
         }
@@ -115,7 +117,7 @@ package struct StatementsExport: Sendable {
             let fresh = try await household(place, month: month, members: members, by: identity, now: now)
             let freshJSON = try Self.canonical(fresh)
             // What was sent before (the latest revision), to compare and, unless issuing, to send again.
-            let sentJSON = try await latest.asyncMap { try await archive.statement(month: month, scope: scope, revision: $0.number, dwelling: place.dwelling) } ?? nil
+            let sentJSON = try await latest.asyncMap { try await archive.statement(month: month, scope: scope, revision: $0.number, subject: place.dwelling) } ?? nil
             if let sentJSON, sentJSON != freshJSON {
                 let sent = try JSONDecoder().decode(HouseholdStatement.self, from: sentJSON)
                 changes.append(StatementChange(dwelling: place.dwelling, sentSavingsCents: sent.enoughData ? Cents(sent.energy.savingsCents) : nil,
@@ -145,6 +147,51 @@ package struct StatementsExport: Sendable {
         try json?.close()
         try csv?.close()
         try html?.close()
+
+        // The estates' documents: each building's statement, each association's, its month's journal.
+        // Kept and compared like the households' (a late reading revises its building too).
+        var estateFiles: [String] = []
+        var revisedDocuments: [String] = []
+        let estateBase = "residences-" + month + (estate.map { "-" + Self.fileSafe($0) } ?? "") + (revision > 1 ? "-r\(revision)" : "")
+        let estateHTMLURL = directory.appendingPathComponent(estateBase + ".html")
+        let estateJSON = formats.contains(.json) ? try OutputFile(directory.appendingPathComponent(estateBase + ".json")) : nil
+        let estateHTML = needsHTML ? try OutputFile(estateHTMLURL) : nil
+        try estateJSON?.write("[\n")
+        try estateHTML?.write(EstatePages.head(title: "Immeubles et association, \(French.month(month))"))
+        var documentIndex = 0
+        func keep(_ subject: String, fresh: Data) async throws -> Data {
+            let sent = try await latest.asyncMap { try await archive.statement(month: month, scope: scope, revision: $0.number, subject: subject) } ?? nil
+            if let sent, sent != fresh { revisedDocuments.append(subject) }
+            let bytes = issuing || sent == nil ? fresh : sent!
+            if issuing { pending.append((subject, bytes)) }
+            try estateJSON?.write((documentIndex == 0 ? "" : ",\n") + String(decoding: bytes, as: UTF8.self))
+            documentIndex += 1
+            return bytes
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        for estateID in Array(Set(places.map(\.estate))).sorted() {
+            let association = try await self.association(estate: estateID, month: month, by: identity, now: now)
+            let kept = try JSONDecoder().decode(AssociationStatement.self, from: try await keep("association/" + estateID, fresh: try encoder.encode(association)))
+            try estateHTML?.write(EstatePages.page(kept) + "\n")
+            for building in Array(Set(places.filter { $0.estate == estateID }.map(\.building))).sorted() {
+                let statement = try await self.building(building, month: month, by: identity, now: now)
+                let kept = try JSONDecoder().decode(BuildingStatement.self, from: try await keep("building/" + building, fresh: try encoder.encode(statement)))
+                try estateHTML?.write(EstatePages.page(kept) + "\n")
+            }
+            if formats.contains(.json) {
+                // The association's month as an hledger journal (closed months do not change).
+                let name = "association-" + Self.fileSafe(estateID) + "-" + month + ".journal"
+                try Data(try await associationJournal(month: month, by: identity).utf8).write(to: directory.appendingPathComponent(name))
+                estateFiles.append(name)
+            }
+        }
+        try estateJSON?.write("\n]\n")
+        try estateHTML?.write("</body>\n</html>\n")
+        try estateJSON?.close()
+        try estateHTML?.close()
+        if estateJSON != nil { estateFiles.insert(estateBase + ".json", at: 0) }
+
         if issuing {
             if !pending.isEmpty { try await archive.add(month: month, scope: scope, revision: revision, statements: pending) }
             try await archive.complete(month: month, scope: scope, revision: revision)
@@ -159,8 +206,18 @@ package struct StatementsExport: Sendable {
             progress("impression du PDF (\(places.count) pages)")
             try await PrintedPDF.render(htmlFile: htmlURL, to: pdfURL.path)
             files.append(pdfURL.lastPathComponent)
+            let estatePDF = directory.appendingPathComponent(estateBase + ".pdf")
+            try await PrintedPDF.render(htmlFile: estateHTMLURL, to: estatePDF.path)
+            estateFiles.append(estatePDF.lastPathComponent)
         }
-        if formats.contains(.html) { files.append(htmlURL.lastPathComponent) } else if needsHTML { try? FileManager.default.removeItem(at: htmlURL) }
+        if formats.contains(.html) {
+            files.append(htmlURL.lastPathComponent)
+            estateFiles.append(estateHTMLURL.lastPathComponent)
+        } else if needsHTML {
+            try? FileManager.default.removeItem(at: htmlURL)
+            try? FileManager.default.removeItem(at: estateHTMLURL)
+        }
+        files += estateFiles
         if issuing && revision > 1 {
             // What this revision changes, for staff and for the households concerned.
             let changesURL = directory.appendingPathComponent(base + "-changements.csv")
@@ -172,8 +229,8 @@ package struct StatementsExport: Sendable {
             try Data(text.utf8).write(to: changesURL)
             files.append(changesURL.lastPathComponent)
         }
-        let summary = Summary(month: month, estate: estate, revision: revision, issued: issuing, changes: changes, counts: counts, files: files)
-        let encoder = JSONEncoder()
+        let summary = Summary(month: month, estate: estate, revision: revision, issued: issuing, changes: changes, revisedDocuments: revisedDocuments,
+                              counts: counts, files: files)
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(summary).write(to: directory.appendingPathComponent(base + "-resume.json"))
         return summary
@@ -196,7 +253,7 @@ package struct StatementsExport: Sendable {
         }
         for scope in ["*", place.estate] {
             if let latest = try await archive.latestRevision(month: month, scope: scope),
-               let sent = try await archive.statement(month: month, scope: scope, revision: latest.number, dwelling: dwelling) {
+               let sent = try await archive.statement(month: month, scope: scope, revision: latest.number, subject: dwelling) {
                 return try JSONDecoder().decode(HouseholdStatement.self, from: sent)
             }
         }

@@ -8,12 +8,13 @@ import Foundation
 public protocol StatementArchive: Sendable {
     /// The latest revision of a month and scope, nil before its first export.
     func latestRevision(month: String, scope: String) async throws -> StatementRevision?
-    /// One household's statement as a revision holds it (nil when that revision has none).
-    func statement(month: String, scope: String, revision: Int, dwelling: String) async throws -> Data?
+    /// One statement as a revision holds it (nil when that revision has none): a household's by its
+    /// dwelling id, a building's as `building/<id>`, an association's as `association/<estate>`.
+    func statement(month: String, scope: String, revision: Int, subject: String) async throws -> Data?
     /// Opens the next revision (discarding one left unfinished by a crash); households are added in
     /// chunks, so an export of any size is never held whole in memory.
     func open(_ revision: StatementRevision) async throws
-    func add(month: String, scope: String, revision: Int, statements: [(dwelling: String, json: Data)]) async throws
+    func add(month: String, scope: String, revision: Int, statements: [(subject: String, json: Data)]) async throws
     /// Marks the revision complete: from then on it is what was sent, and it never changes.
     func complete(month: String, scope: String, revision: Int) async throws
 }
