@@ -50,8 +50,14 @@ import Testing
             #expect(try await get("2026-10/households/OUT-A-02", as: "resident-01").0 == .forbidden)
             #expect(try await get("2026-10/households/OUT-Z-99", as: "resident-01").0 == .forbidden)
             #expect(try await get("2026-10/summary.csv", as: "resident-01").0 == .forbidden)
-            // An association sees no household's statement.
+            // An association sees no household's statement, but its estate's pages.
             #expect(try await get("2026-10/households/OUT-A-01", as: "asso").0 == .forbidden)
+            let (estateStatus, estatePage, _) = try await get("2026-10/estates/Outreau", as: "asso")
+            #expect(estateStatus == .ok && String(decoding: estatePage, as: UTF8.self).contains("La voiture de l'association — octobre 2026"))
+            let (buildingStatus, buildingJSON, _) = try await get("2026-10/buildings/OUT-A?format=json", as: "asso")
+            #expect(buildingStatus == .ok && String(decoding: buildingJSON, as: UTF8.self).contains("\"building\":\"OUT-A\""))
+            #expect(try await get("2026-10/estates/Outreau", as: "resident-01").0 == .forbidden)
+            #expect(try await get("2026-10/buildings/OUT-A", as: "resident-01").0 == .forbidden)
             #expect(try await get("2026-10/households.json?estate=Outreau", as: "asso").0 == .forbidden)
             // Staff: a month not yet over, a bad month, a dwelling that does not exist.
             #expect(try await get("2026-11/households/OUT-A-01", as: "staff").0 == .badRequest)

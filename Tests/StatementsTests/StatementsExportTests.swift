@@ -164,6 +164,10 @@ import Testing
         #expect(html.contains("pas transmis assez de relevés pour calculer votre économie"))
         #expect(html.components(separatedBy: "<section class=\"statement\">").count == 4, "one page per household")
 
+        // The counts staff act on: OUT-A-03's box fell silent.
+        let summary = try JSONDecoder().decode(StatementsExport.Summary.self, from: Data(contentsOf: out.appendingPathComponent("releves-2026-10-resume.json")))
+        #expect(summary.silentDevices == ["m-03"] && summary.counts.withoutEnoughData == 1 && summary.revision == 1 && summary.issued)
+
         // Every format as the golden files say.
         for name in ["releves-2026-10.json", "releves-2026-10.csv", "releves-2026-10.html", "releves-2026-10-resume.json",
                      "residences-2026-10.json", "residences-2026-10.html", "association-Outreau-2026-10.journal"] {

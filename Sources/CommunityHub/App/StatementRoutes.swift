@@ -32,6 +32,21 @@ struct StatementRoutes {
             case let other: throw HubError.badRequest(field: "format", "format=\(other) is not one of html, pdf, json")
             }
         }
+        // An estate's pages: its association's statement and each building's, for that association and staff.
+        group.get("{month}/estates/{estate}") { request, context in
+            let identity = try context.requireIdentity()
+            let month = try context.pathParameter("month")
+            let estate = try context.pathParameter("estate")
+            let statement = try await export.association(estate: estate, month: month, archive: archive, by: identity, now: now())
+            return try await Self.answer(request, json: statement, html: EstatePages.document(statement), name: "association-\(estate)-\(month)")
+        }
+        group.get("{month}/buildings/{building}") { request, context in
+            let identity = try context.requireIdentity()
+            let month = try context.pathParameter("month")
+            let building = try context.pathParameter("building")
+            let statement = try await export.building(building, month: month, archive: archive, by: identity, now: now())
+            return try await Self.answer(request, json: statement, html: EstatePages.document(statement), name: "immeuble-\(building)-\(month)")
+        }
         group.get("{month}/households.json") { request, context in
             try await monthFile(request, context, format: .json, type: "application/json")
         }
@@ -68,6 +83,21 @@ struct StatementRoutes {
                                               freeze: false, by: identity, now: now()) { _ in }
         let name = summary.files.first { $0.hasSuffix("." + format.rawValue) } ?? ""
         return Self.file(try Data(contentsOf: work.appendingPathComponent(name)), type: type, name: name)
+    }
+
+    /// A statement as `?format=html` (the default), `pdf` or `json`.
+    static func answer<T: Encodable>(_ request: Request, json: T, html: String, name: String) async throws -> Response {
+        switch request.query("format") ?? "html" {
+        case "json": return try HubJSON.response(json)
+        case "html": return file(Data(html.utf8), type: "text/html; charset=utf-8")
+        case "pdf":
+            let work = try workDirectory()
+            defer { try? FileManager.default.removeItem(at: work) }
+            let pdf = work.appendingPathComponent("statement.pdf")
+            try await PrintedPDF.render(html: html, to: pdf.path)
+            return file(try Data(contentsOf: pdf), type: "application/pdf", name: name + ".pdf")
+        case let other: throw HubError.badRequest(field: "format", "format=\(other) is not one of html, pdf, json")
+        }
     }
 
     static func workDirectory() throws -> URL {

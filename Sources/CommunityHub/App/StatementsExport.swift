@@ -24,6 +24,10 @@ package struct StatementsExport: Sendable {
         package var changes: [StatementChange]
         /// The buildings' and associations' statements that differ likewise (`building/OUT-A`, `association/Outreau`).
         package var revisedDocuments: [String]
+        /// What staff act on besides the households: devices silent for a day or more in the month,
+        /// and the messages refused from the buildings' devices, by reason.
+        package var silentDevices: [String]
+        package var refusedByReason: [String: Int]
         package var counts: StaffSummary.Counts
         package var files: [String]
     }
@@ -152,6 +156,8 @@ package struct StatementsExport: Sendable {
         // Kept and compared like the households' (a late reading revises its building too).
         var estateFiles: [String] = []
         var revisedDocuments: [String] = []
+        var silentDevices: [String] = []
+        var refusedByReason: [String: Int] = [:]
         let estateBase = "residences-" + month + (estate.map { "-" + Self.fileSafe($0) } ?? "") + (revision > 1 ? "-r\(revision)" : "")
         let estateHTMLURL = directory.appendingPathComponent(estateBase + ".html")
         let estateJSON = formats.contains(.json) ? try OutputFile(directory.appendingPathComponent(estateBase + ".json")) : nil
@@ -178,6 +184,10 @@ package struct StatementsExport: Sendable {
                 let statement = try await self.building(building, month: month, by: identity, now: now)
                 let kept = try JSONDecoder().decode(BuildingStatement.self, from: try await keep("building/" + building, fresh: try encoder.encode(statement)))
                 try estateHTML?.write(EstatePages.page(kept) + "\n")
+                silentDevices += kept.troubledDevices.filter(\.isSilent).map(\.device)
+                for device in kept.troubledDevices {
+                    for refused in device.refused { refusedByReason[refused.reason.rawValue, default: 0] += refused.count }
+                }
             }
             if formats.contains(.json) {
                 // The association's month as an hledger journal (closed months do not change).
@@ -230,7 +240,7 @@ package struct StatementsExport: Sendable {
             files.append(changesURL.lastPathComponent)
         }
         let summary = Summary(month: month, estate: estate, revision: revision, issued: issuing, changes: changes, revisedDocuments: revisedDocuments,
-                              counts: counts, files: files)
+                              silentDevices: silentDevices.sorted(), refusedByReason: refusedByReason, counts: counts, files: files)
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(summary).write(to: directory.appendingPathComponent(base + "-resume.json"))
         return summary
@@ -258,6 +268,29 @@ package struct StatementsExport: Sendable {
             }
         }
         return try await household(place, month: month, members: try await carShare.members(by: identity), by: identity, now: now)
+    }
+
+    /// An association's statement of an ended month as sent (the latest revision for every
+    /// estate, or else for this estate), otherwise as it is now. Access first, then the archive.
+    package func association(estate: String, month: String, archive: any StatementArchive, by identity: Identity, now: Instant = .now()) async throws -> AssociationStatement {
+        let live = try await association(estate: estate, month: month, by: identity, now: now)
+        return try await sent(AssociationStatement.self, subject: "association/" + estate, month: month, estate: estate, archive: archive) ?? live
+    }
+
+    /// A building's statement of an ended month as sent, otherwise as it is now.
+    package func building(_ building: String, month: String, archive: any StatementArchive, by identity: Identity, now: Instant = .now()) async throws -> BuildingStatement {
+        let live = try await self.building(building, month: month, by: identity, now: now)
+        return try await sent(BuildingStatement.self, subject: "building/" + building, month: month, estate: live.estate, archive: archive) ?? live
+    }
+
+    func sent<T: Decodable>(_ type: T.Type, subject: String, month: String, estate: String, archive: any StatementArchive) async throws -> T? {
+        for scope in ["*", estate] {
+            if let latest = try await archive.latestRevision(month: month, scope: scope),
+               let sent = try await archive.statement(month: month, scope: scope, revision: latest.number, subject: subject) {
+                return try JSONDecoder().decode(T.self, from: sent)
+            }
+        }
+        return nil
     }
 
     static func fileSafe(_ text: String) -> String {

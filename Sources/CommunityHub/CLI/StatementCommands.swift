@@ -49,6 +49,10 @@ struct StatementsCommand: AsyncParsableCommand {
                 print("révision \(summary.revision) \(summary.issued ? "émise" : "déjà envoyée, écrite à l'identique"); "
                       + "\(summary.counts.households) logements, \(summary.counts.withoutEnoughData) sans assez de relevés; "
                       + "\(French.euros(summary.counts.savingsCents)) économisés en tout; \(seconds) s")
+                if !summary.silentDevices.isEmpty { print("boîtiers silencieux un jour ou plus: \(summary.silentDevices.joined(separator: ", "))") }
+                if !summary.refusedByReason.isEmpty {
+                    print("messages refusés: " + summary.refusedByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                }
                 if !summary.changes.isEmpty {
                     print(summary.issued
                           ? "\(summary.changes.count) logements révisés dans cette révision: \(summary.changes.map(\.dwelling).joined(separator: ", "))"
