@@ -167,7 +167,9 @@ struct HostileField: Sendable, CustomStringConvertible {
     }()
 }
 
-@Suite struct HostileNumbersTests {
+// One case at a time: each runs the processor and SQLite for a field's 52 extremes, and 67 of them
+// at once would hold both threads of Swift's pool that the other suites' waits need.
+@Suite(.serialized) struct HostileNumbersTests {
     let t0 = Instant.parseRFC3339("2026-11-27T09:00:00Z")!
 
     func setUp() throws -> (HubDatabase, IngestProcessor) {
