@@ -221,17 +221,24 @@ public struct EnergyReports: Sendable {
         let january = LocalDate(year: today.year, month: 1, day: 1)!
         let soFar = NanoEuros(try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(savings_nano), 0) FROM dwelling_day WHERE dwelling_id = ? AND day >= ? AND day <= ?",
                                                  arguments: [dwelling, january.description, today.description]) ?? 0)
-        var counted = Set<LocalDate>()
-        for period in periods {
-            var day = max(period.since, january)
-            let end = min(period.until ?? today.advanced(by: 1), today.advanced(by: 1))
-            while day < end { counted.insert(day); day = day.advanced(by: 1) }
-        }
+        // A dwelling's meter periods follow one another without overlapping (a replaced box ends
+        // where the next begins), so the days they cover are counted month by month, by arithmetic.
         var countedPerMonth = [Int](repeating: 0, count: 12)
-        for day in counted { countedPerMonth[day.month - 1] += 1 }
+        for period in periods {
+            let start = max(period.since, january)
+            let end = min(period.until ?? today.advanced(by: 1), today.advanced(by: 1))
+            var month = start.firstOfMonth
+            while month < end {
+                let next = month.firstOfNextMonth
+                let days = max(start, month).distance(to: min(end, next))
+                if days > 0 { countedPerMonth[month.month - 1] += days }
+                month = next
+            }
+        }
+        let counted = countedPerMonth.reduce(0, +)
         let shares = try productionShares(db, building: building, today: today)
         let projection = EnergyReportRules.seasonalProjection(soFar: soFar, countedDays: countedPerMonth, year: today.year, shares: shares)
-        return .init(year: today.year, savingsSoFarCents: soFar.cents.value, daysCounted: counted.count,
+        return .init(year: today.year, savingsSoFarCents: soFar.cents.value, daysCounted: counted,
                      productionShareSoFarMillionths: projection.productionShareSoFarMillionths, basis: shares.basis,
                      projectedCents: projection.projectedCents, promisedCents: configuration.promisedAnnualSavings.value)
     }
@@ -247,7 +254,7 @@ public struct EnergyReports: Sendable {
         // Before its panels are installed a building produces 0 Wh with every slot known: such
         // days say nothing of the seasons, so the panels must cover the twelve months.
         var covered = start
-        for period in try Installations.periods(db, building: building).filter({ $0.kind == .pv }).sorted(by: { $0.since < $1.since })
+        for period in try Installations.periods(db, where: "i.building_id = ? AND d.kind = 'pv'", [building]).sorted(by: { $0.since < $1.since })
         where period.since <= covered {
             covered = max(covered, period.until ?? end)
         }
