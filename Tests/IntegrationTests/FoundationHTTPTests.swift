@@ -251,6 +251,22 @@ private struct QuarantinePage: Decodable {
         }
     }
 
+    /// Issue 14, defect 15: sixteen clients asking `/readyz` made a synced write each time and
+    /// halved the ingest drain rate. A successful write probe now stands for two seconds.
+    @Test func readyzWritesAtMostOnceInTwoSeconds() async throws {
+        let hub = try await Hub()
+        let database = hub.database
+        @Sendable func checkedAt() async throws -> Int64? {
+            try await database.read { db in try Int64.fetchOne(db, sql: "SELECT checked_at FROM health_probe WHERE id = 1") }
+        }
+        try await hub.app(brokerConnected: { true }).test(.router) { client in
+            #expect(try await client.get("/readyz").status == .ok)
+            let first = try #require(try await checkedAt())
+            for _ in 0..<20 { #expect(try await client.get("/readyz").status == .ok) }
+            #expect(try await checkedAt() == first, "20 more probes within two seconds wrote nothing")
+        }
+    }
+
     @Test func readyzIsUnavailableWhenTheDatabaseCannotBeWritten() async throws {
         let hub = try await Hub()
         try await hub.database.pool.write { db in try db.execute(sql: "DROP TABLE health_probe") }
