@@ -35,7 +35,13 @@ public struct HubRequestContext: RequestContext {
         guard let value = parameters.get(name), !value.isEmpty else {
             throw HubError.badRequest(field: name, "missing \(name) in the path")
         }
-        return value.removingPercentEncoding ?? value
+        let decoded = value.removingPercentEncoding ?? value
+        // A NUL would cut the id short in SQLite (issue 14, defect 9), and no id holds a control
+        // character: refuse them all, naming the parameter, before anything is read.
+        guard !decoded.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw HubError.badRequest(field: name, code: "control_character", "\(name) in the path holds a control character (a NUL, a line break, an escape): no \(name) has one")
+        }
+        return decoded
     }
 }
 

@@ -251,6 +251,23 @@ private struct QuarantinePage: Decodable {
         }
     }
 
+    /// Issue 14, defect 9: a NUL byte in a device id answered 200 for the truncated id. Control
+    /// characters in a path parameter are refused, naming the parameter, before anything is read.
+    @Test func controlCharactersInAPathParameterAreRefused() async throws {
+        let hub = try await Hub()
+        try await hub.app().test(.router) { client in
+            for path in ["/api/v1/devices/box-a01%00x/readings?from=2026-01-01", "/api/v1/devices/box-a01%0A/readings?from=2026-01-01",
+                         "/api/v1/devices/box%7Fa01/readings?from=2026-01-01"] {
+                let reply = try await client.get(path, as: Hub.staff, in: hub)
+                expectError(reply, .badRequest, field: "device", path)
+            }
+            let dwelling = try await client.get("/api/v1/dwellings/OUT-A-01%1B/energy?from=2026-01-01&to=2026-01-31", as: Hub.staff, in: hub)
+            expectError(dwelling, .badRequest, field: "dwelling", "an escape character")
+            // An ordinary id with spaces or accents is still an id (it is simply unknown here).
+            #expect(try await client.get("/api/v1/devices/bo%C3%AEte%201/readings?from=2026-01-01", as: Hub.staff, in: hub).status == .notFound)
+        }
+    }
+
     /// Issue 14, defect 15: sixteen clients asking `/readyz` made a synced write each time and
     /// halved the ingest drain rate. A successful write probe now stands for two seconds.
     @Test func readyzWritesAtMostOnceInTwoSeconds() async throws {
