@@ -46,6 +46,9 @@ public struct HubDatabase: Sendable {
     }
 
     /// True when a write transaction can be taken and committed now (used by `/readyz`).
+    /// How many times `isWritable` actually wrote since this database was opened.
+    public var writeProbes: Int { probe.count }
+
     /// A success stands for `maxAge`: a load balancer or a monitor polling `/readyz` many times a
     /// second does not put a synced write beside the ingest writer each time (issue 14, defect 15).
     /// A failure is never remembered: the next call writes again.
@@ -68,8 +71,12 @@ public struct HubDatabase: Sendable {
 final class WriteProbe: @unchecked Sendable {
     private let lock = NSLock()
     private var last: ContinuousClock.Instant?
+    private var writes = 0
 
-    func succeeded() { lock.withLock { last = .now } }
+    func succeeded() { lock.withLock { last = .now; writes += 1 } }
+
+    /// How many probes wrote (what a test of the cache counts).
+    var count: Int { lock.withLock { writes } }
 
     func succeededWithin(_ age: Duration) -> Bool {
         lock.withLock { last.map { ContinuousClock.now - $0 < age } ?? false }
