@@ -12,22 +12,11 @@ import Testing
 /// paper sheet with the command line, then `carshare trips logbook --format pdf`, printed by
 /// headless Chromium (Debian `chromium`) and read back with poppler (`pdftotext`, `pdftoppm`).
 @Suite struct LogbookPrintTests {
-    /// Runs a tool the test needs; a missing tool fails the test (CI installs them) rather than skipping it.
+    /// Runs a poppler tool; a missing one fails the test (CI installs it) rather than skipping it.
     func tool(_ name: String, _ arguments: [String]) throws -> String {
-        let path = ["/usr/bin/", "/usr/local/bin/"].map { $0 + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let path else {
-            throw HubError.configuration("\(name) is missing: install poppler-utils (./deploy/install-debian-packages.sh)")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(name) \(arguments)")
-        return String(decoding: output, as: UTF8.self)
+        let (status, output) = try TestSupport.runTool("/usr/bin/" + name, arguments)
+        #expect(status == 0, "\(name) \(arguments)")
+        return output
     }
 
     @Test func theMonthPrintsWithEachKindOfLineAndItsGap() async throws {

@@ -56,14 +56,3 @@ public func eventually(_ seconds: Double = 15, _ condition: () -> Bool) async ->
     return condition()
 }
 
-/// Runs CPU-heavy test work on a thread of its own and answers its result. Swift's pool has two
-/// threads on these machines; a test that computes for seconds on one of them delays every other
-/// test's waits and timers (a broker connection "times out" because its check could not run).
-/// Expectations belong back in the test, on what this returns.
-public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.stackSize = 8 << 20
-        thread.start()
-    }
-}

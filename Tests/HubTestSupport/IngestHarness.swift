@@ -43,7 +43,7 @@ public final class IngestHarness: @unchecked Sendable {
     public var metrics: PrometheusCollectorRegistry? { running?.metrics }
 
     /// Starts the hub's ingest service and waits until it is connected to the broker.
-    public func startHub(timeout: Duration = .seconds(10)) async throws {
+    public func startHub(timeout: Duration = .seconds(30)) async throws {
         let registry = PrometheusCollectorRegistry()
         let service = try IngestService(settings: settings, mqtt: broker.clientSettings, mqttPassword: nil,
                                         store: SQLiteReadingStore(database: database), metrics: IngestMetrics(registry: registry), logger: logger)

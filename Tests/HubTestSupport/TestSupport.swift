@@ -62,3 +62,24 @@ extension Identity {
     /// The landlord's staff, as tests act when they set up accounts and the registry.
     public static let testStaff = Identity(name: "test-staff", role: .staff)
 }
+
+extension TestSupport {
+    /// Runs a Debian tool a test reads its output back with (pdftotext, soffice, unzip...): its exit
+    /// status and standard output. A missing tool is an error naming it: CI installs them, so a test
+    /// fails rather than skipping.
+    public static func runTool(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw HubError.configuration("\(path) is missing: run ./deploy/install-debian-packages.sh")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+}

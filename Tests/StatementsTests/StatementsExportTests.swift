@@ -108,20 +108,9 @@ import Testing
     }
 
     func tool(_ path: String, _ arguments: [String]) throws -> String {
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw HubError.configuration("\(path) is missing: run ./deploy/install-debian-packages.sh")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(path) \(arguments)")
-        return String(decoding: output, as: UTF8.self)
+        let (status, output) = try TestSupport.runTool(path, arguments)
+        #expect(status == 0, "\(path) \(arguments)")
+        return output
     }
 
     /// Compares a produced file with its golden copy (or writes it when asked to).

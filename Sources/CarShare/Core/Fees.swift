@@ -63,11 +63,6 @@ public struct MembershipPeriod: Hashable, Codable, Sendable, CustomStringConvert
 }
 
 extension LocalDate {
-    /// "27/11/2026", as French readers write dates.
-    public var frenchText: String {
-        (day < 10 ? "0" : "") + "\(day)/" + (month < 10 ? "0" : "") + "\(month)/\(year)"
-    }
-
     /// "2026-11": the month this date falls in.
     public var monthKey: String { String(description.prefix(7)) }
 }

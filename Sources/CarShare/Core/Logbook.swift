@@ -318,16 +318,11 @@ public struct ActivityReport: Codable, Sendable, Equatable {
         func count(_ kind: TripKind) -> Int { figures.byKind.first { $0.kind == kind }?.lines ?? 0 }
         return """
         Activité de la voiture associative du \(from.frenchText) au \(to.frenchText)
-        Tournées de l'association : \(count(.associationRun)) (\(km(.associationRun)) km), dont \(plural(figures.deliveryRuns, "livraison")) à \(plural(figures.householdsServed, "foyer"))
+        Tournées de l'association : \(count(.associationRun)) (\(km(.associationRun)) km), dont \(French.count(figures.deliveryRuns, "livraison")) à \(French.count(figures.householdsServed, "foyer"))
         Trajets d'adhérents : \(count(.ride)) (\(km(.ride)) km)
-        Recharges : \(plural(count(.chargingRun), "déplacement")) (\(km(.chargingRun)) km), \(figures.chargedWh / 1000) kWh pour \(figures.chargingCostCents.euros)
+        Recharges : \(French.count(count(.chargingRun), "déplacement")) (\(km(.chargingRun)) km), \(figures.chargedWh / 1000) kWh pour \(figures.chargingCostCents.euros)
         Garage et entretien : \(count(.garage)) (\(km(.garage)) km)
         Kilomètres non expliqués : \(figures.unexplainedKm) km\(unexplainedGaps > 0 ? " (\(unexplainedGaps) écarts de compteur)" : "")
         """
     }
-}
-
-/// "1 foyer", "9 foyers", "0 foyer" (French puts 0 and 1 in the singular).
-public func plural(_ count: Int, _ noun: String) -> String {
-    "\(count) \(noun)\(count > 1 ? "s" : "")"
 }

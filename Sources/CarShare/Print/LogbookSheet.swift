@@ -6,11 +6,9 @@ import HubCore
 /// fill in, the odometer gaps where they fall, and the month's figures. Plain HTML and CSS, no
 /// JavaScript; large type; black on white.
 public enum LogbookSheet {
-    static let monthNames = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
-
     public static func html(_ logbook: LogbookView, zone: LocalTimeZone = .paris) -> String {
         let vehicle = logbook.vehicle
-        let monthTitle = LocalDate(parsing: logbook.month + "-01").map { "\(monthNames[$0.month - 1]) \($0.year)" } ?? logbook.month
+        let monthTitle = French.month(logbook.month)
         var rows: [String] = []
         // Gaps are shown before the line they precede.
         var gaps = logbook.gaps
@@ -24,9 +22,9 @@ public enum LogbookSheet {
             let end = zone.localDateTime(of: trip.end)
             rows.append("""
                 <tr class="\(trip.kind.rawValue)"><td>\(start.date.frenchText)</td><td>\(clock(start))</td><td>\(end.date == start.date ? "" : end.date.frenchText + " ")\(clock(end))</td>
-                <td>\(escape(line.driverName))</td><td>\(escape(trip.kind.frenchLabel))</td><td>\(escape(object(trip)))</td>
-                <td class="n">\(thousands(trip.startOdometerKm))</td><td class="n">\(thousands(trip.endOdometerKm))</td><td class="n">\(thousands(trip.distanceKm))</td>
-                <td class="n">\(trip.batteryStartPct) %&#8239;→&#8239;\(trip.batteryEndPct) %</td><td>\(escape(trip.incidents))</td></tr>
+                <td>\(French.escape(line.driverName))</td><td>\(French.escape(trip.kind.frenchLabel))</td><td>\(French.escape(object(trip)))</td>
+                <td class="n">\(French.grouped(trip.startOdometerKm))</td><td class="n">\(French.grouped(trip.endOdometerKm))</td><td class="n">\(French.grouped(trip.distanceKm))</td>
+                <td class="n">\(trip.batteryStartPct) %&#8239;→&#8239;\(trip.batteryEndPct) %</td><td>\(French.escape(trip.incidents))</td></tr>
                 """)
         }
         rows += gaps.map { gapRow($0, zone: zone) }
@@ -34,20 +32,20 @@ public enum LogbookSheet {
             rows.append("<tr><td colspan=\"11\">Aucune utilisation de la voiture n'est notée ce mois-ci.</td></tr>")
         }
         let figures = logbook.figures
-        func km(_ kind: TripKind) -> String { thousands(figures.byKind.first { $0.kind == kind }?.kilometres ?? 0) + " km" }
+        func km(_ kind: TripKind) -> String { French.grouped(figures.byKind.first { $0.kind == kind }?.kilometres ?? 0) + " km" }
         func count(_ kind: TripKind) -> Int { figures.byKind.first { $0.kind == kind }?.lines ?? 0 }
         let unexplained = logbook.gaps.filter { $0.explanation == nil }
         let summary = """
             <ul class="figures">
-            <li>Kilomètres notés : <strong>\(thousands(figures.totalKm)) km</strong>\(figures.unexplainedKm > 0 ? ", et <strong>\(thousands(figures.unexplainedKm)) km non expliqués</strong>" : "")</li>
-            <li>Tournées de l'association : \(count(.associationRun)) (\(km(.associationRun))), dont \(plural(figures.deliveryRuns, "livraison")) à \(plural(figures.householdsServed, "foyer"))</li>
+            <li>Kilomètres notés : <strong>\(French.grouped(figures.totalKm)) km</strong>\(figures.unexplainedKm > 0 ? ", et <strong>\(French.grouped(figures.unexplainedKm)) km non expliqués</strong>" : "")</li>
+            <li>Tournées de l'association : \(count(.associationRun)) (\(km(.associationRun))), dont \(French.count(figures.deliveryRuns, "livraison")) à \(French.count(figures.householdsServed, "foyer"))</li>
             <li>Trajets d'adhérents : \(count(.ride)) (\(km(.ride)))</li>
-            <li>Recharges : \(plural(count(.chargingRun), "déplacement")) (\(km(.chargingRun))), \(kilowattHours(figures.chargedWh)) chargés pour \(figures.chargingCostCents.euros)\(figures.chargingCostPer100KmCents.map { ", soit \($0.euros) aux 100 km" } ?? "")</li>
+            <li>Recharges : \(French.count(count(.chargingRun), "déplacement")) (\(km(.chargingRun))), \(French.kilowattHours(figures.chargedWh)) chargés pour \(figures.chargingCostCents.euros)\(figures.chargingCostPer100KmCents.map { ", soit \($0.euros) aux 100 km" } ?? "")</li>
             <li>Garage et entretien : \(count(.garage)) (\(km(.garage)))</li>
             </ul>
             """
         let warning = unexplained.isEmpty ? "" : """
-            <p class="warning"><strong>Attention :</strong> le compteur a avancé de \(thousands(figures.unexplainedKm)) km sans ligne dans le carnet \
+            <p class="warning"><strong>Attention :</strong> le compteur a avancé de \(French.grouped(figures.unexplainedKm)) km sans ligne dans le carnet \
             (\(unexplained.count == 1 ? "un écart" : "\(unexplained.count) écarts")). Ajoutez la ligne qui manque (carnet papier) ou une note qui explique ces kilomètres.</p>
             """
         return """
@@ -56,7 +54,7 @@ public enum LogbookSheet {
             <head>
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Carnet de bord — \(escape(vehicle.name)) — \(monthTitle)</title>
+            <title>Carnet de bord — \(French.escape(vehicle.name)) — \(monthTitle)</title>
             <style>
             @page { size: A4 landscape; margin: 12mm; }
             body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 18px; color: #000; background: #fff; margin: 0 auto; max-width: 1400px; padding: 12px; }
@@ -73,7 +71,7 @@ public enum LogbookSheet {
             </style>
             </head>
             <body>
-            <h1>Carnet de bord — \(escape(vehicle.name)) (\(escape(vehicle.plate)))</h1>
+            <h1>Carnet de bord — \(French.escape(vehicle.name)) (\(French.escape(vehicle.plate)))</h1>
             <p class="sub">Mois de \(monthTitle). Chaque utilisation de la voiture est une ligne : trajets d'adhérents, tournées de l'association, recharges, garage.</p>
             \(warning)
             <table>
@@ -92,9 +90,9 @@ public enum LogbookSheet {
     static func gapRow(_ gap: OdometerGap, zone: LocalTimeZone) -> String {
         let after = gap.after.map { "après le " + zone.localDate(of: $0).frenchText } ?? "depuis la mise en service"
         let before = zone.localDate(of: gap.before).frenchText
-        let text = gap.explanation.map { "Expliqué : " + escape($0) } ?? "Écart de compteur non expliqué"
+        let text = gap.explanation.map { "Expliqué : " + French.escape($0) } ?? "Écart de compteur non expliqué"
         return """
-            <tr class="gap"><td colspan="6">\(text) (\(after), avant le \(before))</td><td class="n">\(thousands(gap.fromKm))</td><td class="n">\(thousands(gap.toKm))</td><td class="n">\(thousands(gap.kilometres))</td><td colspan="2"></td></tr>
+            <tr class="gap"><td colspan="6">\(text) (\(after), avant le \(before))</td><td class="n">\(French.grouped(gap.fromKm))</td><td class="n">\(French.grouped(gap.toKm))</td><td class="n">\(French.grouped(gap.kilometres))</td><td colspan="2"></td></tr>
             """
     }
 
@@ -110,7 +108,7 @@ public enum LogbookSheet {
             return purpose + " — \(households) foyer\(households > 1 ? "s" : "") servi\(households > 1 ? "s" : "")"
         case .chargingRun:
             guard let charge = trip.charging else { return trip.purpose ?? "" }
-            return "\(kilowattHours(charge.energyWh.value)) pour \(charge.costCents.euros)" + ((trip.purpose ?? "").isEmpty ? "" : " — " + (trip.purpose ?? ""))
+            return "\(French.kilowattHours(charge.energyWh.value)) pour \(charge.costCents.euros)" + ((trip.purpose ?? "").isEmpty ? "" : " — " + (trip.purpose ?? ""))
         case .garage:
             return trip.purpose ?? ""
         }
@@ -118,37 +116,5 @@ public enum LogbookSheet {
 
     static func clock(_ time: LocalDateTime) -> String {
         (time.hour < 10 ? "0" : "") + "\(time.hour):" + (time.minute < 10 ? "0" : "") + "\(time.minute)"
-    }
-
-    /// 1 234 with a narrow no-break space between thousands.
-    static func thousands(_ value: Int64) -> String {
-        let digits = String(value.magnitude)
-        var out = ""
-        for (index, character) in digits.enumerated() {
-            if index > 0 && (digits.count - index) % 3 == 0 { out += "\u{202F}" }
-            out.append(character)
-        }
-        return (value < 0 ? "-" : "") + out
-    }
-
-    /// "12,5 kWh" from Wh, one decimal.
-    static func kilowattHours(_ wh: Int64) -> String {
-        let tenths = (wh + 50) / 100
-        return thousands(tenths / 10) + "," + String(tenths % 10) + "\u{202F}kWh"
-    }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 }

@@ -99,7 +99,12 @@ extension SQLiteCarShareStore {
 
     public func bookings(vehicle: Int64?, from: Instant?, to: Instant?, by identity: Identity) async throws -> [BookingView] {
         try await read { db in
-            var sql = "SELECT b.id FROM carshare_booking b JOIN carshare_member m ON m.id = b.rider_id WHERE 1 = 1"
+            // With each booking, the facts the policy decides on: the rider's dwelling and estate,
+            // who booked, the assigned driver's login (no extra query per booking).
+            var sql = """
+                SELECT b.id, m.dwelling_id, m.estate_id, b.booked_by, d.user_name FROM carshare_booking b
+                JOIN carshare_member m ON m.id = b.rider_id LEFT JOIN carshare_driver d ON d.id = b.driver_id WHERE 1 = 1
+                """
             var arguments: [any DatabaseValueConvertible] = []
             if let vehicle { sql += " AND b.vehicle_id = ?"; arguments.append(vehicle) }
             if let from { sql += " AND b.end_at > ?"; arguments.append(from.millisecondsSince1970) }
@@ -115,8 +120,9 @@ extension SQLiteCarShareStore {
             }
             sql += " ORDER BY b.start_at, b.id LIMIT 5000"
             // The query narrows to the caller's bookings; the policy has the last word on each.
-            return try Int64.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { try booking(db, $0) }
-                .filter { try may(db, identity, .read, booking: $0) }
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
+                .filter { AccessPolicy.allows(identity, .read, .booking(dwelling: $0[1], estate: $0[2], bookedBy: $0[3], driverUser: $0[4])) }
+                .map { try booking(db, $0[0]) }
         }
     }
 

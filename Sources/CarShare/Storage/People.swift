@@ -60,13 +60,15 @@ extension SQLiteCarShareStore {
         try await read { db in
             try identity.require(.read, .members, "the member list (drivers see their assignments)")
             // The query narrows to the caller's members; the policy has the last word on each.
-            let ids: [Int64]
+            let rows: [Row]
+            let columns = "SELECT id, name, dwelling_id, estate_id FROM carshare_member"
             switch identity.role {
-            case .association: ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_member WHERE estate_id = ? ORDER BY id", arguments: [identity.estate])
-            case .resident: ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_member WHERE dwelling_id = ? ORDER BY id", arguments: [identity.dwelling])
-            default: ids = try Int64.fetchAll(db, sql: "SELECT id FROM carshare_member ORDER BY id")
+            case .association: rows = try Row.fetchAll(db, sql: columns + " WHERE estate_id = ? ORDER BY id", arguments: [identity.estate])
+            case .resident: rows = try Row.fetchAll(db, sql: columns + " WHERE dwelling_id = ? ORDER BY id", arguments: [identity.dwelling])
+            default: rows = try Row.fetchAll(db, sql: columns + " ORDER BY id")
             }
-            return try ids.map { try memberScope(db, $0) }.filter { canSee(identity, $0) }.map { try member(db, $0.id) }
+            return try rows.map { MemberScope(id: $0["id"], name: $0["name"], dwelling: $0["dwelling_id"], estate: $0["estate_id"]) }
+                .filter { canSee(identity, $0) }.map { try member(db, $0.id) }
         }
     }
 

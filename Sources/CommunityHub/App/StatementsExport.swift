@@ -174,15 +174,13 @@ package struct StatementsExport: Sendable {
             documentIndex += 1
             return bytes
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         for estateID in Array(Set(places.map(\.estate))).sorted() {
             let association = try await self.association(estate: estateID, month: month, by: identity, now: now)
-            let kept = try JSONDecoder().decode(AssociationStatement.self, from: try await keep("association/" + estateID, fresh: try encoder.encode(association)))
+            let kept = try JSONDecoder().decode(AssociationStatement.self, from: try await keep("association/" + estateID, fresh: try Self.canonical(association)))
             try estateHTML?.write(EstatePages.page(kept) + "\n")
             for building in Array(Set(places.filter { $0.estate == estateID }.map(\.building))).sorted() {
                 let statement = try await self.building(building, month: month, by: identity, now: now)
-                let kept = try JSONDecoder().decode(BuildingStatement.self, from: try await keep("building/" + building, fresh: try encoder.encode(statement)))
+                let kept = try JSONDecoder().decode(BuildingStatement.self, from: try await keep("building/" + building, fresh: try Self.canonical(statement)))
                 try estateHTML?.write(EstatePages.page(kept) + "\n")
                 silentDevices += kept.troubledDevices.filter(\.isSilent).map(\.device)
                 for device in kept.troubledDevices {
@@ -241,13 +239,14 @@ package struct StatementsExport: Sendable {
         }
         let summary = Summary(month: month, estate: estate, revision: revision, issued: issuing, changes: changes, revisedDocuments: revisedDocuments,
                               silentDevices: silentDevices.sorted(), refusedByReason: refusedByReason, counts: counts, files: files)
+        let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(summary).write(to: directory.appendingPathComponent(base + "-resume.json"))
         return summary
     }
 
     /// A statement's JSON as kept and sent: keys sorted, so the same statement gives the same bytes.
-    static func canonical(_ statement: HouseholdStatement) throws -> Data {
+    static func canonical<T: Encodable>(_ statement: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return try encoder.encode(statement)
@@ -261,12 +260,7 @@ package struct StatementsExport: Sendable {
         guard carShare.zone.startOfDay(first.firstOfNextMonth) <= now else {
             throw HubError.badRequest(field: "month", code: "month_not_over", "\(French.month(month)) is not over yet: its statement comes once the month has ended")
         }
-        for scope in ["*", place.estate] {
-            if let latest = try await archive.latestRevision(month: month, scope: scope),
-               let sent = try await archive.statement(month: month, scope: scope, revision: latest.number, subject: dwelling) {
-                return try JSONDecoder().decode(HouseholdStatement.self, from: sent)
-            }
-        }
+        if let sent = try await sent(HouseholdStatement.self, subject: dwelling, month: month, estate: place.estate, archive: archive) { return sent }
         return try await household(place, month: month, members: try await carShare.members(by: identity), by: identity, now: now)
     }
 

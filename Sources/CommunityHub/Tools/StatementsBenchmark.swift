@@ -89,12 +89,7 @@ enum StatementsBenchmark {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    static func residentMegabytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
-        return kilobytes / 1024
-    }
+    static func residentMegabytes() -> Int { IngestBenchRun.status(pid: nil, "VmRSS") / 1024 }
 
     /// Samples the process's resident memory every 20 ms on its own thread.
     final class PeakSampler: @unchecked Sendable {

@@ -1,11 +1,10 @@
 import Foundation
-import HubCore
 
 /// Numbers, money and dates the French way (`../shared/style/pages.md`): `1 234,50 €`,
 /// `1 234,5 kWh`, `mardi 3 décembre 2026`, `03/12/2026`, `octobre 2026`.
 public enum French {
     /// A narrow no-break space: between thousands and before a unit.
-    static let thin = "\u{202F}"
+    public static let thin = "\u{202F}"
 
     public static let months = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
     static let weekdays = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
@@ -56,12 +55,10 @@ public enum French {
     /// "3 décembre", "1er octobre".
     public static func dayAndMonth(_ date: LocalDate) -> String { dayOfMonth(date) + " " + months[date.month - 1] }
 
-    static func dayOfMonth(_ date: LocalDate) -> String { date.day == 1 ? "1er" : "\(date.day)" }
+    public static func dayOfMonth(_ date: LocalDate) -> String { date.day == 1 ? "1er" : "\(date.day)" }
 
     /// "03/12/2026".
-    public static func shortDate(_ date: LocalDate) -> String {
-        (date.day < 10 ? "0" : "") + "\(date.day)/" + (date.month < 10 ? "0" : "") + "\(date.month)/\(date.year)"
-    }
+    public static func shortDate(_ date: LocalDate) -> String { date.frenchText }
 
     /// "1 jour", "3 jours" (French puts 0 and 1 in the singular).
     public static func count(_ value: Int, _ singular: String, _ pluralForm: String? = nil) -> String {
@@ -112,4 +109,11 @@ public enum FrenchCSV {
     }
 
     public static func line(_ cells: [String]) -> String { cells.joined(separator: ";") + "\r\n" }
+}
+
+extension LocalDate {
+    /// "27/11/2026", as French readers write dates.
+    public var frenchText: String {
+        (day < 10 ? "0" : "") + "\(day)/" + (month < 10 ? "0" : "") + "\(month)/\(year)"
+    }
 }
