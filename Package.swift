@@ -107,11 +107,20 @@ let package = Package(
             path: "Sources/CommunityHub/Statements",
             swiftSettings: strict
         ),
+        // The web pages in French for residents, associations, drivers and staff, as HTML from the
+        // cores' values: pure, no database, HTTP or MQTT (the routes that serve them are in HubApp).
+        .target(
+            name: "HubPages",
+            dependencies: ["HubCore", "EnergyCore", "CarShareCore"],
+            path: "Sources/CommunityHub/Pages",
+            swiftSettings: strict
+        ),
         // The application: the router, the composed services and the settings (tests use it).
         .target(
             name: "HubApp",
             dependencies: [
-                "CarShareCore", "EnergyCore", "HubCore", "Shared", "EnergyHub", "CarShare", "HubStatements",
+                "CarShareCore", "EnergyCore", "HubCore", "Shared", "EnergyHub", "CarShare", "HubStatements", "HubPages",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -160,7 +169,7 @@ let package = Package(
                 "HubCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            exclude: ["App", "Tools", "CLI", "Statements"],
+            exclude: ["App", "Tools", "CLI", "Statements", "Pages"],
             swiftSettings: strict
         ),
         // Helpers for tests: a real mosquitto broker on a free loopback port, temporary databases.

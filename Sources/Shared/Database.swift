@@ -220,6 +220,10 @@ public enum SharedSchema {
                 CREATE INDEX api_token_by_user ON api_token(user_name);
                 """)
         }
+        // Issue 9: a first password printed on a sheet by staff is changed at the first login.
+        migrator.registerMigration("shared-2-password-change") { db in
+            try db.execute(sql: "ALTER TABLE hub_user ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0 CHECK (must_change_password IN (0, 1))")
+        }
     }
 }
 

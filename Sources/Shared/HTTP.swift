@@ -13,11 +13,20 @@ public struct HubRequestContext: RequestContext {
     public var identity: Identity?
     /// The bearer token that authenticated the request (for logout), set with `identity`.
     public var bearerToken: String?
+    /// The browser session's token and the CSRF token its forms carry (pages only).
+    public var session: (token: String, csrf: String)?
+    /// A page's form, read and checked against the CSRF token before the handler runs (POST only).
+    public var form: FormFields?
+    /// The client's address, for slowing failed logins per address.
+    public let remoteAddress: String?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
         self.identity = nil
         self.bearerToken = nil
+        self.session = nil
+        self.form = nil
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     public var requestDecoder: JSONDecoder { JSONDecoder() }

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import HubCore
 import HummingbirdBcrypt
+import Synchronization
 
 /// Users, passwords (bcrypt) and bearer tokens (only their SHA-256 is stored), in SQLite.
 public struct SQLiteUserStore: UserStore {
@@ -14,15 +15,12 @@ public struct SQLiteUserStore: UserStore {
         self.bcryptCost = bcryptCost
     }
 
-    public func add(name: String, role: Role, dwelling: String?, estate: String?, password: String, by identity: Identity, at now: Instant) async throws {
+    public func add(name: String, role: Role, dwelling: String?, estate: String?, password: String, mustChangePassword: Bool,
+                    by identity: Identity, at now: Instant) async throws {
         try AccessPolicy.require(identity, .manage, .users, field: "role", "accounts are created by the landlord's staff")
         let name = name.trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty, name.count <= 100 else { throw HubError.badRequest(field: "name", "a user name must be 1 to 100 characters") }
-        guard password.count >= 8 else { throw HubError.badRequest(field: "password", "a password must have at least 8 characters") }
-        // bcrypt reads up to the first NUL and at most 72 bytes: refuse what it would silently cut.
-        guard !password.utf8.contains(0), password.utf8.count <= 72 else {
-            throw HubError.badRequest(field: "password", "a password must be at most 72 bytes, without NUL characters")
-        }
+        try Self.checkPassword(password)
         switch role {
         case .resident:
             guard dwelling != nil else { throw HubError.badRequest(field: "dwelling", "a resident must be tied to a dwelling (--dwelling)") }
@@ -48,8 +46,9 @@ public struct SQLiteUserStore: UserStore {
             if try db.exists("SELECT 1 FROM hub_user WHERE name = ?", name) {
                 throw HubError.conflict(field: "name", code: "exists", "a user named \(name) already exists")
             }
-            try db.execute(sql: "INSERT INTO hub_user (name, role, dwelling_id, estate_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [name, role.rawValue, dwelling, estate, hash, now.millisecondsSince1970])
+            try db.execute(sql: """
+                INSERT INTO hub_user (name, role, dwelling_id, estate_id, password_hash, created_at, must_change_password) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [name, role.rawValue, dwelling, estate, hash, now.millisecondsSince1970, mustChangePassword])
         }
     }
 
@@ -132,13 +131,69 @@ public struct SQLiteUserStore: UserStore {
         // bcrypt takes tens of milliseconds by design: run it on its own thread, not on the
         // shared pool that serves every other request. A missing user costs the same time, so a
         // wrong name and a wrong password look alike.
-        let hash = found?.hash ?? SQLiteUserStore.dummyHash
+        let hash = found?.hash ?? SQLiteUserStore.dummyHash(cost: bcryptCost)
         let matches = await BlockingWork.run { Bcrypt.verify(password, hash: hash) }
         guard let found, matches else { return nil }
         return found.identity
     }
 
-    static let dummyHash = Bcrypt.hash("not a real password", cost: 4)
+    /// A hash of the store's own cost for names that do not exist: checking a password against it
+    /// takes as long as against a real account's (issue 14, defect 11: a cheaper stand-in told an
+    /// attacker which names exist). Made once per cost.
+    static func dummyHash(cost: UInt8) -> String {
+        if let hash = dummyHashes.withLock({ $0[cost] }) { return hash }
+        let hash = Bcrypt.hash("not a real password", cost: cost)
+        dummyHashes.withLock { $0[cost] = hash }
+        return hash
+    }
+
+    private static let dummyHashes = Mutex<[UInt8: String]>([:])
+
+    public func accounts(by identity: Identity) async throws -> [UserAccount] {
+        try AccessPolicy.require(identity, .read, .users, field: "name", "the list of accounts is for the landlord's staff")
+        return try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, role, dwelling_id, estate_id, created_at, must_change_password FROM hub_user ORDER BY role, name").compactMap(Self.account)
+        }
+    }
+
+    public func setPassword(name: String, password: String, mustChange: Bool, by identity: Identity, at now: Instant) async throws {
+        // Someone else's password is the staff's to set (and then it must be changed); one's own, anyone's.
+        if identity.name != name || mustChange {
+            try AccessPolicy.require(identity, .manage, .users, field: "name", "only the landlord's staff set someone else's password")
+        }
+        try Self.checkPassword(password)
+        let cost = bcryptCost
+        let hash = await BlockingWork.run { Bcrypt.hash(password, cost: cost) }
+        try await database.write { db in
+            try db.execute(sql: "UPDATE hub_user SET password_hash = ?, must_change_password = ? WHERE name = ?", arguments: [hash, mustChange, name])
+            guard db.changesCount == 1 else { throw HubError.notFound(field: "name", "no user named \(name)") }
+        }
+    }
+
+    public func account(forToken token: String, at now: Instant) async throws -> UserAccount? {
+        let hash = SQLiteUserStore.hash(token: token)
+        return try await database.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT u.name, u.role, u.dwelling_id, u.estate_id, u.created_at, u.must_change_password FROM api_token t JOIN hub_user u ON u.name = t.user_name
+                WHERE t.token_hash = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)
+                """, arguments: [hash, now.millisecondsSince1970]).flatMap(Self.account)
+        }
+    }
+
+    private static func account(_ row: Row) -> UserAccount? {
+        guard let role = Role(rawValue: row["role"]) else { return nil }
+        return UserAccount(identity: Identity(name: row["name"], role: role, dwelling: row["dwelling_id"], estate: row["estate_id"]),
+                       createdAt: Instant(millisecondsSince1970: row["created_at"]), mustChangePassword: row["must_change_password"])
+    }
+
+    /// What a password must be: bcrypt reads up to the first NUL and at most 72 bytes, so refuse
+    /// what it would silently cut.
+    static func checkPassword(_ password: String) throws {
+        guard password.count >= 8 else { throw HubError.badRequest(field: "password", "a password must have at least 8 characters") }
+        guard !password.utf8.contains(0), password.utf8.count <= 72 else {
+            throw HubError.badRequest(field: "password", "a password must be at most 72 bytes, without NUL characters")
+        }
+    }
 
     /// SHA-256 of the token, hex: what the database keeps instead of the token.
     public static func hash(token: String) -> String {

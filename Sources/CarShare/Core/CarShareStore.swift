@@ -26,6 +26,8 @@ public protocol CarShareStore: Sendable {
     func createBooking(_ input: NewBooking, by identity: Identity, at now: Instant) async throws -> BookingView
     func booking(_ id: Int64, by identity: Identity) async throws -> BookingView
     func bookings(vehicle: Int64?, from: Instant?, to: Instant?, by identity: Identity) async throws -> [BookingView]
+    /// Who rides on each of these bookings, for those the caller may read (a driver calls them).
+    func riderContacts(bookings: [Int64], by identity: Identity) async throws -> [Int64: RiderContact]
     func editBooking(_ id: Int64, _ input: BookingEdit, by identity: Identity, at now: Instant) async throws -> BookingView
     func changeStatus(_ id: Int64, _ input: BookingStatusChange, by identity: Identity, at now: Instant) async throws -> BookingView
 
@@ -60,6 +62,19 @@ public protocol CarShareStore: Sendable {
     /// The hash chain's head at the close of a month (`YYYY-MM`): printed on the association's statement.
     func ledgerHead(month: String, by identity: Identity) async throws -> LedgerHead
     func verify(by identity: Identity) async throws -> VerifyReport
+}
+
+/// A booking's rider as the people taking them there need them: their name and phone.
+public struct RiderContact: Sendable, Equatable {
+    public var member: Int64
+    public var name: String
+    public var phone: String
+
+    public init(member: Int64, name: String, phone: String) {
+        self.member = member
+        self.name = name
+        self.phone = phone
+    }
 }
 
 extension CarShareStore {

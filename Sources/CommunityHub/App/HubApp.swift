@@ -23,6 +23,8 @@ package struct HubDependencies: Sendable {
     package var inFlight = InFlightRequests()
     /// The hub's one time zone (`HubSettings.configuration()`).
     package var zone: LocalTimeZone
+    /// Failed logins, slowed per name and per address (pages and API alike).
+    package var loginGuard: LoginGuard
 
     package init(settings: HubSettings, database: HubDatabase, users: any UserStore, readings: any ReadingStore, metrics: PrometheusCollectorRegistry,
                  brokerConnected: (@Sendable () -> Bool)?, now: @escaping @Sendable () -> Instant = Instant.now, inFlight: InFlightRequests = InFlightRequests(),
@@ -36,6 +38,7 @@ package struct HubDependencies: Sendable {
         self.now = now
         self.inFlight = inFlight
         self.zone = zone
+        self.loginGuard = LoginGuard(metrics: metrics)
     }
 }
 
@@ -66,6 +69,8 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
     let router = Router(context: HubRequestContext.self)
     router.middlewares.add(ServingMiddleware<HubRequestContext>(inFlight: dependencies.inFlight))
     router.middlewares.add(JSONErrorMiddleware<HubRequestContext>())
+    // Inside it: errors on pages (every path outside /api and the probes) are answered as pages.
+    router.middlewares.add(PageErrorMiddleware())
     // Requests that touch the database wait their turn for a bounded time, then get 503 with
     // Retry-After; `/healthz` and `/metrics` stay outside so they answer whatever the load.
     let gate = AsyncGate(permits: dependencies.settings.http.maxConcurrentRequests, maxWaiting: dependencies.settings.http.maxQueuedRequests)
@@ -98,9 +103,16 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
         // Decoded here rather than with request.decode so a DecodingError keeps the field it names.
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let body = try JSONDecoder().decode(SessionRequest.self, from: Data(buffer.readableBytesView))
+        let wait = await dependencies.loginGuard.retryAfter(name: body.name, address: context.remoteAddress, at: dependencies.now())
+        guard wait == 0 else {
+            throw HubError(.unavailable, code: "too_many_attempts", field: "name",
+                           message: "too many failed logins for this name or address: try again in \(wait) s")
+        }
         guard let identity = try await dependencies.users.verify(name: body.name, password: body.password) else {
+            await dependencies.loginGuard.failed(name: body.name, address: context.remoteAddress, at: dependencies.now())
             throw HubError.unauthorized("wrong name or password")
         }
+        await dependencies.loginGuard.succeeded(name: body.name)
         let now = dependencies.now()
         let expires = now.adding(seconds: Int64(dependencies.settings.auth.sessionHours) * 3600)
         let token = try await dependencies.users.createToken(for: identity.name, label: "session", expiresAt: expires, by: identity, at: now)
@@ -120,11 +132,16 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
     CarShareRoutes(store: SQLiteCarShareStore(database: dependencies.database, settings: dependencies.settings.carshare), now: dependencies.now).add(to: api)
     if let energy = try? dependencies.settings.energy.validated() {
         let statements = dependencies.settings.statements
-        StatementRoutes(export: StatementsExport(registry: SQLiteRegistryStore(database: dependencies.database, configuration: energy),
-                                                 figures: EnergyReports(database: dependencies.database, configuration: energy),
-                                                 carShare: SQLiteCarShareStore(database: dependencies.database, settings: dependencies.settings.carshare),
-                                                 landlord: statements.landlord, association: { statements.association(of: $0) }),
-                        archive: SQLiteStatementArchive(database: dependencies.database), now: dependencies.now).add(to: api)
+        let registry = SQLiteRegistryStore(database: dependencies.database, configuration: energy)
+        let figures = EnergyReports(database: dependencies.database, configuration: energy)
+        let carShare = SQLiteCarShareStore(database: dependencies.database, settings: dependencies.settings.carshare)
+        let statementRoutes = StatementRoutes(export: StatementsExport(registry: registry, figures: figures, carShare: carShare,
+                                                                       landlord: statements.landlord, association: { statements.association(of: $0) }),
+                                              archive: SQLiteStatementArchive(database: dependencies.database), now: dependencies.now)
+        statementRoutes.add(to: api)
+        WebRoutes(settings: dependencies.settings, users: dependencies.users, guardian: dependencies.loginGuard, carShare: carShare, figures: figures,
+                  registry: registry, readings: dependencies.readings, now: dependencies.now, zone: dependencies.zone)
+            .add(to: router, limit: limit, statements: statementRoutes)
     }
     return router
 }

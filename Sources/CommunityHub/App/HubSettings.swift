@@ -27,6 +27,12 @@ package struct HubSettings: Codable, Sendable, Equatable {
         /// On SIGTERM, how long requests in flight may finish; then they are cut, the cut ones
         /// are logged, and the process exits (ingest drains whatever happens).
         package var shutdownGraceSeconds = 5
+        /// Marks the pages' session cookie `Secure`: set it when the hub is reached through TLS
+        /// (a request with `X-Forwarded-Proto: https` from the TLS proxy gets it anyway).
+        package var secureCookies = false
+        /// The address people type to reach the pages, printed on their access sheet
+        /// (default: `http://host:port`).
+        package var publicAddress = ""
 
         package func validated() throws -> HTTPSection {
             guard (1...4096).contains(maxConcurrentRequests) else { throw HubError.configuration("http.maxConcurrentRequests must be from 1 to 4096") }
@@ -41,9 +47,11 @@ package struct HubSettings: Codable, Sendable, Equatable {
         package var bcryptCost = 12
         /// How long a token from `POST /api/v1/sessions` stays valid.
         package var sessionHours = 12
+        /// How long a browser session lasts on a device its owner marked as their own.
+        package var rememberDays = 30
 
         enum CodingKeys: String, CodingKey {
-            case bcryptCost, sessionHours
+            case bcryptCost, sessionHours, rememberDays
         }
 
         package init() {}
@@ -54,6 +62,10 @@ package struct HubSettings: Codable, Sendable, Equatable {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             bcryptCost = try container.decode(Int.self, forKey: .bcryptCost)
             sessionHours = try container.decode(Int.self, forKey: .sessionHours)
+            rememberDays = try container.decode(Int.self, forKey: .rememberDays)
+            guard (1...366).contains(rememberDays) else {
+                throw DecodingError.dataCorruptedError(forKey: .rememberDays, in: container, debugDescription: "must be between 1 and 366")
+            }
             guard (4...31).contains(bcryptCost) else {
                 throw DecodingError.dataCorruptedError(forKey: .bcryptCost, in: container, debugDescription: "must be between 4 and 31")
             }

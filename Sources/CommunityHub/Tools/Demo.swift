@@ -125,6 +125,14 @@ struct Demo: AsyncParsableCommand {
 
             ================================================================
              Community hub demo (SIMULATED DATA) is running: press Ctrl-C to stop.
+
+             Open \(base)/ in a browser (pages in French) and log in with one of these,
+             password \(DemoData.password):
+               demo-resident     a resident: the household's savings, bookings, asking for a trip
+               demo-association  the estate's association: savings, the car's week, members, cash
+               demo-driver       a volunteer driver: trips to do, logging a trip or a charge
+               demo-staff        the landlord's staff: paper sheets, devices, accounts, statements
+
              Health:   \(base)/healthz   Ready: \(base)/readyz   Metrics: \(base)/metrics
              Database: \(database)    Broker: \(mqtt.host):\(mqtt.port)
              Demo logins (password \(DemoData.password)) and their bearer tokens:
