@@ -229,6 +229,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "PagesTests",
+            dependencies: [
+                "HubPages", "HubApp", "CarShare", "CarShareCore", "EnergyHub", "EnergyCore", "HubCore", "Shared", "HubTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "EnergyCore", "EnergyHub", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubTools",

@@ -140,7 +140,7 @@ public struct SQLiteUserStore: UserStore {
     /// A hash of the store's own cost for names that do not exist: checking a password against it
     /// takes as long as against a real account's (issue 14, defect 11: a cheaper stand-in told an
     /// attacker which names exist). Made once per cost.
-    static func dummyHash(cost: UInt8) -> String {
+    public static func dummyHash(cost: UInt8) -> String {
         if let hash = dummyHashes.withLock({ $0[cost] }) { return hash }
         let hash = Bcrypt.hash("not a real password", cost: cost)
         dummyHashes.withLock { $0[cost] = hash }

@@ -73,14 +73,16 @@ public enum SitePage: String, Sendable, CaseIterable {
     public func resource(for identity: Identity, subject: String? = nil) -> (AccessPolicy.Action, AccessPolicy.Resource)? {
         switch self {
         case .savings:
-            guard let dwelling = subject ?? identity.dwelling else { return nil }
+            // Without a dwelling named, the page asks for one: for whoever sees every household's figures.
+            guard let dwelling = subject ?? identity.dwelling else { return (.read, .landlordEnergy) }
             return (.read, .dwellingEnergy(dwelling: dwelling))
         case .myCar: return (.read, .members)
         case .askTrip:
             guard let dwelling = identity.dwelling else { return nil }
             return (.read, .member(dwelling: dwelling, estate: nil))
         case .estate:
-            guard let estate = subject ?? identity.estate else { return nil }
+            // Without an estate named, the page picks one among all: for whoever sees every estate's figures.
+            guard let estate = subject ?? identity.estate else { return (.read, .landlordEnergy) }
             return (.read, .estateEnergy(estate: estate))
         case .week, .driverSheet: return (.read, .logbook)
         case .members: return (.read, .members)

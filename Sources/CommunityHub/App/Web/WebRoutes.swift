@@ -228,8 +228,8 @@ struct WebRoutes {
     func savings(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let subject = request.query("logement")
         let identity = try context.requireIdentity()
-        if subject == nil && identity.dwelling == nil && identity.role == .staff {
-            let (_, viewer) = try authorize(.devices, context)
+        if subject == nil && identity.dwelling == nil {
+            let (_, viewer) = try authorize(.savings, context)
             let body = "<form method=\"get\" action=\"\(SitePage.savings.path)\"><div class=\"field\"><label for=\"logement\">Numéro du logement</label>"
                 + "<input type=\"text\" id=\"logement\" name=\"logement\"></div><button type=\"submit\" class=\"button\">Voir les économies</button></form>\n"
             return render(.savings, viewer, body: body, title: "Économies d'un logement")
