@@ -104,6 +104,17 @@ import Testing
         (association, .manage, .trips, true),
         (resident, .manage, .trips, false),
         (resident, .read, .trips, false),
+        // Logging a ride: a driver only on a booking assigned to them; a paper log without a
+        // booking is for staff and the association.
+        (driver, .manage, .rideLog(booking: true, assignedDriverUser: "driver"), true),
+        (driver, .manage, .rideLog(booking: true, assignedDriverUser: nil), false),
+        (driver, .manage, .rideLog(booking: true, assignedDriverUser: "another"), false),
+        (driver, .manage, .rideLog(booking: false, assignedDriverUser: nil), false),
+        (driver, .manage, .rideLog(booking: false, assignedDriverUser: "driver"), false),
+        (association, .manage, .rideLog(booking: false, assignedDriverUser: nil), true),
+        (association, .manage, .rideLog(booking: true, assignedDriverUser: "another"), true),
+        (staff, .manage, .rideLog(booking: false, assignedDriverUser: nil), true),
+        (resident, .manage, .rideLog(booking: true, assignedDriverUser: "resident-d1"), false),
         (driver, .manage, .payments, true),
         (resident, .manage, .payments, false),
         // A car's logbook: drivers read it; the association and staff explain its gaps.

@@ -42,6 +42,12 @@ public enum AccessPolicy {
         /// Trips and charging sessions: logged by staff, the association and drivers (a driver
         /// their own), and listed by them.
         case trips
+        /// Logging a ride (a member carried): on a booking, whose assigned driver has the login
+        /// `assignedDriverUser` (nil when nobody is assigned or the driver has no login), or
+        /// without one (`booking` false: a paper log typed in later). A driver logs only the rides
+        /// assigned to them; staff and the association log any (the association its estate's
+        /// members', which the member check decides).
+        case rideLog(booking: Bool, assignedDriverUser: String?)
         /// A car's logbook: read by staff, the association and drivers (who fill it in); its
         /// odometer gaps explained by a note (manage) by the association and staff.
         case logbook
@@ -100,6 +106,12 @@ public enum AccessPolicy {
             return identity.role == .association || (identity.role == .driver && action == .read)
         case .trips, .payments:
             return identity.role == .association || identity.role == .driver
+        case .rideLog(let booking, let assignedDriverUser):
+            switch identity.role {
+            case .staff, .association: return action == .manage
+            case .driver: return action == .manage && booking && assignedDriverUser != nil && assignedDriverUser == identity.name
+            case .resident: return false
+            }
         case .cash:
             return identity.role == .association
         case .ledger:
