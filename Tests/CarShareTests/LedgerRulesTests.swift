@@ -52,18 +52,25 @@ import Testing
         #expect(throws: LedgerError.numberGap(expected: 3, found: 4)) { try LedgerRules.checkGapless([1, 2, 4]) }
     }
 
-    @Test func invariant7_theCashBoxNeverGoesNegativeOnAnyDay() throws {
+    @Test(arguments: Account.clearing)
+    func invariant7_aClearingAccountNeverGoesNegativeOnAnyDay(_ account: Account) throws {
         let next = day.advanced(by: 1)
-        try LedgerRules.checkCashBox(opening: Cents(500), later: [], date: day, delta: Cents(-500))
-        #expect(throws: LedgerError.cashBoxNegative(on: day, balance: Cents(-1))) {
-            try LedgerRules.checkCashBox(opening: Cents(500), later: [], date: day, delta: Cents(-501))
+        try LedgerRules.checkClearing(account, opening: Cents(500), later: [], date: day, delta: Cents(-500))
+        #expect(throws: LedgerError.clearingAccountNegative(account: account, on: day, balance: Cents(-1))) {
+            try LedgerRules.checkClearing(account, opening: Cents(500), later: [], date: day, delta: Cents(-501))
         }
-        // A backdated withdrawal that the box could pay that day, but not after a later withdrawal.
-        #expect(throws: LedgerError.cashBoxNegative(on: next, balance: Cents(-100))) {
-            try LedgerRules.checkCashBox(opening: Cents(500), later: [(next, Cents(-400))], date: day, delta: Cents(-200))
+        // A backdated withdrawal that the account could pay that day, but not after a later withdrawal.
+        #expect(throws: LedgerError.clearingAccountNegative(account: account, on: next, balance: Cents(-100))) {
+            try LedgerRules.checkClearing(account, opening: Cents(500), later: [(next, Cents(-400))], date: day, delta: Cents(-200))
         }
         // Money received the same day counts.
-        try LedgerRules.checkCashBox(opening: .zero, later: [(day, Cents(300))], date: day, delta: Cents(-300))
+        try LedgerRules.checkClearing(account, opening: .zero, later: [(day, Cents(300))], date: day, delta: Cents(-300))
+    }
+
+    @Test func eachClearingAccountHasItsNamedError() {
+        let codes = Account.clearing.map { LedgerError.clearingAccountNegative(account: $0, on: day, balance: Cents(-1)).code }
+        #expect(codes == ["cash_box_negative", "cheques_to_deposit_negative", "cash_in_transit_negative"])
+        #expect(Account.allCases.filter(\.isClearing) == [.chequesToDeposit, .cash, .internalTransfers])
     }
 
     @Test func refundsCannotExceedCreditAndAmountsArePositive() throws {

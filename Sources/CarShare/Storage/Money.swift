@@ -114,17 +114,17 @@ extension SQLiteCarShareStore {
             }
             var draft = try LedgerRules.reversal(of: original, on: date)
             draft.label += " — motif : \(reason)"
-            // The reversal and the right entry are one correction: the cash box is checked once
-            // both are written (a cash entry re-posted identically must not fail half-way).
-            let reversal = try post(db, draft, by: identity.name, at: now, checkCash: replacement == nil)
+            // The reversal and the right entry are one correction: the clearing accounts are checked
+            // once both are written (a cash entry re-posted identically must not fail half-way).
+            let reversal = try post(db, draft, by: identity.name, at: now, checkClearing: replacement == nil)
             var posted = [EntryView(reversal)]
             if let replacement {
                 let corrected = try post(db, EntryDraft(date: date, kind: .correction, label: input.label.map { try Check.name($0, field: "label") }
                                                         ?? "Correction de l'écriture n° \(original.number) : \(original.label)",
                                                         lines: replacement, member: original.member, corrects: original.number),
-                                         by: identity.name, at: now, checkCash: false)
+                                         by: identity.name, at: now, checkClearing: false)
                 posted.append(EntryView(corrected))
-                try checkCashBox(db, from: date)
+                try checkClearingAccounts(db, from: date)
             }
             return PostedView(entries: posted)
         }

@@ -178,8 +178,10 @@ extension SQLiteCarShareStore {
         var entryNumber: Int64?
         if cost > .zero, let method {
             let date = zone.localDate(of: at)
+            // A cheque the association writes is drawn on its bank account (5112 holds the cheques it received).
+            let account: Account = method == .cheque ? .bank : method.account
             entryNumber = try post(db, EntryDraft(date: date, kind: .charging, label: "Recharge de \(vehicle.name) le \(date.frenchText)",
-                                                  lines: [.debit(.charging, cost), .credit(method.account, cost)]),
+                                                  lines: [.debit(.charging, cost), .credit(account, cost)]),
                                    by: identity.name, at: now).number
         }
         try db.execute(sql: """
