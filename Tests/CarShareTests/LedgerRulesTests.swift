@@ -135,4 +135,23 @@ import Testing
         // Sorted by date: the payment of the 11th comes before the membership of the 12th.
         #expect(text.range(of: "2026-03-11 (2)")!.lowerBound < text.range(of: "2026-03-12 (1)")!.lowerBound)
     }
+
+    /// Issue 14, defect 7: an entry about a member another association may not see keeps its
+    /// amounts (the association's own accounts stay whole) but names no one.
+    @Test func anEntryOfAnotherEstatesMemberShowsWithoutThem() {
+        let entry = PostedEntry(number: 3, draft: EntryDraft(date: day, kind: .payment, label: "Paiement en espèces — Carole Petit",
+                                                             lines: [.debit(.cash, Cents(1000)), .credit(.members, Cents(800), member: 7), .credit(.memberCredit, Cents(200), member: 7)],
+                                                             member: 7, needsReceipt: true),
+                                receipt: 1, postedAt: Instant(millisecondsSince1970: 0), postedBy: "staff", previousHash: HashChain.genesis)
+        #expect(entry.namedMembers == [7])
+        let shown = entry.withoutMembers { $0 == 1 }
+        #expect(shown.label == "Paiement — un membre d'une autre résidence" && shown.member == nil && shown.namedMembers.isEmpty)
+        #expect(shown.lines.map(\.amount) == entry.lines.map(\.amount) && shown.lines.map(\.account) == entry.lines.map(\.account))
+        #expect(shown.number == 3 && shown.hash == entry.hash && shown.receipt == 1)
+        #expect(entry.withoutMembers { $0 == 7 } == entry)
+        #expect(HledgerJournal.postingName(shown.lines[1]) == "411 Usagers:autres résidences")
+        #expect(HledgerJournal.postingName(shown.lines[0]) == "530 Caisse" && HledgerJournal.postingName(entry.lines[1]) == "411 Usagers:membre-7")
+        let journal = HledgerJournal.export([shown])
+        #expect(!journal.contains("Carole") && !journal.contains("membre-7") && journal.contains("4191 Usagers créditeurs (avances):autres résidences"))
+    }
 }

@@ -109,6 +109,27 @@ public struct SQLiteCarShareStore: CarShareStore {
         guard canManage(identity, member) else { throw denied("member", "your role does not let you manage member \(member.id)") }
     }
 
+    /// Every member's scope, for the ledger's views (a small table: one row per member).
+    func memberScopes(_ db: Database) throws -> [Int64: MemberScope] {
+        var scopes: [Int64: MemberScope] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT id, name, dwelling_id, estate_id FROM carshare_member") {
+            scopes[row["id"]] = MemberScope(id: row["id"], name: row["name"], dwelling: row["dwelling_id"], estate: row["estate_id"])
+        }
+        return scopes
+    }
+
+    /// An entry as the caller may see it (`AccessPolicy.disclosesLedgerEntry`): whole, without the
+    /// members of another estate (and its label), or not at all.
+    func disclosed(_ entry: PostedEntry, to identity: Identity, members: [Int64: MemberScope]) -> PostedEntry? {
+        if identity.role == .staff { return entry }
+        let named = entry.namedMembers
+        switch AccessPolicy.disclosesLedgerEntry(identity, memberEstates: named.map { members[$0]?.estate }) {
+        case .whole: return entry
+        case .none: return nil
+        case .withoutOtherEstatesMembers: return entry.withoutMembers { id in members[id].map { canSee(identity, $0) } ?? false }
+        }
+    }
+
     /// The driver record of a driver user.
     func driverID(of identity: Identity, _ db: Database) throws -> Int64? {
         try Int64.fetchOne(db, sql: "SELECT id FROM carshare_driver WHERE user_name = ?", arguments: [identity.name])

@@ -11,8 +11,9 @@ extension SQLiteCarShareStore {
         try identity.require(.read, .ledger, "the ledger")
         guard from <= to else { throw HubError.badRequest(field: "to", code: "invalid_range", "to must not be before from") }
         return try await read { db in
-            try entries(db, rows: Row.fetchAll(db, sql: "SELECT * FROM carshare_entry WHERE date >= ? AND date <= ? ORDER BY number",
-                                               arguments: [from.description, to.description]))
+            let members = try memberScopes(db)
+            return try entries(db, rows: Row.fetchAll(db, sql: "SELECT * FROM carshare_entry WHERE date >= ? AND date <= ? ORDER BY number",
+                                                      arguments: [from.description, to.description])).compactMap { disclosed($0, to: identity, members: members) }
         }
     }
 

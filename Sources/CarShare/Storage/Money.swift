@@ -164,6 +164,11 @@ extension SQLiteCarShareStore {
         try identity.require(.read, .ledger, "the ledger")
         return try await read { db in
             guard let entry = try entry(db, number) else { throw LedgerError.unknownEntry(number: number) }
+            var estates: [String?] = []
+            for member in entry.namedMembers { estates.append(try memberScope(db, member).estate) }
+            guard AccessPolicy.allows(identity, .read, .ledgerEntry(memberEstates: estates)) else {
+                throw denied("entry", "entry \(number) names a member of another estate: it is for that estate's association and the landlord's staff")
+            }
             return EntryView(entry)
         }
     }
