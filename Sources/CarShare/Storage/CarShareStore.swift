@@ -11,11 +11,14 @@ public struct SQLiteCarShareStore: CarShareStore {
     public let database: HubDatabase
     public let settings: CarShareSettings
     public let zone: LocalTimeZone
+    /// Where each month's close is anchored outside the database, and checked by `verify`.
+    public let anchors: LedgerAnchorFile
 
-    public init(database: HubDatabase, settings: CarShareSettings = CarShareSettings()) {
+    public init(database: HubDatabase, settings: CarShareSettings = CarShareSettings(), anchors: LedgerAnchorFile? = nil) {
         self.database = database
         self.settings = settings
         self.zone = settings.zone
+        self.anchors = anchors ?? LedgerAnchorFile(database: database.path, configured: settings.ledgerAnchorsFile)
     }
 
     // MARK: transactions

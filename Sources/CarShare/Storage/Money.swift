@@ -156,6 +156,15 @@ extension SQLiteCarShareStore {
             }
             try db.execute(sql: "INSERT INTO carshare_closed_month (month, closed_by, closed_at) VALUES (?, ?, ?)",
                            arguments: [month, identity.name, now.millisecondsSince1970])
+            // The chain's head at the close goes outside the database before the close commits: a
+            // month is never closed without its anchor (an anchor of a close that then failed to
+            // commit still names an entry and its hash, which stay true).
+            let head = try ledgerHead(db, month: month, lastDay: first.firstOfNextMonth.advanced(by: -1))
+            guard head.chainIntact else {
+                throw HubError(.unprocessable, code: "hash_chain_broken", field: "month",
+                               message: "the ledger's chain does not check up to \(month)'s last entry: run `community-hub ledger verify` before closing")
+            }
+            try anchors.append(LedgerAnchor(head: head, closedAt: now, closedBy: identity.name, key: anchors.key))
             return try String.fetchAll(db, sql: "SELECT month FROM carshare_closed_month ORDER BY month")
         }
     }

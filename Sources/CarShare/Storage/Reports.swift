@@ -351,6 +351,18 @@ extension SQLiteCarShareStore {
         } catch {
             return VerifyReport(ok: false, entries: result.count, lastHash: result.lastHash, brokenEntry: nil, problem: "receipt numbers: \(error.hubError.message)")
         }
-        return VerifyReport(ok: true, entries: result.count, lastHash: result.lastHash, brokenEntry: nil, problem: nil)
+        // A chain that checks on its own may have been rewritten whole: it must also match what
+        // each month's close anchored outside the database.
+        let lines = try anchors.lines()
+        let closed = try String.fetchAll(db, sql: "SELECT month FROM carshare_closed_month ORDER BY month")
+        if let problem = HashChain.checkAnchors(entries, anchorLines: lines, closedMonths: closed, key: anchors.key) {
+            var report = VerifyReport(ok: false, entries: result.count, lastHash: result.lastHash, brokenEntry: nil,
+                                      problem: "month \(problem.month): \(problem.message) (anchors: \(anchors.path))")
+            report.brokenMonth = problem.month
+            return report
+        }
+        var report = VerifyReport(ok: true, entries: result.count, lastHash: result.lastHash, brokenEntry: nil, problem: nil)
+        report.anchoredMonths = Set(closed).count
+        return report
     }
 }
