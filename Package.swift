@@ -208,6 +208,7 @@ let package = Package(
             dependencies: [
                 "CarShare", "CarShareCore", "EnergyCore", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubCLI", "HubTools", "HubStatements",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

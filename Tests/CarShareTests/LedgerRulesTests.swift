@@ -1,5 +1,6 @@
 import CarShare
 import CarShareCore
+import Crypto
 import Foundation
 import HubCore
 import Shared
@@ -52,18 +53,25 @@ import Testing
         #expect(throws: LedgerError.numberGap(expected: 3, found: 4)) { try LedgerRules.checkGapless([1, 2, 4]) }
     }
 
-    @Test func invariant7_theCashBoxNeverGoesNegativeOnAnyDay() throws {
+    @Test(arguments: Account.clearing)
+    func invariant7_aClearingAccountNeverGoesNegativeOnAnyDay(_ account: Account) throws {
         let next = day.advanced(by: 1)
-        try LedgerRules.checkCashBox(opening: Cents(500), later: [], date: day, delta: Cents(-500))
-        #expect(throws: LedgerError.cashBoxNegative(on: day, balance: Cents(-1))) {
-            try LedgerRules.checkCashBox(opening: Cents(500), later: [], date: day, delta: Cents(-501))
+        try LedgerRules.checkClearing(account, opening: Cents(500), later: [], date: day, delta: Cents(-500))
+        #expect(throws: LedgerError.clearingAccountNegative(account: account, on: day, balance: Cents(-1))) {
+            try LedgerRules.checkClearing(account, opening: Cents(500), later: [], date: day, delta: Cents(-501))
         }
-        // A backdated withdrawal that the box could pay that day, but not after a later withdrawal.
-        #expect(throws: LedgerError.cashBoxNegative(on: next, balance: Cents(-100))) {
-            try LedgerRules.checkCashBox(opening: Cents(500), later: [(next, Cents(-400))], date: day, delta: Cents(-200))
+        // A backdated withdrawal that the account could pay that day, but not after a later withdrawal.
+        #expect(throws: LedgerError.clearingAccountNegative(account: account, on: next, balance: Cents(-100))) {
+            try LedgerRules.checkClearing(account, opening: Cents(500), later: [(next, Cents(-400))], date: day, delta: Cents(-200))
         }
         // Money received the same day counts.
-        try LedgerRules.checkCashBox(opening: .zero, later: [(day, Cents(300))], date: day, delta: Cents(-300))
+        try LedgerRules.checkClearing(account, opening: .zero, later: [(day, Cents(300))], date: day, delta: Cents(-300))
+    }
+
+    @Test func eachClearingAccountHasItsNamedError() {
+        let codes = Account.clearing.map { LedgerError.clearingAccountNegative(account: $0, on: day, balance: Cents(-1)).code }
+        #expect(codes == ["cash_box_negative", "cheques_to_deposit_negative", "cash_in_transit_negative"])
+        #expect(Account.allCases.filter(\.isClearing) == [.chequesToDeposit, .cash, .internalTransfers])
     }
 
     @Test func refundsCannotExceedCreditAndAmountsArePositive() throws {
@@ -127,5 +135,72 @@ import Testing
         #expect(text.contains("Adhésion, année 2026"), "a ';' would start a comment in hledger")
         // Sorted by date: the payment of the 11th comes before the membership of the 12th.
         #expect(text.range(of: "2026-03-11 (2)")!.lowerBound < text.range(of: "2026-03-12 (1)")!.lowerBound)
+    }
+
+    /// A chain of entries: `labels[i]` is entry i + 1's label; entries 1 to 3 in March, the rest in April.
+    func chain(_ labels: [String]) -> [PostedEntry] {
+        var entries: [PostedEntry] = []
+        for (index, label) in labels.enumerated() {
+            let date = index < 3 ? day : LocalDate(year: 2026, month: 4, day: 2)!
+            entries.append(PostedEntry(number: Int64(index + 1), draft: EntryDraft(date: date, kind: .manual, label: label,
+                                                                                 lines: [.debit(.bank, Cents(100)), .credit(.grants, Cents(100))]),
+                                       receipt: nil, postedAt: Instant(millisecondsSince1970: 0), postedBy: "staff", previousHash: entries.last?.hash ?? HashChain.genesis))
+        }
+        return entries
+    }
+
+    /// Issue 14, defect 13: the chain recomputed after a change still checks on its own; the
+    /// anchor kept when the month closed does not.
+    @Test func invariant8_anAnchorCatchesARewrittenChain() throws {
+        let original = chain(["a", "b", "c", "d"])
+        let march = HashChain.head(of: original, month: "2026-03", lastDay: LocalDate(year: 2026, month: 3, day: 31)!, closed: true)
+        #expect(march.lastEntry == 3)
+        let anchor = LedgerAnchor(head: march, closedAt: Instant(millisecondsSince1970: 1_000), closedBy: "staff", key: nil)
+        #expect(HashChain.checkAnchors(original, anchorLines: [anchor.line], closedMonths: ["2026-03"], key: nil) == nil)
+        let rewritten = chain(["a", "b (modifié)", "c", "d"])
+        #expect(throws: Never.self) { try HashChain.verify(rewritten) }
+        let problem = HashChain.checkAnchors(rewritten, anchorLines: [anchor.line], closedMonths: ["2026-03"], key: nil)
+        #expect(problem?.month == "2026-03" && problem?.message.contains("entry 3") == true, "\(String(describing: problem))")
+        // A change after the month's head is the open month's: no anchor covers it yet.
+        #expect(HashChain.checkAnchors(chain(["a", "b", "c", "e"]), anchorLines: [anchor.line], closedMonths: ["2026-03"], key: nil) == nil)
+        // A closed month without its anchor, or a line that is no anchor, fails too.
+        #expect(HashChain.checkAnchors(original, anchorLines: [], closedMonths: ["2026-03"], key: nil)?.month == "2026-03")
+        #expect(HashChain.checkAnchors(original, anchorLines: ["{nope"], closedMonths: [], key: nil) != nil)
+    }
+
+    /// With the hub's key, an anchor rewritten to match a rewritten chain is found out too.
+    @Test func invariant8_aSignedAnchorCannotBeRewrittenWithoutTheKey() throws {
+        let key = SymmetricKey(data: Data("a key of at least thirty-two characters".utf8))
+        let original = chain(["a", "b", "c", "d"])
+        let march = HashChain.head(of: original, month: "2026-03", lastDay: LocalDate(year: 2026, month: 3, day: 31)!, closed: true)
+        let signed = LedgerAnchor(head: march, closedAt: Instant(millisecondsSince1970: 1_000), closedBy: "staff", key: key)
+        #expect(signed.hmac?.count == 64)
+        #expect(HashChain.checkAnchors(original, anchorLines: [signed.line], closedMonths: ["2026-03"], key: key) == nil)
+        let rewritten = chain(["a", "b (modifié)", "c", "d"])
+        var forged = signed
+        forged.hash = rewritten[2].hash
+        let problem = HashChain.checkAnchors(rewritten, anchorLines: [forged.line], closedMonths: ["2026-03"], key: key)
+        #expect(problem?.month == "2026-03" && problem?.message.contains("signature") == true, "\(String(describing: problem))")
+        let unsigned = LedgerAnchor(head: march, closedAt: Instant(millisecondsSince1970: 1_000), closedBy: "staff", key: nil)
+        #expect(HashChain.checkAnchors(original, anchorLines: [unsigned.line], closedMonths: ["2026-03"], key: key) != nil)
+    }
+
+    /// Issue 14, defect 7: an entry about a member another association may not see keeps its
+    /// amounts (the association's own accounts stay whole) but names no one.
+    @Test func anEntryOfAnotherEstatesMemberShowsWithoutThem() {
+        let entry = PostedEntry(number: 3, draft: EntryDraft(date: day, kind: .payment, label: "Paiement en espèces — Carole Petit",
+                                                             lines: [.debit(.cash, Cents(1000)), .credit(.members, Cents(800), member: 7), .credit(.memberCredit, Cents(200), member: 7)],
+                                                             member: 7, needsReceipt: true),
+                                receipt: 1, postedAt: Instant(millisecondsSince1970: 0), postedBy: "staff", previousHash: HashChain.genesis)
+        #expect(entry.namedMembers == [7])
+        let shown = entry.withoutMembers { $0 == 1 }
+        #expect(shown.label == "Paiement — un membre d'une autre résidence" && shown.member == nil && shown.namedMembers.isEmpty)
+        #expect(shown.lines.map(\.amount) == entry.lines.map(\.amount) && shown.lines.map(\.account) == entry.lines.map(\.account))
+        #expect(shown.number == 3 && shown.hash == entry.hash && shown.receipt == 1)
+        #expect(entry.withoutMembers { $0 == 7 } == entry)
+        #expect(HledgerJournal.postingName(shown.lines[1]) == "411 Usagers:autres résidences")
+        #expect(HledgerJournal.postingName(shown.lines[0]) == "530 Caisse" && HledgerJournal.postingName(entry.lines[1]) == "411 Usagers:membre-7")
+        let journal = HledgerJournal.export([shown])
+        #expect(!journal.contains("Carole") && !journal.contains("membre-7") && journal.contains("4191 Usagers créditeurs (avances):autres résidences"))
     }
 }

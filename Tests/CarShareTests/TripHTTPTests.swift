@@ -52,18 +52,18 @@ import Testing
         let fixture = try await Fixture()
         let seed = try await fixture.seed()
         try await fixture.app.test(.router) { client in
-            let (ok, okBody) = try await client.send(.post, "\(api)/trips", as: Fixture.driver, fixture: fixture,
-                                                     json: try trip(key: "k1", vehicle: seed.vehicle, riders: [seed.alice], reason: "appel du matin", km: (12_000, 12_045)))
+            let (ok, okBody) = try await client.send(.post, "\(api)/trips", as: Fixture.staff, fixture: fixture,
+                                                     json: try trip(key: "k1", vehicle: seed.vehicle, driver: seed.jean, riders: [seed.alice], reason: "appel du matin", km: (12_000, 12_045)))
             #expect(ok == .created, "\(okBody)")
             let before = try fixture.counts()
-            let (typo, typoBody) = try await client.send(.post, "\(api)/trips", as: Fixture.driver, fixture: fixture,
-                                                         json: try trip(key: "k2", vehicle: seed.vehicle, riders: [seed.alice], reason: "courses", hour: 14, km: (1_250, 1_262)))
+            let (typo, typoBody) = try await client.send(.post, "\(api)/trips", as: Fixture.staff, fixture: fixture,
+                                                         json: try trip(key: "k2", vehicle: seed.vehicle, driver: seed.jean, riders: [seed.alice], reason: "courses", hour: 14, km: (1_250, 1_262)))
             #expect(typo == .unprocessableContent)
             let error = try errorDetail(typoBody)
             #expect(error.code == "odometer_below_last_reading" && error.field == "start_odometer_km")
             #expect(error.message.contains("12045 km"), "\(error.message)")
-            let (far, farBody) = try await client.send(.post, "\(api)/trips", as: Fixture.driver, fixture: fixture,
-                                                       json: try trip(key: "k3", vehicle: seed.vehicle, riders: [seed.alice], reason: "courses", hour: 14, km: (12_045, 21_262)))
+            let (far, farBody) = try await client.send(.post, "\(api)/trips", as: Fixture.staff, fixture: fixture,
+                                                       json: try trip(key: "k3", vehicle: seed.vehicle, driver: seed.jean, riders: [seed.alice], reason: "courses", hour: 14, km: (12_045, 21_262)))
             #expect(try far == .unprocessableContent && errorDetail(farBody).code == "distance_too_long")
             // A paper log typed in late must fit between the trips around it.
             let (earlier, earlierBody) = try await client.send(.post, "\(api)/trips", as: Fixture.staff, fixture: fixture,
@@ -90,9 +90,68 @@ import Testing
             let (_, paulList) = try await client.send(.get, "\(api)/bookings", as: Fixture.otherDriver, fixture: fixture)
             #expect(try decode([BookingView].self, jeanList).map(\.id) == [booking.id])
             #expect(try decode([BookingView].self, paulList).isEmpty)
+            // A ride without a booking is a paper log: staff or the association type it in, with its reason.
             let (unbooked, unbookedBody) = try await client.send(.post, "\(api)/trips", as: Fixture.otherDriver, fixture: fixture,
                                                                  json: try trip(key: "p2", vehicle: seed.vehicle, riders: [seed.bob], hour: 15))
-            #expect(try unbooked == .badRequest && errorDetail(unbookedBody).field == "unbooked_reason")
+            #expect(try unbooked == .forbidden && errorDetail(unbookedBody).field == "booking")
+            let (noReason, noReasonBody) = try await client.send(.post, "\(api)/trips", as: Fixture.association, fixture: fixture,
+                                                                 json: try trip(key: "p3", vehicle: seed.vehicle, driver: seed.paul, riders: [seed.bob], hour: 15))
+            #expect(try noReason == .badRequest && errorDetail(noReasonBody).field == "unbooked_reason")
+        }
+    }
+
+    /// Issue 14, defect 8: a driver logs a ride only on a booking assigned to them (not on one
+    /// nobody was assigned to, which used to complete it with the logger as driver and charge the
+    /// rider), never a ride without a booking (a paper log is typed in by staff or the
+    /// association), and a driver who was deactivated logs nothing, nor is named by staff.
+    @Test func aDriverLogsRidesOnlyOnTheirOwnAssignmentsAndAnInactiveDriverNone() async throws {
+        let fixture = try await Fixture()
+        let seed = try await fixture.seed()
+        let unassigned = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: seed.alice, start: Fixture.at(10), end: Fixture.at(11)),
+                                                               by: Fixture.staff, at: Fixture.now)
+        let assigned = try await fixture.store.createBooking(NewBooking(vehicle: seed.vehicle, rider: seed.bob, start: Fixture.at(14), end: Fixture.at(15), driver: seed.jean),
+                                                             by: Fixture.staff, at: Fixture.now)
+        try await fixture.app.test(.router) { client in
+            let before = try fixture.counts()
+            let (status, body) = try await client.send(.post, "\(api)/trips", as: Fixture.driver, fixture: fixture, json: try trip(key: "j1", booking: unassigned.id))
+            #expect(try status == .forbidden && errorDetail(body).field == "booking", "\(body)")
+            let (paper, paperBody) = try await client.send(.post, "\(api)/trips", as: Fixture.driver, fixture: fixture,
+                                                           json: try trip(key: "j2", vehicle: seed.vehicle, riders: [seed.alice], reason: "carnet papier", hour: 16, km: (12_000, 12_010)))
+            #expect(try paper == .forbidden && errorDetail(paperBody).field == "booking", "\(paperBody)")
+            #expect(try fixture.counts() == before, "nothing completed, nobody charged")
+            let (_, bookingBody) = try await client.send(.get, "\(api)/bookings/\(unassigned.id)", as: Fixture.staff, fixture: fixture)
+            let booking = try decode(BookingView.self, bookingBody)
+            #expect(booking.status == .requested && booking.driver == nil)
+
+            // Jean stops driving: he logs nothing more, and staff cannot name him either.
+            let jean = try await fixture.store.drivers(by: Fixture.staff).first { $0.id == seed.jean }!
+            let (patched, patchedBody) = try await client.send(.patch, "\(api)/drivers/\(seed.jean)", as: Fixture.staff, fixture: fixture,
+                                                               json: #"{"version": \#(jean.version), "active": false}"#)
+            #expect(patched == .ok, "\(patchedBody)")
+            let (own, ownBody) = try await client.send(.post, "\(api)/trips", as: Fixture.driver, fixture: fixture, json: try trip(key: "j3", booking: assigned.id, hour: 14))
+            #expect(try own == .unprocessableContent && errorDetail(ownBody).code == "driver_not_allowed", "\(ownBody)")
+            let (named, namedBody) = try await client.send(.post, "\(api)/trips", as: Fixture.staff, fixture: fixture,
+                                                           json: try trip(key: "j4", vehicle: seed.vehicle, driver: seed.jean, riders: [seed.alice], reason: "carnet papier", hour: 16))
+            #expect(try named == .unprocessableContent && errorDetail(namedBody).code == "driver_not_allowed" && errorDetail(namedBody).field == "driver", "\(namedBody)")
+            let (staffOnBooking, staffOnBookingBody) = try await client.send(.post, "\(api)/trips", as: Fixture.staff, fixture: fixture,
+                                                                             json: try trip(key: "j5", booking: assigned.id, hour: 14))
+            #expect(try staffOnBooking == .unprocessableContent && errorDetail(staffOnBookingBody).code == "driver_not_allowed", "the booking's driver is inactive")
+            let run = try json(NewTrip(idempotencyKey: "j6", vehicle: seed.vehicle, start: Fixture.at(17), end: Fixture.at(18), startOdometerKm: 12_000, endOdometerKm: 12_005,
+                                       batteryStartPct: 80, batteryEndPct: 78, incidents: nil, kind: .garage, purpose: "contrôle technique"))
+            let (garage, garageBody) = try await client.send(.post, "\(api)/trips", as: Fixture.driver, fixture: fixture, json: run)
+            #expect(try garage == .unprocessableContent && errorDetail(garageBody).code == "driver_not_allowed", "\(garageBody)")
+            #expect(try fixture.counts().filter { $0.key != "driver_versions" } == before.filter { $0.key != "driver_versions" })
+
+            // Paul, assigned and active, logs his own assignment; staff type in a paper log for him.
+            let (paulBooking, _) = try await client.send(.post, "\(api)/bookings/\(unassigned.id)/status", as: Fixture.staff, fixture: fixture,
+                                                         json: #"{"status": "confirmed", "driver": \#(seed.paul), "version": \#(booking.version)}"#)
+            #expect(paulBooking == .ok)
+            let (mine, mineBody) = try await client.send(.post, "\(api)/trips", as: Fixture.otherDriver, fixture: fixture, json: try trip(key: "p1", booking: unassigned.id))
+            #expect(mine == .created, "\(mineBody)")
+            let (typed, typedBody) = try await client.send(.post, "\(api)/trips", as: Fixture.staff, fixture: fixture,
+                                                           json: try trip(key: "p2", vehicle: seed.vehicle, driver: seed.paul, riders: [seed.bob], reason: "carnet papier",
+                                                                          hour: 16, km: (12_018, 12_030)))
+            #expect(typed == .created, "\(typedBody)")
         }
     }
 

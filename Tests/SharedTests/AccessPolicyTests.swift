@@ -72,6 +72,18 @@ import Testing
         (association, .manage, .ledger, false),
         (resident, .read, .ledger, false),
         (driver, .read, .ledger, false),
+        // One ledger entry in full: staff; an association when every member it names is of its
+        // estate (an entry naming no one is on the association's own accounts); nobody else.
+        (staff, .read, .ledgerEntry(memberEstates: ["F"]), true),
+        (association, .read, .ledgerEntry(memberEstates: []), true),
+        (association, .read, .ledgerEntry(memberEstates: ["E"]), true),
+        (association, .read, .ledgerEntry(memberEstates: ["E", "E"]), true),
+        (association, .read, .ledgerEntry(memberEstates: ["F"]), false),
+        (association, .read, .ledgerEntry(memberEstates: ["E", "F"]), false),
+        (association, .read, .ledgerEntry(memberEstates: [nil]), false),
+        (association, .manage, .ledgerEntry(memberEstates: ["E"]), false),
+        (resident, .read, .ledgerEntry(memberEstates: []), false),
+        (driver, .read, .ledgerEntry(memberEstates: []), false),
         // A booking: its rider's household and association, whoever made it, its driver.
         (staff, .manage, .booking(dwelling: "D9", estate: "F", bookedBy: "someone", driverUser: nil), true),
         (resident, .read, .booking(dwelling: "D1", estate: "E", bookedBy: "someone", driverUser: nil), true),
@@ -104,6 +116,17 @@ import Testing
         (association, .manage, .trips, true),
         (resident, .manage, .trips, false),
         (resident, .read, .trips, false),
+        // Logging a ride: a driver only on a booking assigned to them; a paper log without a
+        // booking is for staff and the association.
+        (driver, .manage, .rideLog(booking: true, assignedDriverUser: "driver"), true),
+        (driver, .manage, .rideLog(booking: true, assignedDriverUser: nil), false),
+        (driver, .manage, .rideLog(booking: true, assignedDriverUser: "another"), false),
+        (driver, .manage, .rideLog(booking: false, assignedDriverUser: nil), false),
+        (driver, .manage, .rideLog(booking: false, assignedDriverUser: "driver"), false),
+        (association, .manage, .rideLog(booking: false, assignedDriverUser: nil), true),
+        (association, .manage, .rideLog(booking: true, assignedDriverUser: "another"), true),
+        (staff, .manage, .rideLog(booking: false, assignedDriverUser: nil), true),
+        (resident, .manage, .rideLog(booking: true, assignedDriverUser: "resident-d1"), false),
         (driver, .manage, .payments, true),
         (resident, .manage, .payments, false),
         // A car's logbook: drivers read it; the association and staff explain its gaps.
@@ -158,6 +181,21 @@ import Testing
             try AccessPolicy.require(Self.resident, .read, .dwellingEnergy(dwelling: "D9"), field: "dwelling", "no")
         }
         #expect(throws: Never.self) { try AccessPolicy.require(Self.resident, .read, .dwellingEnergy(dwelling: "D1"), field: "dwelling", "no") }
+    }
+
+    /// How an entry shows: whole to staff and to its estate's association; to another
+    /// association only without the members it may not see; to no one else.
+    @Test func aLedgerEntryIsWholeOnlyToItsEstatesAssociation() {
+        #expect(AccessPolicy.disclosesLedgerEntry(Self.staff, memberEstates: ["F"]) == .whole)
+        #expect(AccessPolicy.disclosesLedgerEntry(Self.association, memberEstates: ["E"]) == .whole)
+        #expect(AccessPolicy.disclosesLedgerEntry(Self.association, memberEstates: []) == .whole)
+        #expect(AccessPolicy.disclosesLedgerEntry(Self.association, memberEstates: ["F"]) == .withoutOtherEstatesMembers)
+        #expect(AccessPolicy.disclosesLedgerEntry(Self.association, memberEstates: [nil]) == .withoutOtherEstatesMembers)
+        #expect(AccessPolicy.disclosesLedgerEntry(Self.resident, memberEstates: []) == .none)
+        #expect(AccessPolicy.disclosesLedgerEntry(Self.driver, memberEstates: []) == .none)
+        let audience = AccessPolicy.associationAudience(of: "F", madeBy: Self.staff)
+        #expect(audience.role == .association && audience.estate == "F" && audience.name == "staff")
+        #expect(!AccessPolicy.allows(audience, .read, .member(dwelling: "D1", estate: "E")), "a statement for F names no member of E")
     }
 
     @Test func anIdentityWithoutAnEstateOrDwellingMatchesNothing() {

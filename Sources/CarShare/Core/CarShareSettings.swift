@@ -31,6 +31,9 @@ public struct CarShareSettings: Codable, Sendable, Equatable {
     public var socialTransport = SocialTransport()
     /// The local time zone of dates, months and fees.
     public var timeZone = "Europe/Paris"
+    /// Where closing a month keeps the ledger's anchor, outside the database; empty: beside the
+    /// database file (`<database>.anchors`).
+    public var ledgerAnchorsFile = ""
 
     public init() {}
 

@@ -12,6 +12,17 @@ public enum HledgerJournal {
         return "\(top):membre-\(member)"
     }
 
+    /// Where a line is posted: its account (and member), or "411 Usagers:autres résidences" for a
+    /// line of a member the reader may not see (in an association's view of the ledger such lines
+    /// stand without a member).
+    public static func postingName(_ line: LedgerLine) -> String {
+        guard line.account.isPerMember, line.member == nil else { return accountName(line.account, member: line.member) }
+        return accountName(line.account, member: nil) + ":" + otherEstates
+    }
+
+    /// The sub-account of 411 and 4191 that gathers the members of other estates.
+    public static let otherEstates = "autres résidences"
+
     static func text(_ label: String) -> String {
         // ';' starts a comment and '|' splits payee from note in hledger descriptions.
         label.replacingOccurrences(of: ";", with: ",").replacingOccurrences(of: "|", with: "/").replacingOccurrences(of: "\n", with: " ")
@@ -22,7 +33,7 @@ public enum HledgerJournal {
         out += "commodity 1000.00 EUR\n\n"
         var declared = Set<String>()
         for account in Account.allCases { declared.insert(accountName(account, member: nil)) }
-        for entry in entries { for line in entry.lines { declared.insert(accountName(line.account, member: line.member)) } }
+        for entry in entries { for line in entry.lines { declared.insert(postingName(line)) } }
         for name in declared.sorted() { out += "account \(name)\n" }
         out += "\n"
         var running: [String: Cents] = [:]
@@ -36,7 +47,7 @@ public enum HledgerJournal {
             out += tags + "\n"
             // Several lines of one entry on one account: hledger asserts after each posting.
             for line in entry.lines {
-                let name = accountName(line.account, member: line.member)
+                let name = postingName(line)
                 let balance = running[name, default: .zero] + line.amount
                 running[name] = balance
                 out += "    \(name)  \(line.amount.decimalString) EUR = \(balance.decimalString) EUR\n"

@@ -41,6 +41,12 @@ public enum Account: String, Codable, Sendable, CaseIterable, Comparable {
 
     /// 411 and 4191 are kept per member (sub-accounts); every line on them names the member.
     public var isPerMember: Bool { self == .members || self == .memberCredit }
+
+    /// The clearing accounts: money on its way somewhere (the cash box, the cheques received and
+    /// not yet deposited, the cash or cheques in transit to the bank). Each holds real money or
+    /// paper, so its balance is never below zero (invariant 7).
+    public static let clearing: [Account] = [.cash, .chequesToDeposit, .internalTransfers]
+    public var isClearing: Bool { Account.clearing.contains(self) }
     public var isIncome: Bool { rawValue.hasPrefix("7") }
     public var isExpense: Bool { rawValue.hasPrefix("6") }
 
@@ -171,8 +177,9 @@ public enum LedgerError: Error, Equatable, Sendable {
     case numberGap(expected: Int64, found: Int64)
     /// Invariant 6: the idempotency key was used for a different request.
     case idempotencyKeyReused(key: String)
-    /// Invariant 7: the cash box would hold less than nothing.
-    case cashBoxNegative(on: LocalDate, balance: Cents)
+    /// Invariant 7: a clearing account (the cash box, the cheques to deposit, the cash in transit)
+    /// would hold less than nothing.
+    case clearingAccountNegative(account: Account, on: LocalDate, balance: Cents)
     /// Invariant 8: the stored entry does not hash to what the chain says.
     case hashChainBroken(number: Int64, reason: String)
     /// Amounts must be positive where a sum of money is asked for.
@@ -193,7 +200,12 @@ public enum LedgerError: Error, Equatable, Sendable {
         case .closedPeriod: return "closed_period"
         case .numberGap: return "number_gap"
         case .idempotencyKeyReused: return "idempotency_key_reused"
-        case .cashBoxNegative: return "cash_box_negative"
+        case .clearingAccountNegative(let account, _, _):
+            switch account {
+            case .chequesToDeposit: return "cheques_to_deposit_negative"
+            case .internalTransfers: return "cash_in_transit_negative"
+            default: return "cash_box_negative"
+            }
         case .hashChainBroken: return "hash_chain_broken"
         case .amountNotPositive: return "amount_not_positive"
         case .refundExceedsCredit: return "refund_exceeds_credit"
@@ -227,9 +239,14 @@ public enum LedgerError: Error, Equatable, Sendable {
         case .idempotencyKeyReused(let key):
             return HubError(.unprocessable, code: code, field: "idempotency_key",
                             message: "the idempotency key \(key) was already used for a different request")
-        case .cashBoxNegative(let date, let balance):
-            return HubError(.unprocessable, code: code, field: "amount",
-                            message: "the cash box would hold \(balance.euros) on \(date); it can never be negative")
+        case .clearingAccountNegative(let account, let date, let balance):
+            let what: String
+            switch account {
+            case .chequesToDeposit: what = "the cheques to deposit (5112) would come to \(balance.euros) on \(date): more than the cheques received and not yet deposited"
+            case .internalTransfers: what = "the cash in transit to the bank (580) would come to \(balance.euros) on \(date): more than left the cash box or the cheques"
+            default: what = "the cash box (\(account.rawValue)) would hold \(balance.euros) on \(date)"
+            }
+            return HubError(.unprocessable, code: code, field: "amount", message: what + "; it can never be negative")
         case .hashChainBroken(let number, let reason):
             return HubError(.unprocessable, code: code, field: "number", message: "entry \(number): \(reason)")
         case .amountNotPositive(let field):
@@ -266,23 +283,23 @@ public enum LedgerRules {
         }
     }
 
-    /// Invariant 7: adding `delta` to the cash box on `date` keeps it at or above zero on every
-    /// day from then on. `opening` is the balance after all movements dated before `date`;
+    /// Invariant 7: adding `delta` to a clearing account on `date` keeps it at or above zero on
+    /// every day from then on. `opening` is the balance after all movements dated before `date`;
     /// `later` the net movement of each day from `date` on (any order).
-    public static func checkCashBox(opening: Cents, later: [(LocalDate, Cents)], date: LocalDate, delta: Cents) throws(LedgerError) {
+    public static func checkClearing(_ account: Account, opening: Cents, later: [(LocalDate, Cents)], date: LocalDate, delta: Cents) throws(LedgerError) {
         guard delta < .zero else { return }
-        try checkCashBox(opening: opening, movements: later + [(date, delta)], from: date)
+        try checkClearing(account, opening: opening, movements: later + [(date, delta)], from: date)
     }
 
-    /// Invariant 7 over a series: from `opening`, the balance after each day's movements (days on
-    /// or after `from`) is never below zero.
-    public static func checkCashBox(opening: Cents, movements: [(LocalDate, Cents)], from: LocalDate) throws(LedgerError) {
+    /// Invariant 7 over a series: from `opening`, the balance of a clearing account after each
+    /// day's movements (days on or after `from`) is never below zero.
+    public static func checkClearing(_ account: Account, opening: Cents, movements: [(LocalDate, Cents)], from: LocalDate) throws(LedgerError) {
         var byDay: [LocalDate: Cents] = [:]
         for (day, amount) in movements where day >= from { byDay[day, default: .zero] = byDay[day, default: .zero] + amount }
         var balance = opening
         for day in byDay.keys.sorted() {
             balance = balance + byDay[day]!
-            if balance < .zero { throw .cashBoxNegative(on: day, balance: balance) }
+            if balance < .zero { throw .clearingAccountNegative(account: account, on: day, balance: balance) }
         }
     }
 

@@ -238,9 +238,13 @@ public struct VerifyReport: Codable, Sendable, Equatable {
     public var lastHash: String
     public var brokenEntry: Int64?
     public var problem: String?
+    /// The month whose anchor (kept outside the database at its close) the ledger no longer matches.
+    public var brokenMonth: String?
+    /// Closed months checked against their anchors.
+    public var anchoredMonths: Int?
     enum CodingKeys: String, CodingKey {
         case ok, entries, problem
-        case lastHash = "last_hash", brokenEntry = "broken_entry"
+        case lastHash = "last_hash", brokenEntry = "broken_entry", brokenMonth = "broken_month", anchoredMonths = "anchored_months"
     }
 
     package init(ok: Bool, entries: Int64, lastHash: String, brokenEntry: Int64?, problem: String?) {

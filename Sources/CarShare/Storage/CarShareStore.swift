@@ -11,11 +11,14 @@ public struct SQLiteCarShareStore: CarShareStore {
     public let database: HubDatabase
     public let settings: CarShareSettings
     public let zone: LocalTimeZone
+    /// Where each month's close is anchored outside the database, and checked by `verify`.
+    public let anchors: LedgerAnchorFile
 
-    public init(database: HubDatabase, settings: CarShareSettings = CarShareSettings()) {
+    public init(database: HubDatabase, settings: CarShareSettings = CarShareSettings(), anchors: LedgerAnchorFile? = nil) {
         self.database = database
         self.settings = settings
         self.zone = settings.zone
+        self.anchors = anchors ?? LedgerAnchorFile(database: database.path, configured: settings.ledgerAnchorsFile)
     }
 
     // MARK: transactions
@@ -109,6 +112,27 @@ public struct SQLiteCarShareStore: CarShareStore {
         guard canManage(identity, member) else { throw denied("member", "your role does not let you manage member \(member.id)") }
     }
 
+    /// Every member's scope, for the ledger's views (a small table: one row per member).
+    func memberScopes(_ db: Database) throws -> [Int64: MemberScope] {
+        var scopes: [Int64: MemberScope] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT id, name, dwelling_id, estate_id FROM carshare_member") {
+            scopes[row["id"]] = MemberScope(id: row["id"], name: row["name"], dwelling: row["dwelling_id"], estate: row["estate_id"])
+        }
+        return scopes
+    }
+
+    /// An entry as the caller may see it (`AccessPolicy.disclosesLedgerEntry`): whole, without the
+    /// members of another estate (and its label), or not at all.
+    func disclosed(_ entry: PostedEntry, to identity: Identity, members: [Int64: MemberScope]) -> PostedEntry? {
+        if identity.role == .staff { return entry }
+        let named = entry.namedMembers
+        switch AccessPolicy.disclosesLedgerEntry(identity, memberEstates: named.map { members[$0]?.estate }) {
+        case .whole: return entry
+        case .none: return nil
+        case .withoutOtherEstatesMembers: return entry.withoutMembers { id in members[id].map { canSee(identity, $0) } ?? false }
+        }
+    }
+
     /// The driver record of a driver user.
     func driverID(of identity: Identity, _ db: Database) throws -> Int64? {
         try Int64.fetchOne(db, sql: "SELECT id FROM carshare_driver WHERE user_name = ?", arguments: [identity.name])
@@ -123,7 +147,7 @@ public struct SQLiteCarShareStore: CarShareStore {
     /// Posts an entry: checks every invariant, assigns the next entry (and receipt) number and
     /// chains its hash, all inside the caller's write transaction.
     @discardableResult
-    func post(_ db: Database, _ draft: EntryDraft, by user: String, at now: Instant, checkCash: Bool = true) throws -> PostedEntry {
+    func post(_ db: Database, _ draft: EntryDraft, by user: String, at now: Instant, checkClearing: Bool = true) throws -> PostedEntry {
         try LedgerRules.validate(draft)
         try LedgerRules.checkOpen(draft.date, closedMonths: closedMonths(db))
         if let reversed = draft.reverses {
@@ -131,10 +155,13 @@ public struct SQLiteCarShareStore: CarShareStore {
                 throw LedgerError.alreadyReversed(number: reversed, by: by)
             }
         }
-        let cashDelta = draft.lines.filter { $0.account == .cash }.reduce(Cents.zero) { $0 + $1.amount }
-        if checkCash && cashDelta < .zero {
-            let (opening, later) = try cashMovements(db, from: draft.date)
-            try LedgerRules.checkCashBox(opening: opening, later: later, date: draft.date, delta: cashDelta)
+        if checkClearing {
+            for account in Account.clearing {
+                let delta = draft.lines.filter { $0.account == account }.reduce(Cents.zero) { $0 + $1.amount }
+                guard delta < .zero else { continue }
+                let (opening, later) = try movements(db, account, from: draft.date)
+                try LedgerRules.checkClearing(account, opening: opening, later: later, date: draft.date, delta: delta)
+            }
         }
         let last = try Row.fetchOne(db, sql: "SELECT number, hash FROM carshare_entry ORDER BY number DESC LIMIT 1")
         let number: Int64 = (last?["number"] ?? 0) + 1
@@ -153,23 +180,26 @@ public struct SQLiteCarShareStore: CarShareStore {
         return entry
     }
 
-    /// The cash box before `date`, and its net movement on each day from `date` on.
-    func cashMovements(_ db: Database, from date: LocalDate) throws -> (opening: Cents, later: [(LocalDate, Cents)]) {
+    /// A clearing account's balance before `date`, and its net movement on each day from `date` on.
+    func movements(_ db: Database, _ account: Account, from date: LocalDate) throws -> (opening: Cents, later: [(LocalDate, Cents)]) {
         let opening = Cents(try Int64.fetchOne(db, sql: """
             SELECT COALESCE(SUM(l.amount_cents), 0) FROM carshare_entry_line l JOIN carshare_entry e ON e.number = l.entry_number
-            WHERE l.account = '530' AND e.date < ?
-            """, arguments: [date.description]) ?? 0)
+            WHERE l.account = ? AND e.date < ?
+            """, arguments: [account.rawValue, date.description]) ?? 0)
         let later = try Row.fetchAll(db, sql: """
             SELECT e.date, SUM(l.amount_cents) AS amount FROM carshare_entry_line l JOIN carshare_entry e ON e.number = l.entry_number
-            WHERE l.account = '530' AND e.date >= ? GROUP BY e.date
-            """, arguments: [date.description]).map { (LocalDate(parsing: $0["date"] as String)!, Cents($0["amount"])) }
+            WHERE l.account = ? AND e.date >= ? GROUP BY e.date
+            """, arguments: [account.rawValue, date.description]).map { (LocalDate(parsing: $0["date"] as String)!, Cents($0["amount"])) }
         return (opening, later)
     }
 
-    /// Invariant 7 for what is now written from `date` on (after a group of entries).
-    func checkCashBox(_ db: Database, from date: LocalDate) throws {
-        let (opening, later) = try cashMovements(db, from: date)
-        try LedgerRules.checkCashBox(opening: opening, movements: later, from: date)
+    /// Invariant 7 for what is now written from `date` on (after a group of entries): every
+    /// clearing account stays at or above zero.
+    func checkClearingAccounts(_ db: Database, from date: LocalDate) throws {
+        for account in Account.clearing {
+            let (opening, later) = try movements(db, account, from: date)
+            try LedgerRules.checkClearing(account, opening: opening, movements: later, from: date)
+        }
     }
 
     /// What a member owes (411, debit balance) and has in advance (4191, credit balance).

@@ -114,17 +114,17 @@ extension SQLiteCarShareStore {
             }
             var draft = try LedgerRules.reversal(of: original, on: date)
             draft.label += " — motif : \(reason)"
-            // The reversal and the right entry are one correction: the cash box is checked once
-            // both are written (a cash entry re-posted identically must not fail half-way).
-            let reversal = try post(db, draft, by: identity.name, at: now, checkCash: replacement == nil)
+            // The reversal and the right entry are one correction: the clearing accounts are checked
+            // once both are written (a cash entry re-posted identically must not fail half-way).
+            let reversal = try post(db, draft, by: identity.name, at: now, checkClearing: replacement == nil)
             var posted = [EntryView(reversal)]
             if let replacement {
                 let corrected = try post(db, EntryDraft(date: date, kind: .correction, label: input.label.map { try Check.name($0, field: "label") }
                                                         ?? "Correction de l'écriture n° \(original.number) : \(original.label)",
                                                         lines: replacement, member: original.member, corrects: original.number),
-                                         by: identity.name, at: now, checkCash: false)
+                                         by: identity.name, at: now, checkClearing: false)
                 posted.append(EntryView(corrected))
-                try checkCashBox(db, from: date)
+                try checkClearingAccounts(db, from: date)
             }
             return PostedView(entries: posted)
         }
@@ -156,6 +156,15 @@ extension SQLiteCarShareStore {
             }
             try db.execute(sql: "INSERT INTO carshare_closed_month (month, closed_by, closed_at) VALUES (?, ?, ?)",
                            arguments: [month, identity.name, now.millisecondsSince1970])
+            // The chain's head at the close goes outside the database before the close commits: a
+            // month is never closed without its anchor (an anchor of a close that then failed to
+            // commit still names an entry and its hash, which stay true).
+            let head = try ledgerHead(db, month: month, lastDay: first.firstOfNextMonth.advanced(by: -1))
+            guard head.chainIntact else {
+                throw HubError(.unprocessable, code: "hash_chain_broken", field: "month",
+                               message: "the ledger's chain does not check up to \(month)'s last entry: run `community-hub ledger verify` before closing")
+            }
+            try anchors.append(LedgerAnchor(head: head, closedAt: now, closedBy: identity.name, key: anchors.key))
             return try String.fetchAll(db, sql: "SELECT month FROM carshare_closed_month ORDER BY month")
         }
     }
@@ -164,6 +173,11 @@ extension SQLiteCarShareStore {
         try identity.require(.read, .ledger, "the ledger")
         return try await read { db in
             guard let entry = try entry(db, number) else { throw LedgerError.unknownEntry(number: number) }
+            var estates: [String?] = []
+            for member in entry.namedMembers { estates.append(try memberScope(db, member).estate) }
+            guard AccessPolicy.allows(identity, .read, .ledgerEntry(memberEstates: estates)) else {
+                throw denied("entry", "entry \(number) names a member of another estate: it is for that estate's association and the landlord's staff")
+            }
             return EntryView(entry)
         }
     }

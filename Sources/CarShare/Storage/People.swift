@@ -121,7 +121,7 @@ extension SQLiteCarShareStore {
         try identity.require(.manage, .ledger, "recognising deferred memberships")
         return try await write { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT m.id, m.fee_cents, m.period_start, m.period_end, p.name FROM carshare_membership m JOIN carshare_member p ON p.id = m.member_id
+                SELECT m.id, m.member_id, m.fee_cents, m.period_start, m.period_end, p.name FROM carshare_membership m JOIN carshare_member p ON p.id = m.member_id
                 WHERE m.deferred = 1 AND m.recognition_entry IS NULL AND m.period_start <= ? AND m.fee_cents > 0 ORDER BY m.id
                 """, arguments: [date.description])
             var posted: [EntryView] = []
@@ -130,7 +130,9 @@ extension SQLiteCarShareStore {
                 let fee = Cents(row["fee_cents"])
                 let entry = try post(db, EntryDraft(date: max(period.start, date.firstOfMonth), kind: .recognition,
                                                     label: "Adhésion \(period.frenchLabel) — \(row["name"] as String) : produit de l'année",
-                                                    lines: [.debit(.deferredIncome, fee), .credit(.memberships, fee)]), by: identity.name, at: now)
+                                                    // The entry names its member (its label does), so it is closed like theirs.
+                                                    lines: [.debit(.deferredIncome, fee), .credit(.memberships, fee)], member: row["member_id"]),
+                                     by: identity.name, at: now)
                 try db.execute(sql: "UPDATE carshare_membership SET recognition_entry = ? WHERE id = ?", arguments: [entry.number, row["id"] as Int64])
                 posted.append(EntryView(entry))
             }

@@ -8,7 +8,15 @@ extension SQLiteCarShareStore {
     /// Balances per account and per member, summed from the lines (never a stored counter).
     public func balances(by identity: Identity) async throws -> BalancesReport {
         try identity.require(.read, .ledger, "the association's accounts")
-        return try await read { db in try balances(db) }
+        return try await read { db in
+            var report = try balances(db)
+            // The accounts are the association's, whole; of the members, the caller's own.
+            if identity.role != .staff {
+                let members = try memberScopes(db)
+                report.members = report.members.filter { members[$0.member].map { canSee(identity, $0) } ?? false }
+            }
+            return report
+        }
     }
 
     func balances(_ db: Database) throws -> BalancesReport {
@@ -99,13 +107,36 @@ extension SQLiteCarShareStore {
                 WHERE l.account = '530' AND e.date < ?
                 """, arguments: [from.description]) ?? 0)
             var balance = opening
-            let lines = try Row.fetchAll(db, sql: """
-                SELECT e.number, e.date, e.label, SUM(l.amount_cents) AS amount FROM carshare_entry_line l JOIN carshare_entry e ON e.number = l.entry_number
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT e.number, e.date, e.label, e.kind, e.reverses, e.corrects, SUM(l.amount_cents) AS amount FROM carshare_entry_line l
+                JOIN carshare_entry e ON e.number = l.entry_number
                 WHERE l.account = '530' AND e.date >= ? AND e.date <= ? GROUP BY e.number ORDER BY e.date, e.number
-                """, arguments: [from.description, to.description]).map { row -> CashBookLine in
+                """, arguments: [from.description, to.description])
+            // The cash box is the association's, every movement counted; a movement of a member of
+            // another estate shows without their name.
+            var named: [Int64: Set<Int64>] = [:]
+            var members: [Int64: MemberScope] = [:]
+            if identity.role != .staff {
+                members = try memberScopes(db)
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT e.number, e.member_id AS entry_member, l.member_id AS line_member FROM carshare_entry e
+                    LEFT JOIN carshare_entry_line l ON l.entry_number = e.number AND l.member_id IS NOT NULL
+                    WHERE e.date >= ? AND e.date <= ?
+                    """, arguments: [from.description, to.description]) {
+                    let number: Int64 = row["number"]
+                    for member in [row["entry_member"], row["line_member"]] as [Int64?] { if let member { named[number, default: []].insert(member) } }
+                }
+            }
+            let lines = rows.map { row -> CashBookLine in
                 let amount = Cents(row["amount"])
                 balance = balance + amount
-                return CashBookLine(date: LocalDate(parsing: row["date"] as String)!, entry: row["number"], label: row["label"],
+                let number: Int64 = row["number"]
+                var label: String = row["label"]
+                if identity.role != .staff, let people = named[number],
+                   AccessPolicy.disclosesLedgerEntry(identity, memberEstates: people.map { members[$0]?.estate }) != .whole {
+                    label = PostedEntry.otherEstateLabel(kind: EntryKind(rawValue: row["kind"]) ?? .manual, reverses: row["reverses"], corrects: row["corrects"])
+                }
+                return CashBookLine(date: LocalDate(parsing: row["date"] as String)!, entry: number, label: label,
                                     inCents: amount > .zero ? amount : .zero, outCents: amount < .zero ? -amount : .zero, balanceCents: balance)
             }
             return CashBook(from: from, to: to, openingCents: opening, lines: lines, closingCents: balance)
@@ -155,7 +186,12 @@ extension SQLiteCarShareStore {
                 sql += " AND (t.kind <> 'ride' OR EXISTS (SELECT 1 FROM carshare_trip_rider r JOIN carshare_member m ON m.id = r.member_id WHERE r.trip_id = t.id AND m.estate_id = ?))"
                 arguments.append(identity.estate ?? "")
             }
-            let trips = try Int64.fetchAll(db, sql: sql + " ORDER BY t.start_at", arguments: StatementArguments(arguments)).map { try trip(db, $0) }
+            var trips = try Int64.fetchAll(db, sql: sql + " ORDER BY t.start_at", arguments: StatementArguments(arguments)).map { try trip(db, $0) }
+            if identity.role == .association {
+                // A ride shared with a member of another estate lists that rider to nobody but their own.
+                let members = try memberScopes(db)
+                for index in trips.indices { trips[index].riders.removeAll { rider in !(members[rider.member].map { canSee(identity, $0) } ?? false) } }
+            }
             var chargingSQL = "SELECT COALESCE(SUM(energy_wh), 0) AS wh, COALESCE(SUM(cost_cents), 0) AS cost FROM carshare_charging WHERE at >= ? AND at < ?"
             var chargingArguments: [any DatabaseValueConvertible] = [start, end]
             if let vehicle { chargingSQL += " AND vehicle_id = ?"; chargingArguments.append(vehicle) }
@@ -278,7 +314,10 @@ extension SQLiteCarShareStore {
     /// The ledger as an hledger journal.
     public func journal(by identity: Identity) async throws -> String {
         guard AccessPolicy.allows(identity, .read, .ledger) else { throw denied("role", "the ledger is for the association and the landlord's staff; you are \(identity.role.rawValue)") }
-        return try await read { db in HledgerJournal.export(try allEntries(db)) }
+        return try await read { db in
+            let members = try memberScopes(db)
+            return HledgerJournal.export(try allEntries(db).compactMap { disclosed($0, to: identity, members: members) })
+        }
     }
 
     /// Checks the hash chain and the numbering of every posted entry.
@@ -312,6 +351,18 @@ extension SQLiteCarShareStore {
         } catch {
             return VerifyReport(ok: false, entries: result.count, lastHash: result.lastHash, brokenEntry: nil, problem: "receipt numbers: \(error.hubError.message)")
         }
-        return VerifyReport(ok: true, entries: result.count, lastHash: result.lastHash, brokenEntry: nil, problem: nil)
+        // A chain that checks on its own may have been rewritten whole: it must also match what
+        // each month's close anchored outside the database.
+        let lines = try anchors.lines()
+        let closed = try String.fetchAll(db, sql: "SELECT month FROM carshare_closed_month ORDER BY month")
+        if let problem = HashChain.checkAnchors(entries, anchorLines: lines, closedMonths: closed, key: anchors.key) {
+            var report = VerifyReport(ok: false, entries: result.count, lastHash: result.lastHash, brokenEntry: nil,
+                                      problem: "month \(problem.month): \(problem.message) (anchors: \(anchors.path))")
+            report.brokenMonth = problem.month
+            return report
+        }
+        var report = VerifyReport(ok: true, entries: result.count, lastHash: result.lastHash, brokenEntry: nil, problem: nil)
+        report.anchoredMonths = Set(closed).count
+        return report
     }
 }

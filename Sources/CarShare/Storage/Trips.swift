@@ -55,8 +55,10 @@ extension SQLiteCarShareStore {
                 if let vehicle = input.vehicle, vehicle != found.vehicle {
                     throw HubError.badRequest(field: "vehicle", "booking \(bookingID) is for vehicle \(found.vehicle), not \(vehicle)")
                 }
-                if identity.role == .driver, let assigned = found.driver, assigned != ownDriver {
-                    throw denied("booking", "booking \(bookingID) is assigned to another driver")
+                let assignedUser = try found.driver.flatMap { try String.fetchOne(db, sql: "SELECT user_name FROM carshare_driver WHERE id = ?", arguments: [$0]) }
+                guard AccessPolicy.allows(identity, .manage, .rideLog(booking: true, assignedDriverUser: assignedUser)) else {
+                    throw denied("booking", found.driver == nil ? "booking \(bookingID) has no driver assigned: a volunteer driver logs the rides assigned to them"
+                                                                : "booking \(bookingID) is assigned to another driver")
                 }
                 if identity.role == .association { try requireManage(identity, try memberScope(db, found.rider)) }
                 vehicleID = found.vehicle
@@ -64,6 +66,9 @@ extension SQLiteCarShareStore {
                 riders = riders ?? [found.rider]
                 booking = found
             } else {
+                guard AccessPolicy.allows(identity, .manage, .rideLog(booking: false, assignedDriverUser: nil)) else {
+                    throw denied("booking", "a ride without a booking (a paper log typed in later) is recorded by staff or the association; a volunteer driver logs the bookings assigned to them")
+                }
                 unbookedReason = try Check.text(input.unbookedReason, field: "unbooked_reason", max: 500)
                 if unbookedReason?.isEmpty ?? true { throw TripError.unbookedNeedsReason }
             }
@@ -71,8 +76,10 @@ extension SQLiteCarShareStore {
             guard let driverID else { throw HubError.badRequest(field: "driver", code: "missing_field", "say who drove: the log must name the driver") }
             guard let riders, kind != .ride || !riders.isEmpty else { throw TripError.noRiders }
             let vehicle = try vehicle(db, vehicleID)
-            _ = try driver(db, driverID)
             let date = zone.localDate(of: span.start)
+            // Whoever logs it, the driver named must be one who could be assigned that day: active,
+            // trained, licence checked (a deactivated driver logs nothing and is named by no one).
+            if let refusal = try driverProfile(db, driverID).refusal(on: date, licenceCheckValidDays: settings.licenceCheckValidDays) { throw refusal }
             for (index, dwelling) in dwellingsServed.enumerated() where try !db.exists("SELECT 1 FROM dwelling WHERE id = ?", dwelling) {
                 throw HubError.notFound(field: "dwellings_served[\(index)]", "no dwelling \(dwelling) in the registry")
             }
@@ -171,8 +178,10 @@ extension SQLiteCarShareStore {
         var entryNumber: Int64?
         if cost > .zero, let method {
             let date = zone.localDate(of: at)
+            // A cheque the association writes is drawn on its bank account (5112 holds the cheques it received).
+            let account: Account = method == .cheque ? .bank : method.account
             entryNumber = try post(db, EntryDraft(date: date, kind: .charging, label: "Recharge de \(vehicle.name) le \(date.frenchText)",
-                                                  lines: [.debit(.charging, cost), .credit(method.account, cost)]),
+                                                  lines: [.debit(.charging, cost), .credit(account, cost)]),
                                    by: identity.name, at: now).number
         }
         try db.execute(sql: """

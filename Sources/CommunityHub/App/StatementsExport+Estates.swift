@@ -40,20 +40,31 @@ extension StatementsExport {
         if AccessPolicy.allows(identity, .read, .landlordEnergy), !(try await figures.estates(by: identity)).contains(estate) {
             throw HubError.notFound(field: "estate", "no estate \(estate) in the registry")
         }
-        let income = try await carShare.incomeStatement(month: month, by: identity)
-        let members = try await carShare.members(by: identity).filter { $0.estate == estate }
+        // The statement is the association's: it shows what that association may see, whoever
+        // makes it (no member of another estate, whose entries show without a name).
+        let audience = AccessPolicy.associationAudience(of: estate, madeBy: identity)
+        let income = try await carShare.incomeStatement(month: month, by: audience)
+        let members = try await carShare.members(by: audience).filter { $0.estate == estate }
         var statements: [MemberStatement] = []
-        for member in members { statements.append(try await carShare.statement(member: member.id, by: identity)) }
-        let cash = try await carShare.cashBook(from: first, to: last, by: identity)
-        let head = try await carShare.ledgerHead(month: month, by: identity)
+        for member in members { statements.append(try await carShare.statement(member: member.id, by: audience)) }
+        let cash = try await carShare.cashBook(from: first, to: last, by: audience)
+        let head = try await carShare.ledgerHead(month: month, by: audience)
         return try AssociationStatement(month: month, landlord: landlord, association: association(estate), estate: estate, incomeStatement: income,
                                         members: members, statements: statements, cashBook: cash, ledgerHead: head, zone: zone)
     }
 
-    /// The association's journal of a month in hledger form: the entries dated in the month.
-    package func associationJournal(month: String, by identity: Identity) async throws -> String {
+    /// The association's journal of a month in hledger form: the entries dated in the month, as
+    /// the association of `estate` sees them (entries of another estate's members without their
+    /// names); without `estate`, as the caller sees them.
+    package func associationJournal(month: String, estate: String? = nil, by identity: Identity) async throws -> String {
         let (first, last) = try Self.month(month)
-        return AssociationJournal.month(try await carShare.entries(from: first, to: last, by: identity), month: month)
+        var audience = identity
+        if let estate {
+            try AccessPolicy.require(identity, .read, .member(dwelling: nil, estate: estate), field: "estate",
+                                     "an estate's association journal is for its association and the landlord's staff")
+            audience = AccessPolicy.associationAudience(of: estate, madeBy: identity)
+        }
+        return AssociationJournal.month(try await carShare.entries(from: first, to: last, by: audience), month: month)
     }
 
     /// A month that has not begun has no statement yet (its figures would all be zero and look real).

@@ -190,7 +190,7 @@ package struct StatementsExport: Sendable {
             if formats.contains(.json) {
                 // The association's month as an hledger journal (closed months do not change).
                 let name = "association-" + Self.fileSafe(estateID) + "-" + month + ".journal"
-                try Data(try await associationJournal(month: month, by: identity).utf8).write(to: directory.appendingPathComponent(name))
+                try Data(try await associationJournal(month: month, estate: estateID, by: identity).utf8).write(to: directory.appendingPathComponent(name))
                 estateFiles.append(name)
             }
         }

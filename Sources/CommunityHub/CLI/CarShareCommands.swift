@@ -578,23 +578,28 @@ struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The car-share ledger's integrity.", subcommands: [Verify.self, CloseMonth.self])
 
     struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check the hash chain and the gapless numbering of every posted entry; exit 65 on tampering.")
+        static let configuration = CommandConfiguration(abstract: """
+            Check the hash chain and the gapless numbering of every posted entry, and the chain against each closed month's anchor kept outside \
+            the database; exit 65 on tampering.
+            """)
         @OptionGroup var common: CommonOptions
         func run() async throws {
             try await reportingErrors {
                 let cli = try CarShareCLI(common)
                 let report = try await cli.store.verify(by: cli.identity)
                 guard report.ok else {
-                    throw HubError(.unprocessable, code: "hash_chain_broken", field: report.brokenEntry.map { "entry \($0)" },
+                    throw HubError(.unprocessable, code: "hash_chain_broken", field: report.brokenEntry.map { "entry \($0)" } ?? report.brokenMonth.map { "month \($0)" },
                                    message: "the ledger fails verification: \(report.problem ?? "unknown problem")")
                 }
-                print("ledger ok: \(report.entries) entries, last hash \(report.lastHash)")
+                print("ledger ok: \(report.entries) entries, last hash \(report.lastHash), \(report.anchoredMonths ?? 0) closed months match their anchors")
             }
         }
     }
 
     struct CloseMonth: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "close-month", abstract: "Close a month: no entry may be dated in it afterwards.")
+        static let configuration = CommandConfiguration(commandName: "close-month", abstract: """
+            Close a month: no entry may be dated in it afterwards; the chain's head at the close is kept in the anchors file outside the database.
+            """)
         @OptionGroup var common: CommonOptions
         @Argument(help: "YYYY-MM") var month: String
         func run() async throws {

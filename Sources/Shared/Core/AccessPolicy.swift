@@ -42,6 +42,12 @@ public enum AccessPolicy {
         /// Trips and charging sessions: logged by staff, the association and drivers (a driver
         /// their own), and listed by them.
         case trips
+        /// Logging a ride (a member carried): on a booking, whose assigned driver has the login
+        /// `assignedDriverUser` (nil when nobody is assigned or the driver has no login), or
+        /// without one (`booking` false: a paper log typed in later). A driver logs only the rides
+        /// assigned to them; staff and the association log any (the association its estate's
+        /// members', which the member check decides).
+        case rideLog(booking: Bool, assignedDriverUser: String?)
         /// A car's logbook: read by staff, the association and drivers (who fill it in); its
         /// odometer gaps explained by a note (manage) by the association and staff.
         case logbook
@@ -52,8 +58,16 @@ public enum AccessPolicy {
         case cash
         /// The ledger as a whole: journal, balances, cash book, statements of income, the
         /// préfet's report, verification (read); manual entries, closing a month, recognising
-        /// deferred memberships (manage).
+        /// deferred memberships (manage). The ledger is one association's, kept for every estate:
+        /// its own accounts (bank, cheques, cash box, income, expenses) are read whole by each
+        /// estate's association; what names a member is `ledgerEntry`.
         case ledger
+        /// One ledger entry in full (label, lines, members), with the estates of the members it
+        /// names (none: an entry on the association's own accounts only, as a deposit or a grant).
+        /// An association reads it when every member it names is of its estate; otherwise the
+        /// entry shows, where the association's own accounts need it, without those members
+        /// (`disclosesLedgerEntry`).
+        case ledgerEntry(memberEstates: [String?])
         /// The registry of estates, buildings, dwellings and devices, allocation keys, tariffs,
         /// coefficients and export marks.
         case registry
@@ -100,15 +114,44 @@ public enum AccessPolicy {
             return identity.role == .association || (identity.role == .driver && action == .read)
         case .trips, .payments:
             return identity.role == .association || identity.role == .driver
+        case .rideLog(let booking, let assignedDriverUser):
+            switch identity.role {
+            case .staff, .association: return action == .manage
+            case .driver: return action == .manage && booking && assignedDriverUser != nil && assignedDriverUser == identity.name
+            case .resident: return false
+            }
         case .cash:
             return identity.role == .association
         case .ledger:
             return identity.role == .association && action == .read
+        case .ledgerEntry(let estates):
+            return identity.role == .association && action == .read && estates.allSatisfy { $0 != nil && $0 == identity.estate }
         case .registry, .users, .statementExport:
             return false
         case .tokens(let user):
             return identity.name == user
         }
+    }
+
+    /// How a ledger entry naming members of these estates shows to `identity`: whole, without
+    /// the members (and the label) the caller may not see while the amounts on the association's
+    /// own accounts stay, or not at all.
+    public enum EntryDisclosure: Sendable, Equatable {
+        case whole
+        case withoutOtherEstatesMembers
+        case none
+    }
+
+    public static func disclosesLedgerEntry(_ identity: Identity, memberEstates: [String?]) -> EntryDisclosure {
+        if allows(identity, .read, .ledgerEntry(memberEstates: memberEstates)) { return .whole }
+        return allows(identity, .read, .ledger) ? .withoutOtherEstatesMembers : .none
+    }
+
+    /// Who a document made for an estate's association is written for: it shows what that
+    /// association may see, whoever makes it (the landlord's staff export the statements), so a
+    /// statement sent to one association names no member of another estate.
+    public static func associationAudience(of estate: String, madeBy identity: Identity) -> Identity {
+        Identity(name: identity.name, role: .association, estate: estate)
     }
 
     /// Throws 403 naming `field` unless `identity` may perform `action` on `resource`.
