@@ -28,8 +28,8 @@ import Testing
         var tokens: [String: String] = [:]
     }
 
-    func setUp() async throws -> Setup {
-        let hub = try SavingsFixture(registry: SavingsRoutesTests.registry)
+    func setUp(settings: EnergySettings = EnergySettings()) async throws -> Setup {
+        let hub = try SavingsFixture(registry: SavingsRoutesTests.registry, settings: settings)
         // 10:00-10:30 local: PV 600; D1 400, D2 200, D3 300 (pro rata of 900: 266, 134, 200).
         try hub.publish("pv-1", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 600)])
         try hub.publish("m-1", [("2026-06-10T08:00:00Z", 0), ("2026-06-10T08:30:00Z", 400)])
@@ -47,7 +47,7 @@ import Testing
         router.middlewares.add(ServingMiddleware<HubRequestContext>(inFlight: InFlightRequests()))
         router.middlewares.add(JSONErrorMiddleware<HubRequestContext>())
         let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(users: users, now: { SavingsRoutesTests.now }))
-        EnergyRoutes(database: hub.database, settings: EnergySettings(), now: { SavingsRoutesTests.now }).add(to: api)
+        EnergyRoutes(database: hub.database, settings: settings, now: { SavingsRoutesTests.now }).add(to: api)
         return Setup(hub: hub, router: router, tokens: tokens)
     }
 
@@ -183,7 +183,7 @@ import Testing
             #expect(Set(projection?.keys.map { $0 } ?? []) == ["year", "savings_so_far_cents", "days_counted", "production_share_so_far_millionths", "basis",
                                                                 "projected_cents", "promised_cents"])
 
-            let (_, building) = try await get(client, "/api/v1/buildings/B/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
+            let (_, building) = try await get(client, "/api/v1/buildings/B/energy?from=2026-06-10&to=2026-06-10", as: "staff", tokens)
             #expect(building["production_wh"] as? Int == 600)
             #expect(building["allocated_wh"] as? Int == 600)
             #expect(building["surplus_wh"] as? Int == 0)
@@ -191,22 +191,93 @@ import Testing
             #expect((building["self_consumption_rate"] as? NSNumber)?.doubleValue == 1)
             #expect((building["self_sufficiency_rate"] as? NSNumber)?.decimalValue == Decimal(string: "0.6667"))
             #expect(building["surplus_revenue_cents"] as? Int == 0)
+            #expect(building["withheld"] as? Bool == false && building["minimum_households"] as? Int == 10)
             #expect((building["days"] as? [Any])?.count == 1)
 
-            // Three households: the distribution is shown, and no dwelling is named.
-            let (_, estate) = try await get(client, "/api/v1/estates/E/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
-            let households = estate["households"] as? [String: Int]
+            // Staff see every household's figure: the distribution whole, even of one household.
+            let (_, estate) = try await get(client, "/api/v1/estates/E/energy?from=2026-06-10&to=2026-06-10", as: "staff", tokens)
             // D1 266 Wh -> 5.19 c, D2 134 -> 2.62 c, D3 200 -> 3.90 c.
-            #expect(households == ["count": 3, "min_cents": 3, "median_cents": 4, "max_cents": 5])
+            #expect(estate["households"] as? [String: Int] == ["count": 3, "min_cents": 3, "median_cents": 4, "max_cents": 5])
             let text = String(data: try JSONSerialization.data(withJSONObject: estate), encoding: .utf8) ?? ""
             #expect(!text.contains("D1") && !text.contains("D2") && !text.contains("D3"))
             #expect((estate["totals"] as? [String: Any])?["production_wh"] as? Int == 600)
-
-            // One household only: withheld.
             let (_, small) = try await get(client, "/api/v1/estates/F/energy?from=2026-06-10&to=2026-06-10", as: "staff", tokens)
-            let withheld = small["households"] as? [String: Any]
-            #expect(withheld?["count"] as? Int == 1)
-            #expect(withheld?["min_cents"] == nil && withheld?["median_cents"] == nil && withheld?["max_cents"] == nil)
+            #expect(small["households"] as? [String: Int] == ["count": 1, "min_cents": 0, "median_cents": 0, "max_cents": 0])
+        }
+    }
+
+    /// Issue 14, defect 10: the association saw the smallest and the largest saving (two households'
+    /// own figures) from three households up, and a building's totals, which are its households'
+    /// own figures when it has one or two. Now: no extreme ever, a building's household figures and
+    /// the estate's totals withheld below the minimum group (10 by default), whole months only.
+    @Test func anAssociationNeverSeesAHouseholdsFigure() async throws {
+        let setup = try await setUp()
+        let tokens = setup.tokens
+        try await Application(router: setup.router).test(.router) { client in
+            let (status, estate) = try await get(client, "/api/v1/estates/E/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
+            #expect(status == .ok)
+            let households = estate["households"] as? [String: Any] ?? [:]
+            #expect(households["count"] as? Int == 3)
+            #expect(households["min_cents"] == nil && households["max_cents"] == nil, "no extreme: \(households)")
+            #expect(households["median_cents"] == nil, "3 households, fewer than 10")
+            #expect(estate["minimum_households"] as? Int == 10)
+            // The building (3 households) and so the estate: the production alone.
+            let building = (estate["buildings"] as? [[String: Any]])?.first ?? [:]
+            let totals = estate["totals"] as? [String: Any] ?? [:]
+            for figures in [building, totals] {
+                #expect(figures["production_wh"] as? Int == 600)
+                #expect(figures["withheld"] as? Bool == true)
+                for key in ["allocated_wh", "surplus_wh", "consumption_wh", "surplus_revenue_cents", "self_consumption_rate", "self_sufficiency_rate"] {
+                    #expect(figures[key] is NSNull, "\(key) withheld: \(figures)")
+                }
+            }
+            let (_, report) = try await get(client, "/api/v1/buildings/B/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
+            #expect(report["production_wh"] as? Int == 600 && report["withheld"] as? Bool == true)
+            #expect(report["consumption_wh"] is NSNull && report["allocated_wh"] is NSNull && report["surplus_wh"] is NSNull)
+            let days = report["days"] as? [[String: Any]] ?? []
+            #expect(days.count == 30, "the whole of June")
+            #expect(days.allSatisfy { $0["consumption_wh"] is NSNull && $0["allocated_wh"] is NSNull })
+            #expect(days.first { $0["date"] as? String == "2026-06-10" }?["production_wh"] as? Int == 600)
+
+            // Overlapping periods are the same whole month: differencing them isolates nothing.
+            let (_, tenth) = try await get(client, "/api/v1/estates/E/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
+            let (_, firstTen) = try await get(client, "/api/v1/estates/E/energy?from=2026-06-01&to=2026-06-10", as: "assoc-e", tokens)
+            let (_, ninth) = try await get(client, "/api/v1/buildings/B/energy?from=2026-06-01&to=2026-06-09", as: "assoc-e", tokens)
+            #expect(tenth["from"] as? String == "2026-06-01" && tenth["to"] as? String == "2026-06-30")
+            #expect(NSDictionary(dictionary: tenth) == NSDictionary(dictionary: firstTen))
+            #expect(NSDictionary(dictionary: ninth) == NSDictionary(dictionary: report))
+        }
+    }
+
+    /// The rule with a smaller group (the setting at 3): a building whose households all have
+    /// figures is shown, its median rounded to the euro and still no extreme; a day when only two of
+    /// its three households had figures withholds the month (their sum would be two households').
+    @Test func theMinimumGroupIsASettingAndCountsEveryDay() async throws {
+        var settings = EnergySettings()
+        settings.privacyMinimumHouseholds = 3
+        let setup = try await setUp(settings: settings)
+        let tokens = setup.tokens
+        try await Application(router: setup.router).test(.router) { client in
+            let (_, estate) = try await get(client, "/api/v1/estates/E/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
+            #expect(estate["households"] as? [String: Int] == ["count": 3, "median_cents": 0], "4 cents, rounded to the euro; no minimum or maximum")
+            #expect((estate["totals"] as? [String: Any])?["consumption_wh"] as? Int == 900)
+            let (_, building) = try await get(client, "/api/v1/buildings/B/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
+            #expect(building["consumption_wh"] as? Int == 900 && building["withheld"] as? Bool == false)
+            let (_, other) = try await get(client, "/api/v1/estates/F/energy?from=2026-06-10&to=2026-06-10", as: "assoc-f", tokens)
+            #expect((other["totals"] as? [String: Any])?["withheld"] as? Bool == false, "a building without any figure gives nothing away")
+        }
+        // On the 12th only D1 and D2 send readings: June is withheld, July is not touched.
+        try setup.hub.publish("m-1", [("2026-06-12T08:00:00Z", 400), ("2026-06-12T08:30:00Z", 500)])
+        try setup.hub.publish("m-2", [("2026-06-12T08:00:00Z", 200), ("2026-06-12T08:30:00Z", 260)])
+        try setup.hub.update(now: "2026-06-13T00:00:00Z")
+        try await Application(router: setup.router).test(.router) { client in
+            let (_, building) = try await get(client, "/api/v1/buildings/B/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
+            #expect(building["withheld"] as? Bool == true && building["consumption_wh"] is NSNull)
+            let (_, estate) = try await get(client, "/api/v1/estates/E/energy?from=2026-06-10&to=2026-06-10", as: "assoc-e", tokens)
+            #expect((estate["totals"] as? [String: Any])?["withheld"] as? Bool == true)
+            #expect((estate["households"] as? [String: Any])?["median_cents"] == nil)
+            let (_, staff) = try await get(client, "/api/v1/buildings/B/energy?from=2026-06-12&to=2026-06-12", as: "staff", tokens)
+            #expect(staff["consumption_wh"] as? Int == 160, "staff see everything")
         }
     }
 }

@@ -198,6 +198,16 @@ import Testing
         #expect(!AccessPolicy.allows(audience, .read, .member(dwelling: "D1", estate: "E")), "a statement for F names no member of E")
     }
 
+    /// Households' figures reach staff whole and everyone else in groups (issue 14, defect 10); a
+    /// statement made by staff for an association is grouped too.
+    @Test func householdFiguresAreWholeOnlyForStaff() {
+        #expect(AccessPolicy.householdFigures(Self.staff) == .whole)
+        #expect(AccessPolicy.householdFigures(Self.association) == .grouped)
+        #expect(AccessPolicy.householdFigures(Self.resident) == .grouped)
+        #expect(AccessPolicy.householdFigures(Self.driver) == .grouped)
+        #expect(AccessPolicy.householdFigures(AccessPolicy.associationAudience(of: "E", madeBy: Self.staff)) == .grouped)
+    }
+
     @Test func anIdentityWithoutAnEstateOrDwellingMatchesNothing() {
         let lost = Identity(name: "lost", role: .association)
         #expect(!AccessPolicy.allows(lost, .read, .estateEnergy(estate: "")))

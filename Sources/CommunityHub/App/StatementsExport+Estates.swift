@@ -15,12 +15,16 @@ extension StatementsExport {
         try Self.requireBegun(first, now: now, zone: zone)
         // A past month is reported as of its end, so asking again gives the same statement.
         let asOf = min(now, zone.startOfDay(first.firstOfNextMonth))
-        var energy = try await figures.building(building, from: first, to: last, now: asOf, by: identity)
+        // Access (and the building's estate) as the caller; the figures as the estate's association
+        // sees them, whoever prints the statement: it is sent to the association (issue 14, defect 10).
+        let estate = try await figures.building(building, from: first, to: first, now: asOf, by: identity).estate
+        let audience = AccessPolicy.associationAudience(of: estate, madeBy: identity)
+        var energy = try await figures.building(building, from: first, to: last, now: asOf, by: audience)
         // As for households: whether the month was revised after an export is the archive's
         // business, not part of the statement, which holds the month's figures only.
         energy.revisedMonths = []
-        let shares = try await figures.householdShares(building: building, from: first, to: last, by: identity)
-        let devices = try await figures.deviceHealth(building: building, from: first, to: last, now: asOf, by: identity)
+        let shares = try await figures.householdShares(building: building, from: first, to: last, by: audience)
+        let devices = try await figures.deviceHealth(building: building, from: first, to: last, now: asOf, by: audience)
         return BuildingStatement(month: month, landlord: landlord, association: association(energy.estate), energy: energy,
                                  householdShares: shares, deviceHealth: devices, zone: zone)
     }

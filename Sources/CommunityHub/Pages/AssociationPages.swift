@@ -16,10 +16,13 @@ public enum AssociationPages {
 
     /// The estate's month: savings and production per building, and the distribution of the
     /// households' savings (never one neighbour's figure), with each building's production by day.
+    /// What the store withholds from an association (a building, or the estate's totals, below the
+    /// minimum group: `HouseholdPrivacy`) is said in words, never shown as 0.
     public static func estate(_ report: EstateEnergyReport, buildings: [BuildingEnergyReport], month: LocalDate, today: LocalDate,
                               estates: [String], forStaff: Bool) -> String {
         let monthName = French.month(String(month.description.prefix(7)))
         let isCurrent = month.firstOfMonth == today.firstOfMonth
+        let withheld = French.withheldForNeighbours(minimum: report.minimumHouseholds)
         var html = ""
         if forStaff && estates.count > 1 {
             html += "<form method=\"get\" action=\"\(SitePage.estate.path)\" class=\"no-print\"><div class=\"field\"><label for=\"residence\">Résidence</label><select id=\"residence\" name=\"residence\">"
@@ -27,25 +30,40 @@ public enum AssociationPages {
             html += "</select></div><button type=\"submit\" class=\"button button-secondary\">Afficher</button></form>\n"
         }
         html += "<p class=\"lead\">Résidence <strong>\(HTML.escape(report.estate))</strong>, \(monthName)\(isCurrent ? " (jusqu'à aujourd'hui)" : "") : "
-        html += "les panneaux solaires ont produit <strong>\(French.kilowattHours(report.totals.productionWh))</strong>, "
-        html += "dont <strong>\(French.kilowattHours(report.totals.allocatedWh))</strong> utilisés par les logements "
-        html += "(\(percent(report.totals.selfConsumptionRate))).</p>\n"
+        html += "les panneaux solaires ont produit <strong>\(French.kilowattHours(report.totals.productionWh))</strong>"
+        if report.totals.withheld {
+            html += ".</p>\n<p>Pour l'ensemble de la résidence, ce que les logements ont utilisé n'est pas publié : \(withheld.prefix(1).lowercased() + withheld.dropFirst()).</p>\n"
+        } else {
+            html += ", dont <strong>\(French.kilowattHours(report.totals.allocatedWh))</strong> utilisés par les logements (\(percent(report.totals.selfConsumptionRate))).</p>\n"
+        }
         let households = report.households
         if let median = households.medianCents {
-            html += "<p>Pour les \(households.count) foyers, l'économie du mois est de <strong>\(French.euros(Cents(median)))</strong> pour un foyer du milieu "
+            let rounded = forStaff ? French.euros(Cents(median)) : "environ \(French.wholeEuros(Cents(median)))"
+            html += "<p>Pour les \(households.count) foyers, l'économie du mois est de <strong>\(rounded)</strong> pour un foyer du milieu "
             html += "(la moitié des foyers a économisé plus, l'autre moitié moins).</p>\n"
+        } else if households.count < report.minimumHouseholds {
+            html += "<p>\(French.count(households.count, "foyer")) : moins de \(report.minimumHouseholds) foyers, l'économie typique n'est pas publiée pour protéger les voisins.</p>\n"
         } else {
-            html += "<p>\(French.count(households.count, "foyer")) : trop peu pour montrer une économie typique sans dévoiler celle d'un voisin.</p>\n"
+            html += "<p>\(French.count(households.count, "foyer")) ; \(withheld.prefix(1).lowercased() + withheld.dropFirst()) (l'économie typique n'est pas publiée).</p>\n"
         }
-        html += "<p>L'électricité solaire vendue au réseau a rapporté \(French.euros(Cents(report.totals.surplusRevenueCents))).</p>\n"
+        if !report.totals.withheld {
+            html += "<p>L'électricité solaire vendue au réseau a rapporté \(French.euros(Cents(report.totals.surplusRevenueCents))).</p>\n"
+        }
+        let notShown = "non publié"
         html += HTML.table(caption: "Par immeuble, \(monthName)", headers: ["Immeuble", "Produit", "Utilisé par les logements", "Vendu au réseau", "Part utilisée"],
                            rows: report.buildings.map { building in
-                               [HTML.escape(building.building ?? "—"), French.kilowattHours(building.productionWh), French.kilowattHours(building.allocatedWh),
-                                French.kilowattHours(building.surplusWh), percent(building.selfConsumptionRate)]
+                               building.withheld
+                                   ? [HTML.escape(building.building ?? "—"), French.kilowattHours(building.productionWh), notShown, notShown, notShown]
+                                   : [HTML.escape(building.building ?? "—"), French.kilowattHours(building.productionWh), French.kilowattHours(building.allocatedWh),
+                                      French.kilowattHours(building.surplusWh), percent(building.selfConsumptionRate)]
                            }, numeric: [1, 2, 3, 4])
+        if report.buildings.contains(where: \.withheld) {
+            html += "<p class=\"small\">« \(notShown) » : \(withheld.prefix(1).lowercased() + withheld.dropFirst()) dans l'immeuble. La production des panneaux est toujours montrée.</p>\n"
+        }
         for (index, building) in buildings.enumerated() where building.productionWh > 0 {
             html += "<h2>Immeuble \(HTML.escape(building.building)) : la production jour par jour</h2>\n"
-            html += Chart.days(building.days.map { Chart.Bar(date: $0.date, value: $0.productionWh) }, today: isCurrent ? today : nil,
+            // An association's month is reported whole: the days not yet come are left out of the chart.
+            html += Chart.days(building.days.filter { $0.date <= today }.map { Chart.Bar(date: $0.date, value: $0.productionWh) }, today: isCurrent ? today : nil,
                                title: "Production solaire de l'immeuble \(building.building) en \(monthName)", id: "building-\(index)") { French.kilowattHours($0) }
         }
         let previous = month.firstOfMonth.advanced(by: -1).firstOfMonth

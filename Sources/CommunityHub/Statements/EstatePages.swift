@@ -51,6 +51,15 @@ public enum EstatePages {
         }
         let used = French.percent(energy.allocatedWh, of: energy.productionWh).map { " (\($0))" } ?? ""
         let partial = energy.slots.missing > 0 ? " sans compter les heures où la production n'a pas été transmise" : ""
+        // Below the minimum group the households' figures would be a neighbour's: the production
+        // alone, and why (issue 14, defect 10).
+        if energy.withheld {
+            html += "<p class=\"main\">En \(monthName), les panneaux solaires de l'immeuble ont produit <strong>\(French.kilowattHours(energy.productionWh))</strong>\(partial).</p>\n"
+            html += "<p>\(French.withheldForNeighbours(minimum: energy.minimumHouseholds)) (ce que les logements ont utilisé, leur consommation, la vente au réseau).</p>\n"
+            html += productionChart(energy.days)
+            html += "<table>\n<tr><th>Électricité produite par les panneaux</th><td class=\"n\">\(French.kilowattHours(energy.productionWh))</td></tr>\n</table>\n"
+            return html + rest(statement)
+        }
         html += "<p class=\"main\">En \(monthName), les panneaux solaires de l'immeuble ont produit <strong>\(French.kilowattHours(energy.productionWh))</strong>\(partial). "
             + "Les logements en ont utilisé <strong>\(French.kilowattHours(energy.allocatedWh))</strong>\(used) ; "
             + "le reste, \(French.kilowattHours(energy.surplusWh)), a été vendu au réseau pour \(French.euros(Cents(energy.surplusRevenueCents))).</p>\n"
@@ -83,21 +92,23 @@ public enum EstatePages {
         return html
     }
 
-    /// How the households shared the production, never one household's figure; withheld in words
-    /// below the minimum group size.
-    static func shares(_ shares: HouseholdShares) -> String {
+    /// How the households shared the production, never one household's figure nor an extreme,
+    /// rounded; withheld in words below the minimum group.
+    public static func shares(_ shares: HouseholdShares) -> String {
         var html = "<h2>La part de chaque logement</h2>\n"
         guard let allocated = shares.allocatedWh, let savings = shares.savingsCents else {
-            html += "<p>L'immeuble compte \(French.count(shares.households, "logement suivi", "logements suivis")), moins de \(EnergyReportRules.minimumHouseholds) : "
-                + "pour ne pas dévoiler la part d'un voisin, la répartition entre les logements n'est pas publiée.</p>\n"
+            let why = shares.households < shares.minimumHouseholds
+                ? "L'immeuble compte \(French.count(shares.households, "logement suivi", "logements suivis")), moins de \(shares.minimumHouseholds)"
+                : "Certains jours, moins de \(shares.minimumHouseholds) logements de l'immeuble avaient des relevés"
+            html += "<p>\(why) : pour ne pas dévoiler la part d'un voisin, la répartition entre les logements n'est pas publiée.</p>\n"
             return html
         }
-        // In sentences rather than a table of quartiles: the words a person would say, and shorter on paper.
-        html += "<p>Part du soleil de chacun des \(shares.households) logements : de \(French.kilowattHours(allocated.min)) à \(French.kilowattHours(allocated.max)) ; "
-            + "un quart des logements a reçu moins de \(French.kilowattHours(allocated.lowerQuartile)), la moitié moins de \(French.kilowattHours(allocated.median)), "
-            + "les trois quarts moins de \(French.kilowattHours(allocated.upperQuartile)).<br>\n"
-        html += "Économie de chacun : de \(French.euros(Cents(savings.min))) à \(French.euros(Cents(savings.max))) ; un quart moins de \(French.euros(Cents(savings.lowerQuartile))), "
-            + "la moitié moins de \(French.euros(Cents(savings.median))), les trois quarts moins de \(French.euros(Cents(savings.upperQuartile))).</p>\n"
+        // In sentences rather than a table of quartiles: the words a person would say, and shorter
+        // on paper. No smallest or largest share: each is one household's own figure.
+        html += "<p>Part du soleil des \(shares.households) logements : un quart des logements a reçu moins de \(French.kilowattHours(allocated.lowerQuartile)), "
+            + "la moitié moins de \(French.kilowattHours(allocated.median)), les trois quarts moins de \(French.kilowattHours(allocated.upperQuartile)) (arrondi au kWh).<br>\n"
+        html += "Économie : un quart moins de \(French.wholeEuros(Cents(savings.lowerQuartile))), la moitié moins de \(French.wholeEuros(Cents(savings.median))), "
+            + "les trois quarts moins de \(French.wholeEuros(Cents(savings.upperQuartile))) (arrondi à l'euro).</p>\n"
         return html
     }
 

@@ -9,8 +9,11 @@ import Shared
 /// messages refused. Each answer is one async read; `estateOf(building:)` decides access with the
 /// lookup, as for the building's figures.
 extension EnergyReports {
+    /// Always as an association sees it (the statements it is for are the association's, whoever
+    /// prints them): quartiles rounded, no extreme, withheld below the minimum group on any day.
     public func householdShares(_ building: String, from: LocalDate, to: LocalDate, for identity: Identity? = nil) async throws -> HouseholdShares {
         try EnergyReports.checkPeriod(from: from, to: to)
+        let minimum = configuration.minimumHouseholds
         return try await database.read { db in
             _ = try estateOf(building: building, db, for: identity)
             // Every household a meter served during the period counts, with 0 when it received
@@ -27,7 +30,9 @@ extension EnergyReports {
             }
             // Each household's saving is rounded to the cent once, as its own statement shows it.
             let households = Array(figures.values)
-            return HouseholdShares(allocatedWh: households.map(\.allocated), savingsCents: households.map { NanoEuros($0.savings).cents.value })
+            let counts = try householdsPerDay(db, estate: nil, building: building, from: from, to: to)[building] ?? [:]
+            return HouseholdShares(allocatedWh: households.map(\.allocated), savingsCents: households.map { NanoEuros($0.savings).cents.value },
+                                   minimum: minimum, disclosable: HouseholdPrivacy.disclosable(householdsPerDay: counts.values, minimum: minimum))
         }
     }
 

@@ -34,7 +34,7 @@ extension EnergyReports: EnergyFigureStore {
     public func estate(_ estate: String, from: LocalDate, to: LocalDate, now: Instant, by identity: Identity) async throws -> EstateEnergyReport {
         try AccessPolicy.require(identity, .read, .estateEnergy(estate: estate), field: "estate",
                                  "an estate's figures are for its association and the landlord's staff")
-        return try await self.estate(estate, from: from, to: to, now: now)
+        return try await self.estate(estate, from: from, to: to, now: now, for: identity)
     }
 
     public func landlord(from: LocalDate, to: LocalDate, now: Instant, by identity: Identity) async throws -> LandlordEnergyReport {

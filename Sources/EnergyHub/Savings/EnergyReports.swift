@@ -63,7 +63,13 @@ public struct EnergyReports: Sendable {
     /// With `identity`, access is decided by `AccessPolicy` on the building's estate, together with
     /// the lookup: anyone but staff gets the same answer for a building of another estate and for
     /// an id that does not exist, so ids cannot be probed.
+    ///
+    /// Anyone but staff (the estate's association) gets whole calendar months and, below the
+    /// minimum group on any day, the production alone (`HouseholdPrivacy`).
     public func building(_ building: String, from: LocalDate, to: LocalDate, now: Instant, for identity: Identity? = nil) async throws -> BuildingEnergyReport {
+        let grouped = identity.map { AccessPolicy.householdFigures($0) == .grouped } ?? false
+        let (from, to) = grouped ? HouseholdPrivacy.wholeMonths(from: from, to: to) : (from, to)
+        let minimum = configuration.minimumHouseholds
         try EnergyReports.checkPeriod(from: from, to: to)
         return try await database.read { db in
             let estate = try estateOf(building: building, db, for: identity)
@@ -97,13 +103,32 @@ public struct EnergyReports: Sendable {
             let keyText = try String.fetchOne(db, sql: "SELECT allocation_key FROM building_allocation_key WHERE building_id = ? AND since <= ? ORDER BY since DESC LIMIT 1",
                                               arguments: [building, to.description]) ?? AllocationKeyKind.proRata.rawValue
             let totals = BuildingTotals(building: building, production: sums[0], allocated: sums[1], surplus: sums[2], consumption: sums[3], revenue: NanoEuros(sums[4]))
-            return BuildingEnergyReport(
+            let report = BuildingEnergyReport(
                 building: building, estate: estate, from: from, to: to, allocationKey: keyText, productionWh: totals.productionWh, allocatedWh: totals.allocatedWh,
                 surplusWh: totals.surplusWh, consumptionWh: totals.consumptionWh, selfConsumptionRate: totals.selfConsumptionRate,
                 selfSufficiencyRate: totals.selfSufficiencyRate, surplusRevenueCents: totals.surplusRevenueCents, households: households,
                 slots: SlotCounts(measured: Int(sums[5]), estimated: Int(sums[6]), missing: max(0, expected - Int(sums[5]) - Int(sums[6]))),
-                days: days, problems: problems, revisedMonths: try revisedMonths(db, buildings: [building], from: from, to: to))
+                days: days, problems: problems, revisedMonths: try revisedMonths(db, buildings: [building], from: from, to: to), minimumHouseholds: minimum)
+            guard grouped else { return report }
+            let counts = try householdsPerDay(db, estate: nil, building: building, from: from, to: to)[building] ?? [:]
+            return HouseholdPrivacy.disclosable(householdsPerDay: counts.values, minimum: minimum) ? report : report.withHouseholdFiguresWithheld
         }
+    }
+
+    /// How many households had figures (a known slot, or any energy or saving) on each day, per
+    /// building, of one estate or one building: the counts `HouseholdPrivacy` decides on.
+    func householdsPerDay(_ db: Database, estate: String?, building: String?, from: LocalDate, to: LocalDate) throws -> [String: [LocalDate: Int]] {
+        var counts: [String: [LocalDate: Int]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT dd.building_id, dd.day, COUNT(*) FROM dwelling_day dd JOIN building b ON b.id = dd.building_id
+            WHERE (? IS NULL OR b.estate_id = ?) AND (? IS NULL OR dd.building_id = ?) AND dd.day >= ? AND dd.day <= ?
+              AND (dd.measured + dd.estimated > 0 OR dd.consumption_wh <> 0 OR dd.allocated_wh <> 0 OR dd.savings_nano <> 0)
+            GROUP BY dd.building_id, dd.day
+            """, arguments: [estate, estate, building, building, from.description, to.description]) {
+            guard let day = LocalDate(parsing: row[1] as String) else { continue }
+            counts[row[0] as String, default: [:]][day] = row[2]
+        }
+        return counts
     }
 
     /// The estate of a building, asking `AccessPolicy` with the caller (when given) in the same
@@ -118,7 +143,14 @@ public struct EnergyReports: Sendable {
         return estate
     }
 
-    public func estate(_ estate: String, from: LocalDate, to: LocalDate, now: Instant) async throws -> EstateEnergyReport {
+    /// With `identity` other than staff (the estate's association): whole calendar months, a
+    /// building's household figures withheld below the minimum group, the estate's totals withheld
+    /// when they would give a withheld building away, the median rounded and no extreme
+    /// (`HouseholdPrivacy`).
+    public func estate(_ estate: String, from: LocalDate, to: LocalDate, now: Instant, for identity: Identity? = nil) async throws -> EstateEnergyReport {
+        let grouped = identity.map { AccessPolicy.householdFigures($0) == .grouped } ?? false
+        let (from, to) = grouped ? HouseholdPrivacy.wholeMonths(from: from, to: to) : (from, to)
+        let minimum = configuration.minimumHouseholds
         try EnergyReports.checkPeriod(from: from, to: to)
         return try await database.read { db in
             guard try db.exists("SELECT 1 FROM estate WHERE id = ?", estate) else { throw HubError.notFound(field: "estate", "no estate \(estate) in the registry") }
@@ -126,9 +158,22 @@ public struct EnergyReports: Sendable {
             // household took a second for 4,000 and held a reader all that time).
             let buildings = try buildingTotals(db, estate: estate, from: from, to: to)
             let savings = try householdSavings(db, estate: estate, from: from, to: to)
-            return EstateEnergyReport(estate: estate, from: from, to: to, totals: BuildingSums.total(buildings), buildings: buildings.map(\.totals),
-                                      households: .init(savings: savings.map(\.cents)),
-                                      revisedMonths: try revisedMonths(db, estate: estate, from: from, to: to))
+            let revised = try revisedMonths(db, estate: estate, from: from, to: to)
+            guard grouped else {
+                return EstateEnergyReport(estate: estate, from: from, to: to, totals: BuildingSums.total(buildings), buildings: buildings.map(\.totals),
+                                          households: .init(savings: savings.map(\.cents)), revisedMonths: revised, minimumHouseholds: minimum)
+            }
+            let counts = try householdsPerDay(db, estate: estate, building: nil, from: from, to: to)
+            let decision = HouseholdPrivacy.decide(perDay: counts, buildings: buildings.map(\.building), from: from, to: to, minimum: minimum)
+            var estateCounts: [LocalDate: Int] = [:]
+            for perDay in counts.values { for (day, count) in perDay { estateCounts[day, default: 0] += count } }
+            let total = BuildingSums.total(buildings)
+            return EstateEnergyReport(
+                estate: estate, from: from, to: to, totals: decision.estateTotalsShown ? total : total.withHouseholdFiguresWithheld,
+                buildings: buildings.map { decision.shown.contains($0.building) ? $0.totals : $0.totals.withHouseholdFiguresWithheld },
+                households: .init(savings: savings.map(\.cents), minimum: minimum,
+                                  shown: HouseholdPrivacy.disclosable(householdsPerDay: estateCounts.values, minimum: minimum)),
+                revisedMonths: revised, minimumHouseholds: minimum)
         }
     }
 

@@ -147,6 +147,19 @@ public enum AccessPolicy {
         return allows(identity, .read, .ledger) ? .withoutOtherEstatesMembers : .none
     }
 
+    /// How figures about households reach a caller who may read a building's or an estate's energy
+    /// figures (issue 14, defect 10): whole to the landlord's staff; to anyone else (the estate's
+    /// association) only as groups large enough that no household's figure can be worked out, with
+    /// no extreme value and whole calendar months (`HouseholdPrivacy`, EnergyCore).
+    public enum HouseholdFigures: Sendable, Equatable {
+        case whole
+        case grouped
+    }
+
+    public static func householdFigures(_ identity: Identity) -> HouseholdFigures {
+        allows(identity, .read, .landlordEnergy) ? .whole : .grouped
+    }
+
     /// Who a document made for an estate's association is written for: it shows what that
     /// association may see, whoever makes it (the landlord's staff export the statements), so a
     /// statement sent to one association names no member of another estate.

@@ -28,6 +28,13 @@ public enum French {
         return sign + grouped(Int64(magnitude / 100)) + "," + (rest < 10 ? "0" : "") + "\(rest)" + thin + "€"
     }
 
+    /// Why a group's energy figures are withheld from an association (issue 14, defect 10), as the
+    /// pages and the statements say it: "Moins de 10 foyers avec des relevés certains jours :
+    /// chiffres non publiés pour protéger les voisins".
+    public static func withheldForNeighbours(minimum: Int) -> String {
+        "Moins de \(minimum) foyers avec des relevés certains jours : chiffres non publiés pour protéger les voisins"
+    }
+
     /// "47 €": an approximate amount, rounded to the euro (half up).
     public static func wholeEuros(_ cents: Cents) -> String {
         let euros = (cents.value.magnitude + 50) / 100

@@ -42,6 +42,12 @@ public struct EnergySettings: Codable, Sendable, Equatable {
     /// model for Boulogne-sur-Mer (50.7 N, panels facing south at 35 degrees; docs/savings.md,
     /// "Annual projection"); the landlord may put the site's PVGIS monthly figures here instead.
     public var monthlyProductionProfile = EnergySettings.boulogneProductionProfile
+    /// The smallest group of households whose figures an estate's association sees (delivery
+    /// points; French practice for published residential energy data is at least 10): a
+    /// building's household figures are withheld from its association below it, and so are the
+    /// estate's totals when they would give a withheld building away (`HouseholdPrivacy`). Staff see
+    /// everything. At least 3 (with two, one household and the total give away the other).
+    public var privacyMinimumHouseholds = EnergyReportRules.defaultMinimumHouseholds
     /// How often the savings upkeep looks for new readings.
     public var upkeepIntervalMilliseconds = 2000
     /// The time zone of days, months and tariff windows.
@@ -64,6 +70,9 @@ public struct EnergySettings: Codable, Sendable, Equatable {
         }
         guard retention.intervalHours >= 1 else { throw HubError.configuration("energy.retention.intervalHours must be at least 1") }
         guard (10...3_600_000).contains(upkeepIntervalMilliseconds) else { throw HubError.configuration("energy.upkeepIntervalMilliseconds must be between 10 and 3600000") }
+        guard (3...100_000).contains(privacyMinimumHouseholds) else {
+            throw HubError.configuration("energy.privacyMinimumHouseholds must be from 3 to 100000, not \(privacyMinimumHouseholds)")
+        }
         guard promisedAnnualSavingsCents >= 0 else { throw HubError.configuration("energy.promisedAnnualSavingsCents must not be negative") }
         guard monthlyProductionProfile.count == 12 else {
             throw HubError.configuration("energy.monthlyProductionProfile must have 12 values, January to December, not \(monthlyProductionProfile.count)")
@@ -87,11 +96,13 @@ public struct EnergySettings: Codable, Sendable, Equatable {
             }
             return Dated(entries)
         }
-        return EnergyConfiguration(grid: grid, estimatedGapMilliseconds: Int64(estimatedGapMinutes) * 60_000,
+        var configuration = EnergyConfiguration(grid: grid, estimatedGapMilliseconds: Int64(estimatedGapMinutes) * 60_000,
                                    localPrices: try prices(localPrices, "localPrices"), feedInPrices: try prices(feedInPrices, "feedInPrices"),
                                    zone: try LocalTimeZone(identifier: timeZone), promisedAnnualSavings: Cents(promisedAnnualSavingsCents),
                                    rawRetentionDays: retention.rawDays, dailyRetentionDays: retention.dailyDays,
                                    productionProfile: MonthlyProductionShares(profilePerMille: monthlyProductionProfile))
+        configuration.minimumHouseholds = privacyMinimumHouseholds
+        return configuration
     }
 }
 
@@ -109,6 +120,8 @@ public struct EnergyConfiguration: Sendable, Hashable {
     /// no twelve full months of its own.
     public var productionProfile: MonthlyProductionShares
     public var regulatedPrices = RegulatedPrices.edfBleu
+    /// `EnergySettings.privacyMinimumHouseholds`.
+    public var minimumHouseholds = EnergyReportRules.defaultMinimumHouseholds
 
     public init(grid: SlotGrid, estimatedGapMilliseconds: Int64, localPrices: Dated<MicroEurosPerKWh>, feedInPrices: Dated<MicroEurosPerKWh>,
                 zone: LocalTimeZone, promisedAnnualSavings: Cents, rawRetentionDays: Int, dailyRetentionDays: Int,

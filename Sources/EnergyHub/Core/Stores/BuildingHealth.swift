@@ -2,29 +2,26 @@ import Foundation
 import HubCore
 
 /// How a building's households shared its production over a period, as a distribution that never
-/// names a household: how many there were and, from `EnergyReportRules.minimumHouseholds` up,
-/// the quartiles of their solar shares (Wh) and of their savings (cents). Below that size the
-/// quartiles are withheld (null): with two households, one figure and the total give away the other.
+/// names a household and shows no extreme: how many there were and, when the building's household
+/// figures may be shown to its association (`HouseholdPrivacy`: at least the minimum group, every
+/// day), the quartiles of their solar shares rounded to the kWh and of their savings rounded to the
+/// euro. No minimum or maximum: each is one household's exact figure. Otherwise withheld (null).
 public struct HouseholdShares: Codable, Sendable, Equatable {
-    /// The smallest value, the three quartiles and the largest (spreadsheet `QUARTILE.INC`).
+    /// The lower quartile, the median and the upper quartile (spreadsheet `QUARTILE.INC`), rounded.
     public struct Quartiles: Codable, Sendable, Equatable {
-        public var min: Int64
         public var lowerQuartile: Int64
         public var median: Int64
         public var upperQuartile: Int64
-        public var max: Int64
 
         enum CodingKeys: String, CodingKey {
-            case min, median, max
+            case median
             case lowerQuartile = "lower_quartile", upperQuartile = "upper_quartile"
         }
 
-        public init(min: Int64, lowerQuartile: Int64, median: Int64, upperQuartile: Int64, max: Int64) {
-            self.min = min
+        public init(lowerQuartile: Int64, median: Int64, upperQuartile: Int64) {
             self.lowerQuartile = lowerQuartile
             self.median = median
             self.upperQuartile = upperQuartile
-            self.max = max
         }
     }
 
@@ -32,32 +29,42 @@ public struct HouseholdShares: Codable, Sendable, Equatable {
     public var households: Int
     public var allocatedWh: Quartiles?
     public var savingsCents: Quartiles?
+    /// The smallest group shown (`energy.privacyMinimumHouseholds`).
+    public var minimumHouseholds: Int
 
     /// True when the group is too small to show a distribution.
     public var withheld: Bool { allocatedWh == nil }
 
     enum CodingKeys: String, CodingKey {
         case households
-        case allocatedWh = "allocated_wh", savingsCents = "savings_cents"
+        case allocatedWh = "allocated_wh", savingsCents = "savings_cents", minimumHouseholds = "minimum_households"
     }
 
-    public init(households: Int, allocatedWh: Quartiles?, savingsCents: Quartiles?) {
+    public init(households: Int, allocatedWh: Quartiles?, savingsCents: Quartiles?, minimumHouseholds: Int = EnergyReportRules.defaultMinimumHouseholds) {
         self.households = households
         self.allocatedWh = allocatedWh
         self.savingsCents = savingsCents
+        self.minimumHouseholds = minimumHouseholds
     }
 
-    /// The distribution of these households' figures (one pair per household, in any order),
-    /// withheld below `EnergyReportRules.minimumHouseholds`.
-    public init(allocatedWh: [Int64], savingsCents: [Int64]) {
+    /// The distribution of these households' figures (one pair per household, in any order):
+    /// withheld unless `disclosable` (the building's household figures may be shown, every day) and
+    /// at least `minimum` households; the solar shares rounded to the kWh, the savings to the euro.
+    public init(allocatedWh: [Int64], savingsCents: [Int64], minimum: Int = EnergyReportRules.defaultMinimumHouseholds, disclosable: Bool = true) {
         households = allocatedWh.count
-        guard allocatedWh.count >= EnergyReportRules.minimumHouseholds else {
+        minimumHouseholds = minimum
+        guard disclosable, allocatedWh.count >= minimum, let allocated = EnergyReportRules.quartiles(allocatedWh),
+              let savings = EnergyReportRules.quartiles(savingsCents) else {
             self.allocatedWh = nil
             self.savingsCents = nil
             return
         }
-        self.allocatedWh = EnergyReportRules.quartiles(allocatedWh)
-        self.savingsCents = EnergyReportRules.quartiles(savingsCents)
+        func rounded(_ summary: EnergyReportRules.FiveNumbers, _ unit: Int64) -> Quartiles {
+            Quartiles(lowerQuartile: HouseholdPrivacy.roundedTo(summary.lowerQuartile, unit: unit), median: HouseholdPrivacy.roundedTo(summary.median, unit: unit),
+                      upperQuartile: HouseholdPrivacy.roundedTo(summary.upperQuartile, unit: unit))
+        }
+        self.allocatedWh = rounded(allocated, 1000)
+        self.savingsCents = rounded(savings, 100)
     }
 }
 
@@ -125,9 +132,26 @@ extension EnergyReportRules {
         return spans
     }
 
+    /// The smallest value, the three quartiles and the largest of a list.
+    public struct FiveNumbers: Sendable, Equatable {
+        public var min: Int64
+        public var lowerQuartile: Int64
+        public var median: Int64
+        public var upperQuartile: Int64
+        public var max: Int64
+
+        public init(min: Int64, lowerQuartile: Int64, median: Int64, upperQuartile: Int64, max: Int64) {
+            self.min = min
+            self.lowerQuartile = lowerQuartile
+            self.median = median
+            self.upperQuartile = upperQuartile
+            self.max = max
+        }
+    }
+
     /// Minimum, quartiles and maximum of a non-empty list, each by linear interpolation between the
     /// two nearest ranks (spreadsheet `QUARTILE.INC`, R's type 7), rounded half away from zero.
-    public static func quartiles(_ values: [Int64]) -> HouseholdShares.Quartiles? {
+    public static func quartiles(_ values: [Int64]) -> FiveNumbers? {
         let sorted = values.sorted()
         guard let low = sorted.first, let high = sorted.last else { return nil }
         func quartile(_ quarter: Int) -> Int64 {

@@ -116,7 +116,7 @@ public struct DwellingEnergyReport: Codable, Sendable, Equatable {
     }
 }
 
-/// A building's totals over a period.
+/// A building's totals over a period (or several buildings', `building` nil).
 public struct BuildingTotals: Codable, Sendable, Equatable {
     public var building: String?
     public var productionWh: Int64
@@ -128,9 +128,13 @@ public struct BuildingTotals: Codable, Sendable, Equatable {
     /// Share of consumption covered by the PV: allocated / consumption.
     public var selfSufficiencyRate: Decimal?
     public var surplusRevenueCents: Int64
+    /// The households' figures (allocated, surplus, consumption, the rates, the surplus's value)
+    /// are withheld from this audience (`HouseholdPrivacy`): null in JSON, 0 here; only the
+    /// production of the panels is shown.
+    public var withheld: Bool
 
     enum CodingKeys: String, CodingKey {
-        case building
+        case building, withheld
         case productionWh = "production_wh", allocatedWh = "allocated_wh", surplusWh = "surplus_wh", consumptionWh = "consumption_wh"
         case selfConsumptionRate = "self_consumption_rate", selfSufficiencyRate = "self_sufficiency_rate", surplusRevenueCents = "surplus_revenue_cents"
     }
@@ -144,6 +148,52 @@ public struct BuildingTotals: Codable, Sendable, Equatable {
         selfConsumptionRate = energyRate(allocated, production)
         selfSufficiencyRate = energyRate(allocated, consumption)
         surplusRevenueCents = revenue.cents.value
+        withheld = false
+    }
+
+    /// The same totals with the households' figures withheld: the production alone.
+    public var withHouseholdFiguresWithheld: BuildingTotals {
+        var copy = self
+        copy.allocatedWh = 0
+        copy.surplusWh = 0
+        copy.consumptionWh = 0
+        copy.selfConsumptionRate = nil
+        copy.selfSufficiencyRate = nil
+        copy.surplusRevenueCents = 0
+        copy.withheld = true
+        return copy
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        building = try container.decodeIfPresent(String.self, forKey: .building)
+        productionWh = try container.decode(Int64.self, forKey: .productionWh)
+        withheld = try container.decodeIfPresent(Bool.self, forKey: .withheld) ?? false
+        allocatedWh = try container.decodeIfPresent(Int64.self, forKey: .allocatedWh) ?? 0
+        surplusWh = try container.decodeIfPresent(Int64.self, forKey: .surplusWh) ?? 0
+        consumptionWh = try container.decodeIfPresent(Int64.self, forKey: .consumptionWh) ?? 0
+        selfConsumptionRate = try container.decodeIfPresent(Decimal.self, forKey: .selfConsumptionRate)
+        selfSufficiencyRate = try container.decodeIfPresent(Decimal.self, forKey: .selfSufficiencyRate)
+        surplusRevenueCents = try container.decodeIfPresent(Int64.self, forKey: .surplusRevenueCents) ?? 0
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(building, forKey: .building)
+        try container.encode(productionWh, forKey: .productionWh)
+        try container.encode(withheld, forKey: .withheld)
+        if withheld {
+            for key in [CodingKeys.allocatedWh, .surplusWh, .consumptionWh, .selfConsumptionRate, .selfSufficiencyRate, .surplusRevenueCents] {
+                try container.encodeNil(forKey: key)
+            }
+        } else {
+            try container.encode(allocatedWh, forKey: .allocatedWh)
+            try container.encode(surplusWh, forKey: .surplusWh)
+            try container.encode(consumptionWh, forKey: .consumptionWh)
+            try container.encodeIfPresent(selfConsumptionRate, forKey: .selfConsumptionRate)
+            try container.encodeIfPresent(selfSufficiencyRate, forKey: .selfSufficiencyRate)
+            try container.encode(surplusRevenueCents, forKey: .surplusRevenueCents)
+        }
     }
 }
 
@@ -159,8 +209,10 @@ public struct BuildingEnergyReport: Codable, Sendable, Equatable {
         /// The day's slots by quality (production known or not): what a building statement says in
         /// words ("la production n'a pas été transmise du 12 au 14").
         public var slots: SlotCounts
+        /// As the report's: the households' figures of the day are withheld (null in JSON).
+        public var withheld: Bool
         enum CodingKeys: String, CodingKey {
-            case date, slots
+            case date, slots, withheld
             case productionWh = "production_wh", allocatedWh = "allocated_wh", surplusWh = "surplus_wh", consumptionWh = "consumption_wh"
             case surplusRevenueCents = "surplus_revenue_cents"
         }
@@ -174,6 +226,35 @@ public struct BuildingEnergyReport: Codable, Sendable, Equatable {
             self.surplusWh = surplusWh
             self.consumptionWh = consumptionWh
             self.surplusRevenueCents = surplusRevenueCents
+            self.withheld = false
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            date = try container.decode(LocalDate.self, forKey: .date)
+            productionWh = try container.decode(Int64.self, forKey: .productionWh)
+            slots = try container.decode(SlotCounts.self, forKey: .slots)
+            withheld = try container.decodeIfPresent(Bool.self, forKey: .withheld) ?? false
+            allocatedWh = try container.decodeIfPresent(Int64.self, forKey: .allocatedWh) ?? 0
+            surplusWh = try container.decodeIfPresent(Int64.self, forKey: .surplusWh) ?? 0
+            consumptionWh = try container.decodeIfPresent(Int64.self, forKey: .consumptionWh) ?? 0
+            surplusRevenueCents = try container.decodeIfPresent(Int64.self, forKey: .surplusRevenueCents) ?? 0
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(date, forKey: .date)
+            try container.encode(productionWh, forKey: .productionWh)
+            try container.encode(slots, forKey: .slots)
+            if withheld {
+                try container.encode(true, forKey: .withheld)
+                for key in [CodingKeys.allocatedWh, .surplusWh, .consumptionWh, .surplusRevenueCents] { try container.encodeNil(forKey: key) }
+            } else {
+                try container.encode(allocatedWh, forKey: .allocatedWh)
+                try container.encode(surplusWh, forKey: .surplusWh)
+                try container.encode(consumptionWh, forKey: .consumptionWh)
+                try container.encode(surplusRevenueCents, forKey: .surplusRevenueCents)
+            }
         }
     }
 
@@ -195,16 +276,22 @@ public struct BuildingEnergyReport: Codable, Sendable, Equatable {
     public var days: [Day]
     public var problems: [String]
     public var revisedMonths: [String]
+    /// The households' figures are withheld from this audience (`HouseholdPrivacy`): null in
+    /// JSON, 0 here, in the totals and every day; the production stays.
+    public var withheld: Bool
+    /// The smallest group of households whose figures an association sees (`energy.privacyMinimumHouseholds`).
+    public var minimumHouseholds: Int
 
     enum CodingKeys: String, CodingKey {
-        case building, estate, from, to, households, slots, days, problems
+        case building, estate, from, to, households, slots, days, problems, withheld
         case allocationKey = "allocation_key"
         case productionWh = "production_wh", allocatedWh = "allocated_wh", surplusWh = "surplus_wh", consumptionWh = "consumption_wh"
         case selfConsumptionRate = "self_consumption_rate", selfSufficiencyRate = "self_sufficiency_rate", surplusRevenueCents = "surplus_revenue_cents"
-        case revisedMonths = "revised_months"
+        case revisedMonths = "revised_months", minimumHouseholds = "minimum_households"
     }
 
-    package init(building: String, estate: String, from: LocalDate, to: LocalDate, allocationKey: String, productionWh: Int64, allocatedWh: Int64, surplusWh: Int64, consumptionWh: Int64, selfConsumptionRate: Decimal?, selfSufficiencyRate: Decimal?, surplusRevenueCents: Int64, households: Int, slots: SlotCounts, days: [Day], problems: [String], revisedMonths: [String]) {
+    package init(building: String, estate: String, from: LocalDate, to: LocalDate, allocationKey: String, productionWh: Int64, allocatedWh: Int64, surplusWh: Int64, consumptionWh: Int64, selfConsumptionRate: Decimal?, selfSufficiencyRate: Decimal?, surplusRevenueCents: Int64, households: Int, slots: SlotCounts, days: [Day], problems: [String], revisedMonths: [String],
+                 minimumHouseholds: Int = EnergyReportRules.defaultMinimumHouseholds) {
         self.building = building
         self.estate = estate
         self.from = from
@@ -222,14 +309,94 @@ public struct BuildingEnergyReport: Codable, Sendable, Equatable {
         self.days = days
         self.problems = problems
         self.revisedMonths = revisedMonths
+        self.withheld = false
+        self.minimumHouseholds = minimumHouseholds
+    }
+
+    /// The same report with the households' figures withheld: the production alone, day by day.
+    /// The engine's problems (which name dwellings) stay with staff.
+    public var withHouseholdFiguresWithheld: BuildingEnergyReport {
+        var copy = self
+        copy.allocatedWh = 0
+        copy.surplusWh = 0
+        copy.consumptionWh = 0
+        copy.selfConsumptionRate = nil
+        copy.selfSufficiencyRate = nil
+        copy.surplusRevenueCents = 0
+        copy.withheld = true
+        copy.days = days.map { day in
+            var day = day
+            day.allocatedWh = 0
+            day.surplusWh = 0
+            day.consumptionWh = 0
+            day.surplusRevenueCents = 0
+            day.withheld = true
+            return day
+        }
+        return copy
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        building = try container.decode(String.self, forKey: .building)
+        estate = try container.decode(String.self, forKey: .estate)
+        from = try container.decode(LocalDate.self, forKey: .from)
+        to = try container.decode(LocalDate.self, forKey: .to)
+        allocationKey = try container.decode(String.self, forKey: .allocationKey)
+        productionWh = try container.decode(Int64.self, forKey: .productionWh)
+        allocatedWh = try container.decodeIfPresent(Int64.self, forKey: .allocatedWh) ?? 0
+        surplusWh = try container.decodeIfPresent(Int64.self, forKey: .surplusWh) ?? 0
+        consumptionWh = try container.decodeIfPresent(Int64.self, forKey: .consumptionWh) ?? 0
+        selfConsumptionRate = try container.decodeIfPresent(Decimal.self, forKey: .selfConsumptionRate)
+        selfSufficiencyRate = try container.decodeIfPresent(Decimal.self, forKey: .selfSufficiencyRate)
+        surplusRevenueCents = try container.decodeIfPresent(Int64.self, forKey: .surplusRevenueCents) ?? 0
+        households = try container.decode(Int.self, forKey: .households)
+        slots = try container.decode(SlotCounts.self, forKey: .slots)
+        days = try container.decode([Day].self, forKey: .days)
+        problems = try container.decode([String].self, forKey: .problems)
+        revisedMonths = try container.decode([String].self, forKey: .revisedMonths)
+        withheld = try container.decodeIfPresent(Bool.self, forKey: .withheld) ?? false
+        minimumHouseholds = try container.decodeIfPresent(Int.self, forKey: .minimumHouseholds) ?? EnergyReportRules.defaultMinimumHouseholds
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(building, forKey: .building)
+        try container.encode(estate, forKey: .estate)
+        try container.encode(from, forKey: .from)
+        try container.encode(to, forKey: .to)
+        try container.encode(allocationKey, forKey: .allocationKey)
+        try container.encode(productionWh, forKey: .productionWh)
+        if withheld {
+            for key in [CodingKeys.allocatedWh, .surplusWh, .consumptionWh, .selfConsumptionRate, .selfSufficiencyRate, .surplusRevenueCents] {
+                try container.encodeNil(forKey: key)
+            }
+        } else {
+            try container.encode(allocatedWh, forKey: .allocatedWh)
+            try container.encode(surplusWh, forKey: .surplusWh)
+            try container.encode(consumptionWh, forKey: .consumptionWh)
+            try container.encodeIfPresent(selfConsumptionRate, forKey: .selfConsumptionRate)
+            try container.encodeIfPresent(selfSufficiencyRate, forKey: .selfSufficiencyRate)
+            try container.encode(surplusRevenueCents, forKey: .surplusRevenueCents)
+        }
+        try container.encode(households, forKey: .households)
+        try container.encode(slots, forKey: .slots)
+        try container.encode(days, forKey: .days)
+        try container.encode(problems, forKey: .problems)
+        try container.encode(revisedMonths, forKey: .revisedMonths)
+        try container.encode(withheld, forKey: .withheld)
+        try container.encode(minimumHouseholds, forKey: .minimumHouseholds)
     }
 }
 
 /// An estate's buildings and the distribution of its households' savings, never one household's
-/// figure (`GET /api/v1/estates/{estate}/energy`).
+/// figure (`GET /api/v1/estates/{estate}/energy`). For the estate's association, what
+/// `HouseholdPrivacy` allows: a building's (or the estate's) household figures withheld below the
+/// minimum group, the median rounded to the euro, no minimum or maximum; staff see everything.
 public struct EstateEnergyReport: Codable, Sendable, Equatable {
-    /// Households' savings over the period. With fewer than `minimumHouseholds` households the
-    /// figures are withheld (null): they would show a neighbour's saving.
+    /// Households' savings over the period: their count, and for staff the minimum, median and
+    /// maximum; for an association the median alone, rounded to the euro, from the minimum group
+    /// up (null otherwise).
     public struct Distribution: Codable, Sendable, Equatable {
         public var count: Int
         public var minCents: Int64?
@@ -248,8 +415,6 @@ public struct EstateEnergyReport: Codable, Sendable, Equatable {
         }
     }
 
-    public static let minimumHouseholds = EnergyReportRules.minimumHouseholds
-
     public var estate: String
     public var from: LocalDate
     public var to: LocalDate
@@ -257,13 +422,16 @@ public struct EstateEnergyReport: Codable, Sendable, Equatable {
     public var buildings: [BuildingTotals]
     public var households: Distribution
     public var revisedMonths: [String]
+    /// The smallest group of households whose figures an association sees (`energy.privacyMinimumHouseholds`).
+    public var minimumHouseholds: Int
 
     enum CodingKeys: String, CodingKey {
         case estate, from, to, totals, buildings, households
-        case revisedMonths = "revised_months"
+        case revisedMonths = "revised_months", minimumHouseholds = "minimum_households"
     }
 
-    package init(estate: String, from: LocalDate, to: LocalDate, totals: BuildingTotals, buildings: [BuildingTotals], households: Distribution, revisedMonths: [String]) {
+    package init(estate: String, from: LocalDate, to: LocalDate, totals: BuildingTotals, buildings: [BuildingTotals], households: Distribution, revisedMonths: [String],
+                 minimumHouseholds: Int = EnergyReportRules.defaultMinimumHouseholds) {
         self.estate = estate
         self.from = from
         self.to = to
@@ -271,15 +439,21 @@ public struct EstateEnergyReport: Codable, Sendable, Equatable {
         self.buildings = buildings
         self.households = households
         self.revisedMonths = revisedMonths
+        self.minimumHouseholds = minimumHouseholds
     }
 }
 
 extension EstateEnergyReport.Distribution {
-    /// Count, minimum, median and maximum of households' savings in cents; the figures are
-    /// withheld below `EstateEnergyReport.minimumHouseholds`.
+    /// Count, minimum, median and maximum of households' savings in cents: staff's view.
     package init(savings: [Int64]) {
         let summary = EnergyReportRules.distribution(savings)
         self.init(count: summary.count, minCents: summary.min, medianCents: summary.median, maxCents: summary.max)
+    }
+
+    /// An association's view: the count, and the median rounded to the euro when `shown` and the
+    /// households are at least `minimum`; never a minimum or a maximum.
+    package init(savings: [Int64], minimum: Int, shown: Bool) {
+        self.init(count: savings.count, minCents: nil, medianCents: shown ? HouseholdPrivacy.median(savings, minimum: minimum) : nil, maxCents: nil)
     }
 }
 
