@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import GRDB
 import HubCore
@@ -13,6 +14,9 @@ public struct HubDatabase: Sendable {
     public let path: String
     /// When a write last succeeded for `isWritable` (shared by the copies of this value).
     let probe = WriteProbe()
+    /// Whether the file was found damaged (start-up check, or a "malformed" error since): `/readyz`
+    /// answers 503 naming it (shared by the copies of this value).
+    public let health = DatabaseHealth()
 
     /// How durable a commit is. `full` syncs the WAL on every commit (nothing committed is lost on
     /// power loss); `normal` survives a process crash but may lose the last commits on power loss.
@@ -36,12 +40,19 @@ public struct HubDatabase: Sendable {
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+        } catch where DatabaseHealth.isCorruption(error) {
+            // Its schema cannot even be read: nothing can be served from it.
+            throw HubError.configuration("the database file \(path) is damaged (\(error)): run community-hub db check, then restore the last backup (community-hub restore FILE)")
         } catch {
             throw HubError.configuration("cannot open the database at \(path): \(error)")
         }
         var migrator = DatabaseMigrator()
         for schema in schemas { schema(&migrator) }
-        try migrator.migrate(pool)
+        do {
+            try migrator.migrate(pool)
+        } catch where DatabaseHealth.isCorruption(error) {
+            throw HubError.configuration("the database file \(path) is damaged (\(error)): run community-hub db check, then restore the last backup (community-hub restore FILE)")
+        }
         return HubDatabase(pool: pool, path: path)
     }
 
@@ -95,42 +106,179 @@ final class WriteProbe: @unchecked Sendable {
 extension HubDatabase {
     /// Reads in one transaction, suspending (not blocking) while no reader connection is free.
     public func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.read(body)
+        do { return try await pool.read(body) } catch { throw health.noticing(error) }
     }
 
     /// Writes in one transaction, suspending while another write holds the writer.
     public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.write(body)
+        do { return try await pool.write(body) } catch { throw health.noticing(error) }
     }
 
     /// Writes with the transaction managed by `body` (e.g. `BEGIN IMMEDIATE`).
     public func writeWithoutTransaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.writeWithoutTransaction(body)
+        do { return try await pool.writeWithoutTransaction(body) } catch { throw health.noticing(error) }
     }
 
     /// A blocking read: for threads of the hub's own (the ingest writer), the CLI and tests.
     @available(*, noasync, message: "blocks a thread of Swift's pool and can freeze the server: use `try await database.read`")
     public func readBlocking<T>(_ body: (Database) throws -> T) throws -> T {
         BlockingAccessGuard.check("read")
-        return try pool.read(body)
+        do { return try pool.read(body) } catch { throw health.noticing(error) }
     }
 
     /// A blocking write transaction: for the ingest writer's thread, the CLI and tests.
     @available(*, noasync, message: "blocks a thread of Swift's pool and can freeze the server: use `try await database.write`")
     public func writeBlocking<T>(_ body: (Database) throws -> T) throws -> T {
         BlockingAccessGuard.check("write")
-        return try pool.write(body)
+        do { return try pool.write(body) } catch { throw health.noticing(error) }
     }
 
     /// A blocking write whose transaction `body` manages.
     @available(*, noasync, message: "blocks a thread of Swift's pool and can freeze the server: use `try await database.writeWithoutTransaction`")
     public func writeWithoutTransactionBlocking<T>(_ body: (Database) throws -> T) throws -> T {
         BlockingAccessGuard.check("writeWithoutTransaction")
-        return try pool.writeWithoutTransaction(body)
+        do { return try pool.writeWithoutTransaction(body) } catch { throw health.noticing(error) }
     }
 
     /// Closes every connection (benchmarks that delete the file afterwards).
     public func close() throws { try pool.close() }
+}
+
+// MARK: - Integrity (issue 14, defect 14)
+
+/// What the hub knows of its database file's integrity: damaged or not, and how many corruption
+/// errors it has seen ("database disk image is malformed", SQLITE_CORRUPT, SQLITE_NOTADB), from the
+/// start-up check or from any access since. Once damaged it stays so until the process restarts
+/// (on a restored or repaired file): `/readyz` answers 503 naming it.
+public final class DatabaseHealth: @unchecked Sendable {
+    private let lock = NSLock()
+    private var firstProblem: String?
+    private var errors = 0
+    private var observer: (@Sendable (_ problem: String, _ count: Int) -> Void)?
+
+    public init() {}
+
+    /// The first problem seen, nil while the file is believed sound.
+    public var corruption: String? { lock.withLock { firstProblem } }
+    /// Corruption errors seen since the process started.
+    public var corruptionErrors: Int { lock.withLock { errors } }
+
+    /// Called on each corruption error with how many there have been (1 for the one that marks the
+    /// file damaged): the hub logs and counts them.
+    public func onCorruption(_ observer: @escaping @Sendable (_ problem: String, _ count: Int) -> Void) {
+        lock.withLock { self.observer = observer }
+    }
+
+    public func recordCorruption(_ problem: String) {
+        let (observer, count) = lock.withLock { () -> ((@Sendable (String, Int) -> Void)?, Int) in
+            errors += 1
+            if firstProblem == nil { firstProblem = problem }
+            return (self.observer, errors)
+        }
+        observer?(problem, count)
+    }
+
+    /// True for SQLite's "the file is damaged" errors.
+    public static func isCorruption(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode.primaryResultCode == .SQLITE_CORRUPT || error.resultCode.primaryResultCode == .SQLITE_NOTADB
+    }
+
+    /// Records `error` when it says the file is damaged; returns it unchanged to be thrown on.
+    func noticing(_ error: any Error) -> any Error {
+        if Self.isCorruption(error) { recordCorruption(String(describing: error)) }
+        return error
+    }
+}
+
+/// Set once, read from another thread.
+final class DoneFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func done() { lock.withLock { value = true } }
+    var isDone: Bool { lock.withLock { value } }
+}
+
+/// The outcome of SQLite's integrity check on a file.
+public struct IntegrityReport: Sendable, Equatable {
+    /// What the check found wrong (empty when the file is sound), at most `IntegrityCheck.maxProblems`.
+    public var problems: [String]
+    /// True when the time bound stopped the check before the end (nothing found so far).
+    public var interrupted: Bool
+    public var seconds: Double
+    /// `quick_check` (pages, records and their order, not the indexes' contents) or `integrity_check` (everything).
+    public var kind: String
+
+    public var ok: Bool { problems.isEmpty && !interrupted }
+}
+
+public enum IntegrityCheck {
+    public static let maxProblems = 20
+
+    /// Runs `PRAGMA quick_check` (or `integrity_check` when `full`) on `db`; a SQLite error that
+    /// says the file is damaged (it can stop the check itself) is a problem, not a failure.
+    static func run(_ db: Database, full: Bool) throws -> [String] {
+        do {
+            let rows = try String.fetchAll(db, sql: "PRAGMA \(full ? "integrity_check" : "quick_check")(\(maxProblems))")
+            return rows == ["ok"] ? [] : rows
+        } catch let error as DatabaseError where DatabaseHealth.isCorruption(error) {
+            return [error.message ?? "\(error)"]
+        }
+    }
+}
+
+extension HubDatabase {
+    /// Checks the file's integrity on a reader (WAL: ingest goes on meanwhile), interrupted after
+    /// `timeout` if given. A damaged file is recorded in `health`.
+    @available(*, noasync, message: "a check of a large file takes seconds: run it through BlockingWork.run")
+    public func checkIntegrityBlocking(full: Bool = false, timeout: Duration? = nil) throws -> IntegrityReport {
+        let started = ContinuousClock.now
+        let finished = DoneFlag()
+        if let timeout {
+            let pool = self.pool
+            DispatchQueue.global().asyncAfter(deadline: .now() + Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18) {
+                if !finished.isDone { pool.interrupt() }
+            }
+        }
+        defer { finished.done() }
+        var report: IntegrityReport
+        do {
+            let problems = try pool.read { db in try IntegrityCheck.run(db, full: full) }
+            report = IntegrityReport(problems: problems, interrupted: false, seconds: 0, kind: full ? "integrity_check" : "quick_check")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_INTERRUPT {
+            report = IntegrityReport(problems: [], interrupted: true, seconds: 0, kind: full ? "integrity_check" : "quick_check")
+        } catch let error where DatabaseHealth.isCorruption(error) {
+            report = IntegrityReport(problems: ["\(error)"], interrupted: false, seconds: 0, kind: full ? "integrity_check" : "quick_check")
+        }
+        let elapsed = ContinuousClock.now - started
+        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        if let first = report.problems.first { health.recordCorruption("\(report.kind): \(first)") }
+        return report
+    }
+
+    /// Checks a database file without opening it as the hub does (no migration, nothing written): for
+    /// `community-hub db check` on a file that may not even open, and for a backup before it is
+    /// restored. A file that is not a database, or cannot be read, is a problem.
+    public static func checkFile(path: String, full: Bool = false) throws -> IntegrityReport {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw HubError.notFound(field: "database", "no database file at \(path)")
+        }
+        let started = ContinuousClock.now
+        var problems: [String]
+        do {
+            // Not opened read-only: SQLite cannot open a WAL file read-only without its -shm (a
+            // copied file has none); nothing is written.
+            let queue = try DatabaseQueue(path: path)
+            problems = try queue.read { db in try IntegrityCheck.run(db, full: full) }
+            try queue.close()
+        } catch let error where DatabaseHealth.isCorruption(error) {
+            problems = ["\(error)"]
+        }
+        let elapsed = ContinuousClock.now - started
+        return IntegrityReport(problems: problems, interrupted: false,
+                               seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                               kind: full ? "integrity_check" : "quick_check")
+    }
 }
 
 /// Catches a blocking database call made, through synchronous code, by a request handler or a

@@ -46,6 +46,8 @@ struct HealthBody: Codable {
     var status: String
     var database: String?
     var broker: String?
+    /// Why the database is not ready, when it is damaged.
+    var problem: String?
 }
 
 struct SessionRequest: Codable {
@@ -80,8 +82,14 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
                                                               onRefused: { refused.increment() })
     router.get("healthz") { _, _ in try HubJSON.response(HealthBody(status: "ok")) }
     router.get("readyz") { _, _ in
-        let writable = await dependencies.database.isWritable()
         let broker = dependencies.brokerConnected.map { $0() ? "connected" : "disconnected" }
+        // A damaged file is not ready, whatever a write would say (issue 14, defect 14).
+        if let problem = dependencies.database.health.corruption {
+            return try HubJSON.response(HealthBody(status: "not_ready", database: "corrupt", broker: broker,
+                                                   problem: "the database file is damaged (\(problem)): run community-hub db check, restore the last backup"),
+                                        status: .serviceUnavailable)
+        }
+        let writable = await dependencies.database.isWritable()
         let ready = writable && broker != "disconnected"
         return try HubJSON.response(HealthBody(status: ready ? "ready" : "not_ready", database: writable ? "writable" : "not_writable", broker: broker),
                                     status: ready ? .ok : .serviceUnavailable)

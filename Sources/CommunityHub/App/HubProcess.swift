@@ -27,6 +27,24 @@ package struct HubProcess {
         self.logger = logger
         database = try HubSchema.open(settings)
         let registry = PrometheusCollectorRegistry()
+        // A damaged file (start-up check, or "database disk image is malformed" since): logged,
+        // counted, and /readyz answers 503 naming it (issue 14, defect 14).
+        let corruptionErrors = registry.makeCounter(descriptor: MetricNameDescriptor(
+            metricName: "hub_database_corruption_errors_total", unitName: "",
+            helpText: "Errors saying the database file is damaged (start-up quick check, SQLITE_CORRUPT, SQLITE_NOTADB)"))
+        let corrupt = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "hub_database_corrupt", unitName: "", helpText: "1 once the database file was found damaged: the hub is not ready"))
+        corrupt.set(Int64(0))
+        database.health.onCorruption { [logger, path = settings.database.path] problem, count in
+            corruptionErrors.increment()
+            corrupt.set(Int64(1))
+            if count == 1 {
+                logger.critical("the database file is damaged: the hub is not ready (/readyz 503). Stop it, run `community-hub db check`, restore the last backup (`community-hub restore`)",
+                                metadata: ["database": "\(path)", "problem": "\(problem)"])
+            } else if [10, 100, 1000, 10_000, 100_000].contains(count) || count % 1_000_000 == 0 {
+                logger.error("the database file is damaged: corruption errors so far", metadata: ["count": "\(count)", "problem": "\(problem)"])
+            }
+        }
         let store = SQLiteReadingStore(database: database)
         ingest = try IngestService(settings: settings.ingest, mqtt: settings.mqtt,
                                    mqttPassword: try settings.mqtt.resolvedPassword(environment: ProcessInfo.processInfo.environment),
@@ -39,13 +57,16 @@ package struct HubProcess {
                                        readings: store, metrics: registry, brokerConnected: { ingest.isConnected }, zone: configuration.zone)
     }
 
-    package func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    /// The HTTP server with the hub's services (ingest, savings upkeep, retention), or alone
+    /// (`backgroundServices` false: a damaged database, where only `/readyz` and staff's reads make sense).
+    package func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+                             backgroundServices: Bool = true) -> some ApplicationProtocol {
         let logger = self.logger
         let settings = self.settings
         return Application(
             router: buildRouter(dependencies),
             configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "community-hub"),
-            services: [ServingService(ingest), ServingService(savings), ServingService(retention)],
+            services: backgroundServices ? [ServingService(ingest), ServingService(savings), ServingService(retention)] : [],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.http.port
                 logger.info("HTTP listening", metadata: ["address": "http://\(settings.http.host):\(port)"])
@@ -56,17 +77,47 @@ package struct HubProcess {
     }
 
     /// Runs until SIGTERM or SIGINT, then shuts down in bounded time (`serviceGroup`).
+    /// A damaged database (the start-up check) starts the HTTP server alone: `/readyz` answers 503
+    /// naming the damage, and nothing is taken from the broker, which keeps the meters' messages
+    /// (persistent session, QoS 1) until the hub starts again on a sound or restored file.
     package func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let deadline = armShutdownDeadline()
-        try await serviceGroup(onServerRunning: onServerRunning).run()
+        await checkIntegrityAtStart()
+        let damaged = database.health.corruption != nil
+        if damaged {
+            logger.critical("the database is damaged: ingest, the savings upkeep and the retention job are not started; the broker keeps the meters' messages until the hub starts on a sound database")
+        }
+        let deadline = armShutdownDeadline(drainIngest: !damaged)
+        try await serviceGroup(onServerRunning: onServerRunning, backgroundServices: !damaged).run()
         deadline.disarm()
+    }
+
+    /// SQLite's quick check of the whole file before ingest and the server start (readings wait
+    /// in the broker meanwhile), bounded by `database.startupCheckSeconds`. A damaged file is
+    /// recorded in the database's health (logged, counted, /readyz 503); the hub still starts, so
+    /// staff can look at it and nothing more is taken from the broker than it can keep.
+    package func checkIntegrityAtStart() async {
+        let seconds = settings.database.startupCheckSeconds
+        guard seconds > 0 else { return }
+        let database = self.database
+        do {
+            let report = try await BlockingWork.run { try database.checkIntegrityBlocking(timeout: .seconds(seconds)) }
+            let elapsed = String(format: "%.2f", report.seconds)
+            if report.interrupted {
+                logger.warning("the start-up integrity check stopped at its time bound: run `community-hub db check` to check the whole file",
+                               metadata: ["seconds": "\(elapsed)", "database.startupCheckSeconds": "\(seconds)"])
+            } else if report.ok {
+                logger.info("database integrity: quick_check ok", metadata: ["seconds": "\(elapsed)"])
+            }
+        } catch {
+            logger.error("the start-up integrity check could not run", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The hub's services in one group that shuts down on SIGTERM or SIGINT: the server stops
     /// accepting, requests in flight get `http.shutdownGraceSeconds` to finish, then they are
     /// cancelled and ingest commits what it holds.
-    package func serviceGroup(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
-        var configuration = ServiceGroupConfiguration(services: [application(onServerRunning: onServerRunning)],
+    package func serviceGroup(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }, backgroundServices: Bool = true) -> ServiceGroup {
+        var configuration = ServiceGroupConfiguration(services: [application(onServerRunning: onServerRunning, backgroundServices: backgroundServices)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = .seconds(settings.http.shutdownGraceSeconds)
         return ServiceGroup(configuration: configuration)
@@ -74,9 +125,9 @@ package struct HubProcess {
 
     /// The last resort when a handler is stuck where cancellation cannot reach: a few seconds
     /// after the grace period, the cut requests are logged, ingest commits, and the process exits.
-    package func armShutdownDeadline() -> ShutdownDeadline {
+    package func armShutdownDeadline(drainIngest: Bool = true) -> ShutdownDeadline {
         let deadline = ShutdownDeadline(after: .seconds(settings.http.shutdownGraceSeconds + 3), inFlight: dependencies.inFlight, logger: logger) { [ingest] in
-            ingest.stopAndDrainBlocking()
+            if drainIngest { ingest.stopAndDrainBlocking() }
         }
         deadline.armOnSignals([SIGTERM, SIGINT])
         return deadline

@@ -13,6 +13,10 @@ package struct HubSettings: Codable, Sendable, Equatable {
     package struct DatabaseSection: Codable, Sendable, Equatable {
         package var path = "community-hub.sqlite"
         package var synchronous = HubDatabase.Synchronous.full
+        /// At start, SQLite's quick check of the whole file runs before ingest and the server, for
+        /// at most this many seconds (then the hub starts and says so; `community-hub db check`
+        /// finishes the job). 0 skips it.
+        package var startupCheckSeconds = 60
     }
 
     package struct HTTPSection: Codable, Sendable, Equatable {

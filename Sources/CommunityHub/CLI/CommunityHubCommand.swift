@@ -18,7 +18,8 @@ package struct CommunityHubCommand: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "community-hub",
         abstract: "Community energy and car-share hub: meter readings over MQTT, savings, the association's car.",
-        subcommands: [Serve.self, ToolCommands.demo, RegistryCommand.self, UsersCommand.self, TokensCommand.self, EnergyCommand.self, CarShareCommand.self, LedgerCommand.self, StatementsCommand.self, ToolCommands.bench]
+        subcommands: [Serve.self, ToolCommands.demo, RegistryCommand.self, UsersCommand.self, TokensCommand.self, EnergyCommand.self, CarShareCommand.self, LedgerCommand.self, StatementsCommand.self, DatabaseCommand.self,
+                      ToolCommands.bench]
     )
 }
 
@@ -171,6 +172,41 @@ struct TokensCommand: AsyncParsableCommand {
                                                                                 expiresAt: expiresDays.map { now.adding(seconds: Int64($0) * 86_400) },
                                                                                 by: .commandLine, at: now)
                 print(token)
+            }
+        }
+    }
+}
+
+/// `community-hub db check`: SQLite's integrity check of the database file, for staff (issue 14,
+/// defect 14). Read-only and without migrating, so it runs on a file the hub cannot open, and
+/// beside a running hub.
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "db", abstract: "The database file.", subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: """
+            Check the database file with SQLite's quick_check (--full: integrity_check, which also compares every index with its table); \
+            exit 65 with the problems found when it is damaged.
+            """)
+        @OptionGroup var common: CommonOptions
+        @Flag(help: "integrity_check instead of quick_check: slower, also checks that every index matches its table.") var full = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let settings = try common.settings()
+                let path = settings.database.path
+                let full = self.full
+                let report = try await BlockingWork.run { try HubDatabase.checkFile(path: path, full: full) }
+                let size = ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0) / 1_048_576
+                let elapsed = String(format: "%.2f", report.seconds)
+                guard report.ok else {
+                    for problem in report.problems { FileHandle.standardError.write(Data("  \(problem)\n".utf8)) }
+                    throw HubError(.unprocessable, code: "database_corrupt", field: "database", message: """
+                        the database \(path) is damaged (\(report.kind) found \(report.problems.count)\(report.problems.count >= IntegrityCheck.maxProblems ? "+" : "") problems, \
+                        above): stop the hub and restore the last backup (community-hub restore FILE)
+                        """)
+                }
+                print("database ok: \(path), \(size) MiB, \(report.kind) passed in \(elapsed) s")
             }
         }
     }

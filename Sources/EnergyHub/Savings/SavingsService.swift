@@ -24,13 +24,19 @@ public struct SavingsService: Service {
 
     public func run() async throws {
         let upkeep = self.upkeep
-        let report = try await upkeep.database.write { db in try upkeep.checkSettings(db) }
-        if report.rebuilt { logger.notice("savings: settings changed, rebuilding every slot figure from the stored readings") }
+        // Checked in the loop, so a database that fails (a damaged file: issue 14, defect 14) is
+        // logged and retried rather than ending the hub's service group, and with it the process.
         do {
             try await cancelWhenGracefulShutdown {
+                var settingsChecked = false
                 while !Task.isCancelled {
                     var total = UpkeepReport()
                     do {
+                        if !settingsChecked {
+                            let report = try await upkeep.database.write { db in try upkeep.checkSettings(db) }
+                            if report.rebuilt { logger.notice("savings: settings changed, rebuilding every slot figure from the stored readings") }
+                            settingsChecked = true
+                        }
                         while !Task.isCancelled {
                             let now = self.now()
                             let step = try await upkeep.database.write { db in try upkeep.step(db, now: now) }
