@@ -281,6 +281,83 @@ extension HubDatabase {
     }
 }
 
+// MARK: - Backup and restore (issue 14, "Also build")
+
+extension HubDatabase {
+    /// Copies the whole database to a new file at `path` through SQLite's online backup API, in one
+    /// step under one read transaction: a consistent snapshot as of its start, while the hub (this
+    /// or another process) goes on writing in WAL mode. `path` must not exist.
+    @available(*, noasync, message: "copies the whole file: run it through BlockingWork.run or from the CLI")
+    public func backupBlocking(to path: String) throws {
+        guard !FileManager.default.fileExists(atPath: path) else { throw HubError.conflict(field: "out", code: "exists", "\(path) already exists") }
+        let destination = try DatabaseQueue(path: path)
+        do { try pool.backup(to: destination) } catch { throw health.noticing(error) }
+        try destination.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+        try destination.close()
+    }
+
+    /// Replaces this database's content with `source`'s through SQLite's backup API, in one write
+    /// transaction: other connections (a hub still running on it) see the old content or the new,
+    /// never a mix.
+    @available(*, noasync, message: "copies the whole file: run it through BlockingWork.run or from the CLI")
+    public func restoreBlocking(from source: String) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: source, configuration: configuration)
+        defer { try? queue.close() }
+        do { try queue.backup(to: pool) } catch { throw health.noticing(error) }
+    }
+
+    /// Reads a database file that is not the hub's own (a backup), without migrating it (nothing
+    /// is written; not opened read-only, which a WAL file without its -shm refuses).
+    public static func readFile<T>(path: String, _ body: (Database) throws -> T) throws -> T {
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        return try queue.read(body)
+    }
+}
+
+/// An advisory lock on `<database>.lock`, held by `community-hub serve` for as long as it runs, so
+/// that `community-hub restore` knows a hub is using the database (the kernel drops it when the
+/// process ends, however it ends).
+public final class RunningLock: @unchecked Sendable {
+    private let descriptor: Int32
+    public let path: String
+
+    private init(descriptor: Int32, path: String) {
+        self.descriptor = descriptor
+        self.path = path
+    }
+
+    public static func path(database: String) -> String { database + ".lock" }
+
+    /// Takes the lock of this database; nil when another process holds it.
+    public static func acquire(database: String) throws -> RunningLock? {
+        let path = path(database: database)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else { throw HubError.configuration("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            return nil
+        }
+        // The holder's process id, for the message of whoever finds it taken.
+        let text = Array("\(getpid())\n".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = text.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+        return RunningLock(descriptor: descriptor, path: path)
+    }
+
+    /// The process id written by the holder, if it can be read.
+    public static func holder(database: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path(database: database)) else { return nil }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
+    }
+
+    /// Held until the process ends (closing the descriptor would drop it).
+    deinit { close(descriptor) }
+}
+
 /// Catches a blocking database call made, through synchronous code, by a request handler or a
 /// long-running service, where the compiler's `noasync` cannot see it: the router and the
 /// services run inside `BlockingAccessGuard.serving`, and a blocking call there is a bug. Debug

@@ -177,4 +177,90 @@ import Testing
         func set(_ value: Int) { lock.withLock { stored = value } }
         var value: Int { lock.withLock { stored } }
     }
+
+    // MARK: - Backup and restore
+
+    @Test func aBackupTakenUnderLoadRestoresEveryCommittedReadingAndLedgerEntry() async throws {
+        let harness = try IngestHarness(registryCSV: Self.registry)
+        let path = harness.database.path
+        let directory = harness.directory
+        let hub = try HubChild(database: path, mqttPort: harness.broker.port, directory: directory, name: "hub")
+        try await waitUntil("the hub connected") { hub.log.contains("connected to the MQTT broker") || !hub.process.isRunning }
+        try #require(hub.process.isRunning, "\(hub.log.suffix(2000))")
+
+        // The car share's ledger, through the commands staff use: a member, last month's
+        // membership paid in cash, last month closed (its anchor written beside the database), a
+        // payment this month.
+        let today = LocalTimeZone.paris.localDate(of: Instant.now())
+        let lastMonth = today.firstOfMonth.advanced(by: -1).firstOfMonth
+        let day = lastMonth.advanced(by: 4).description
+        for (name, arguments) in [("member", ["carshare", "members", "add", "Alice Martin"]),
+                                  ("membership", ["carshare", "memberships", "buy", "1", "--on", day]),
+                                  ("payment-1", ["carshare", "payments", "add", "--key", "r-1", "1", "8", "--method", "cash", "--on", day]),
+                                  ("close", ["ledger", "close-month", String(lastMonth.description.prefix(7))]),
+                                  ("payment-2", ["carshare", "payments", "add", "--key", "r-2", "1", "2", "--method", "cash"])] {
+            let result = try await run(arguments + ["--db", path], in: directory, name: name)
+            try #require(result.status == 0, "\(name): \(result.log)")
+        }
+
+        let publisher = try harness.publisher()
+        let load = Load(publisher: publisher, start: Instant.now().adding(seconds: -86_400 * 20))
+        try await waitUntil(timeout: .seconds(60), "readings flowing") { harness.storedReadings > 3_000 }
+        // What is committed before the backup begins, and the ledger.
+        let (committed, entries) = try await harness.database.pool.read { db in
+            (Set(try Row.fetchAll(db, sql: "SELECT device_id, instant, energy_wh FROM reading").map { "\($0[0] as String) \($0[1] as Int64) \($0[2] as Int64)" }),
+             try Row.fetchAll(db, sql: "SELECT number, hash FROM carshare_entry ORDER BY number").map { "\($0[0] as Int64) \($0[1] as String)" })
+        }
+        #expect(entries.count >= 3)
+        let backup = directory.appendingPathComponent("backups/hub-backup.sqlite").path
+        let taken = try await run(["backup", "--db", path, "--out", backup], in: directory, name: "backup")
+        let storedAfter = harness.storedReadings
+        #expect(taken.status == 0, "\(taken.log)")
+        #expect(taken.log.contains("backup written") && taken.log.contains("1 anchors"), "\(taken.log)")
+        try await waitUntil(timeout: .seconds(30), "readings still flowing after the backup") { harness.storedReadings > storedAfter }
+        #expect(hub.process.isRunning)
+
+        // A restore over the running hub's database is refused, naming it; the database is untouched.
+        let refused = try await run(["restore", backup, "--db", path], in: directory, name: "restore-refused")
+        #expect(refused.status == 75, "\(refused.log)")
+        #expect(refused.log.contains("a hub is running on") && refused.log.contains("--force"), "\(refused.log)")
+
+        load.stop()
+        load.thread.cancel()
+        try await Task.sleep(for: .milliseconds(200))
+        publisher.stop()
+        hub.signal(SIGTERM)
+        #expect(try await hub.waitForExit() == 0)
+
+        // Restored in a new place: every reading committed before the backup began, every ledger
+        // entry with its hash, and the chain checks against the restored anchors.
+        let restored = directory.appendingPathComponent("restored/hub.sqlite").path
+        try FileManager.default.createDirectory(atPath: directory.appendingPathComponent("restored").path, withIntermediateDirectories: true)
+        let restore = try await run(["restore", backup, "--db", restored], in: directory, name: "restore")
+        #expect(restore.status == 0, "\(restore.log)")
+        let (restoredReadings, restoredEntries) = try HubDatabase.readFile(path: restored) { db in
+            (Set(try Row.fetchAll(db, sql: "SELECT device_id, instant, energy_wh FROM reading").map { "\($0[0] as String) \($0[1] as Int64) \($0[2] as Int64)" }),
+             try Row.fetchAll(db, sql: "SELECT number, hash FROM carshare_entry ORDER BY number").map { "\($0[0] as Int64) \($0[1] as String)" })
+        }
+        #expect(committed.isSubset(of: restoredReadings), "\(committed.subtracting(restoredReadings).count) committed readings missing from the restored copy")
+        #expect(restoredEntries == entries)
+        #expect(FileManager.default.fileExists(atPath: restored + ".anchors"))
+        let verify = try await run(["ledger", "verify", "--db", restored], in: directory, name: "verify")
+        #expect(verify.status == 0 && verify.log.contains("ledger ok") && verify.log.contains("1 closed months match their anchors"), "\(verify.log)")
+
+        // Restoring again over a database nothing runs on keeps the replaced one beside it.
+        let again = try await run(["restore", backup, "--db", restored], in: directory, name: "restore-again")
+        #expect(again.status == 0 && again.log.contains("kept the replaced file as"), "\(again.log)")
+
+        // A damaged backup is refused before anything is touched.
+        let damaged = directory.appendingPathComponent("backups/damaged.sqlite").path
+        try FileManager.default.copyItem(atPath: backup, toPath: damaged)
+        try FileManager.default.copyItem(atPath: backup + ".anchors", toPath: damaged + ".anchors")
+        let pages = (try FileManager.default.attributesOfItem(atPath: damaged)[.size] as! Int) / 4096
+        try Self.corrupt(damaged, page: pages / 2)
+        let elsewhere = directory.appendingPathComponent("restored/other.sqlite").path
+        let bad = try await run(["restore", damaged, "--db", elsewhere], in: directory, name: "restore-damaged")
+        #expect(bad.status == 65 && bad.log.contains("fails SQLite's integrity check"), "\(bad.log)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere))
+    }
 }

@@ -19,6 +19,9 @@ package struct HubProcess {
     package let retention: RetentionService
     package let dependencies: HubDependencies
     package let logger: Logger
+    /// Held while this process serves the database, so `community-hub restore` knows (nil when
+    /// another process holds it: logged).
+    package let runningLock: RunningLock?
 
     package init(settings: HubSettings, logger: Logger) throws {
         // Checked once, before anything is opened: a bad setting stops the start with its name.
@@ -26,6 +29,11 @@ package struct HubProcess {
         self.settings = settings
         self.logger = logger
         database = try HubSchema.open(settings)
+        runningLock = try RunningLock.acquire(database: settings.database.path)
+        if runningLock == nil {
+            logger.warning("another process holds the database's running lock: is a second hub serving it?",
+                           metadata: ["lock": "\(RunningLock.path(database: settings.database.path))", "holder": "\(RunningLock.holder(database: settings.database.path) ?? "?")"])
+        }
         let registry = PrometheusCollectorRegistry()
         // A damaged file (start-up check, or "database disk image is malformed" since): logged,
         // counted, and /readyz answers 503 naming it (issue 14, defect 14).

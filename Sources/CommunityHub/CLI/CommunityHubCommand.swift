@@ -19,7 +19,7 @@ package struct CommunityHubCommand: AsyncParsableCommand {
         commandName: "community-hub",
         abstract: "Community energy and car-share hub: meter readings over MQTT, savings, the association's car.",
         subcommands: [Serve.self, ToolCommands.demo, RegistryCommand.self, UsersCommand.self, TokensCommand.self, EnergyCommand.self, CarShareCommand.self, LedgerCommand.self, StatementsCommand.self, DatabaseCommand.self,
-                      ToolCommands.bench]
+                      BackupCommand.self, RestoreCommand.self, ToolCommands.bench]
     )
 }
 
@@ -208,6 +208,51 @@ struct DatabaseCommand: AsyncParsableCommand {
                 }
                 print("database ok: \(path), \(size) MiB, \(report.kind) passed in \(elapsed) s")
             }
+        }
+    }
+}
+
+/// `community-hub backup --out FILE`: an online, consistent copy while the hub runs.
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "backup", abstract: """
+        Copy the database (SQLite's online backup API: one consistent snapshot, ingest goes on) to FILE, checked, and the ledger's \
+        anchors to FILE.anchors. Keep both.
+        """)
+    @OptionGroup var common: CommonOptions
+    @Option(help: "The backup file to write (it must not exist).") var out: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let settings = try common.settings()
+            _ = try settings.configuration()
+            let out = self.out
+            let report = try await BlockingWork.run { try DatabaseBackup.backup(settings: settings, out: out) }
+            print("backup written: \(report.path) (\(report.bytes / 1024) KiB, \(report.readings) readings, \(report.ledgerEntries) ledger entries, "
+                  + "quick_check ok) and \(DatabaseBackup.anchorsPath(ofBackup: report.path)) (\(report.anchors) anchors) in \(String(format: "%.2f", report.seconds)) s")
+        }
+    }
+}
+
+/// `community-hub restore FILE`: the backup back in the database's place.
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "restore", abstract: """
+        Put a backup (FILE and FILE.anchors) in the place of the database: the backup is checked first; the replaced database and \
+        anchors are kept beside, renamed .replaced-<time>. Refused while a hub runs on the database unless --force.
+        """)
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The backup file (written by community-hub backup).") var file: String
+    @Flag(help: "Replace the database even though a hub is running on it (through SQLite, in one transaction); restart the hub after.") var force = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let settings = try common.settings()
+            _ = try settings.configuration()
+            let (file, force) = (self.file, self.force)
+            let report = try await BlockingWork.run { try DatabaseBackup.restore(settings: settings, from: file, force: force) }
+            print("restored \(report.database) from \(file): \(report.readings) readings, \(report.ledgerEntries) ledger entries, \(report.anchors) anchors")
+            for aside in report.keptAside { print("kept the replaced file as \(aside)") }
+            if report.replacedUnderARunningHub { print("a hub was running on it: restart it now (systemctl restart community-hub)") }
+            print("next: community-hub ledger verify")
         }
     }
 }
