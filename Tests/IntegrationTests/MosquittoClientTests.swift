@@ -178,7 +178,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         encoder.outputFormatting = [.sortedKeys]
         let object = try JSONSerialization.jsonObject(with: encoder.encode(MQTTSettings())) as? [String: Any]
         #expect(Set(object?.keys.map { $0 } ?? []) == ["host", "port", "clientId", "username", "passwordFile", "keepaliveSeconds",
-                                                       "reconnectMinSeconds", "reconnectMaxSeconds", "tls"])
+                                                       "reconnectMinSeconds", "reconnectMaxSeconds", "reconnectOnceAnsweringMaxMilliseconds", "tls"])
         let tls = object?["tls"] as? [String: Any]
         #expect(Set(tls?.keys.map { $0 } ?? []) == ["caFile", "certFile", "keyFile", "insecure"])
         let settings = MQTTSettings()
@@ -597,7 +597,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(await eventually { echoing.stop(timeout: .zero) })
     }
 
-    @Test func stopWhileLibmosquittoWaitsToReconnect() async throws {
+    @Test func stopWhileWaitingToReconnectIsImmediate() async throws {
         let directory = try TestSupport.temporaryDirectory("mqtt-stop-offline")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
         try broker.start()
@@ -611,15 +611,45 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(await eventually { client.isSubscribed })
         broker.kill()
         #expect(await eventually { !client.isConnected })
-        // mosquitto_loop_forever now sleeps 3 s before reconnecting, and 2.0.11 cannot be woken:
-        // stop() gives up at its timeout, and the loop ends by itself without reconnecting.
+        // The supervisor now waits up to 3 s before reconnecting; stop() interrupts the wait (it
+        // could not interrupt libmosquitto 2.0.11's own reconnect delay).
         let stopping = Date()
-        #expect(!client.stop(timeout: .milliseconds(500)))
-        #expect(Date().timeIntervalSince(stopping) < 2)
+        #expect(client.stop(timeout: .seconds(2)))
+        #expect(Date().timeIntervalSince(stopping) < 1.5)
         try broker.start()
-        #expect(await eventually(10) { client.stop(timeout: .zero) })
-        #expect(client.connects == 1)
+        try await Task.sleep(for: .seconds(4))
+        #expect(client.connects == 1, "a stopped client never reconnects")
         #expect(!client.isConnected)
+    }
+
+    /// Issue 14, defect 16: the broker back after a long outage was reached 25 s later (the
+    /// backoff had grown towards 30 s). The client probes the broker's port while it waits and,
+    /// once it answers, reconnects within `reconnectOnceAnsweringMaxMilliseconds` (1 s) plus a probe
+    /// interval, whatever the backoff had reached.
+    @Test func aReturningBrokerIsReachedWithinASecondWhateverTheBackoff() async throws {
+        let directory = try TestSupport.temporaryDirectory("mqtt-return")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: true)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        var settings = broker.clientSettings
+        settings.reconnectMinSeconds = 1
+        settings.reconnectMaxSeconds = 30
+        let client = subscriber(broker, id: uniqueId("hub"), settings: settings, inbox: Inbox())
+        defer { client.stop() }
+        try client.start()
+        #expect(await eventually { client.isSubscribed })
+        broker.kill()
+        #expect(await eventually { !client.isConnected })
+        // 17 s down: attempts after about 1, 2, 4 and 8 s of waiting; the next wait is 8 to 16 s.
+        try await Task.sleep(for: .seconds(17))
+        #expect(!client.isConnected && client.connects == 1)
+        try broker.start()
+        let back = ContinuousClock.now
+        #expect(await eventually(10) { client.isSubscribed })
+        let took = ContinuousClock.now - back
+        #expect(took < .milliseconds(2_500), "reconnected \(took) after the broker came back")
+        #expect(client.connects == 2)
     }
 
     @Test func publishBlocksWhenTooManyAreUnacknowledged() async throws {

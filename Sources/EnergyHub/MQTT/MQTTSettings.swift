@@ -22,8 +22,13 @@ public struct MQTTSettings: Codable, Sendable, Equatable {
     public var keepaliveSeconds: Int
     /// Shortest wait before reconnecting after an error, in seconds (at least 1).
     public var reconnectMinSeconds: Int
-    /// Longest wait between reconnection attempts, in seconds (exponential backoff up to this).
+    /// Longest wait between reconnection attempts, in seconds (exponential backoff up to this)
+    /// while the broker does not answer.
     public var reconnectMaxSeconds: Int
+    /// Once the broker's port accepts a TCP connection again (probed four times a second while
+    /// waiting), the wait before reconnecting is cut to a random time up to this (full jitter, so
+    /// several hubs do not all come back at the same instant). 0 reconnects at once.
+    public var reconnectOnceAnsweringMaxMilliseconds: Int
     /// TLS; off while `tls.caFile` is empty.
     public var tls: MQTTTLSSettings
 
@@ -36,6 +41,7 @@ public struct MQTTSettings: Codable, Sendable, Equatable {
         keepaliveSeconds = 30
         reconnectMinSeconds = 1
         reconnectMaxSeconds = 30
+        reconnectOnceAnsweringMaxMilliseconds = 1000
         tls = MQTTTLSSettings()
     }
 
@@ -48,6 +54,7 @@ public struct MQTTSettings: Codable, Sendable, Equatable {
         case keepaliveSeconds
         case reconnectMinSeconds
         case reconnectMaxSeconds
+        case reconnectOnceAnsweringMaxMilliseconds
         case tls
     }
 

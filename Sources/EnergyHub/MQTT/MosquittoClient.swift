@@ -38,11 +38,14 @@ public struct MQTTMessage: Sendable {
 /// forgets it: `onMessage` must have stored or durably handed off the message before returning.
 /// Delivery is at least once: after a reconnection the broker may send a message again.
 ///
-/// Connection: the first `mosquitto_connect` may fail (broker not up yet); `mosquitto_loop_forever`
-/// reconnects by itself after network errors and after CONNACK refusals, but returns on fatal errors
-/// (TLS, DNS, protocol, ...). A supervisor on the loop thread logs and counts every such error, waits
-/// with exponential backoff between `reconnectMinSeconds` and `reconnectMaxSeconds` and tries again,
-/// until `stop()`. Subscriptions (QoS 1) are made again on every successful connection.
+/// Connection: the first `mosquitto_connect` may fail (broker not up yet), a connection may be
+/// lost, the broker may refuse it or a fatal error (TLS, DNS, protocol, ...) may end it. A
+/// supervisor on the loop thread runs the network loop itself, logs and counts the errors, and
+/// after each waits (`ReconnectBackoff`: exponential between `reconnectMinSeconds` and
+/// `reconnectMaxSeconds` while the broker does not answer, at most
+/// `reconnectOnceAnsweringMaxMilliseconds` with jitter once its port accepts connections again)
+/// and tries again, until `stop()`. Subscriptions (QoS 1) are made again on every successful
+/// connection.
 public final class MosquittoClient: @unchecked Sendable {
     // MARK: Configuration
 
@@ -234,6 +237,9 @@ public final class MosquittoClient: @unchecked Sendable {
         guard settings.reconnectMaxSeconds >= settings.reconnectMinSeconds, settings.reconnectMaxSeconds <= 86_400 else {
             throw HubError.configuration("MQTT setting reconnectMaxSeconds (\(settings.reconnectMaxSeconds)) must be at least reconnectMinSeconds (\(settings.reconnectMinSeconds)) and at most 86400")
         }
+        guard (0...60_000).contains(settings.reconnectOnceAnsweringMaxMilliseconds) else {
+            throw HubError.configuration("MQTT setting reconnectOnceAnsweringMaxMilliseconds must be between 0 and 60000, not \(settings.reconnectOnceAnsweringMaxMilliseconds)")
+        }
         for filter in subscriptions where mosquitto_sub_topic_check(filter) != Self.success {
             throw HubError.configuration("invalid MQTT topic filter \"\(filter)\"")
         }
@@ -271,7 +277,6 @@ public final class MosquittoClient: @unchecked Sendable {
             throw HubError.configuration("MQTT settings tls.certFile/tls.keyFile need tls.caFile (TLS is off while it is empty)")
         }
 
-        _ = mosquitto_reconnect_delay_set(mosq, UInt32(settings.reconnectMinSeconds), UInt32(settings.reconnectMaxSeconds), true)
         _ = mosquitto_max_inflight_messages_set(mosq, Self.libraryMaxInflight)
         // publish() and stop() are called from other threads than the loop.
         _ = mosquitto_threaded_set(mosq, true)
@@ -283,9 +288,9 @@ public final class MosquittoClient: @unchecked Sendable {
     /// lose messages call `waitUntilAcknowledged` first: libmosquitto drops what is still queued. Safe to call twice, and
     /// safe while `onMessage` is blocked: the wait ends once the caller unblocks it (`onMessage` may
     /// still be called until then for messages already read). Blocked publishers are released
-    /// (they throw). Returns false if the loop thread was still running at the timeout (libmosquitto
-    /// 2.0.11's own reconnect delay cannot be interrupted); it then ends by itself without
-    /// reconnecting, and the libmosquitto handle is freed when it does.
+    /// (they throw). Returns false if the loop thread was still running at the timeout (a blocking
+    /// TCP connect to an unreachable host); it then ends by itself without reconnecting, and the
+    /// libmosquitto handle is freed when it does.
     @discardableResult
     public func stop(timeout: Duration = .seconds(10)) -> Bool {
         lifecycle.lock()
@@ -310,7 +315,7 @@ public final class MosquittoClient: @unchecked Sendable {
             // and the broker then sends those messages again next time (duplicates, not losses).
             if !onLoopThread { drainUnacknowledged(for: min(Self.seconds(timeout) / 2, 2)) }
             logger.info("stopping MQTT client")
-            // Sets libmosquitto's state to "disconnected" (so loop_forever will not reconnect) and
+            // Sets libmosquitto's state to "disconnecting" (the supervisor will not reconnect) and
             // queues a DISCONNECT when connected; returns MOSQ_ERR_NO_CONN otherwise.
             _ = mosquitto_disconnect(mosq)
         }
@@ -466,8 +471,11 @@ public final class MosquittoClient: @unchecked Sendable {
 
     // MARK: The loop thread
 
-    /// Connects, runs mosquitto_loop_forever, and after each error it does not recover from by
-    /// itself waits (exponential backoff, interrupted by stop()) and tries again, until stop().
+    /// Connects, runs the network loop (`mosquitto_loop` over and over, what `mosquitto_loop_forever`
+    /// does, but without its own reconnect delay, which cannot be interrupted nor cut short), and
+    /// after every error or lost connection waits (`ReconnectBackoff`: exponential while the broker
+    /// does not answer, cut to at most `reconnectOnceAnsweringMaxMilliseconds` with jitter as soon as
+    /// its port accepts a connection, interrupted by stop()) and tries again, until stop().
     private func superviseLoop() {
         defer {
             lifecycle.lock()
@@ -491,12 +499,13 @@ public final class MosquittoClient: @unchecked Sendable {
                 // stop() may have run while mosquitto_connect was blocking: its DISCONNECT was then
                 // lost and the connect reset libmosquitto's state, so disconnect again.
                 if isStopping { _ = mosquitto_disconnect(mosq) }
-                // Returns after stop() (rc 0) or on an error it does not retry by itself. Network
-                // errors and CONNACK refusals are retried inside, with mosquitto_reconnect_delay_set.
-                let loopRC = mosquitto_loop_forever(mosq, 1000, 1)
-                let loopErrno = errno
+                let (loopRC, loopErrno) = runNetworkLoop(mosq)
                 if isStopping { break }
-                recordFailure("the MQTT network loop stopped: \(describe(loopRC, errno: loopErrno))")
+                // A lost connection (broker gone, network) is logged by the disconnect callback;
+                // anything else is an error libmosquitto would not have retried by itself.
+                if !Self.networkErrors.contains(loopRC) {
+                    recordFailure("the MQTT network loop stopped: \(describe(loopRC, errno: loopErrno))")
+                }
             } else {
                 if isStopping { break }
                 recordFailure("cannot connect to the MQTT broker at \(target): \(describe(rc, errno: connectErrno))")
@@ -505,27 +514,90 @@ public final class MosquittoClient: @unchecked Sendable {
                 stats.consecutiveFailures += 1
                 return stats.consecutiveFailures
             }
-            let delay = backoffSeconds(afterFailures: failures)
-            logger.warning("retrying the MQTT connection in \(delay) s (attempt \(failures + 1))")
-            waitUnlessStopping(seconds: delay)
+            waitBeforeReconnecting(failures: failures)
         }
         logger.info("MQTT network loop ended")
     }
 
-    private func backoffSeconds(afterFailures failures: Int) -> Int {
-        var delay = settings.reconnectMinSeconds
-        for _ in 1..<max(1, min(failures, 30)) {
-            delay *= 2
-            if delay >= settings.reconnectMaxSeconds { break }
+    /// Errors that mean the connection is gone and trying again may work.
+    private static let networkErrors: Set<Int32> = [code(MOSQ_ERR_CONN_LOST), code(MOSQ_ERR_NO_CONN), code(MOSQ_ERR_ERRNO), code(MOSQ_ERR_KEEPALIVE),
+                                                    code(MOSQ_ERR_CONN_REFUSED)]
+
+    /// Runs `mosquitto_loop` until it reports an error (the connection ended, or stop() made it
+    /// end after sending DISCONNECT); returns that error and errno.
+    private func runNetworkLoop(_ mosq: OpaquePointer) -> (Int32, Int32) {
+        var stoppingSince: Date?
+        while true {
+            let rc = mosquitto_loop(mosq, 1000, 1)
+            let savedErrno = errno
+            if rc != Self.success { return (rc, savedErrno) }
+            // After stop(), libmosquitto sends DISCONNECT and closes the socket, and the next call
+            // returns an error; should the broker never answer, 2 s is enough.
+            if isStopping {
+                if let since = stoppingSince, Date().timeIntervalSince(since) > 2 { return (Self.code(MOSQ_ERR_NO_CONN), 0) }
+                if stoppingSince == nil { stoppingSince = Date() }
+            }
         }
-        return min(delay, settings.reconnectMaxSeconds)
     }
 
-    private func waitUnlessStopping(seconds: Int) {
-        let deadline = Date().addingTimeInterval(TimeInterval(seconds))
+    /// Waits before the next connection attempt: `ReconnectBackoff.backoffSeconds` while the broker
+    /// does not answer, probing its port every quarter of a second, and once it answers at most
+    /// `reconnectOnceAnsweringMaxMilliseconds` more (with jitter). stop() interrupts it.
+    private func waitBeforeReconnecting(failures: Int) {
+        let delay = ReconnectBackoff.backoffSeconds(afterFailures: failures, minimum: settings.reconnectMinSeconds,
+                                                    maximum: settings.reconnectMaxSeconds, jitter: Double.random(in: 0..<1))
+        logger.warning("retrying the MQTT connection in \(String(format: "%.1f", delay)) s at most, sooner once the broker answers (attempt \(failures + 1))")
+        let deadline = Date().addingTimeInterval(delay)
+        while !isStopping {
+            let remaining = deadline.timeIntervalSinceNow
+            if remaining <= 0 { return }
+            if Self.portAnswers(host: settings.host, port: settings.port, timeout: 0.2) {
+                let wait = ReconnectBackoff.secondsOnceAnswering(remaining: deadline.timeIntervalSinceNow,
+                                                                 onceAnsweringMaxSeconds: Double(settings.reconnectOnceAnsweringMaxMilliseconds) / 1000,
+                                                                 jitter: Double.random(in: 0..<1))
+                logger.info("the MQTT broker at \(settings.host):\(settings.port) answers again: reconnecting in \(String(format: "%.2f", wait)) s")
+                waitUnlessStopping(seconds: wait)
+                return
+            }
+            waitUnlessStopping(seconds: min(ReconnectBackoff.probeIntervalSeconds, max(0, deadline.timeIntervalSinceNow)))
+        }
+    }
+
+    private func waitUnlessStopping(seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
         lifecycle.lock()
         while !stopping && lifecycle.wait(until: deadline) {}
         lifecycle.unlock()
+    }
+
+    /// True when a TCP connection to `host:port` is accepted within `timeout` (then closed at once).
+    static func portAnswers(host: String, port: Int, timeout: TimeInterval) -> Bool {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        #if canImport(Glibc)
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        #else
+        hints.ai_socktype = SOCK_STREAM
+        #endif
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else { return false }
+        defer { freeaddrinfo(list) }
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let address = entry {
+            defer { entry = address.pointee.ai_next }
+            let socket = Glibc.socket(address.pointee.ai_family, address.pointee.ai_socktype, address.pointee.ai_protocol)
+            guard socket >= 0 else { continue }
+            defer { close(socket) }
+            _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
+            if connect(socket, address.pointee.ai_addr, address.pointee.ai_addrlen) == 0 { return true }
+            guard errno == EINPROGRESS else { continue }
+            var poller = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
+            guard poll(&poller, 1, Int32(timeout * 1000)) == 1 else { continue }
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            if getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0 { return true }
+        }
+        return false
     }
 
     private func recordFailure(_ message: String) {
@@ -541,7 +613,7 @@ public final class MosquittoClient: @unchecked Sendable {
     private func handleConnect(_ rc: Int32) {
         guard rc == 0 else {
             // MQTT 3.1.1 CONNACK codes: 1 protocol, 2 identifier rejected, 3 unavailable,
-            // 4 bad user name or password, 5 not authorised. loop_forever retries by itself.
+            // 4 bad user name or password, 5 not authorised. The supervisor retries with its backoff.
             let reason = String(cString: mosquitto_connack_string(rc))
             recordFailure("the MQTT broker at \(settings.host):\(settings.port) refused the connection: \(reason) (CONNACK code \(rc))")
             return
@@ -592,7 +664,7 @@ public final class MosquittoClient: @unchecked Sendable {
             return was
         }
         if rc != 0 && wasConnected {
-            logger.warning("lost the MQTT connection: \(describe(rc, errno: errno)); libmosquitto reconnects by itself")
+            logger.warning("lost the MQTT connection: \(describe(rc, errno: errno)); reconnecting")
         } else if wasConnected {
             logger.info("disconnected from the MQTT broker")
         }
