@@ -137,7 +137,7 @@ import HubTools
 
             // The building: production 8 x (300 + 900 + 600) = 14,400; allocated 2,400 + 4,800 + 4,800;
             // surplus 2,400 on the 9th at 0.04 EUR/kWh: 9.6 -> 10 cents.
-            let (_, building) = try await get("/api/v1/buildings/OUT-A/energy?\(period)", as: "outreau")
+            let (_, building) = try await get("/api/v1/buildings/OUT-A/energy?\(period)", as: "staff")
             #expect(building["production_wh"] as? Int == 14_400)
             #expect(building["allocated_wh"] as? Int == 12_000)
             #expect(building["surplus_wh"] as? Int == 2_400)
@@ -149,9 +149,17 @@ import HubTools
 
             // The estate: households' savings as a distribution. OUT-A-01 (base): 2,000 Wh at 0.1952 =
             // 39.04 -> 39 cents; OUT-A-03: 6,000 Wh: 117.12 -> 117 cents; OUT-A-02: 70.
-            let (_, estate) = try await get("/api/v1/estates/Outreau/energy?\(period)", as: "outreau")
+            let (_, estate) = try await get("/api/v1/estates/Outreau/energy?\(period)", as: "staff")
             #expect(estate["households"] as? [String: Int] == ["count": 3, "min_cents": 39, "median_cents": 70, "max_cents": 117])
             #expect((estate["totals"] as? [String: Any])?["production_wh"] as? Int == 14_400)
+            // The estate's association (issue 14, defect 10): three households are fewer than the
+            // minimum group of 10, so the production alone, and no household's saving.
+            let (_, seen) = try await get("/api/v1/estates/Outreau/energy?\(period)", as: "outreau")
+            #expect(seen["households"] as? [String: Int] == ["count": 3])
+            #expect((seen["totals"] as? [String: Any])?["production_wh"] as? Int == 14_400)
+            #expect((seen["totals"] as? [String: Any])?["withheld"] as? Bool == true && (seen["totals"] as? [String: Any])?["allocated_wh"] is NSNull)
+            let (_, seenBuilding) = try await get("/api/v1/buildings/OUT-A/energy?\(period)", as: "outreau")
+            #expect(seenBuilding["production_wh"] as? Int == 14_400 && seenBuilding["consumption_wh"] is NSNull)
 
             // Staff see a household's detail; the CLI's table says the same.
             let (_, first) = try await get("/api/v1/dwellings/OUT-A-01/energy?\(period)", as: "staff")
