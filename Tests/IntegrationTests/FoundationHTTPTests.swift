@@ -484,10 +484,13 @@ private struct QuarantinePage: Decodable {
     @Test func anUnknownRouteIsAJSON404() async throws {
         let hub = try await Hub()
         try await hub.app().test(.router) { client in
-            for path in ["/nothing", "/api/v2/me"] {
+            for path in ["/api/nothing", "/api/v2/me"] {
                 let reply = try await client.get(path)
                 expectError(reply, .notFound, code: "not_found", field: nil, path)
             }
+            // Outside /api, an unknown path is a page (issue 9): a 404 page in French.
+            let page = try await client.get("/nothing")
+            #expect(page.status == .notFound && page.headers[.contentType]?.hasPrefix("text/html") == true && page.body.contains("Page introuvable"))
             let post = try await client.send(.post, "/healthz", body: "{}")
             #expect(post.status.code >= 400 && post.status.code < 500 && post.error() != nil, "\(post.status) \(post.body)")
         }
