@@ -89,6 +89,14 @@ import HubTools
         // The association sees its estate's distribution; the driver their assignments; staff the ledger.
         let estate = try await get(started, "/api/v1/estates/DEMO-OUTREAU/energy?\(period)", as: .association)
         #expect(estate.status == 200)
+        // Its buildings have 18 households each, more than the minimum group of 10: the figures
+        // show, as whole months, with a rounded median and no minimum or maximum (issue 14, defect 10).
+        let totals = estate.json["totals"] as? [String: Any] ?? [:]
+        #expect(totals["withheld"] as? Bool == false && (totals["allocated_wh"] as? Int ?? 0) > 0, "\(totals)")
+        let households = estate.json["households"] as? [String: Any] ?? [:]
+        #expect(households["count"] as? Int == 54 && households["median_cents"] is Int, "\(households)")
+        #expect(households["min_cents"] == nil && households["max_cents"] == nil)
+        #expect((estate.json["buildings"] as? [[String: Any]] ?? []).allSatisfy { $0["withheld"] as? Bool == false })
         #expect(try await get(started, "/api/v1/estates/DEMO-BOULOGNE/energy?\(period)", as: .association).status == 403)
         let bookings = try await get(started, "/api/v1/carshare/bookings", as: .driver)
         #expect(bookings.status == 200)
