@@ -441,6 +441,29 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(throws: HubError.self) { try anonymous.start() }
     }
 
+    /// A broker that answers and refuses (a wrong password) is not one coming back: the client
+    /// keeps its backoff rather than knocking every second (issue 14, defect 16).
+    @Test func aRefusingBrokerKeepsTheBackoff() async throws {
+        let directory = try TestSupport.temporaryDirectory("mqtt-refusing")
+        let passwordFile = directory.appendingPathComponent("passwords").path
+        try run("/usr/bin/mosquitto_passwd", ["-b", "-c", passwordFile, "meter", "right-password"], in: directory)
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false, passwordFile: passwordFile)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        var settings = broker.clientSettings
+        settings.username = "meter"
+        settings.reconnectMinSeconds = 2
+        settings.reconnectMaxSeconds = 30
+        let refused = subscriber(broker, id: uniqueId("hub"), settings: settings, password: "wrong-password", inbox: Inbox())
+        defer { refused.stop() }
+        try refused.start()
+        try await Task.sleep(for: .seconds(7))
+        // Attempts after waits of 1 to 2 s, then 2 to 4 s: three or four refusals in 7 s, not one a second.
+        #expect((2...4).contains(refused.fatalErrors), "\(refused.fatalErrors) refusals in 7 s")
+        #expect(!refused.isConnected)
+    }
+
     @Test func tlsWithAPrivateCertificateAuthority() async throws {
         let directory = try TestSupport.temporaryDirectory("mqtt-tls")
         let openssl = "/usr/bin/openssl"

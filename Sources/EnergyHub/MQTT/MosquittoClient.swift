@@ -494,6 +494,9 @@ public final class MosquittoClient: @unchecked Sendable {
                 ? mosquitto_reconnect(mosq)
                 : mosquitto_connect(mosq, settings.host, Int32(settings.port), Int32(settings.keepaliveSeconds))
             let connectErrno = errno
+            // Whether the broker's port took the connection this time: a broker that answers and
+            // then refuses (credentials, ACL, TLS) is not one coming back, and keeps the full backoff.
+            let answered = rc == Self.success
             if rc == Self.success {
                 connectSucceededOnce = true
                 // stop() may have run while mosquitto_connect was blocking: its DISCONNECT was then
@@ -514,7 +517,7 @@ public final class MosquittoClient: @unchecked Sendable {
                 stats.consecutiveFailures += 1
                 return stats.consecutiveFailures
             }
-            waitBeforeReconnecting(failures: failures)
+            waitBeforeReconnecting(failures: failures, answeredLastTime: answered)
         }
         logger.info("MQTT network loop ended")
     }
@@ -540,18 +543,23 @@ public final class MosquittoClient: @unchecked Sendable {
         }
     }
 
-    /// Waits before the next connection attempt: `ReconnectBackoff.backoffSeconds` while the broker
-    /// does not answer, probing its port every quarter of a second, and once it answers at most
-    /// `reconnectOnceAnsweringMaxMilliseconds` more (with jitter). stop() interrupts it.
-    private func waitBeforeReconnecting(failures: Int) {
+    /// Waits before the next connection attempt: `ReconnectBackoff.backoffSeconds`, probing the
+    /// broker's port every quarter of a second; once a port that did not answer (the last attempt
+    /// could not connect, or a probe found it closed) answers again, at most
+    /// `reconnectOnceAnsweringMaxMilliseconds` more (with jitter). A broker that took the last
+    /// connection and refused it keeps the whole wait. stop() interrupts it.
+    private func waitBeforeReconnecting(failures: Int, answeredLastTime: Bool) {
         let delay = ReconnectBackoff.backoffSeconds(afterFailures: failures, minimum: settings.reconnectMinSeconds,
                                                     maximum: settings.reconnectMaxSeconds, jitter: Double.random(in: 0..<1))
         logger.warning("retrying the MQTT connection in \(String(format: "%.1f", delay)) s at most, sooner once the broker answers (attempt \(failures + 1))")
         let deadline = Date().addingTimeInterval(delay)
+        var wasDown = !answeredLastTime
         while !isStopping {
             let remaining = deadline.timeIntervalSinceNow
             if remaining <= 0 { return }
-            if Self.portAnswers(host: settings.host, port: settings.port, timeout: 0.2) {
+            let answers = Self.portAnswers(host: settings.host, port: settings.port, timeout: 0.2)
+            if !answers { wasDown = true }
+            if answers && wasDown {
                 let wait = ReconnectBackoff.secondsOnceAnswering(remaining: deadline.timeIntervalSinceNow,
                                                                  onceAnsweringMaxSeconds: Double(settings.reconnectOnceAnsweringMaxMilliseconds) / 1000,
                                                                  jitter: Double.random(in: 0..<1))

@@ -7,10 +7,11 @@ import Foundation
 ///
 /// - While the broker does not answer, the wait doubles from `reconnectMinSeconds` after each
 ///   failure up to `reconnectMaxSeconds`, less up to a half at random (so several clients spread).
-/// - The client probes the broker's port four times a second while it waits; as soon as the port
-///   accepts a TCP connection, the rest of the wait is cut to a random time up to
-///   `reconnectOnceAnsweringMaxMilliseconds` (1 s by default): a returning broker is reached within
-///   about 1.25 s, whatever the backoff had reached.
+/// - The client probes the broker's port four times a second while it waits; as soon as a port that
+///   did not answer accepts a TCP connection again, the rest of the wait is cut to a random time up
+///   to `reconnectOnceAnsweringMaxMilliseconds` (1 s by default): a returning broker is reached
+///   within about 1.25 s, whatever the backoff had reached. A broker that answers and refuses the
+///   client (credentials, ACL, TLS) keeps the whole backoff: it is not coming back, it says no.
 public enum ReconnectBackoff {
     /// How often the broker's port is probed while waiting.
     public static let probeIntervalSeconds = 0.25
