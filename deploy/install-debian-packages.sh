@@ -12,6 +12,7 @@ packages=(
   openssl                                        # TLS certificates in the MQTT TLS test
   hledger                                        # replays the car-share ledger in tests
   chromium fonts-dejavu-core                     # prints pages to PDF (the car's logbook), headless
+  chromium-driver python3-venv                   # the pages' browser tests (Selenium from PyPI, Tests/Browser/setup.sh)
   poppler-utils                                  # reads printed PDFs back in tests (pdftotext, pdftoppm)
   libreoffice-calc-nogui unzip                   # opens the statements' CSV as a spreadsheet in tests
   ca-certificates procps

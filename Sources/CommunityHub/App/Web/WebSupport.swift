@@ -100,7 +100,10 @@ struct PageErrorMiddleware: RouterMiddleware {
     typealias Context = HubRequestContext
 
     func handle(_ request: Request, context: HubRequestContext, next: (Request, HubRequestContext) async throws -> Response) async throws -> Response {
-        guard Web.isPage(request.uri.path) else { return try await next(request, context) }
+        // A program that asks for JSON (and not HTML) keeps JSON errors wherever it asks.
+        let accept = request.headers[.accept]?.lowercased() ?? ""
+        let wantsJSON = accept.contains("json") && !accept.contains("text/html")
+        guard Web.isPage(request.uri.path), !wantsJSON else { return try await next(request, context) }
         do {
             return try await next(request, context)
         } catch let error as HubError {
