@@ -4,6 +4,7 @@ import HubCore
 import HubPages
 import HubTestSupport
 import Hummingbird
+import NIOCore
 import HummingbirdTesting
 import Shared
 import Testing
@@ -104,6 +105,28 @@ import Testing
             // Another name is not slowed by the first one's failures (the address counts separately, from 20).
             var other = PageClient(client)
             #expect(try await other.login("neighbour").status == .seeOther)
+        }
+    }
+
+    /// The API's login is slowed by the same counts: 429 with the wait in `Retry-After`.
+    @Test func theAPILoginIsSlowedToo() async throws {
+        let fixture = try await PagesFixture()
+        try await fixture.application().test(.router) { client in
+            var statuses: [Int] = []
+            var retryAfter: String?
+            for attempt in 1...6 {
+                let body = ByteBuffer(string: #"{"name":"asso","password":"wrong-\#(attempt)"}"#)
+                try await client.execute(uri: "/api/v1/sessions", method: .post, headers: [.contentType: "application/json"], body: body) { response in
+                    statuses.append(Int(response.status.code))
+                    retryAfter = response.headers[.retryAfter]
+                    if response.status == .tooManyRequests { #expect(String(buffer: response.body).contains("too_many_attempts")) }
+                }
+            }
+            #expect(statuses == [401, 401, 401, 401, 401, 429], "\(statuses)")
+            #expect(retryAfter == "1")
+            // A page login for the same name waits too: the counts are one.
+            var browser = PageClient(client)
+            #expect(try await browser.login("asso").status == .tooManyRequests)
         }
     }
 

@@ -105,8 +105,12 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
         let body = try JSONDecoder().decode(SessionRequest.self, from: Data(buffer.readableBytesView))
         let wait = await dependencies.loginGuard.retryAfter(name: body.name, address: context.remoteAddress, at: dependencies.now())
         guard wait == 0 else {
-            throw HubError(.unavailable, code: "too_many_attempts", field: "name",
-                           message: "too many failed logins for this name or address: try again in \(wait) s")
+            // 429 with the wait in Retry-After: nothing is checked until it is over.
+            var response = try HubJSON.response(ErrorBody(error: .init(code: "too_many_attempts", field: "name",
+                                                                       message: "too many failed logins for this name or address: try again in \(wait) s")),
+                                                status: .tooManyRequests)
+            response.headers[.retryAfter] = "\(wait)"
+            return response
         }
         guard let identity = try await dependencies.users.verify(name: body.name, password: body.password) else {
             await dependencies.loginGuard.failed(name: body.name, address: context.remoteAddress, at: dependencies.now())

@@ -153,7 +153,7 @@ struct PageSessionMiddleware: RouterMiddleware {
         }
         var context = context
         context.identity = account.identity
-        context.session = (token, Web.csrf(forSession: token))
+        context.session = (token, Web.csrf(forSession: token), account.mustChangePassword)
         context.logger[metadataKey: "user"] = "\(account.identity.name)"
         if request.method == .post {
             let form = try await PageForms.read(request, context: context)
