@@ -124,8 +124,9 @@ public enum AssociationPages {
         if mayAdd { html += "<p class=\"no-print\"><a class=\"button\" href=\"\(SitePage.newMember.path)\">Inscrire un nouvel adhérent</a></p>\n" }
         html += "<p>\(French.count(members.count, "adhérent")).</p>\n"
         html += HTML.table(caption: "Les adhérents", headers: ["Nom", "Téléphone", "Logement", "Adhésion", "Reste à payer"], rows: members.map { member in
-            let current = member.memberships.first { $0.periodStart <= today && today <= $0.periodEnd }
-            var membership = current.map { "jusqu'au \(French.shortDate($0.periodEnd))" } ?? "<strong>pas d'adhésion en cours</strong>"
+            // A period's end is the first day it no longer covers.
+            let current = member.memberships.first { $0.periodStart <= today && today < $0.periodEnd }
+            var membership = current.map { "jusqu'au \(French.shortDate($0.periodEnd.advanced(by: -1)))" } ?? "<strong>pas d'adhésion en cours</strong>"
             if current == nil && mayAdd {
                 // Renewing at the desk: one button, the 8 € then owed until the payment is recorded.
                 membership += "<form method=\"post\" action=\"\(SitePage.renewMembership.path)\" class=\"no-print\"><input type=\"hidden\" name=\"csrf\" value=\"\(HTML.escape(csrf))\">"

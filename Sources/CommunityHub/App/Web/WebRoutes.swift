@@ -360,7 +360,7 @@ struct WebRoutes {
         do {
             let membership = try await carShare.buyMembership(member: member, NewMembership(start: today), by: identity, at: now())
             let name = try await carShare.member(member, by: identity).name
-            return try await members(context, notice: "Adhésion de \(name) enregistrée jusqu'au \(French.shortDate(membership.periodEnd)) : \(French.euros(membership.feeCents)) à payer.")
+            return try await members(context, notice: "Adhésion de \(name) enregistrée jusqu'au \(French.shortDate(membership.periodEnd.advanced(by: -1))) : \(French.euros(membership.feeCents)) à payer.")
         } catch let error as HubError where error.kind != .forbidden && error.kind != .notFound {
             return try await members(context, notice: FrenchErrors.message(error))
         }
