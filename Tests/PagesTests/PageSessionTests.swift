@@ -130,6 +130,15 @@ import Testing
         }
     }
 
+    /// Behind the local TLS proxy the client's address is the one it forwards, and only then.
+    @Test func theClientAddressIsTheProxysOnlyFromLoopback() {
+        #expect(Web.clientAddress(socket: "127.0.0.1", forwardedFor: "203.0.113.5", behindProxy: true) == "203.0.113.5")
+        #expect(Web.clientAddress(socket: "127.0.0.1", forwardedFor: "198.51.100.1, 203.0.113.5", behindProxy: true) == "203.0.113.5")
+        #expect(Web.clientAddress(socket: "127.0.0.1", forwardedFor: "203.0.113.5", behindProxy: false) == "127.0.0.1")
+        #expect(Web.clientAddress(socket: "192.0.2.7", forwardedFor: "203.0.113.5", behindProxy: true) == "192.0.2.7", "anyone could pick their address")
+        #expect(Web.clientAddress(socket: "127.0.0.1", forwardedFor: nil, behindProxy: true) == "127.0.0.1")
+    }
+
     @Test func theAddressIsSlowedWhateverNamesItTries() async {
         let guardian = LoginGuard()
         let now = Instant.parseRFC3339("2026-11-20T10:00:00Z")!

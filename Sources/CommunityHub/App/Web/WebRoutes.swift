@@ -171,7 +171,8 @@ struct WebRoutes {
             form.errors["password"] = "Écrivez votre mot de passe."
             return try await loginPage(request, form: form, status: .unprocessableContent)
         }
-        let wait = await guardian.retryAfter(name: name, address: context.remoteAddress, at: now())
+        let address = Web.clientAddress(request, context, settings: settings)
+        let wait = await guardian.retryAfter(name: name, address: address, at: now())
         if wait > 0 {
             var response = try await loginPage(request, form: form, message: "Trop d'essais pour ce compte. Attendez \(French.count(Int(wait), "seconde")), puis recommencez.",
                                                status: .tooManyRequests)
@@ -179,7 +180,7 @@ struct WebRoutes {
             return response
         }
         guard let identity = try await users.verify(name: name, password: password) else {
-            await guardian.failed(name: name, address: context.remoteAddress, at: now())
+            await guardian.failed(name: name, address: address, at: now())
             return try await loginPage(request, form: form, message: "Identifiant ou mot de passe incorrect. Vérifiez-les sur votre fiche, puis recommencez.",
                                        status: .unauthorized)
         }

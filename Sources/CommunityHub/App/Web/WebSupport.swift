@@ -26,6 +26,19 @@ enum Web {
         return nil
     }
 
+    /// The client's address: the connection's, or behind the local TLS proxy (`http.behindProxy`)
+    /// the last address of `X-Forwarded-For` on a connection from loopback (nobody else can set it).
+    static func clientAddress(_ request: Request, _ context: HubRequestContext, settings: HubSettings) -> String? {
+        clientAddress(socket: context.remoteAddress, forwardedFor: request.headers[HTTPField.Name("X-Forwarded-For")!], behindProxy: settings.http.behindProxy)
+    }
+
+    static func clientAddress(socket: String?, forwardedFor: String?, behindProxy: Bool) -> String? {
+        guard behindProxy, socket == "127.0.0.1" || socket == "::1",
+              let forwarded = forwardedFor?.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !forwarded.isEmpty, forwarded.count <= 45
+        else { return socket }
+        return forwarded
+    }
+
     static func isSecure(_ request: Request, settings: HubSettings) -> Bool {
         settings.http.secureCookies || request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.lowercased() == "https"
     }
