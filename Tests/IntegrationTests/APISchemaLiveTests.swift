@@ -1,6 +1,8 @@
 import Foundation
 import HubCore
 import HubTestSupport
+import HubTools
+import Shared
 import Testing
 
 /// schemathesis (PyPI, installed in `.venv-api` by `Tests/API/setup.sh`) against the live demo with
