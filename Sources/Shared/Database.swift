@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import HubCore
 import Logging
 import Synchronization
@@ -131,6 +132,20 @@ extension HubDatabase {
 
     /// Closes every connection (benchmarks that delete the file afterwards).
     public func close() throws { try pool.close() }
+
+    /// Bytes the write connection has written to the WAL since it was opened: SQLite's own count
+    /// of the pages it wrote (`SQLITE_DBSTATUS_CACHE_WRITE`), each a WAL frame of a page and its
+    /// 24-byte header. Checkpoints (copies into the database file) are not counted.
+    @available(*, noasync, message: "blocks a thread of Swift's pool: call it from BlockingWork.run")
+    public func walBytesWrittenBlocking() throws -> Int {
+        try writeWithoutTransactionBlocking { db in
+            var pages: Int32 = 0
+            var highwater: Int32 = 0
+            guard sqlite3_db_status(db.sqliteConnection, SQLITE_DBSTATUS_CACHE_WRITE, &pages, &highwater, 0) == SQLITE_OK else { return 0 }
+            let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            return Int(pages) * (pageSize + 24)
+        }
+    }
 }
 
 /// Catches a blocking database call made, through synchronous code, by a request handler or a

@@ -134,6 +134,8 @@ final class IngestBenchRun: @unchecked Sendable {
                      brokerMedian, hubMedian, hubMedian / brokerMedian))
         print(String(format: "per round hub/broker: %@",
                      zip(hubRates, brokerRates).map { String(format: "%.2f", $0 / $1) }.joined(separator: ", ")))
+        print(String(format: "WAL written per reading stored (SQLite's count of pages written by the hub's connection, 4,120 bytes a frame): %.0f bytes (median of the rounds)",
+                     Self.median(hubs.map { Double($0.walBytes) / Double($0.messages) })))
         print("CPU shared by the broker and this process, in cores of \(cpus) (medians of the rounds):")
         print("  " + Self.cpuSummary(baselines, receiver: "broker→null subscriber"))
         print("  " + Self.cpuSummary(hubs, receiver: "broker→hub"))
@@ -175,6 +177,7 @@ final class IngestBenchRun: @unchecked Sendable {
     func hubRound(label: String, batch: [BenchMessage]) async throws -> BenchFigures {
         try await prepareHubSession()
         let hub = try await startHub()
+        let walBefore = try await walBytesWritten()
         let before = CPUSnapshot.take(broker: broker.processIdentifier)
         let publishing = try publish(batch.count) { batch[$0] }
         let target = storedSoFar + batch.count
@@ -191,6 +194,7 @@ final class IngestBenchRun: @unchecked Sendable {
         let totals = hub.service.totals
         let batches = hub.batches()
         try await hub.stop()
+        let walAfter = try await walBytesWritten()
         try await clearSession(Self.hubClientId)
         storedSoFar += totals.stored
         let check = totals.stored == batch.count && totals.duplicates == 0 && totals.quarantinedTotal == 0
@@ -199,7 +203,14 @@ final class IngestBenchRun: @unchecked Sendable {
         var figures = BenchFigures(messages: batch.count, seconds: Self.seconds(end - start), cpu: after.minus(before), publisherCPU: publishing.cpuSeconds,
                                    subscriberThread: "mqtt \(Self.hubClientId)", check: check)
         figures.batches = batches
+        figures.walBytes = walAfter - walBefore
         return figures
+    }
+
+    /// Bytes the hub's write connection has written to the WAL so far.
+    private func walBytesWritten(_ database: HubDatabase? = nil) async throws -> Int {
+        let database = database ?? self.database
+        return try await onThread { try database.walBytesWrittenBlocking() }
     }
 
     /// The hub's writer without MQTT: the first round's messages through `IngestProcessor.process`
@@ -214,6 +225,7 @@ final class IngestBenchRun: @unchecked Sendable {
         let receivedAt = Instant.now()
         let incoming = traffic.messages(0..<messages).map { IncomingMessage(topic: $0.topic, payload: $0.payload, receivedAt: receivedAt) }
         let limit = settings.maxBatch
+        let walBefore = try await walBytesWritten(database)
         let result = try await onThread { () throws -> (Double, Double, BatchReport) in
             let cpuStart = PublishRun.threadCPUSeconds()
             let start = ContinuousClock.now
@@ -227,9 +239,10 @@ final class IngestBenchRun: @unchecked Sendable {
             return (Self.seconds(ContinuousClock.now - start), PublishRun.threadCPUSeconds() - cpuStart, total)
         }
         let (seconds, cpu, total) = result
+        let walBytes = try await walBytesWritten(database) - walBefore
         print(String(format: "hub writer alone (IngestProcessor.process in batches of %d, no MQTT, one thread): %d messages in %.2f s = %.0f msg/s, "
-                     + "%.1f µs CPU per message%@", limit, messages, seconds, Double(messages) / seconds, cpu / Double(messages) * 1e6,
-                     total.stored == messages ? "" : " (stored \(total.stored)!)"))
+                     + "%.1f µs CPU per message, %.0f bytes of WAL per reading%@", limit, messages, seconds, Double(messages) / seconds, cpu / Double(messages) * 1e6,
+                     Double(walBytes) / Double(messages), total.stored == messages ? "" : " (stored \(total.stored)!)"))
     }
 
     /// Runs blocking work on a thread of its own (not the cooperative pool).
@@ -287,6 +300,7 @@ final class IngestBenchRun: @unchecked Sendable {
         let hwmAfterReset = Self.status(pid: nil, "VmHWM")
         let hubStart = ContinuousClock.now
         let hubBefore = CPUSnapshot.take(broker: broker.processIdentifier)
+        let walBefore = try await walBytesWritten()
         let hub = try await startHub()
         let base = storedSoFar
         var maxPending = 0
@@ -315,12 +329,14 @@ final class IngestBenchRun: @unchecked Sendable {
         let totals = hub.service.totals
         let batches = hub.batches()
         try await hub.stop()
+        let walBytes = try await walBytesWritten() - walBefore
         try await clearSession(Self.hubClientId)
         storedSoFar = base + totals.stored
         var hubFigures = BenchFigures(messages: backlog, seconds: Self.seconds(end - hubStart), cpu: hubAfter.minus(hubBefore), publisherCPU: 0,
                                       subscriberThread: "mqtt \(Self.hubClientId)",
                                       check: totals.stored == backlog && totals.quarantinedTotal == 0 ? "ok" : "stored \(totals.stored) quarantined \(totals.quarantinedTotal)")
         hubFigures.batches = batches
+        hubFigures.walBytes = walBytes
         print("drain  receiver                messages   seconds      msg/s   broker  process  publisher  sub-loop  writer   check")
         print(nullFigures.row(round: "", receiver: "broker→null subscriber"))
         print(hubFigures.row(round: "", receiver: "broker→hub (committed)"))
@@ -688,6 +704,8 @@ struct BenchFigures {
     var subscriberThread: String
     var check: String
     var batches = (count: 0, commitSeconds: 0.0)
+    /// Bytes the hub wrote to the WAL during the phase (0 for the null subscriber).
+    var walBytes = 0
 
     var rate: Double { Double(messages) / seconds }
 
@@ -703,7 +721,8 @@ struct BenchFigures {
         let subscriber = subscriberSeconds
         let writer = writerSeconds
         let batchNote = batches.count > 0
-            ? String(format: "  (%d batches of %.0f msg, commit %.1f ms)", batches.count, Double(messages) / Double(batches.count), batches.commitSeconds * 1000)
+            ? String(format: "  (%d batches of %.0f msg, commit %.1f ms; WAL %.0f bytes a reading)", batches.count, Double(messages) / Double(batches.count),
+                     batches.commitSeconds * 1000, Double(walBytes) / Double(messages))
             : ""
         func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
             let fill = String(repeating: " ", count: max(0, width - text.count))
