@@ -124,13 +124,45 @@ public final class IngestService: Service, @unchecked Sendable {
         writerDone.signal()
     }
 
+    /// Commits batches to the store's journal; folds the journal into the device-ordered table
+    /// when it holds `foldRows` readings, or when no message came for `foldIdleMilliseconds`.
+    /// Folding holds no acknowledged message: the batch before it is committed and released first,
+    /// and the queue goes on filling (up to the bound) meanwhile.
     private func writeLoop() {
         let limit = settings.maxBatch
         let trigger = max(1, settings.maxBatch / 2)
         let linger = Double(settings.lingerMilliseconds) / 1000
-        while let batch = queue.take(limit: limit, trigger: trigger, linger: linger) {
+        let idle = Double(settings.foldIdleMilliseconds) / 1000
+        while let batch = queue.take(limit: limit, trigger: trigger, linger: linger, idle: processor.unfoldedReadings > 0 ? idle : nil) {
+            if batch.isEmpty {
+                fold(reason: "idle")
+                continue
+            }
             commitWithRetry(batch)
             metrics.inMemory.set(to: Double(queue.committed(batch)))
+            metrics.journalReadings.set(to: Double(processor.unfoldedReadings))
+            if processor.unfoldedReadings >= settings.foldRows { fold(reason: "full") }
+        }
+    }
+
+    private var nextFoldAttempt = ContinuousClock.now
+
+    /// Folds the journal. A failure is logged and tried again at the next occasion, not before a
+    /// second has passed: readings stay safe in the journal meanwhile, and the readers see them.
+    private func fold(reason: String) {
+        guard ContinuousClock.now >= nextFoldAttempt else { return }
+        let start = ContinuousClock.now
+        do {
+            let report = try processor.fold()
+            let elapsed = ContinuousClock.now - start
+            metrics.record(report, duration: elapsed)
+            logger.debug("ingest journal folded", metadata: ["readings": "\(report.folded)", "devices": "\(report.devices)", "reason": "\(reason)", "took": "\(elapsed)"])
+            if report.dropped > 0 {
+                logger.warning("ingest journal held readings already stored; dropped", metadata: ["dropped": "\(report.dropped)"])
+            }
+        } catch {
+            nextFoldAttempt = ContinuousClock.now + .seconds(1)
+            logger.error("ingest journal fold failed; the readings stay in the journal", metadata: ["error": "\(error)", "readings": "\(processor.unfoldedReadings)"])
         }
     }
 
