@@ -41,7 +41,7 @@ public struct IngestSettings: Codable, Sendable, Equatable {
     /// Readings are committed to a journal in arrival order and folded into the device-ordered
     /// table when the journal holds this many (the larger, the fewer pages written per reading:
     /// see the README's *Benchmarks*), or when ingest has been idle for `foldIdleMilliseconds`.
-    public var foldRows = 50_000
+    public var foldRows = 100_000
     /// An idle writer folds the journal after this long without a message (the savings figures
     /// read folded readings only; the readings routes read both).
     public var foldIdleMilliseconds = 500
