@@ -100,6 +100,28 @@ import Testing
         publisher.stop()
     }
 
+    /// A steady stream never leaves the writer idle: the journal is still folded within
+    /// `foldMaxAgeSeconds`, so the savings figures follow it.
+    @Test func aSteadyStreamIsFoldedWithinTheMaximumAge() async throws {
+        var settings = IngestSettings()
+        settings.foldIdleMilliseconds = 600_000
+        settings.foldMaxAgeSeconds = 1
+        let harness = try IngestHarness(registryCSV: Self.registry, settings: settings)
+        try await harness.startHub()
+        let publisher = try harness.publisher()
+        let start = Instant.now().adding(seconds: -100 * 60)
+        var foldedWhileStreaming = 0
+        for step in 0..<40 {
+            try publisher.publish(topic: "meters/sim-1/reading", payload: canonicalPayload(start.adding(seconds: Int64(step) * 60), Int64(step * 20)))
+            try await Task.sleep(for: .milliseconds(100))
+            foldedWhileStreaming = try harness.count("SELECT COUNT(*) FROM reading_by_device")
+        }
+        #expect(foldedWhileStreaming >= 20, "folded while the stream went on: \(foldedWhileStreaming) of 40")
+        try await waitUntil("all 40 stored") { harness.storedReadings == 40 }
+        try await harness.stopHub()
+        publisher.stop()
+    }
+
     /// Issue 14, defect 5: the WAL grew to 42 MB beside a 5 MB database and stayed at 27 MB after
     /// a clean stop. 30,000 readings from 500 devices (a page each per batch, before the journal).
     @Test func theWALStaysBoundedAndIsEmptyAfterACleanStop() async throws {

@@ -45,6 +45,9 @@ public struct IngestSettings: Codable, Sendable, Equatable {
     /// An idle writer folds the journal after this long without a message (the savings figures
     /// read folded readings only; the readings routes read both).
     public var foldIdleMilliseconds = 500
+    /// ...and a busy one once its oldest unfolded reading has waited this long, so the figures
+    /// follow a steady stream (2,000 meters a minute never leave the writer idle) within seconds.
+    public var foldMaxAgeSeconds = 10
     /// At most this many payload bytes held in memory, whatever the message count.
     public var maxInMemoryBytes = 16 * 1024 * 1024
     /// Larger payloads are quarantined unread.
@@ -75,6 +78,7 @@ public struct IngestSettings: Codable, Sendable, Equatable {
         guard (1...100_000).contains(maxBatch) else { throw HubError.configuration("ingest.maxBatch must be between 1 and 100000") }
         guard (1...1_000_000).contains(foldRows) else { throw HubError.configuration("ingest.foldRows must be between 1 and 1000000") }
         guard (10...600_000).contains(foldIdleMilliseconds) else { throw HubError.configuration("ingest.foldIdleMilliseconds must be between 10 and 600000") }
+        guard (1...86_400).contains(foldMaxAgeSeconds) else { throw HubError.configuration("ingest.foldMaxAgeSeconds must be between 1 and 86400") }
         guard (0...100).contains(lingerMilliseconds) else { throw HubError.configuration("ingest.lingerMilliseconds must be between 0 and 100") }
         guard maxPayloadBytes > 0, maxInMemoryBytes >= maxPayloadBytes else { throw HubError.configuration("ingest.maxInMemoryBytes must be at least ingest.maxPayloadBytes") }
         guard resetConfirmReadings >= 1 else { throw HubError.configuration("ingest.resetConfirmReadings must be at least 1") }
