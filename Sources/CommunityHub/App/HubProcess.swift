@@ -27,7 +27,17 @@ package struct HubProcess {
         self.logger = logger
         database = try HubSchema.open(settings)
         let registry = PrometheusCollectorRegistry()
-        let store = SQLiteReadingStore(database: database)
+        var store = SQLiteReadingStore(database: database)
+        #if DEBUG
+        // For the fold-kill test only, in debug builds and when asked: each fold of the reading
+        // journal waits this long before its commit, so the test can kill the process inside it.
+        if let pause = ProcessInfo.processInfo.environment["HUB_DEBUG_FOLD_PAUSE_MS"].flatMap(UInt32.init) {
+            store.beforeFoldCommit = { [logger] in
+                logger.notice("fold of the reading journal written, pausing before its commit (HUB_DEBUG_FOLD_PAUSE_MS)", metadata: ["milliseconds": "\(pause)"])
+                usleep(pause * 1000)
+            }
+        }
+        #endif
         ingest = try IngestService(settings: settings.ingest, mqtt: settings.mqtt,
                                    mqttPassword: try settings.mqtt.resolvedPassword(environment: ProcessInfo.processInfo.environment),
                                    store: store, metrics: IngestMetrics(registry: registry), logger: logger)
@@ -60,6 +70,21 @@ package struct HubProcess {
         let deadline = armShutdownDeadline()
         try await serviceGroup(onServerRunning: onServerRunning).run()
         deadline.disarm()
+        await truncateWAL()
+    }
+
+    /// After a clean stop (every service ended, ingest committed what it held): the WAL is copied
+    /// into the database and cut to zero bytes (issue 14, defect 5).
+    package func truncateWAL() async {
+        let database = self.database
+        let logger = self.logger
+        await BlockingWork.run {
+            do {
+                if try !database.truncateWALBlocking() { logger.warning("WAL not fully checkpointed at shutdown: a reader held it") }
+            } catch {
+                logger.warning("WAL checkpoint at shutdown failed", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// The hub's services in one group that shuts down on SIGTERM or SIGINT: the server stops
