@@ -12,8 +12,10 @@ packages=(
   openssl                                        # TLS certificates in the MQTT TLS test
   hledger                                        # replays the car-share ledger in tests
   chromium fonts-dejavu-core                     # prints pages to PDF (the car's logbook), headless
+  chromium-driver python3-venv                   # the pages' browser tests (Selenium from PyPI, Tests/Browser/setup.sh)
   poppler-utils                                  # reads printed PDFs back in tests (pdftotext, pdftoppm)
   libreoffice-calc-nogui unzip                   # opens the statements' CSV as a spreadsheet in tests
+  nginx-light curl systemd                       # TLS in front of the pages (deploy/nginx), its test; systemd-analyze
   ca-certificates procps
 )
 missing=()

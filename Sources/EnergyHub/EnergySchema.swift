@@ -88,5 +88,34 @@ public enum EnergySchema {
                 CREATE INDEX quarantine_open_candidates ON quarantine(device_id, instant) WHERE reason = 'index_backwards' AND released_at IS NULL;
                 """)
         }
+        // Issue 12: readings clustered by device made every commit write a 4 KiB page per device
+        // for a 60-byte reading. Ingest now appends to `reading_journal` in arrival order (a few
+        // pages a batch); `ReadingJournal.fold` moves the journal into `reading_by_device` in large
+        // sorted batches. `reading` becomes a view of both, so every reader that asks for "the
+        // readings" sees each one exactly once wherever it sits.
+        migrator.registerMigration("energy-2-reading-journal") { db in
+            try db.execute(sql: """
+                ALTER TABLE reading RENAME TO reading_by_device;
+                -- Readings as they arrived, not yet folded into reading_by_device. seq is the arrival
+                -- order; no index by device: the writer keeps the unfolded readings of each device in
+                -- memory, and a reader scans this small table (at most ingest.foldRows rows and a batch).
+                CREATE TABLE reading_journal (
+                    seq INTEGER PRIMARY KEY,
+                    device_id TEXT NOT NULL,
+                    instant INTEGER NOT NULL,
+                    energy_wh INTEGER NOT NULL CHECK (energy_wh >= 0),
+                    power_w REAL,
+                    segment INTEGER NOT NULL,
+                    time_source TEXT NOT NULL CHECK (time_source IN ('device', 'received')),
+                    received_at INTEGER NOT NULL
+                ) STRICT;
+                -- Every stored reading, folded or not. Queries by device push their conditions into
+                -- both arms (the primary key of reading_by_device, a scan of the small journal).
+                CREATE VIEW reading AS
+                    SELECT device_id, instant, energy_wh, power_w, segment, time_source, received_at FROM reading_by_device
+                    UNION ALL
+                    SELECT device_id, instant, energy_wh, power_w, segment, time_source, received_at FROM reading_journal;
+                """)
+        }
     }
 }

@@ -13,8 +13,9 @@ public struct HubRequestContext: RequestContext {
     public var identity: Identity?
     /// The bearer token that authenticated the request (for logout), set with `identity`.
     public var bearerToken: String?
-    /// The browser session's token and the CSRF token its forms carry (pages only).
-    public var session: (token: String, csrf: String)?
+    /// The browser session's token, the CSRF token its forms carry, and whether the account must
+    /// choose its own password before anything else (pages only).
+    public var session: (token: String, csrf: String, mustChangePassword: Bool)?
     /// A page's form, read and checked against the CSRF token before the handler runs (POST only).
     public var form: FormFields?
     /// The client's address, for slowing failed logins per address.
@@ -68,9 +69,17 @@ public struct ErrorBody: Codable, Sendable, Equatable {
         public var code: String
         public var field: String?
         public var message: String
+
+        public init(code: String, field: String?, message: String) {
+            self.code = code
+            self.field = field
+            self.message = message
+        }
     }
 
     public var error: Detail
+
+    public init(error: Detail) { self.error = error }
 }
 
 extension HubError.Kind {

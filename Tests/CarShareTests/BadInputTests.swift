@@ -63,6 +63,8 @@ import Testing
             Case(method: .post, path: "members/999/memberships", identity: staff, body: "{}", status: .notFound, field: "member"),
             Case(method: .post, path: "members/\(seed.alice)/memberships", identity: staff, body: "{}", status: .conflict, field: "start", code: "membership_exists"),
             Case(method: .post, path: "members/\(expired.id)/memberships", identity: staff, body: #"{"start": "2026-02-30"}"#, status: .badRequest, field: "start"),
+            // Before the first fee the settings list: the caller's date, a 422, not a 500 (found by schemathesis).
+            Case(method: .post, path: "members/\(expired.id)/memberships", identity: staff, body: #"{"start": "0775-06-12"}"#, status: .unprocessableContent, field: "start", code: "no_membership_fee"),
             Case(method: .post, path: "members/\(expired.id)/memberships", identity: resident, body: "{}", status: .forbidden, field: "role"),
             Case(method: .post, path: "members/\(expired.id)/memberships", identity: other, body: "{}", status: .forbidden, field: "member"),
             Case(method: .post, path: "memberships/recognitions", identity: staff, status: .badRequest, field: "on"),

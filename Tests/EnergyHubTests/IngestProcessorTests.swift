@@ -37,12 +37,14 @@ import Testing
         }
     }
 
-    @Test func loadingStateCheckpointsTheWALLessOften() throws {
+    @Test func theWALIsCheckpointedOftenAndCutBack() throws {
         let (database, _) = try setUp()
         // The write connection is the one the ingest writes through (a pool has a single writer).
-        let pages = try database.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") }
-        #expect(pages == SQLiteReadingStore.walAutocheckpointPages)
-        #expect(SQLiteReadingStore.walAutocheckpointPages > 1000, "SQLite's default")
+        let (pages, limit) = try database.pool.write { db in
+            (try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint"), try Int.fetchOne(db, sql: "PRAGMA journal_size_limit"))
+        }
+        #expect(pages == 1000, "SQLite's default: the journal's small appends need no longer stretch")
+        #expect(limit == HubDatabase.walSizeLimitBytes)
     }
 
     @Test func theGoodSamplesAreStored() throws {
@@ -112,6 +114,8 @@ import Testing
         #expect(report.stored == 3)
         #expect(report.quarantined[.indexBackwards] == 1, "99,999 Wh between 8,000 and 8,500 does not fit")
         #expect(try readingCount(database, "box-7") == 4)
+        // Changes are recorded when the journal is folded into the device-ordered table.
+        #expect(try processor.fold().devices == 1)
         let change = try database.pool.read { db in try Row.fetchOne(db, sql: "SELECT from_instant, to_instant FROM reading_change WHERE device_id = 'box-7'") }
         #expect(change?["from_instant"] as Int64? == t0.adding(seconds: -70 * 60).millisecondsSince1970, "derived figures from the earliest late reading...")
         #expect(change?["to_instant"] as Int64? == t0.millisecondsSince1970, "...to the reading after the last one are recomputed")

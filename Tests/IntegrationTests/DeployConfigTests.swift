@@ -54,7 +54,7 @@ import HubTools
     struct MQTTSettingsFile: Codable {
         struct Database: Codable { var path = ""; var synchronous = "full" }
         struct HTTP: Codable {
-            var host = "", port = 0
+            var host = "", port = 0, behindProxy = false, secureCookies = false
             var maxConcurrentRequests = 0, maxQueuedRequests = 0, queueTimeoutMilliseconds = 0, shutdownGraceSeconds = 0
         }
         var database = Database()

@@ -149,8 +149,9 @@ private struct Reply {
 }
 
 extension TestClientProtocol {
-    fileprivate func send(_ method: HTTPRequest.Method, _ path: String, authorization: String? = nil, body: String? = nil) async throws -> Reply {
-        var headers: HTTPFields = [:]
+    fileprivate func send(_ method: HTTPRequest.Method, _ path: String, authorization: String? = nil, body: String? = nil,
+                          headers extra: HTTPFields = [:]) async throws -> Reply {
+        var headers = extra
         if let authorization { headers[.authorization] = authorization }
         if body != nil { headers[.contentType] = "application/json" }
         return try await execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
@@ -481,16 +482,16 @@ private struct QuarantinePage: Decodable {
         }
     }
 
-    @Test func anUnknownRouteIsAJSON404() async throws {
+    @Test func anUnknownRouteIsAJSON404UnderTheAPIAndAPageElsewhere() async throws {
         let hub = try await Hub()
         try await hub.app().test(.router) { client in
-            for path in ["/api/nothing", "/api/v2/me"] {
-                let reply = try await client.get(path)
-                expectError(reply, .notFound, code: "not_found", field: nil, path)
-            }
-            // Outside /api, an unknown path is a page (issue 9): a 404 page in French.
-            let page = try await client.get("/nothing")
-            #expect(page.status == .notFound && page.headers[.contentType]?.hasPrefix("text/html") == true && page.body.contains("Page introuvable"))
+            let reply = try await client.get("/api/v2/me")
+            expectError(reply, .notFound, code: "not_found", field: nil, "/api/v2/me")
+            // Outside /api a browser is asking: a page in French, unless the caller asks for JSON.
+            let page = try await client.send(.get, "/nothing", body: nil)
+            #expect(page.status == .notFound && page.body.contains("Page introuvable") && page.body.contains("lang=\"fr\""), "\(page.body)")
+            let json = try await client.send(.get, "/nothing", body: nil, headers: [.accept: "application/json"])
+            expectError(json, .notFound, code: "not_found", field: nil, "/nothing with Accept: application/json")
             let post = try await client.send(.post, "/healthz", body: "{}")
             #expect(post.status.code >= 400 && post.status.code < 500 && post.error() != nil, "\(post.status) \(post.body)")
         }

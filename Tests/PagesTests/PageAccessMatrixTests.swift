@@ -61,6 +61,7 @@ import Testing
     static let forms: [(String, [Int])] = [
         ("/voiture/demande", [422, 404, 404, 404]),
         ("/adherents/nouveau", [404, 422, 404, 422]),
+        ("/adherents/adhesion", [404, 400, 404, 400]),
         ("/reservations/nouvelle", [404, 422, 404, 422]),
         ("/paiements/nouveau", [404, 422, 422, 422]),
         ("/trajets/nouveau", [404, 422, 422, 422]),

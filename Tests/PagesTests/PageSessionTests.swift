@@ -4,6 +4,7 @@ import HubCore
 import HubPages
 import HubTestSupport
 import Hummingbird
+import NIOCore
 import HummingbirdTesting
 import Shared
 import Testing
@@ -105,6 +106,37 @@ import Testing
             var other = PageClient(client)
             #expect(try await other.login("neighbour").status == .seeOther)
         }
+    }
+
+    /// The API's login is slowed by the same counts: 429 with the wait in `Retry-After`.
+    @Test func theAPILoginIsSlowedToo() async throws {
+        let fixture = try await PagesFixture()
+        try await fixture.application().test(.router) { client in
+            var statuses: [Int] = []
+            var retryAfter: String?
+            for attempt in 1...6 {
+                let body = ByteBuffer(string: #"{"name":"asso","password":"wrong-\#(attempt)"}"#)
+                try await client.execute(uri: "/api/v1/sessions", method: .post, headers: [.contentType: "application/json"], body: body) { response in
+                    statuses.append(Int(response.status.code))
+                    retryAfter = response.headers[.retryAfter]
+                    if response.status == .tooManyRequests { #expect(String(buffer: response.body).contains("too_many_attempts")) }
+                }
+            }
+            #expect(statuses == [401, 401, 401, 401, 401, 429], "\(statuses)")
+            #expect(retryAfter == "1")
+            // A page login for the same name waits too: the counts are one.
+            var browser = PageClient(client)
+            #expect(try await browser.login("asso").status == .tooManyRequests)
+        }
+    }
+
+    /// Behind the local TLS proxy the client's address is the one it forwards, and only then.
+    @Test func theClientAddressIsTheProxysOnlyFromLoopback() {
+        #expect(Web.clientAddress(socket: "127.0.0.1", forwardedFor: "203.0.113.5", behindProxy: true) == "203.0.113.5")
+        #expect(Web.clientAddress(socket: "127.0.0.1", forwardedFor: "198.51.100.1, 203.0.113.5", behindProxy: true) == "203.0.113.5")
+        #expect(Web.clientAddress(socket: "127.0.0.1", forwardedFor: "203.0.113.5", behindProxy: false) == "127.0.0.1")
+        #expect(Web.clientAddress(socket: "192.0.2.7", forwardedFor: "203.0.113.5", behindProxy: true) == "192.0.2.7", "anyone could pick their address")
+        #expect(Web.clientAddress(socket: "127.0.0.1", forwardedFor: nil, behindProxy: true) == "127.0.0.1")
     }
 
     @Test func theAddressIsSlowedWhateverNamesItTries() async {

@@ -96,7 +96,10 @@ extension SQLiteCarShareStore {
         let purchase = input.on ?? today(now)
         let period = MembershipPeriod.starting(input.start ?? purchase, kind: settings.membershipPeriod)
         guard let fee = settings.membershipFees.amount(on: period.start) else {
-            throw HubError.configuration("no membership fee is set for \(period.start)")
+            // A period before the first fee the settings list (schemathesis asked for year 775): the
+            // caller's date is at fault, not the hub, so a 422 naming it rather than a 500.
+            throw HubError(.unprocessable, code: "no_membership_fee", field: input.start == nil ? "on" : "start",
+                           message: "no membership fee is set for a period starting \(period.start): the first fee applies from \(settings.membershipFees.map(\.from).min()!)")
         }
         return try await write { db in
             let scope = try memberScope(db, memberID)

@@ -111,13 +111,18 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
         // Decoded here rather than with request.decode so a DecodingError keeps the field it names.
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let body = try JSONDecoder().decode(SessionRequest.self, from: Data(buffer.readableBytesView))
-        let wait = await dependencies.loginGuard.retryAfter(name: body.name, address: context.remoteAddress, at: dependencies.now())
+        let address = Web.clientAddress(request, context, settings: dependencies.settings)
+        let wait = await dependencies.loginGuard.retryAfter(name: body.name, address: address, at: dependencies.now())
         guard wait == 0 else {
-            throw HubError(.unavailable, code: "too_many_attempts", field: "name",
-                           message: "too many failed logins for this name or address: try again in \(wait) s")
+            // 429 with the wait in Retry-After: nothing is checked until it is over.
+            var response = try HubJSON.response(ErrorBody(error: .init(code: "too_many_attempts", field: "name",
+                                                                       message: "too many failed logins for this name or address: try again in \(wait) s")),
+                                                status: .tooManyRequests)
+            response.headers[.retryAfter] = "\(wait)"
+            return response
         }
         guard let identity = try await dependencies.users.verify(name: body.name, password: body.password) else {
-            await dependencies.loginGuard.failed(name: body.name, address: context.remoteAddress, at: dependencies.now())
+            await dependencies.loginGuard.failed(name: body.name, address: address, at: dependencies.now())
             throw HubError.unauthorized("wrong name or password")
         }
         await dependencies.loginGuard.succeeded(name: body.name)

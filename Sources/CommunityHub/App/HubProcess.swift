@@ -53,7 +53,17 @@ package struct HubProcess {
                 logger.error("the database file is damaged: corruption errors so far", metadata: ["count": "\(count)", "problem": "\(problem)"])
             }
         }
-        let store = SQLiteReadingStore(database: database)
+        var store = SQLiteReadingStore(database: database)
+        #if DEBUG
+        // For the fold-kill test only, in debug builds and when asked: each fold of the reading
+        // journal waits this long before its commit, so the test can kill the process inside it.
+        if let pause = ProcessInfo.processInfo.environment["HUB_DEBUG_FOLD_PAUSE_MS"].flatMap(UInt32.init) {
+            store.beforeFoldCommit = { [logger] in
+                logger.notice("fold of the reading journal written, pausing before its commit (HUB_DEBUG_FOLD_PAUSE_MS)", metadata: ["milliseconds": "\(pause)"])
+                usleep(pause * 1000)
+            }
+        }
+        #endif
         ingest = try IngestService(settings: settings.ingest, mqtt: settings.mqtt,
                                    mqttPassword: try settings.mqtt.resolvedPassword(environment: ProcessInfo.processInfo.environment),
                                    store: store, metrics: IngestMetrics(registry: registry), logger: logger)
@@ -97,6 +107,21 @@ package struct HubProcess {
         let deadline = armShutdownDeadline(drainIngest: !damaged)
         try await serviceGroup(onServerRunning: onServerRunning, backgroundServices: !damaged).run()
         deadline.disarm()
+        if !damaged { await truncateWAL() }
+    }
+
+    /// After a clean stop (every service ended, ingest committed what it held): the WAL is copied
+    /// into the database and cut to zero bytes (issue 14, defect 5).
+    package func truncateWAL() async {
+        let database = self.database
+        let logger = self.logger
+        await BlockingWork.run {
+            do {
+                if try !database.truncateWALBlocking() { logger.warning("WAL not fully checkpointed at shutdown: a reader held it") }
+            } catch {
+                logger.warning("WAL checkpoint at shutdown failed", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// SQLite's quick check of the whole file before ingest and the server start (readings wait

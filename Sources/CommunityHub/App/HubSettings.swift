@@ -37,6 +37,10 @@ package struct HubSettings: Codable, Sendable, Equatable {
         /// The address people type to reach the pages, printed on their access sheet
         /// (default: `http://host:port`).
         package var publicAddress = ""
+        /// The hub is reached through a TLS proxy on the same machine (deploy/nginx): a request from
+        /// loopback is taken to come from the address in its `X-Forwarded-For` (for slowing failed
+        /// logins per address) and over TLS when `X-Forwarded-Proto: https`.
+        package var behindProxy = false
 
         package func validated() throws -> HTTPSection {
             guard (1...4096).contains(maxConcurrentRequests) else { throw HubError.configuration("http.maxConcurrentRequests must be from 1 to 4096") }

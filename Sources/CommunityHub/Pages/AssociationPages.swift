@@ -137,13 +137,20 @@ public enum AssociationPages {
     }
 
     /// The member register: each member, their membership and what they owe.
-    public static func members(_ members: [MemberView], balances: [Int64: MemberBalance], today: LocalDate, mayAdd: Bool) -> String {
+    public static func members(_ members: [MemberView], balances: [Int64: MemberBalance], today: LocalDate, mayAdd: Bool, csrf: String) -> String {
         var html = ""
         if mayAdd { html += "<p class=\"no-print\"><a class=\"button\" href=\"\(SitePage.newMember.path)\">Inscrire un nouvel adhérent</a></p>\n" }
         html += "<p>\(French.count(members.count, "adhérent")).</p>\n"
         html += HTML.table(caption: "Les adhérents", headers: ["Nom", "Téléphone", "Logement", "Adhésion", "Reste à payer"], rows: members.map { member in
-            let current = member.memberships.first { $0.periodStart <= today && today <= $0.periodEnd }
-            let membership = current.map { "jusqu'au \(French.shortDate($0.periodEnd))" } ?? "<strong>pas d'adhésion en cours</strong>"
+            // A period's end is the first day it no longer covers.
+            let current = member.memberships.first { $0.periodStart <= today && today < $0.periodEnd }
+            var membership = current.map { "jusqu'au \(French.shortDate($0.periodEnd.advanced(by: -1)))" } ?? "<strong>pas d'adhésion en cours</strong>"
+            if current == nil && mayAdd {
+                // Renewing at the desk: one button, the 8 € then owed until the payment is recorded.
+                membership += "<form method=\"post\" action=\"\(SitePage.renewMembership.path)\" class=\"no-print\"><input type=\"hidden\" name=\"csrf\" value=\"\(HTML.escape(csrf))\">"
+                    + "<input type=\"hidden\" name=\"member\" value=\"\(member.id)\"><button type=\"submit\" class=\"button button-secondary\">"
+                    + "Enregistrer l'adhésion<span class=\"visually-hidden\"> de \(HTML.escape(member.name))</span></button></form>"
+            }
             let owed = balances[member.id].map { $0.owedCents.value > 0 ? French.euros($0.owedCents) : "rien" } ?? "rien"
             return [HTML.escape(member.name), HTML.escape(member.phone), HTML.escape(member.dwelling ?? "—"), membership, owed]
         }, numeric: [4])

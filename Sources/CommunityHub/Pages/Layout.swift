@@ -73,7 +73,7 @@ public enum Layout {
         *{box-sizing:border-box}
         html{font-size:20px}
         body{font-family:"DejaVu Sans",Verdana,Arial,sans-serif;line-height:1.5;color:#0b0c0c;background:#fff;margin:0}
-        main,.site-header,.menu{max-width:46rem;margin:0 auto;padding:0 1rem}
+        main,.site-header,.menu{max-width:60rem;margin:0 auto;padding:0 1rem}
         a{color:#1d3f8f;text-decoration:underline;text-underline-offset:.15em}
         a:visited{color:#4c2c92}
         a:focus,button:focus,input:focus,select:focus,textarea:focus,[tabindex]:focus{outline:4px solid #ffbf47;outline-offset:0;box-shadow:0 0 0 7px #0b0c0c}

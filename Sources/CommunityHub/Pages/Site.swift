@@ -5,7 +5,7 @@ import HubCore
 /// role sees in its menu is convenience; whether a page opens is the policy's answer, never the menu's.
 public enum SitePage: String, Sendable, CaseIterable {
     case savings, myCar, askTrip
-    case estate, week, driverSheet, members, newMember, bookOnBehalf, newPayment, cashBook
+    case estate, week, driverSheet, members, newMember, renewMembership, bookOnBehalf, newPayment, cashBook
     case missions, newTrip, newCharge
     case paperWeek, registry, devices, quarantine, accounts, newAccount, accountSheet, statements
     case password
@@ -20,6 +20,7 @@ public enum SitePage: String, Sendable, CaseIterable {
         case .driverSheet: return "/voiture/feuille"
         case .members: return "/adherents"
         case .newMember: return "/adherents/nouveau"
+        case .renewMembership: return "/adherents/adhesion"
         case .bookOnBehalf: return "/reservations/nouvelle"
         case .newPayment: return "/paiements/nouveau"
         case .cashBook: return "/caisse"
@@ -49,6 +50,7 @@ public enum SitePage: String, Sendable, CaseIterable {
         case .driverSheet: return "Feuille du chauffeur"
         case .members: return "Adhérents"
         case .newMember: return "Nouvel adhérent"
+        case .renewMembership: return "Adhésion enregistrée"
         case .bookOnBehalf: return "Réserver pour un habitant"
         case .newPayment: return "Enregistrer un paiement"
         case .cashBook: return "Livre de caisse"
@@ -86,7 +88,7 @@ public enum SitePage: String, Sendable, CaseIterable {
             return (.read, .estateEnergy(estate: estate))
         case .week, .driverSheet: return (.read, .logbook)
         case .members: return (.read, .members)
-        case .newMember, .bookOnBehalf: return (.manage, .members)
+        case .newMember, .renewMembership, .bookOnBehalf: return (.manage, .members)
         case .newPayment: return (.manage, .payments)
         case .cashBook: return (.read, .cash)
         case .missions: return (.read, .trips)

@@ -82,17 +82,29 @@ public enum StaffPages {
         let silent = lines.filter { $0.health.isSilent }
         var html = "<p class=\"lead\">\(French.count(lines.count, "boîtier")) ; \(French.count(silent.count, "silencieux", "silencieux")) depuis plus d'une heure dans les dernières 24 heures ; "
         html += "\(French.count(lines.reduce(0) { $0 + $1.health.refusedCount }, "message refusé", "messages refusés")).</p>\n"
-        html += HTML.table(caption: "Boîtiers, dernières 24 heures", headers: ["Résidence", "Immeuble", "Boîtier", "Type", "État", "Messages refusés"], rows: lines.map { line in
-            let health = line.health
-            var state = "transmet"
-            if let last = health.silences.last {
-                state = last.to >= now.adding(seconds: -120) ? "<strong>silencieux depuis \(FrenchTime.short(last.from, zone: zone))</strong>"
-                    : "silencieux du \(FrenchTime.short(last.from, zone: zone)) au \(FrenchTime.short(last.to, zone: zone))"
+        func rows(_ lines: [DeviceLine]) -> [[String]] {
+            lines.map { line in
+                let health = line.health
+                var state = "transmet : dernier relevé il y a moins d'une heure"
+                if let last = health.silences.last {
+                    // A silence still open at the time of the report began at the last reading.
+                    state = last.to >= now.adding(seconds: -120) ? "<strong>silencieux : dernier relevé le \(FrenchTime.short(last.from, zone: zone))</strong>"
+                        : "silencieux du \(FrenchTime.short(last.from, zone: zone)) au \(FrenchTime.short(last.to, zone: zone))"
+                }
+                let refused = health.refused.map { "\($0.reason.rawValue) : \($0.count)" }.joined(separator: "<br>")
+                return [HTML.escape(line.estate), HTML.escape(line.building), HTML.escape(health.device), health.kind == .pv ? "production (PV)" : "compteur logement",
+                        state, refused.isEmpty ? "aucun" : refused]
             }
-            let refused = health.refused.map { "\($0.reason.rawValue) : \($0.count)" }.joined(separator: "<br>")
-            return [HTML.escape(line.estate), HTML.escape(line.building), HTML.escape(health.device), health.kind == .pv ? "production (PV)" : "compteur logement",
-                    state, refused.isEmpty ? "aucun" : refused]
-        })
+        }
+        let headers = ["Résidence", "Immeuble", "Boîtier", "Type", "État", "Messages refusés"]
+        // What needs someone's attention comes first; the whole list after it.
+        let problems = lines.filter { $0.health.isSilent || $0.health.refusedCount > 0 }
+        if problems.isEmpty {
+            html += "<p>Aucun boîtier à regarder : tous ont transmis sans message refusé.</p>\n"
+        } else {
+            html += HTML.table(caption: "À regarder (\(problems.count))", headers: headers, rows: rows(problems))
+        }
+        html += HTML.table(caption: "Tous les boîtiers, dernières 24 heures", headers: headers, rows: rows(lines))
         return html + "<p><a href=\"\(SitePage.quarantine.path)\">Voir les messages refusés</a></p>\n" + HTML.printButton
     }
 

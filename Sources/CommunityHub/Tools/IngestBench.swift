@@ -29,6 +29,9 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Timed rounds of each (broker baseline and hub, alternately); the median is reported.") var rounds = 3
     @Option(help: "full (the default setting: every commit synced) or normal.") var synchronous = "full"
     @Option(help: "Keep the benchmark's files in this directory (default: a temporary one, removed after).") var directory: String?
+    @Option(name: .customLong("max-batch"), help: "ingest.maxBatch: the messages held in memory, acknowledged and not committed (the loss bound).")
+    var maxBatch = IngestSettings().maxBatch
+    @Option(name: .customLong("fold-rows"), help: "ingest.foldRows: readings in the journal that make the writer fold it.") var foldRows = IngestSettings().foldRows
 
     func run() async throws {
         try await reportingErrors {
@@ -41,7 +44,11 @@ struct IngestBench: AsyncParsableCommand {
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("ingest-bench-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             defer { if directory == nil { try? FileManager.default.removeItem(at: root) } }
-            let bench = try IngestBenchRun(root: root, messages: messages, devices: devices, backlog: backlog, rounds: rounds, synchronous: sync)
+            var settings = IngestSettings()
+            settings.maxBatch = maxBatch
+            settings.foldRows = foldRows
+            _ = try settings.validated()
+            let bench = try IngestBenchRun(root: root, messages: messages, devices: devices, backlog: backlog, rounds: rounds, synchronous: sync, settings: settings)
             defer { bench.broker.stop() }
             try await bench.run()
         }
@@ -58,7 +65,7 @@ final class IngestBenchRun: @unchecked Sendable {
     let synchronous: HubDatabase.Synchronous
     let broker: BrokerProcess
     let database: HubDatabase
-    let settings = IngestSettings()
+    let settings: IngestSettings
     let traffic: BenchTraffic
     let logger: Logger
     let subscriptions: [String]
@@ -69,8 +76,9 @@ final class IngestBenchRun: @unchecked Sendable {
     /// Readings the hub has stored so far (across rounds), to check the database.
     private var storedSoFar = 0
 
-    init(root: URL, messages: Int, devices: Int, backlog: Int, rounds: Int, synchronous: HubDatabase.Synchronous) throws {
+    init(root: URL, messages: Int, devices: Int, backlog: Int, rounds: Int, synchronous: HubDatabase.Synchronous, settings: IngestSettings = IngestSettings()) throws {
         self.root = root
+        self.settings = settings
         self.messages = messages
         self.devices = devices
         self.backlog = backlog
@@ -97,8 +105,8 @@ final class IngestBenchRun: @unchecked Sendable {
         print("machine: \(cpus) CPUs, load average \(load) before starting; \(brokerVersion) on 127.0.0.1:\(broker.port) "
               + "(persistence off, max_queued_messages \(broker.maxQueuedMessages) = unlimited, max_inflight_messages \(broker.maxInflightMessages))")
         print("hub: IngestService with default settings: maxBatch \(settings.maxBatch), linger \(settings.lingerMilliseconds) ms, "
-              + "maxInMemoryBytes \(settings.maxInMemoryBytes / 1_048_576) MiB; SQLite WAL synchronous=\(synchronous.rawValue), "
-              + "checkpoint every \(SQLiteReadingStore.walAutocheckpointPages) pages")
+              + "maxInMemoryBytes \(settings.maxInMemoryBytes / 1_048_576) MiB; journal folded every \(settings.foldRows) readings "
+              + "or after \(settings.foldIdleMilliseconds) ms idle; SQLite WAL synchronous=\(synchronous.rawValue)")
         print("traffic: \(sample.topic) \(String(decoding: sample.payload, as: UTF8.self)) (\(sample.payload.count) bytes), "
               + "one reading a minute per device; publisher: one client, libmosquitto in-flight 1000, maxUnacknowledged 10000")
         print("CPU columns: seconds of CPU per second of wall time (1.00 = one core) of the broker process, of this process, "
@@ -134,6 +142,8 @@ final class IngestBenchRun: @unchecked Sendable {
                      brokerMedian, hubMedian, hubMedian / brokerMedian))
         print(String(format: "per round hub/broker: %@",
                      zip(hubRates, brokerRates).map { String(format: "%.2f", $0 / $1) }.joined(separator: ", ")))
+        print(String(format: "WAL written per reading stored (SQLite's count of pages written by the hub's connection, 4,120 bytes a frame): %.0f bytes (median of the rounds)",
+                     Self.median(hubs.map { Double($0.walBytes) / Double($0.messages) })))
         print("CPU shared by the broker and this process, in cores of \(cpus) (medians of the rounds):")
         print("  " + Self.cpuSummary(baselines, receiver: "broker→null subscriber"))
         print("  " + Self.cpuSummary(hubs, receiver: "broker→hub"))
@@ -175,6 +185,7 @@ final class IngestBenchRun: @unchecked Sendable {
     func hubRound(label: String, batch: [BenchMessage]) async throws -> BenchFigures {
         try await prepareHubSession()
         let hub = try await startHub()
+        let walBefore = try await walBytesWritten()
         let before = CPUSnapshot.take(broker: broker.processIdentifier)
         let publishing = try publish(batch.count) { batch[$0] }
         let target = storedSoFar + batch.count
@@ -191,6 +202,7 @@ final class IngestBenchRun: @unchecked Sendable {
         let totals = hub.service.totals
         let batches = hub.batches()
         try await hub.stop()
+        let walAfter = try await walBytesWritten()
         try await clearSession(Self.hubClientId)
         storedSoFar += totals.stored
         let check = totals.stored == batch.count && totals.duplicates == 0 && totals.quarantinedTotal == 0
@@ -199,12 +211,19 @@ final class IngestBenchRun: @unchecked Sendable {
         var figures = BenchFigures(messages: batch.count, seconds: Self.seconds(end - start), cpu: after.minus(before), publisherCPU: publishing.cpuSeconds,
                                    subscriberThread: "mqtt \(Self.hubClientId)", check: check)
         figures.batches = batches
+        figures.walBytes = walAfter - walBefore
         return figures
     }
 
+    /// Bytes the hub's write connection has written to the WAL so far.
+    private func walBytesWritten(_ database: HubDatabase? = nil) async throws -> Int {
+        let database = database ?? self.database
+        return try await onThread { try database.walBytesWrittenBlocking() }
+    }
+
     /// The hub's writer without MQTT: the first round's messages through `IngestProcessor.process`
-    /// in batches of `maxBatch` on a database of its own, on one thread: the ceiling of the
-    /// ingest path on this machine, and its CPU cost per message.
+    /// in batches of `maxBatch` on a database of its own, on one thread, folding its journal as
+    /// the service does: the ceiling of the ingest path on this machine, and its CPU cost per message.
     func writerAlone() async throws {
         let file = root.appendingPathComponent("writer.sqlite").path
         let database = try HubDatabase.open(path: file, schemas: HubSchema.all, synchronous: synchronous)
@@ -214,6 +233,7 @@ final class IngestBenchRun: @unchecked Sendable {
         let receivedAt = Instant.now()
         let incoming = traffic.messages(0..<messages).map { IncomingMessage(topic: $0.topic, payload: $0.payload, receivedAt: receivedAt) }
         let limit = settings.maxBatch
+        let walBefore = try await walBytesWritten(database)
         let result = try await onThread { () throws -> (Double, Double, BatchReport) in
             let cpuStart = PublishRun.threadCPUSeconds()
             let start = ContinuousClock.now
@@ -223,13 +243,17 @@ final class IngestBenchRun: @unchecked Sendable {
                 let end = min(incoming.count, index + limit)
                 total.add(try processor.process(Array(incoming[index..<end])))
                 index = end
+                // Folded as the service folds, and what is left at the end: every reading's cost.
+                if processor.unfoldedReadings >= self.settings.foldRows { _ = try processor.fold() }
             }
+            _ = try processor.fold()
             return (Self.seconds(ContinuousClock.now - start), PublishRun.threadCPUSeconds() - cpuStart, total)
         }
         let (seconds, cpu, total) = result
+        let walBytes = try await walBytesWritten(database) - walBefore
         print(String(format: "hub writer alone (IngestProcessor.process in batches of %d, no MQTT, one thread): %d messages in %.2f s = %.0f msg/s, "
-                     + "%.1f µs CPU per message%@", limit, messages, seconds, Double(messages) / seconds, cpu / Double(messages) * 1e6,
-                     total.stored == messages ? "" : " (stored \(total.stored)!)"))
+                     + "%.1f µs CPU per message, %.0f bytes of WAL per reading%@", limit, messages, seconds, Double(messages) / seconds, cpu / Double(messages) * 1e6,
+                     Double(walBytes) / Double(messages), total.stored == messages ? "" : " (stored \(total.stored)!)"))
     }
 
     /// Runs blocking work on a thread of its own (not the cooperative pool).
@@ -287,6 +311,7 @@ final class IngestBenchRun: @unchecked Sendable {
         let hwmAfterReset = Self.status(pid: nil, "VmHWM")
         let hubStart = ContinuousClock.now
         let hubBefore = CPUSnapshot.take(broker: broker.processIdentifier)
+        let walBefore = try await walBytesWritten()
         let hub = try await startHub()
         let base = storedSoFar
         var maxPending = 0
@@ -315,12 +340,14 @@ final class IngestBenchRun: @unchecked Sendable {
         let totals = hub.service.totals
         let batches = hub.batches()
         try await hub.stop()
+        let walBytes = try await walBytesWritten() - walBefore
         try await clearSession(Self.hubClientId)
         storedSoFar = base + totals.stored
         var hubFigures = BenchFigures(messages: backlog, seconds: Self.seconds(end - hubStart), cpu: hubAfter.minus(hubBefore), publisherCPU: 0,
                                       subscriberThread: "mqtt \(Self.hubClientId)",
                                       check: totals.stored == backlog && totals.quarantinedTotal == 0 ? "ok" : "stored \(totals.stored) quarantined \(totals.quarantinedTotal)")
         hubFigures.batches = batches
+        hubFigures.walBytes = walBytes
         print("drain  receiver                messages   seconds      msg/s   broker  process  publisher  sub-loop  writer   check")
         print(nullFigures.row(round: "", receiver: "broker→null subscriber"))
         print(hubFigures.row(round: "", receiver: "broker→hub (committed)"))
@@ -493,8 +520,9 @@ struct RunningHub: Sendable {
         try await task.value
     }
 
-    /// Batches committed and their mean commit time in seconds (from the metrics' histograms).
-    func batches() -> (count: Int, commitSeconds: Double) {
+    /// Batches committed and their mean commit time in seconds, folds and their total time (from
+    /// the metrics' histograms).
+    func batches() -> (count: Int, commitSeconds: Double, folds: Int, foldSeconds: Double) {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         let text = String(decoding: buffer, as: UTF8.self)
@@ -505,7 +533,8 @@ struct RunningHub: Sendable {
             return 0
         }
         let count = value("hub_ingest_batch_size_count")
-        return (Int(count), count > 0 ? value("hub_ingest_commit_seconds_sum") / count : 0)
+        return (Int(count), count > 0 ? value("hub_ingest_commit_seconds_sum") / count : 0,
+                Int(value("hub_ingest_fold_seconds_count")), value("hub_ingest_fold_seconds_sum"))
     }
 }
 
@@ -687,7 +716,9 @@ struct BenchFigures {
     var publisherCPU: Double
     var subscriberThread: String
     var check: String
-    var batches = (count: 0, commitSeconds: 0.0)
+    var batches = (count: 0, commitSeconds: 0.0, folds: 0, foldSeconds: 0.0)
+    /// Bytes the hub wrote to the WAL during the phase (0 for the null subscriber).
+    var walBytes = 0
 
     var rate: Double { Double(messages) / seconds }
 
@@ -703,7 +734,8 @@ struct BenchFigures {
         let subscriber = subscriberSeconds
         let writer = writerSeconds
         let batchNote = batches.count > 0
-            ? String(format: "  (%d batches of %.0f msg, commit %.1f ms)", batches.count, Double(messages) / Double(batches.count), batches.commitSeconds * 1000)
+            ? String(format: "  (%d batches of %.0f msg, commit %.1f ms; %d folds, %.2f s; WAL %.0f bytes a reading)", batches.count,
+                     Double(messages) / Double(batches.count), batches.commitSeconds * 1000, batches.folds, batches.foldSeconds, Double(walBytes) / Double(messages))
             : ""
         func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
             let fill = String(repeating: " ", count: max(0, width - text.count))

@@ -166,13 +166,13 @@ public enum SavingsBenchmark {
         log(EnergyTables.render(["key", "D1", "D2", "D3", "D4", "D5", "D6", "worst slot"], rows))
     }
 
-    /// Readings as ingest stores them (with their reading_change rows), device by device, in
-    /// transactions of 50 devices; returns how many.
+    /// Readings as ingest leaves them once its journal is folded (with their reading_change
+    /// rows), device by device, in transactions of 50 devices; returns how many.
     static func storeReadings(_ database: HubDatabase, devices: [(String, Int64)], start: Int64, end: Int64, step: Int64) throws -> Int {
         var readings = 0
         for batch in stride(from: 0, to: devices.count, by: 50) {
             try database.writeBlocking { db in
-                let insert = try db.cachedStatement(sql: "INSERT INTO reading (device_id, instant, energy_wh, segment, time_source, received_at) VALUES (?, ?, ?, 0, 'device', ?)")
+                let insert = try db.cachedStatement(sql: "INSERT INTO reading_by_device (device_id, instant, energy_wh, segment, time_source, received_at) VALUES (?, ?, ?, 0, 'device', ?)")
                 for (device, peak) in devices[batch..<min(devices.count, batch + 50)] {
                     // FNV-1a of the id: the same data in every run (String.hashValue changes per process).
                     var random = SeededGenerator(seed: device.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 })
@@ -199,7 +199,7 @@ public enum SavingsBenchmark {
 
     static func database(_ options: Options, log: (String) -> Void) async throws {
         log("\n(2) a month's figures for \(options.databaseDwellings) dwellings from the database (\(options.days) days)")
-        var results: [(minutes: Int, readings: Int, ingest: Double, upkeep: Double, figures: Double, size: Int64)] = []
+        var results: [(minutes: Int, readings: Int, ingest: Double, upkeep: Double, figures: Double, size: Int64, deviceReadings: Double)] = []
         for minutes in [10, 1] {
             let path = options.directory.appendingPathComponent("bench-\(minutes)min.sqlite").path
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -243,17 +243,41 @@ public enum SavingsBenchmark {
                 for dwelling in dwellingIDs { checksum &+= try await reports.dwelling(dwelling, from: first, to: last, now: now).savingsCents }
                 for building in buildingIDs { checksum &+= try await reports.building(building, from: first, to: last, now: now).productionWh }
             }
+            // A device's readings as the route reads them (the store's query), the whole month, for
+            // 100 meters spread over the estate, with half a fold's worth of readings of other
+            // devices waiting in the ingest journal (the route reads the journal too).
+            let unfolded = IngestSettings().foldRows / 2
+            try await database.write { db in
+                let append = try db.cachedStatement(sql: """
+                    INSERT INTO reading_journal (device_id, instant, energy_wh, segment, time_source, received_at) VALUES (?, ?, ?, 0, 'device', ?)
+                    """)
+                for index in 0..<unfolded {
+                    try append.execute(arguments: ["journal-\(index % 2000)", end + Int64(index / 2000 + 1) * 60_000, index, end])
+                }
+            }
+            let store = SQLiteReadingStore(database: database)
+            let sampled = stride(from: 0, to: dwellingIDs.count, by: max(1, dwellingIDs.count / 100)).map { "m-\($0)" }
+            let monthStart = configuration.zone.startOfDay(first)
+            var perDevice = 0
+            let deviceReadings = try await bestAsync(options.repetitions) {
+                for device in sampled {
+                    perDevice = try await store.readings(device: device, from: monthStart, to: now, limit: 100_000).count
+                    checksum &+= Int64(perDevice)
+                }
+            } / Double(sampled.count)
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
-            results.append((minutes, readings, ingest, upkeep, figures, size))
+            results.append((minutes, readings, ingest, upkeep, figures, size, deviceReadings))
             log("  \(minutes)-minute readings: \(readings) readings stored in \(String(format: "%.1f", ingest)) s; upkeep (slots, allocation, days) \(String(format: "%.1f", upkeep)) s; "
-                + "month's figures for \(dwellingIDs.count) dwellings and \(buildingIDs.count) buildings \(String(format: "%.3f", figures)) s (checksum \(checksum % 1000))")
+                + "month's figures for \(dwellingIDs.count) dwellings and \(buildingIDs.count) buildings \(String(format: "%.3f", figures)) s; "
+                + "a device's month of readings (\(perDevice), the readings route's query, \(unfolded) readings in the journal) \(String(format: "%.2f", deviceReadings * 1000)) ms (checksum \(checksum % 1000))")
             try? database.close()
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         }
         if results.count == 2 {
             let (ten, one) = (results[0], results[1])
-            log(EnergyTables.render(["readings every", "readings", "database MB", "upkeep s", "month's figures s"], results.map {
-                ["\($0.minutes) min", "\($0.readings)", "\($0.size / 1_000_000)", String(format: "%.1f", $0.upkeep), String(format: "%.3f", $0.figures)]
+            log(EnergyTables.render(["readings every", "readings", "database MB", "upkeep s", "month's figures s", "a device's month ms"], results.map {
+                ["\($0.minutes) min", "\($0.readings)", "\($0.size / 1_000_000)", String(format: "%.1f", $0.upkeep), String(format: "%.3f", $0.figures),
+                 String(format: "%.2f", $0.deviceReadings * 1000)]
             }))
             log(String(format: "  month's figures, 1-minute / 10-minute: %.2fx (readings %.1fx; upkeep %.2fx, spread over the month as readings arrive)",
                        one.figures / ten.figures, Double(one.readings) / Double(ten.readings), one.upkeep / ten.upkeep))

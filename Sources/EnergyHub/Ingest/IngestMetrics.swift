@@ -20,6 +20,10 @@ public final class IngestMetrics: Sendable {
     let connected: Gauge
     let connects: Counter
     let fatalErrors: Counter
+    let folds: Counter
+    let foldedReadings: Counter
+    let foldLatency: DurationHistogram
+    let journalReadings: Gauge
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -40,6 +44,19 @@ public final class IngestMetrics: Sendable {
         connected = registry.makeGauge(descriptor: metric("hub_mqtt_connected", "1 when connected to the broker"))
         connects = registry.makeCounter(descriptor: metric("hub_mqtt_connects_total", "Successful connections to the broker"))
         fatalErrors = registry.makeCounter(descriptor: metric("hub_mqtt_fatal_errors_total", "Times the MQTT loop stopped on a fatal error and was restarted"))
+        folds = registry.makeCounter(descriptor: metric("hub_ingest_folds_total", "Folds of the reading journal into the device-ordered table"))
+        foldedReadings = registry.makeCounter(descriptor: metric("hub_ingest_folded_readings_total", "Readings moved from the journal into the device-ordered table"))
+        foldLatency = registry.makeDurationHistogram(descriptor: metric("hub_ingest_fold_seconds", "Time to fold the reading journal"),
+                                                     buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                                                               .seconds(1), .seconds(2), .seconds(5)])
+        journalReadings = registry.makeGauge(descriptor: metric("hub_ingest_journal_readings", "Readings committed to the journal and not yet folded"))
+    }
+
+    func record(_ fold: FoldReport, duration: Duration) {
+        folds.increment()
+        foldedReadings.increment(by: Int64(fold.folded))
+        foldLatency.record(duration)
+        journalReadings.set(to: 0)
     }
 
     func record(_ report: BatchReport, commit: Duration) {

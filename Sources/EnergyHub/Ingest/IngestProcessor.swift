@@ -93,13 +93,9 @@ public final class IngestProcessor: @unchecked Sendable {
         do {
             return try store.write { transaction in
                 var report = BatchReport()
-                var changed: [String: ClosedRange<Instant>] = [:]
                 for (message, route) in routed {
                     report.messages += 1
-                    try handle(message, route: route, transaction: transaction, report: &report, changed: &changed)
-                }
-                for (device, range) in changed {
-                    try transaction.markChanged(device: device, from: range.lowerBound, to: range.upperBound)
+                    try handle(message, route: route, transaction: transaction, report: &report)
                 }
                 return report
             }
@@ -108,6 +104,13 @@ public final class IngestProcessor: @unchecked Sendable {
             throw error
         }
     }
+
+    /// Moves the readings committed in arrival order into the device-ordered layout (the store's
+    /// journal), where the savings upkeep sees them.
+    public func fold() throws -> FoldReport { try store.fold() }
+
+    /// Readings committed since the last fold.
+    public var unfoldedReadings: Int { store.unfoldedReadings }
 
     /// Quarantines a message that could not be stored even alone (a bug or a corrupt row), so it
     /// cannot block the messages behind it.
@@ -123,8 +126,7 @@ public final class IngestProcessor: @unchecked Sendable {
     }
 
     private func handle(_ message: IncomingMessage, route: (device: String, format: DeviceFormat, decoder: any ReadingDecoder)?,
-                        transaction: any IngestTransaction, report: inout BatchReport,
-                        changed: inout [String: ClosedRange<Instant>]) throws {
+                        transaction: any IngestTransaction, report: inout BatchReport) throws {
         func refuse(_ reason: QuarantineReason, _ detail: String, device: String?, reading: DecodedReading? = nil) throws -> Int64 {
             report.quarantined[reason, default: 0] += 1
             var payload = message.payload
@@ -187,20 +189,13 @@ public final class IngestProcessor: @unchecked Sendable {
             let admission = sequence.admit(reading, maxPowerW: maxPowerW, confirmReadings: settings.resetConfirmReadings,
                                            confirmMilliseconds: settings.resetConfirmSeconds * 1000,
                                            minimumIntervalMilliseconds: reading.timeSource == .received ? settings.clocklessMinimumIntervalSeconds * 1000 : 0)
-            // Derived figures between a new reading's neighbours change (interpolation spans them).
-            func noteChange(_ from: Instant, _ to: Instant) {
-                let range = min(from, to)...max(from, to)
-                if let existing = changed[device.id] {
-                    changed[device.id] = min(existing.lowerBound, range.lowerBound)...max(existing.upperBound, range.upperBound)
-                } else {
-                    changed[device.id] = range
-                }
-            }
+            // Every reading stored here is new: in-order ones come after the device's latest stored
+            // reading, late ones were looked up first. The store records which figures change
+            // (between a new reading's neighbours) when it folds its journal.
             func store(_ reading: DecodedReading, segment: Int, receivedAt: Instant) throws {
-                let inserted = try transaction.insert(Reading(device: device.id, instant: reading.instant, energy: reading.energy, powerWatts: reading.powerWatts,
-                                                              segment: segment, timeSource: reading.timeSource, receivedAt: receivedAt))
-                if inserted { report.stored += 1 } else { report.duplicates += 1 }
-                noteChange(previousLast.map { min($0.instant, reading.instant) } ?? reading.instant, reading.instant)
+                try transaction.append(Reading(device: device.id, instant: reading.instant, energy: reading.energy, powerWatts: reading.powerWatts,
+                                               segment: segment, timeSource: reading.timeSource, receivedAt: receivedAt))
+                report.stored += 1
             }
             switch admission {
             case .store(let segment):
@@ -237,7 +232,6 @@ public final class IngestProcessor: @unchecked Sendable {
                     switch SequenceRules.placeLate(reading, previous: previous, next: next, maxPowerW: maxPowerW) {
                     case .success(let segment):
                         try store(reading, segment: segment, receivedAt: message.receivedAt)
-                        noteChange(previous?.instant ?? reading.instant, next?.instant ?? reading.instant)
                     case .failure(let rejection): _ = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
                     }
                 }

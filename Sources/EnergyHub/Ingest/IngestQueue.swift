@@ -62,14 +62,23 @@ final class IngestQueue: @unchecked Sendable {
     }
 
     /// Waits for at least one message, then up to `linger` for `trigger` messages (unless the queue
-    /// is full), and returns what is queued (at most `limit`). Nil once closed and empty.
-    func take(limit: Int, trigger: Int, linger: TimeInterval) -> [IncomingMessage]? {
+    /// is full), and returns what is queued (at most `limit`). Nil once closed and empty; empty
+    /// when `idle` passed without a message.
+    func take(limit: Int, trigger: Int, linger: TimeInterval, idle: TimeInterval? = nil) -> [IncomingMessage]? {
         condition.lock()
         defer { condition.unlock() }
+        let idleDeadline = idle.map { Date(timeIntervalSinceNow: $0) }
         while buffer.count == head {
             if closed { return nil }
             writerWaitsFor = 1
-            condition.wait()
+            if let idleDeadline {
+                if !condition.wait(until: idleDeadline) && buffer.count == head && !closed {
+                    writerWaitsFor = nil
+                    return []
+                }
+            } else {
+                condition.wait()
+            }
         }
         if buffer.count - head < trigger && !closed && !pusherWaits {
             let deadline = Date(timeIntervalSinceNow: linger)

@@ -124,13 +124,68 @@ public final class IngestService: Service, @unchecked Sendable {
         writerDone.signal()
     }
 
+    /// Commits batches to the store's journal; folds the journal into the device-ordered table
+    /// when it holds `foldRows` readings, when no message came for `foldIdleMilliseconds`, or when
+    /// its oldest reading has waited `foldMaxAgeSeconds`. Folding holds no acknowledged message:
+    /// the batch before it is committed and released first, and the queue goes on filling (up to
+    /// the bound) meanwhile.
     private func writeLoop() {
         let limit = settings.maxBatch
         let trigger = max(1, settings.maxBatch / 2)
         let linger = Double(settings.lingerMilliseconds) / 1000
-        while let batch = queue.take(limit: limit, trigger: trigger, linger: linger) {
-            commitWithRetry(batch)
-            metrics.inMemory.set(to: Double(queue.committed(batch)))
+        let idle = Double(settings.foldIdleMilliseconds) / 1000
+        let maxAge = Duration.seconds(settings.foldMaxAgeSeconds)
+        var oldestUnfolded: ContinuousClock.Instant?
+        while true {
+            var wait: TimeInterval?
+            if let oldestUnfolded {
+                // Not before a failed fold may be tried again.
+                wait = max(0.001, min(idle, IngestService.seconds(oldestUnfolded + maxAge - .now)), IngestService.seconds(nextFoldAttempt - .now))
+            }
+            guard let batch = queue.take(limit: limit, trigger: trigger, linger: linger, idle: wait) else { break }
+            if !batch.isEmpty {
+                commitWithRetry(batch)
+                metrics.inMemory.set(to: Double(queue.committed(batch)))
+                metrics.journalReadings.set(to: Double(processor.unfoldedReadings))
+            }
+            let unfolded = processor.unfoldedReadings
+            if unfolded == 0 {
+                oldestUnfolded = nil
+                continue
+            }
+            let since = oldestUnfolded ?? .now
+            oldestUnfolded = since
+            let reason = unfolded >= settings.foldRows ? "full" : ContinuousClock.now - since >= maxAge ? "age" : batch.isEmpty ? "idle" : nil
+            if let reason, fold(reason: reason) { oldestUnfolded = nil }
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    private var nextFoldAttempt = ContinuousClock.now
+
+    /// Folds the journal; returns true when it did. A failure is logged and tried again at the
+    /// next occasion, not before a second has passed: readings stay safe in the journal meanwhile,
+    /// and the readers see them.
+    @discardableResult
+    private func fold(reason: String) -> Bool {
+        guard ContinuousClock.now >= nextFoldAttempt else { return false }
+        let start = ContinuousClock.now
+        do {
+            let report = try processor.fold()
+            let elapsed = ContinuousClock.now - start
+            metrics.record(report, duration: elapsed)
+            logger.debug("ingest journal folded", metadata: ["readings": "\(report.folded)", "devices": "\(report.devices)", "reason": "\(reason)", "took": "\(elapsed)"])
+            if report.dropped > 0 {
+                logger.warning("ingest journal held readings already stored; dropped", metadata: ["dropped": "\(report.dropped)"])
+            }
+            return true
+        } catch {
+            nextFoldAttempt = ContinuousClock.now + .seconds(1)
+            logger.error("ingest journal fold failed; the readings stay in the journal", metadata: ["error": "\(error)", "readings": "\(processor.unfoldedReadings)"])
+            return false
         }
     }
 

@@ -4,30 +4,44 @@ import EnergyCore
 import HubCore
 import Shared
 
-/// The SQLite store, over the hub's GRDB pool.
+/// The SQLite store, over the hub's GRDB pool. Ingest appends readings to `reading_journal` in
+/// arrival order and folds them into `reading_by_device` in large sorted batches
+/// (`ReadingJournal`); readers see both through the `reading` view.
 public struct SQLiteReadingStore: ReadingStore {
     public let database: HubDatabase
-
-    /// Pages in the WAL before a commit checkpoints it into the database file.
-    public static let walAutocheckpointPages = 10_000
+    /// The unfolded readings this store's writer appended, for the late-reading checks.
+    let journal = JournalMirror()
+    /// Runs inside each fold's transaction, before its commit (the fold-kill test's pause).
+    public var beforeFoldCommit: (@Sendable () -> Void)?
 
     public init(database: HubDatabase) { self.database = database }
 
-    /// Readings are clustered by device (the primary key), so a batch from many devices dirties
-    /// one leaf page per device. With SQLite's default checkpoint (every 1,000 WAL pages, so every
-    /// batch or two) each of those pages is also copied into the database file about once per
-    /// batch; checkpointing every 10,000 pages (a WAL of about 40 MB) copies each hot page once for
-    /// many batches: the writer's CPU per message drops by about a sixth (`bench ingest`). A larger
-    /// page cache was measured too and made no difference. This is a setting of the one write
-    /// connection, which the whole hub shares: harmless for its other, small writes.
+    /// Folds what a previous run left in the journal (after a crash, even mid-fold: the fold is
+    /// one transaction, so it starts again from the same journal), so the writer starts with an
+    /// empty journal and an exact picture of what is stored.
     public func prepareForIngest() throws {
-        try database.writeWithoutTransactionBlocking { db in
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.walAutocheckpointPages)")
-        }
+        _ = try fold()
     }
 
+    public func fold() throws -> FoldReport {
+        let report = try database.writeBlocking { db in try ReadingJournal.fold(db, beforeCommit: beforeFoldCommit) }
+        // Only this writer appends to the journal, and it is not appending now: it is empty.
+        journal.removeAll()
+        return report
+    }
+
+    public var unfoldedReadings: Int { journal.count }
+
     public func write<T>(_ body: (any IngestTransaction) throws -> T) throws -> T {
-        try database.writeBlocking { db in try body(SQLiteIngestTransaction(db: db)) }
+        let transaction = SQLiteIngestTransaction(journal: journal)
+        let result = try database.writeBlocking { db in
+            transaction.db = db
+            defer { transaction.db = nil }
+            return try body(transaction)
+        }
+        // Committed: the appended readings are now in the journal.
+        journal.add(transaction.appended)
+        return result
     }
 
     public func devices(timeZone: LocalTimeZone) throws -> [String: DeviceInfo] {
@@ -51,13 +65,19 @@ public struct SQLiteReadingStore: ReadingStore {
         try database.readBlocking { db in
             var sequences: [String: DeviceSequence] = [:]
             let latest = try Row.fetchAll(db, sql: """
-                SELECT r.device_id, r.instant, r.energy_wh, r.segment FROM reading r
-                JOIN (SELECT device_id, MAX(instant) AS instant FROM reading GROUP BY device_id) m
+                SELECT r.device_id, r.instant, r.energy_wh, r.segment FROM reading_by_device r
+                JOIN (SELECT device_id, MAX(instant) AS instant FROM reading_by_device GROUP BY device_id) m
                   ON m.device_id = r.device_id AND m.instant = r.instant
+                UNION ALL
+                SELECT j.device_id, j.instant, j.energy_wh, j.segment FROM reading_journal j
                 """)
+            // The journal is empty once `prepareForIngest` folded it; should it hold readings
+            // (another writer), the latest of each device wins, wherever it is.
             for row in latest {
-                sequences[row["device_id"]] = DeviceSequence(last: StoredIndex(
-                    instant: Instant(millisecondsSince1970: row["instant"]), energy: WattHours(row["energy_wh"]), segment: row["segment"]))
+                let index = StoredIndex(instant: Instant(millisecondsSince1970: row["instant"]), energy: WattHours(row["energy_wh"]), segment: row["segment"])
+                let device: String = row["device_id"]
+                if let known = sequences[device]?.last, known.instant >= index.instant { continue }
+                sequences[device] = DeviceSequence(last: index)
             }
             let held = try Row.fetchAll(db, sql: """
                 SELECT id, device_id, instant, energy_wh, time_source, received_at FROM quarantine
@@ -118,15 +138,17 @@ public struct SQLiteReadingStore: ReadingStore {
     }
 }
 
-/// One write transaction on SQLite, with cached prepared statements for the hot path. The two
-/// statements run for every reading are looked up once per transaction, not per reading (the
-/// lookup hashes the whole SQL text).
+/// One write transaction on SQLite, with cached prepared statements for the hot path. Readings
+/// are appended to the journal; the checks for late readings look at the folded readings, the
+/// writer's unfolded ones (`JournalMirror`) and those appended earlier in this transaction.
 final class SQLiteIngestTransaction: IngestTransaction {
-    let db: Database
-    private var insertStatement: Statement?
-    private var markChangedStatement: Statement?
+    var db: Database!
+    let journal: JournalMirror
+    /// Readings appended in this transaction: added to `journal` once it commits.
+    private(set) var appended = JournalIndex()
+    private var appendStatement: Statement?
 
-    init(db: Database) { self.db = db }
+    init(journal: JournalMirror) { self.journal = journal }
 
     private func index(_ sql: String, _ arguments: StatementArguments) throws -> StoredIndex? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) else { return nil }
@@ -134,28 +156,32 @@ final class SQLiteIngestTransaction: IngestTransaction {
     }
 
     func stored(device: String, at instant: Instant) throws -> StoredIndex? {
-        try index("SELECT instant, energy_wh, segment FROM reading WHERE device_id = ? AND instant = ?", [device, instant.millisecondsSince1970])
+        try appended.stored(device: device, at: instant) ?? journal.stored(device: device, at: instant)
+            ?? index("SELECT instant, energy_wh, segment FROM reading_by_device WHERE device_id = ? AND instant = ?", [device, instant.millisecondsSince1970])
     }
 
     func previous(device: String, before instant: Instant) throws -> StoredIndex? {
-        try index("SELECT instant, energy_wh, segment FROM reading WHERE device_id = ? AND instant < ? ORDER BY instant DESC LIMIT 1",
-                  [device, instant.millisecondsSince1970])
+        let folded = try index("SELECT instant, energy_wh, segment FROM reading_by_device WHERE device_id = ? AND instant < ? ORDER BY instant DESC LIMIT 1",
+                               [device, instant.millisecondsSince1970])
+        return [folded, journal.previous(device: device, before: instant), appended.previous(device: device, before: instant)]
+            .compactMap { $0 }.max { $0.instant < $1.instant }
     }
 
     func next(device: String, after instant: Instant) throws -> StoredIndex? {
-        try index("SELECT instant, energy_wh, segment FROM reading WHERE device_id = ? AND instant > ? ORDER BY instant LIMIT 1",
-                  [device, instant.millisecondsSince1970])
+        let folded = try index("SELECT instant, energy_wh, segment FROM reading_by_device WHERE device_id = ? AND instant > ? ORDER BY instant LIMIT 1",
+                               [device, instant.millisecondsSince1970])
+        return [folded, journal.next(device: device, after: instant), appended.next(device: device, after: instant)]
+            .compactMap { $0 }.min { $0.instant < $1.instant }
     }
 
-    func insert(_ reading: Reading) throws -> Bool {
-        let statement = try insertStatement ?? db.cachedStatement(sql: """
-            INSERT INTO reading (device_id, instant, energy_wh, power_w, segment, time_source, received_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, instant) DO NOTHING
+    func append(_ reading: Reading) throws {
+        let statement = try appendStatement ?? db.cachedStatement(sql: """
+            INSERT INTO reading_journal (device_id, instant, energy_wh, power_w, segment, time_source, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
-        insertStatement = statement
+        appendStatement = statement
         try statement.execute(arguments: [reading.device, reading.instant.millisecondsSince1970, reading.energy.value, reading.powerWatts,
                                           reading.segment, reading.timeSource.rawValue, reading.receivedAt.millisecondsSince1970])
-        return db.changesCount > 0
+        appended.add(device: reading.device, StoredIndex(instant: reading.instant, energy: reading.energy, segment: reading.segment))
     }
 
     func quarantine(_ entry: QuarantineEntry) throws -> Int64 {
@@ -172,15 +198,6 @@ final class SQLiteIngestTransaction: IngestTransaction {
     func release(quarantineIDs: [Int64], at instant: Instant) throws {
         let statement = try db.cachedStatement(sql: "UPDATE quarantine SET released_at = ? WHERE id = ?")
         for id in quarantineIDs { try statement.execute(arguments: [instant.millisecondsSince1970, id]) }
-    }
-
-    func markChanged(device: String, from: Instant, to: Instant) throws {
-        let statement = try markChangedStatement ?? db.cachedStatement(sql: """
-            INSERT INTO reading_change (device_id, from_instant, to_instant) VALUES (?, ?, ?)
-            ON CONFLICT (device_id) DO UPDATE SET from_instant = MIN(from_instant, excluded.from_instant), to_instant = MAX(to_instant, excluded.to_instant)
-            """)
-        markChangedStatement = statement
-        try statement.execute(arguments: [device, from.millisecondsSince1970, to.millisecondsSince1970])
     }
 
     func recordSegment(_ start: SegmentStart) throws {

@@ -96,10 +96,11 @@ public struct SavingsRetention: Sendable {
         let (raw, daily) = horizons(now: now)
         let rawInstant = configuration.zone.startOfDay(raw).millisecondsSince1970
         let rawSlot = configuration.grid.slot(startingAtOrAfter: configuration.zone.startOfDay(raw))
-        let devices = try await database.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT device_id FROM reading UNION SELECT DISTINCT device_id FROM device_slot") }
+        // Folded readings: one still in the ingest journal is purged once folded, at the next run.
+        let devices = try await database.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT device_id FROM reading_by_device UNION SELECT DISTINCT device_id FROM device_slot") }
         for device in devices {
             let (readings, slots) = try await database.write { db in
-                try db.execute(sql: "DELETE FROM reading WHERE device_id = ? AND instant < ?", arguments: [device, rawInstant])
+                try db.execute(sql: "DELETE FROM reading_by_device WHERE device_id = ? AND instant < ?", arguments: [device, rawInstant])
                 let readings = db.changesCount
                 try db.execute(sql: "DELETE FROM device_slot WHERE device_id = ? AND slot < ?", arguments: [device, rawSlot])
                 return (readings, db.changesCount)

@@ -42,7 +42,8 @@ public struct UpkeepReport: Sendable, Equatable {
 }
 
 /// Keeps the slot and daily figures up to date with the stored readings and the registry, in
-/// small write transactions: (1) `reading_change` rows (written by ingest with the readings) are
+/// small write transactions: (1) `reading_change` rows (written when ingest folds its journal of
+/// readings into `reading_by_device`, in the same transaction) are
 /// turned into device slots for exactly the slots they touch, and the building slots that really
 /// changed are queued in `savings_dirty`; (2) each queued range of a building is reallocated,
 /// priced, and the days it falls in are summed again; a changed day of an exported month flags
@@ -63,8 +64,10 @@ public struct SavingsUpkeep: Sendable {
 
     /// Brings every figure up to date now (the CLI, the demo and tests call this; the service
     /// runs the same steps in the background).
+    /// Readings still in the ingest journal are folded first: the figures read folded readings.
     @discardableResult
     public func bringUpToDate(now: Instant) throws -> UpkeepReport {
+        try database.writeBlocking { db in _ = try ReadingJournal.fold(db) }
         var total = try database.writeBlocking { db in try checkSettings(db) }
         while true {
             let report = try database.writeBlocking { db in try step(db, now: now) }
@@ -93,7 +96,7 @@ public struct SavingsUpkeep: Sendable {
             }
             try db.execute(sql: """
                 INSERT INTO reading_change (device_id, from_instant, to_instant)
-                SELECT device_id, MIN(instant), MAX(instant) FROM reading GROUP BY device_id
+                SELECT device_id, MIN(instant), MAX(instant) FROM reading_by_device GROUP BY device_id
                 ON CONFLICT (device_id) DO UPDATE SET from_instant = MIN(from_instant, excluded.from_instant), to_instant = MAX(to_instant, excluded.to_instant)
                 """)
             report.rebuilt = slots != nil
@@ -149,9 +152,10 @@ public struct SavingsUpkeep: Sendable {
         let grid = configuration.grid
         let low = grid.start(of: range.lowerBound).millisecondsSince1970
         let high = grid.start(of: range.upperBound).millisecondsSince1970
-        let before = try Int64.fetchOne(db, sql: "SELECT MAX(instant) FROM reading WHERE device_id = ? AND instant <= ?", arguments: [device, low]) ?? low
-        let after = try Int64.fetchOne(db, sql: "SELECT MIN(instant) FROM reading WHERE device_id = ? AND instant >= ?", arguments: [device, high]) ?? high
-        let readings = try Row.fetchAll(db.cachedStatement(sql: "SELECT instant, energy_wh, segment FROM reading WHERE device_id = ? AND instant >= ? AND instant <= ? ORDER BY instant"),
+        // Folded readings only: a reading still in the ingest journal queues its change when folded.
+        let before = try Int64.fetchOne(db, sql: "SELECT MAX(instant) FROM reading_by_device WHERE device_id = ? AND instant <= ?", arguments: [device, low]) ?? low
+        let after = try Int64.fetchOne(db, sql: "SELECT MIN(instant) FROM reading_by_device WHERE device_id = ? AND instant >= ?", arguments: [device, high]) ?? high
+        let readings = try Row.fetchAll(db.cachedStatement(sql: "SELECT instant, energy_wh, segment FROM reading_by_device WHERE device_id = ? AND instant >= ? AND instant <= ? ORDER BY instant"),
                                         arguments: [device, before, after]).map {
             StoredIndex(instant: Instant(millisecondsSince1970: $0[0]), energy: WattHours($0[1]), segment: $0[2])
         }

@@ -55,6 +55,7 @@ struct WebRoutes {
         pages.get(path(.members)) { _, context in try await members(context, notice: nil) }
         pages.get(path(.newMember)) { _, context in try await newMember(context, form: HTML.Form()) }
         pages.post(path(.newMember)) { _, context in try await submitNewMember(context) }
+        pages.post(path(.renewMembership)) { _, context in try await renewMembership(context) }
         pages.get(path(.bookOnBehalf)) { _, context in try await bookOnBehalf(context, form: HTML.Form(), notice: nil) }
         pages.post(path(.bookOnBehalf)) { _, context in try await submitBookOnBehalf(context) }
         pages.get(path(.newPayment)) { _, context in try await newPayment(context, form: HTML.Form(), notice: nil) }
@@ -170,7 +171,8 @@ struct WebRoutes {
             form.errors["password"] = "Écrivez votre mot de passe."
             return try await loginPage(request, form: form, status: .unprocessableContent)
         }
-        let wait = await guardian.retryAfter(name: name, address: context.remoteAddress, at: now())
+        let address = Web.clientAddress(request, context, settings: settings)
+        let wait = await guardian.retryAfter(name: name, address: address, at: now())
         if wait > 0 {
             var response = try await loginPage(request, form: form, message: "Trop d'essais pour ce compte. Attendez \(French.count(Int(wait), "seconde")), puis recommencez.",
                                                status: .tooManyRequests)
@@ -178,7 +180,7 @@ struct WebRoutes {
             return response
         }
         guard let identity = try await users.verify(name: name, password: password) else {
-            await guardian.failed(name: name, address: context.remoteAddress, at: now())
+            await guardian.failed(name: name, address: address, at: now())
             return try await loginPage(request, form: form, message: "Identifiant ou mot de passe incorrect. Vérifiez-les sur votre fiche, puis recommencez.",
                                        status: .unauthorized)
         }
@@ -193,9 +195,9 @@ struct WebRoutes {
     }
 
     func passwordPage(_ context: HubRequestContext, form: HTML.Form, status: HTTPResponse.Status = .ok) throws -> Response {
-        let (identity, viewer) = try authorize(.password, context)
-        _ = identity
-        return render(.password, viewer, body: AccountPages.password(form: form, csrf: viewer.csrf, firstTime: false), status: status)
+        let (_, viewer) = try authorize(.password, context)
+        let firstTime = context.session?.mustChangePassword ?? false
+        return render(.password, viewer, body: AccountPages.password(form: form, csrf: viewer.csrf, firstTime: firstTime), status: status)
     }
 
     func changePassword(_ context: HubRequestContext) async throws -> Response {
@@ -323,7 +325,7 @@ struct WebRoutes {
         let members = try await carShare.members(by: identity)
         let balances = AccessPolicy.allows(identity, .read, .ledger) ? try await carShare.balances(by: identity).members : []
         return render(.members, viewer, body: AssociationPages.members(members, balances: Dictionary(balances.map { ($0.member, $0) }, uniquingKeysWith: { a, _ in a }),
-                                                                       today: today, mayAdd: SitePage.newMember.allows(identity)), notice: notice)
+                                                                       today: today, mayAdd: SitePage.newMember.allows(identity), csrf: viewer.csrf), notice: notice)
     }
 
     func newMember(_ context: HubRequestContext, form: HTML.Form, status: HTTPResponse.Status = .ok) async throws -> Response {
@@ -350,6 +352,18 @@ struct WebRoutes {
         } catch let error as HubError where error.kind != .forbidden {
             FrenchErrors.place(error, in: &form, fields: ["name", "phone", "dwelling"])
             return try await newMember(context, form: form, status: .unprocessableContent)
+        }
+    }
+
+    func renewMembership(_ context: HubRequestContext) async throws -> Response {
+        let (identity, _) = try authorize(.renewMembership, context)
+        guard let member = submitted(context)["member"].flatMap({ Int64($0) }) else { throw HubError.badRequest(field: "member", "member must be a number") }
+        do {
+            let membership = try await carShare.buyMembership(member: member, NewMembership(start: today), by: identity, at: now())
+            let name = try await carShare.member(member, by: identity).name
+            return try await members(context, notice: "Adhésion de \(name) enregistrée jusqu'au \(French.shortDate(membership.periodEnd.advanced(by: -1))) : \(French.euros(membership.feeCents)) à payer.")
+        } catch let error as HubError where error.kind != .forbidden && error.kind != .notFound {
+            return try await members(context, notice: FrenchErrors.message(error))
         }
     }
 
@@ -612,7 +626,6 @@ struct WebRoutes {
                 form.errors[StaffPages.field(booking.id, column)] = FrenchErrors.message(error)
             }
         }
-        for key in form.errors.keys where recorded > 0 { _ = key }
         let notice = recorded > 0 ? "\(French.count(recorded, "trajet enregistré", "trajets enregistrés"))." : nil
         if failed > 0 {
             // Rows already recorded are shown as such; what was typed in the others stays.

@@ -26,6 +26,19 @@ enum Web {
         return nil
     }
 
+    /// The client's address: the connection's, or behind the local TLS proxy (`http.behindProxy`)
+    /// the last address of `X-Forwarded-For` on a connection from loopback (nobody else can set it).
+    static func clientAddress(_ request: Request, _ context: HubRequestContext, settings: HubSettings) -> String? {
+        clientAddress(socket: context.remoteAddress, forwardedFor: request.headers[HTTPField.Name("X-Forwarded-For")!], behindProxy: settings.http.behindProxy)
+    }
+
+    static func clientAddress(socket: String?, forwardedFor: String?, behindProxy: Bool) -> String? {
+        guard behindProxy, socket == "127.0.0.1" || socket == "::1",
+              let forwarded = forwardedFor?.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !forwarded.isEmpty, forwarded.count <= 45
+        else { return socket }
+        return forwarded
+    }
+
     static func isSecure(_ request: Request, settings: HubSettings) -> Bool {
         settings.http.secureCookies || request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.lowercased() == "https"
     }
@@ -100,7 +113,10 @@ struct PageErrorMiddleware: RouterMiddleware {
     typealias Context = HubRequestContext
 
     func handle(_ request: Request, context: HubRequestContext, next: (Request, HubRequestContext) async throws -> Response) async throws -> Response {
-        guard Web.isPage(request.uri.path) else { return try await next(request, context) }
+        // A program that asks for JSON (and not HTML) keeps JSON errors wherever it asks.
+        let accept = request.headers[.accept]?.lowercased() ?? ""
+        let wantsJSON = accept.contains("json") && !accept.contains("text/html")
+        guard Web.isPage(request.uri.path), !wantsJSON else { return try await next(request, context) }
         do {
             return try await next(request, context)
         } catch let error as HubError {
@@ -150,7 +166,7 @@ struct PageSessionMiddleware: RouterMiddleware {
         }
         var context = context
         context.identity = account.identity
-        context.session = (token, Web.csrf(forSession: token))
+        context.session = (token, Web.csrf(forSession: token), account.mustChangePassword)
         context.logger[metadataKey: "user"] = "\(account.identity.name)"
         if request.method == .post {
             let form = try await PageForms.read(request, context: context)

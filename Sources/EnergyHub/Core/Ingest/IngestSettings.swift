@@ -38,6 +38,16 @@ public struct IngestSettings: Codable, Sendable, Equatable {
     public var maxBatch = 1000
     /// How long the writer waits for more messages after the first one before committing (at most 100).
     public var lingerMilliseconds = 10
+    /// Readings are committed to a journal in arrival order and folded into the device-ordered
+    /// table when the journal holds this many (the larger, the fewer pages written per reading:
+    /// see the README's *Benchmarks*), or when ingest has been idle for `foldIdleMilliseconds`.
+    public var foldRows = 100_000
+    /// An idle writer folds the journal after this long without a message (the savings figures
+    /// read folded readings only; the readings routes read both).
+    public var foldIdleMilliseconds = 500
+    /// ...and a busy one once its oldest unfolded reading has waited this long, so the figures
+    /// follow a steady stream (2,000 meters a minute never leave the writer idle) within seconds.
+    public var foldMaxAgeSeconds = 10
     /// At most this many payload bytes held in memory, whatever the message count.
     public var maxInMemoryBytes = 16 * 1024 * 1024
     /// Larger payloads are quarantined unread.
@@ -66,6 +76,9 @@ public struct IngestSettings: Codable, Sendable, Equatable {
     /// Checks values that would make ingest misbehave.
     public func validated() throws -> IngestSettings {
         guard (1...100_000).contains(maxBatch) else { throw HubError.configuration("ingest.maxBatch must be between 1 and 100000") }
+        guard (1...1_000_000).contains(foldRows) else { throw HubError.configuration("ingest.foldRows must be between 1 and 1000000") }
+        guard (10...600_000).contains(foldIdleMilliseconds) else { throw HubError.configuration("ingest.foldIdleMilliseconds must be between 10 and 600000") }
+        guard (1...86_400).contains(foldMaxAgeSeconds) else { throw HubError.configuration("ingest.foldMaxAgeSeconds must be between 1 and 86400") }
         guard (0...100).contains(lingerMilliseconds) else { throw HubError.configuration("ingest.lingerMilliseconds must be between 0 and 100") }
         guard maxPayloadBytes > 0, maxInMemoryBytes >= maxPayloadBytes else { throw HubError.configuration("ingest.maxInMemoryBytes must be at least ingest.maxPayloadBytes") }
         guard resetConfirmReadings >= 1 else { throw HubError.configuration("ingest.resetConfirmReadings must be at least 1") }

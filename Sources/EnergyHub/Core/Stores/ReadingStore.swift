@@ -49,23 +49,42 @@ public struct SegmentStart: Sendable, Hashable {
 
 /// What the ingest writer does inside one write transaction.
 public protocol IngestTransaction {
+    /// The stored reading of a device at this instant (earlier in this transaction included).
     func stored(device: String, at instant: Instant) throws -> StoredIndex?
     func previous(device: String, before instant: Instant) throws -> StoredIndex?
     func next(device: String, after instant: Instant) throws -> StoredIndex?
-    /// Inserts a reading; returns false when (device, instant) was already stored.
-    func insert(_ reading: Reading) throws -> Bool
+    /// Stores a reading the caller knows is not stored: after the device's latest stored reading
+    /// (the caller's `DeviceSequence`, loaded from `ReadingStore.sequences`), or a late reading
+    /// `stored` did not find. Storage stays idempotent on (device, instant) even if a caller
+    /// breaks this: the store keeps the first and drops the other.
+    func append(_ reading: Reading) throws
     func quarantine(_ entry: QuarantineEntry) throws -> Int64
     func release(quarantineIDs: [Int64], at instant: Instant) throws
     func recordSegment(_ start: SegmentStart) throws
-    /// Notes that readings of a device between these instants changed, so figures derived from
-    /// them (slots, savings) are recomputed; kept in the same transaction as the readings.
-    func markChanged(device: String, from: Instant, to: Instant) throws
+}
+
+/// What one fold of a store's journal did (`ReadingStore.fold`).
+public struct FoldReport: Sendable, Equatable {
+    /// Readings moved out of the journal.
+    public var folded = 0
+    /// Of those, readings found already stored (dropped, never stored twice).
+    public var dropped = 0
+    /// Devices whose readings changed, queued for the savings upkeep.
+    public var devices = 0
+
+    public init() {}
 }
 
 /// Where readings and quarantine live. SQLite today; a server database can implement it later.
 public protocol ReadingStore: Sendable {
-    /// Readies the store for the ingest writer's stream of batches (called before the first one).
+    /// Readies the store for the ingest writer's stream of batches (called before the first one):
+    /// the SQLite store folds what a previous run left in its journal.
     func prepareForIngest() throws
+    /// Moves the readings written in arrival order into the store's device-ordered layout, where
+    /// the savings upkeep reads them and learns that they changed (`reading_change`).
+    func fold() throws -> FoldReport
+    /// Readings this writer appended since its last fold (what `fold` would move, or more).
+    var unfoldedReadings: Int { get }
     /// Runs `body` in one write transaction: all of it is committed, or none.
     func write<T>(_ body: (any IngestTransaction) throws -> T) throws -> T
     /// The registered devices.
@@ -84,6 +103,8 @@ public protocol ReadingStore: Sendable {
 
 extension ReadingStore {
     public func prepareForIngest() throws {}
+    public func fold() throws -> FoldReport { FoldReport() }
+    public var unfoldedReadings: Int { 0 }
 }
 
 extension ReadingStore {

@@ -1,0 +1,136 @@
+import Foundation
+import GRDB
+import EnergyCore
+import HubCore
+import Shared
+
+/// The reading journal (issue 12). Readings clustered by device made each commit of a batch from
+/// 2,000 interleaved devices write and sync a 4 KiB page per device; ingest now appends them to
+/// `reading_journal` in arrival order (a few pages a batch), and `fold` moves the journal into
+/// `reading_by_device` in one sorted pass, a page per device for many readings each.
+///
+/// The fold is one transaction: it records the changed ranges in `reading_change`, inserts the
+/// journal's rows (oldest first) into `reading_by_device` and deletes them from the journal.
+/// Killed anywhere, it leaves the journal as it was; run again, it does the same work, and a row
+/// already in `reading_by_device` is dropped, never stored twice. The savings upkeep reads only
+/// `reading_by_device`, so it sees a reading once the fold that moves it has recorded its change.
+public enum ReadingJournal {
+    /// Rows in the journal (seq is dense: rows are only ever appended and deleted oldest first).
+    public static func count(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM reading_journal") ?? 0
+    }
+
+    /// Folds the oldest `limit` journal rows (all of them when nil) in the caller's write
+    /// transaction. `beforeCommit` runs after the work, inside the transaction (a test pause).
+    @discardableResult
+    public static func fold(_ db: Database, limit: Int? = nil, beforeCommit: (() -> Void)? = nil) throws -> FoldReport {
+        var report = FoldReport()
+        let last: Int64?
+        if let limit {
+            last = try Int64.fetchOne(db, sql: "SELECT seq FROM reading_journal ORDER BY seq LIMIT 1 OFFSET ?", arguments: [max(0, limit - 1)])
+                ?? Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM reading_journal")
+        } else {
+            last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM reading_journal")
+        }
+        guard let last else { return report }
+        // The figures between a new reading's stored neighbours change (slots interpolate across
+        // them): per device, from the folded reading before its earliest journal reading to the
+        // one after its latest. Computed before the insert, against what was folded before.
+        try db.execute(sql: """
+            INSERT INTO reading_change (device_id, from_instant, to_instant)
+            SELECT j.device_id,
+                   COALESCE((SELECT MAX(r.instant) FROM reading_by_device r WHERE r.device_id = j.device_id AND r.instant < j.low), j.low),
+                   COALESCE((SELECT MIN(r.instant) FROM reading_by_device r WHERE r.device_id = j.device_id AND r.instant > j.high), j.high)
+            FROM (SELECT device_id, MIN(instant) AS low, MAX(instant) AS high FROM reading_journal WHERE seq <= ? GROUP BY device_id) j
+            WHERE true
+            ON CONFLICT (device_id) DO UPDATE SET from_instant = MIN(from_instant, excluded.from_instant), to_instant = MAX(to_instant, excluded.to_instant)
+            """, arguments: [last])
+        report.devices = db.changesCount
+        // Sorted by the target's key, so each device's readings go into its pages in one pass; the
+        // earliest arrival wins if the journal ever held one (device, instant) twice.
+        try db.execute(sql: """
+            INSERT INTO reading_by_device (device_id, instant, energy_wh, power_w, segment, time_source, received_at)
+            SELECT device_id, instant, energy_wh, power_w, segment, time_source, received_at FROM reading_journal
+            WHERE seq <= ? ORDER BY device_id, instant, seq
+            ON CONFLICT (device_id, instant) DO NOTHING
+            """, arguments: [last])
+        let inserted = db.changesCount
+        try db.execute(sql: "DELETE FROM reading_journal WHERE seq <= ?", arguments: [last])
+        report.folded = db.changesCount
+        report.dropped = report.folded - inserted
+        beforeCommit?()
+        return report
+    }
+}
+
+/// The unfolded journal readings of each device, kept by the ingest writer (the only writer of
+/// the journal) so the late-reading and duplicate checks need no index on the journal. It may
+/// also hold readings someone else (`energy update`) folded meanwhile: a superset is harmless,
+/// since a reading's index is the same in either table.
+struct JournalIndex {
+    private(set) var byDevice: [String: [StoredIndex]] = [:]
+    private(set) var count = 0
+
+    mutating func add(device: String, _ index: StoredIndex) {
+        count += 1
+        if let last = byDevice[device]?.last, last.instant >= index.instant {
+            let at = position(in: byDevice[device]!, of: index.instant)
+            byDevice[device]!.insert(index, at: at)
+        } else {
+            byDevice[device, default: []].append(index)
+        }
+    }
+
+    mutating func add(_ other: JournalIndex) {
+        for (device, list) in other.byDevice {
+            for index in list { add(device: device, index) }
+        }
+    }
+
+    mutating func removeAll() {
+        byDevice = [:]
+        count = 0
+    }
+
+    /// The first position whose instant is not before `instant`.
+    private func position(in list: [StoredIndex], of instant: Instant) -> Int {
+        var low = 0, high = list.count
+        while low < high {
+            let middle = (low + high) / 2
+            if list[middle].instant < instant { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    func stored(device: String, at instant: Instant) -> StoredIndex? {
+        guard let list = byDevice[device] else { return nil }
+        let index = position(in: list, of: instant)
+        return index < list.count && list[index].instant == instant ? list[index] : nil
+    }
+
+    func previous(device: String, before instant: Instant) -> StoredIndex? {
+        guard let list = byDevice[device] else { return nil }
+        let index = position(in: list, of: instant)
+        return index > 0 ? list[index - 1] : nil
+    }
+
+    func next(device: String, after instant: Instant) -> StoredIndex? {
+        guard let list = byDevice[device] else { return nil }
+        var index = position(in: list, of: instant)
+        if index < list.count && list[index].instant == instant { index += 1 }
+        return index < list.count ? list[index] : nil
+    }
+}
+
+/// The writer's `JournalIndex`, shared by the copies of one `SQLiteReadingStore`.
+final class JournalMirror: @unchecked Sendable {
+    private let lock = NSLock()
+    private var index = JournalIndex()
+
+    var count: Int { lock.withLock { index.count } }
+    func add(_ other: JournalIndex) { lock.withLock { index.add(other) } }
+    func removeAll() { lock.withLock { index.removeAll() } }
+    func stored(device: String, at instant: Instant) -> StoredIndex? { lock.withLock { index.stored(device: device, at: instant) } }
+    func previous(device: String, before instant: Instant) -> StoredIndex? { lock.withLock { index.previous(device: device, before: instant) } }
+    func next(device: String, after instant: Instant) -> StoredIndex? { lock.withLock { index.next(device: device, after: instant) } }
+}

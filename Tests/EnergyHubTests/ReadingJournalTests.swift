@@ -1,0 +1,148 @@
+import Foundation
+import GRDB
+import HubTestSupport
+import HubCore
+import Shared
+import Testing
+@testable import EnergyCore
+@testable import EnergyHub
+
+/// The reading journal (issue 12): ingest appends in arrival order, a fold moves the readings
+/// into `reading_by_device` in one transaction, and every rule (idempotence, late readings, the
+/// figures' change ranges) holds wherever a reading sits.
+@Suite struct ReadingJournalTests {
+    let t0 = Instant.parseRFC3339("2026-11-27T09:00:00Z")!
+
+    func setUp() throws -> (HubDatabase, IngestProcessor) {
+        let database = try TestSupport.database(extraSchemas: [SavingsSchema.register])
+        _ = try RegistryImporter(database: database).importCSV(Data(TestSupport.samplesRegistryCSV.utf8))
+        let processor = try IngestProcessor(settings: IngestSettings(), store: SQLiteReadingStore(database: database))
+        try processor.loadState(at: t0)
+        return (database, processor)
+    }
+
+    func reading(_ minutes: Int64, _ energy: Int64, received: Int64 = 0) -> IncomingMessage {
+        let instant = t0.adding(seconds: minutes * 60)
+        return IncomingMessage(topic: "meters/box-7/reading", payload: Array("{\"ts\":\"\(instant.rfc3339)\",\"energy_wh\":\(energy)}".utf8),
+                               receivedAt: t0.adding(seconds: max(minutes, received) * 60 + 1))
+    }
+
+    func count(_ database: HubDatabase, _ table: String) throws -> Int {
+        try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? -1 }
+    }
+
+    @Test func ingestAppendsToTheJournalAndTheFoldMovesItWhole() throws {
+        let (database, processor) = try setUp()
+        _ = try processor.process((0..<10).map { reading(Int64($0), 1000 + Int64($0) * 10) })
+        #expect(try count(database, "reading_journal") == 10)
+        #expect(try count(database, "reading_by_device") == 0)
+        #expect(try count(database, "reading") == 10, "the view shows every stored reading")
+        #expect(processor.unfoldedReadings == 10)
+        let report = try processor.fold()
+        #expect(report == { var r = FoldReport(); r.folded = 10; r.devices = 1; return r }())
+        #expect(try count(database, "reading_journal") == 0)
+        #expect(try count(database, "reading_by_device") == 10)
+        #expect(try count(database, "reading") == 10)
+        #expect(processor.unfoldedReadings == 0)
+    }
+
+    @Test func aFoldRolledBackLeavesTheJournalAsItWasAndTheNextFoldStoresEachReadingOnce() throws {
+        let (database, processor) = try setUp()
+        _ = try processor.process((0..<5).map { reading(Int64($0), 1000 + Int64($0) * 10) })
+        struct Crash: Error {}
+        // Killed after its writes, before its commit: SQLite rolls the transaction back.
+        #expect(throws: Crash.self) {
+            try database.writeBlocking { db in
+                _ = try ReadingJournal.fold(db)
+                #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading_by_device") == 5)
+                throw Crash()
+            }
+        }
+        #expect(try count(database, "reading_journal") == 5)
+        #expect(try count(database, "reading_by_device") == 0)
+        #expect(try count(database, "reading_change") == 0)
+        // A restarted writer folds at start.
+        let restarted = try IngestProcessor(settings: IngestSettings(), store: SQLiteReadingStore(database: database))
+        try restarted.loadState(at: t0)
+        #expect(try count(database, "reading_journal") == 0)
+        #expect(try count(database, "reading_by_device") == 5)
+        #expect(try count(database, "reading_change") == 1)
+        // Its state came from the folded readings: the last one again is a duplicate.
+        #expect(try restarted.process([reading(4, 1040, received: 9)]).duplicates == 1)
+    }
+
+    @Test func aReadingThatReachedTheJournalTwiceIsFoldedOnce() throws {
+        let (database, processor) = try setUp()
+        _ = try processor.process([reading(0, 1000), reading(1, 1010)])
+        _ = try processor.fold()
+        // A second writer on the same file (not how the hub runs) could append one again.
+        try database.pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO reading_journal (device_id, instant, energy_wh, segment, time_source, received_at)
+                VALUES ('box-7', ?, 1010, 0, 'device', 0), ('box-7', ?, 1020, 0, 'device', 0), ('box-7', ?, 9999, 0, 'device', 0)
+                """, arguments: [t0.adding(seconds: 60).millisecondsSince1970, t0.adding(seconds: 120).millisecondsSince1970, t0.adding(seconds: 120).millisecondsSince1970])
+        }
+        let report = try database.pool.write { db in try ReadingJournal.fold(db) }
+        #expect(report.folded == 3)
+        #expect(report.dropped == 2, "the one already folded and the later arrival at the same instant")
+        let stored = try database.pool.read { db in try Int64.fetchAll(db, sql: "SELECT energy_wh FROM reading ORDER BY instant") }
+        #expect(stored == [1000, 1010, 1020], "the earliest arrival wins")
+    }
+
+    @Test func lateReadingsAreCheckedAgainstTheJournalTheFoldedTableAndTheirOwnBatch() throws {
+        let (database, processor) = try setUp()
+        _ = try processor.process([reading(0, 1000), reading(10, 1100)])
+        _ = try processor.fold()
+        _ = try processor.process([reading(20, 1200), reading(30, 1300)])
+        // In the journal: 20 and 30; folded: 0 and 10. Late readings around and at each of them,
+        // and one stored earlier in the same batch.
+        let report = try processor.process([
+            reading(10, 1100, received: 40),  // duplicate of a folded reading
+            reading(20, 1200, received: 40),  // duplicate of a journal reading
+            reading(20, 1250, received: 40),  // conflicts with a journal reading
+            reading(15, 1150, received: 40),  // between folded 10 and journal 20
+            reading(15, 1150, received: 41),  // the same, stored a moment ago in this batch
+            reading(25, 1190, received: 41),  // below journal 20's index: does not fit
+        ])
+        #expect(report.stored == 1)
+        #expect(report.duplicates == 3)
+        #expect(report.quarantined[.conflictingDuplicate] == 1)
+        #expect(report.quarantined[.indexBackwards] == 1)
+        _ = try processor.fold()
+        let stored = try database.pool.read { db in try Int64.fetchAll(db, sql: "SELECT energy_wh FROM reading_by_device ORDER BY instant") }
+        #expect(stored == [1000, 1100, 1150, 1200, 1300])
+    }
+
+    @Test func theFoldQueuesTheFiguresBetweenTheNewReadingsFoldedNeighbours() throws {
+        let (database, processor) = try setUp()
+        _ = try processor.process([reading(0, 1000), reading(60, 1600), reading(120, 2200)])
+        _ = try processor.fold()
+        try database.pool.write { db in try db.execute(sql: "DELETE FROM reading_change") }
+        // A late reading between 0 and 60, and a new one after 120.
+        _ = try processor.process([reading(30, 1300, received: 125), reading(180, 2800, received: 181)])
+        _ = try processor.fold()
+        let change = try database.pool.read { db in try Row.fetchOne(db, sql: "SELECT from_instant, to_instant FROM reading_change WHERE device_id = 'box-7'") }
+        #expect(change?["from_instant"] as Int64? == t0.millisecondsSince1970, "from the folded reading before the earliest new one")
+        #expect(change?["to_instant"] as Int64? == t0.adding(seconds: 180 * 60).millisecondsSince1970, "to the latest new one (none after it)")
+    }
+
+    @Test func theSavingsUpkeepFoldsBeforeItComputes() throws {
+        let (database, processor) = try setUp()
+        _ = try processor.process((0..<90).map { reading(Int64($0), 1000 + Int64($0) * 10) })
+        #expect(try count(database, "reading_by_device") == 0)
+        _ = try SavingsUpkeep(database: database, configuration: try EnergySettings().validated()).bringUpToDate(now: t0.adding(seconds: 3 * 3600))
+        #expect(try count(database, "reading_journal") == 0)
+        #expect(try count(database, "reading_change") == 0)
+        let slots = try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM device_slot WHERE device_id = 'box-7' AND quality = 1") }
+        #expect(slots == 2, "09:00-09:30 and 09:30-10:00 measured from the journal's readings")
+    }
+
+    @Test func theDeviceReadingsRouteSeesFoldedAndUnfoldedReadings() async throws {
+        let (database, processor) = try setUp()
+        _ = try processor.process([reading(0, 1000), reading(1, 1010)])
+        _ = try processor.fold()
+        _ = try processor.process([reading(2, 1020), reading(3, 1030)])
+        let readings = try await SQLiteReadingStore(database: database).readings(device: "box-7", from: t0, to: t0.adding(seconds: 3600), limit: 3)
+        #expect(readings.map(\.energy.value) == [1000, 1010, 1020], "oldest first across both tables, cut at the limit")
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import HubCore
+import HubTestSupport
+import HubTools
+import Shared
+import Testing
+
+/// schemathesis (PyPI, installed in `.venv-api` by `Tests/API/setup.sh`) against the live demo with
+/// `docs/openapi.yaml`: generated requests to every operation, as staff, and the hub must never
+/// answer 5xx and every answer must match the spec (status, body schema). Seeded and bounded, so
+/// it takes a few minutes; logout is left out, as it would revoke the token the rest runs with.
+///
+/// It needs the demo (a broker, a week of readings) and Python, and takes a core for minutes: it
+/// runs alone, `HUB_API_SCHEMA_TESTS=1 swift test --skip-build --filter APISchemaLiveTests` (the
+/// README's test command and `.ci/run` do). `HUB_API_SCHEMA_EXAMPLES` changes the number of
+/// examples per operation (default 30).
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["HUB_API_SCHEMA_TESTS"] == "1", "set HUB_API_SCHEMA_TESTS=1 and run it alone"))
+struct APISchemaLiveTests {
+    static var schemathesis: String {
+        ProcessInfo.processInfo.environment["HUB_SCHEMATHESIS"] ?? TestSupport.packageRoot.appendingPathComponent(".venv-api/bin/schemathesis").path
+    }
+
+    static var examples: Int { Int(ProcessInfo.processInfo.environment["HUB_API_SCHEMA_EXAMPLES"] ?? "") ?? 30 }
+
+    /// The command line, also printed so it can be run by hand against a demo.
+    static func arguments(port: Int, token: String, report: String) -> [String] {
+        ["run", TestSupport.packageRoot.appendingPathComponent("docs/openapi.yaml").path,
+         "--url", "http://127.0.0.1:\(port)",
+         "--header", "Authorization: Bearer \(token)",
+         "--checks", "not_a_server_error,response_schema_conformance",
+         "--exclude-operation-id", "logout",
+         "--max-examples", "\(examples)",
+         "--seed", "14",
+         "--workers", "1",
+         "--request-timeout", "60",
+         "--suppress-health-check", "all",
+         "--report", "junit", "--report-junit-path", report]
+    }
+
+    @Test func schemathesisFindsNoServerErrorAndNoSchemaViolation() async throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.schemathesis) else {
+            Issue.record("no schemathesis at \(Self.schemathesis): run Tests/API/setup.sh (the README's test command does)")
+            return
+        }
+        let directory = try TestSupport.temporaryDirectory("api-schema")
+        let httpPort = try BrokerProcess.freeLoopbackPort()
+        let child = try HubChild(arguments: ["demo", "--db", directory.appendingPathComponent("demo.sqlite").path, "--http-port", "\(httpPort)",
+                                             "--weeks", "1", "--step-minutes", "30"], directory: directory, name: "demo-api-schema")
+        defer { child.signal(SIGKILL) }
+        try await waitUntil(timeout: .seconds(180), "the demo serves") { child.log.contains("is running") || !child.process.isRunning }
+        #expect(child.process.isRunning, "\(child.log)")
+        let token = try #require(child.log.split(separator: "\n").compactMap { line -> String? in
+            let words = line.split(separator: " ")
+            return words.count == 3 && words[0] == "staff" && words[1] == "demo-staff" && words[2].hasPrefix("chub_") ? String(words[2]) : nil
+        }.first, "the demo prints no staff token: \(child.log)")
+
+        let report = directory.appendingPathComponent("schemathesis.xml").path
+        let arguments = Self.arguments(port: httpPort, token: token, report: report)
+        print("schemathesis \(arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))")
+        let program = Self.schemathesis
+        let (status, output) = try await BlockingWork.run { try Self.run(program, arguments) }
+        print("schemathesis output:\n\(output)")
+        #expect(status == 0, "schemathesis found failures:\n\(output.suffix(20_000))\nhub log:\n\(child.log.suffix(3000))")
+        #expect(!child.log.contains("internal error"), "the hub logged an internal error:\n\(child.log.suffix(5000))")
+        #expect(child.process.isRunning, "the hub stopped during the run:\n\(child.log.suffix(5000))")
+    }
+
+    /// Runs a command to its end: its status and its output and errors together.
+    static func run(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["NO_COLOR"] = "1"
+        environment["SCHEMATHESIS_TELEMETRY"] = "false"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+}
