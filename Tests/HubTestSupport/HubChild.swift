@@ -65,3 +65,50 @@ public final class HubChild: @unchecked Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 }
+
+extension TestSupport {
+    /// Runs a program to its end on a thread of its own (never one of Swift's pool): its exit
+    /// status and its output and errors together; `input` is written to its standard input.
+    public static func run(_ path: String, _ arguments: [String], input: String? = nil,
+                           environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+        try await BlockingWork.run {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = arguments
+            if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            let stdin = Pipe()
+            process.standardInput = stdin
+            try process.run()
+            if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+            try stdin.fileHandleForWriting.close()
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        }
+    }
+}
+
+/// `community-hub demo` running as a child on a free port, once it serves: its log, its port and
+/// the bearer token it printed for each demo login (by role).
+public struct RunningDemo {
+    public let child: HubChild
+    public let httpPort: Int
+    public let tokens: [String: String]
+
+    public static func start(name: String) async throws -> RunningDemo {
+        let directory = try TestSupport.temporaryDirectory(name)
+        let httpPort = try BrokerProcess.freeLoopbackPort()
+        let child = try HubChild(arguments: ["demo", "--db", directory.appendingPathComponent("demo.sqlite").path, "--http-port", "\(httpPort)",
+                                             "--weeks", "1", "--step-minutes", "30"], directory: directory, name: name)
+        try await waitUntil(timeout: .seconds(180), "the demo serves") { child.log.contains("is running") || !child.process.isRunning }
+        var tokens: [String: String] = [:]
+        for line in child.log.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            if words.count == 3, words[1] == "demo-\(words[0])", words[2].hasPrefix("chub_") { tokens[String(words[0])] = String(words[2]) }
+        }
+        return RunningDemo(child: child, httpPort: httpPort, tokens: tokens)
+    }
+}

@@ -43,43 +43,19 @@ struct APISchemaLiveTests {
             return
         }
         let directory = try TestSupport.temporaryDirectory("api-schema")
-        let httpPort = try BrokerProcess.freeLoopbackPort()
-        let child = try HubChild(arguments: ["demo", "--db", directory.appendingPathComponent("demo.sqlite").path, "--http-port", "\(httpPort)",
-                                             "--weeks", "1", "--step-minutes", "30"], directory: directory, name: "demo-api-schema")
+        let demo = try await RunningDemo.start(name: "demo-api-schema")
+        let child = demo.child, httpPort = demo.httpPort
         defer { child.signal(SIGKILL) }
-        try await waitUntil(timeout: .seconds(180), "the demo serves") { child.log.contains("is running") || !child.process.isRunning }
         #expect(child.process.isRunning, "\(child.log)")
-        let token = try #require(child.log.split(separator: "\n").compactMap { line -> String? in
-            let words = line.split(separator: " ")
-            return words.count == 3 && words[0] == "staff" && words[1] == "demo-staff" && words[2].hasPrefix("chub_") ? String(words[2]) : nil
-        }.first, "the demo prints no staff token: \(child.log)")
+        let token = try #require(demo.tokens["staff"], "the demo prints no staff token: \(child.log)")
 
         let report = directory.appendingPathComponent("schemathesis.xml").path
         let arguments = Self.arguments(port: httpPort, token: token, report: report)
         print("schemathesis \(arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))")
-        let program = Self.schemathesis
-        let (status, output) = try await BlockingWork.run { try Self.run(program, arguments) }
+        let (status, output) = try await TestSupport.run(Self.schemathesis, arguments, environment: ["NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"])
         print("schemathesis output:\n\(output)")
         #expect(status == 0, "schemathesis found failures:\n\(output.suffix(20_000))\nhub log:\n\(child.log.suffix(3000))")
         #expect(!child.log.contains("internal error"), "the hub logged an internal error:\n\(child.log.suffix(5000))")
         #expect(child.process.isRunning, "the hub stopped during the run:\n\(child.log.suffix(5000))")
-    }
-
-    /// Runs a command to its end: its status and its output and errors together.
-    static func run(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["NO_COLOR"] = "1"
-        environment["SCHEMATHESIS_TELEMETRY"] = "false"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }

@@ -28,12 +28,9 @@ struct BrowserPagesTests {
             Issue.record("no Python with Selenium at \(Self.python): run Tests/Browser/setup.sh (the README's test command does)")
             return
         }
-        let directory = try TestSupport.temporaryDirectory("browser")
-        let httpPort = try BrokerProcess.freeLoopbackPort()
-        let child = try HubChild(arguments: ["demo", "--db", directory.appendingPathComponent("demo.sqlite").path, "--http-port", "\(httpPort)",
-                                             "--weeks", "1", "--step-minutes", "30"], directory: directory, name: "demo-browser")
+        let demo = try await RunningDemo.start(name: "demo-browser")
+        let child = demo.child, httpPort = demo.httpPort
         defer { child.signal(SIGKILL) }
-        try await waitUntil(timeout: .seconds(180), "the demo serves") { child.log.contains("is running") || !child.process.isRunning }
         #expect(child.process.isRunning, "\(child.log)")
         #expect(child.log.contains("Open http://127.0.0.1:\(httpPort)/ in a browser"), "the demo does not print the pages' address")
 
@@ -41,28 +38,11 @@ struct BrowserPagesTests {
         let shots = ProcessInfo.processInfo.environment["HUB_SCREENSHOTS"]
             ?? TestSupport.packageRoot.appendingPathComponent(".build/browser-screenshots/\(stamp)").path
         let script = TestSupport.packageRoot.appendingPathComponent("Tests/Browser/pages_test.py").path
-        let python = Self.python
-        let (status, output) = try await BlockingWork.run {
-            try Self.run(python, [script, "--base", "http://127.0.0.1:\(httpPort)", "--password", "demo-password", "--shots", shots])
-        }
+        let (status, output) = try await TestSupport.run(Self.python, [script, "--base", "http://127.0.0.1:\(httpPort)", "--password", "demo-password", "--shots", shots])
         print("browser test output:\n\(output)")
         #expect(status == 0, "the browser test failed:\n\(output)\nhub log:\n\(child.log.suffix(3000))")
         #expect(output.contains("all browser checks passed"))
         let pictures = (try? FileManager.default.contentsOfDirectory(atPath: shots).filter { $0.hasSuffix(".png") }) ?? []
         #expect(pictures.count >= 40, "only \(pictures.count) screenshots in \(shots)")
-    }
-
-    /// Runs a command to its end: its status and its output and errors together.
-    static func run(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }

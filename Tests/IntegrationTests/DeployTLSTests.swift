@@ -12,24 +12,8 @@ import Testing
 @Suite(.serialized) struct DeployTLSTests {
     static let deploy = TestSupport.packageRoot.appendingPathComponent("deploy")
 
-    /// Runs a program to its end off Swift's pool: status and output (errors included).
     static func run(_ path: String, _ arguments: [String], input: String? = nil) async throws -> (status: Int32, output: String) {
-        try await BlockingWork.run {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            let stdin = Pipe()
-            process.standardInput = stdin
-            try process.run()
-            if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-            try stdin.fileHandleForWriting.close()
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-        }
+        try await TestSupport.run(path, arguments, input: input)
     }
 
     static func certificates() async throws -> URL {

@@ -120,30 +120,20 @@ public enum HTML {
 
     /// Radio buttons in a fieldset whose legend is the question.
     public static func radios(_ name: String, legend: String, form: Form, choices: [Choice], hint: String? = nil) -> String {
-        let error = form.errors[name]
-        var items = ""
-        for (index, choice) in choices.enumerated() {
-            let id = index == 0 ? name : "\(name)-\(index)"
-            items += "<div class=\"choice\"><input type=\"radio\" id=\"\(escape(id))\" name=\"\(escape(name))\" value=\"\(escape(choice.value))\"\(form[name] == choice.value ? " checked" : "")>"
-                + "<label for=\"\(escape(id))\">\(escape(choice.label))</label></div>"
-        }
-        return """
-            <fieldset class="field\(error != nil ? " field-with-error" : "")"\(describedBy(name, hint: hint, error: error))>
-            <legend>\(escape(legend))</legend>
-            \(hintAndError(name, hint: hint, error: error))\(items)
-            </fieldset>
-
-            """
+        choiceSet("radio", name, legend: legend, form: form, choices: choices, checked: [form[name]], hint: hint)
     }
 
     /// Checkboxes in a fieldset (several values under one name).
     public static func checkboxes(_ name: String, legend: String, form: Form, choices: [Choice], hint: String? = nil) -> String {
+        choiceSet("checkbox", name, legend: legend, form: form, choices: choices, checked: Set(form.lists[name] ?? []), hint: hint)
+    }
+
+    static func choiceSet(_ type: String, _ name: String, legend: String, form: Form, choices: [Choice], checked: Set<String>, hint: String?) -> String {
         let error = form.errors[name]
-        let checked = Set(form.lists[name] ?? [])
         var items = ""
         for (index, choice) in choices.enumerated() {
             let id = index == 0 ? name : "\(name)-\(index)"
-            items += "<div class=\"choice\"><input type=\"checkbox\" id=\"\(escape(id))\" name=\"\(escape(name))\" value=\"\(escape(choice.value))\"\(checked.contains(choice.value) ? " checked" : "")>"
+            items += "<div class=\"choice\"><input type=\"\(type)\" id=\"\(escape(id))\" name=\"\(escape(name))\" value=\"\(escape(choice.value))\"\(checked.contains(choice.value) ? " checked" : "")>"
                 + "<label for=\"\(escape(id))\">\(escape(choice.label))</label></div>"
         }
         return """

@@ -524,11 +524,8 @@ struct WebRoutes {
                                                             incidents: fields["incidents"]), by: identity, at: now())
             var paid = ""
             if fee == "cash" {
-                for rider in result.trip.riders where rider.feeCents.value > 0 {
-                    let payment = try await carShare.recordPayment(NewPayment(idempotencyKey: "\(key)-fee-\(rider.member)", member: rider.member, amountCents: rider.feeCents,
-                                                                              method: .cash, note: "trajet \(result.trip.id), payé au chauffeur"), by: identity, at: now())
-                    if !payment.replayed { paid = " Les \(French.euros(rider.feeCents)) payés en espèces sont notés." }
-                }
+                let recorded = try await payFeesInCash(result.trip, key: key, note: "payé au chauffeur", by: identity)
+                if recorded.value > 0 { paid = " Les \(French.euros(recorded)) payés en espèces sont notés." }
             }
             let notice = result.replayed ? "Ce trajet était déjà enregistré (le formulaire a été envoyé deux fois) : il n'est compté qu'une fois."
                 : "Trajet enregistré : \(French.grouped(result.trip.distanceKm)) km.\(paid)"
@@ -538,6 +535,18 @@ struct WebRoutes {
             FrenchErrors.place(error, in: &form, fields: ["booking", "date", "start", "end", "start_odometer_km", "end_odometer_km", "battery_start_pct", "battery_end_pct", "riders", "incidents"])
             return again()
         }
+    }
+
+    /// The trip's fees paid in cash to the driver: one payment per rider, keyed by the trip form's
+    /// key so a resent form pays once. Returns what was newly recorded.
+    func payFeesInCash(_ trip: TripView, key: String, note: String, by identity: Identity) async throws -> Cents {
+        var recorded = Cents.zero
+        for rider in trip.riders where rider.feeCents.value > 0 {
+            let payment = try await carShare.recordPayment(NewPayment(idempotencyKey: "\(key)-fee-\(rider.member)", member: rider.member, amountCents: rider.feeCents,
+                                                                      method: .cash, note: "trajet \(trip.id), \(note)"), by: identity, at: now())
+            if !payment.replayed { recorded = recorded + rider.feeCents }
+        }
+        return recorded
     }
 
     func newCharge(_ context: HubRequestContext, form: HTML.Form?, notice: String?, status: HTTPResponse.Status = .ok) async throws -> Response {
@@ -613,12 +622,7 @@ struct WebRoutes {
                 let result = try await carShare.logTrip(NewTrip(idempotencyKey: key, booking: booking.id, start: booking.start, end: booking.end,
                                                                 startOdometerKm: values[0], endOdometerKm: values[1], batteryStartPct: Int(values[2]),
                                                                 batteryEndPct: Int(values[3])), by: identity, at: now())
-                if fee == "cash" {
-                    for rider in result.trip.riders where rider.feeCents.value > 0 {
-                        _ = try await carShare.recordPayment(NewPayment(idempotencyKey: "\(key)-fee-\(rider.member)", member: rider.member, amountCents: rider.feeCents,
-                                                                        method: .cash, note: "trajet \(result.trip.id), feuille papier"), by: identity, at: now())
-                    }
-                }
+                if fee == "cash" { _ = try await payFeesInCash(result.trip, key: key, note: "feuille papier", by: identity) }
                 recorded += 1
             } catch let error as HubError {
                 failed += 1
