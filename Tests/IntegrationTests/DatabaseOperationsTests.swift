@@ -118,8 +118,15 @@ import Testing
                                     in: harness.directory, name: "serve-schema", timeout: 30)
         #expect(refused.status == 78 && refused.log.contains("is damaged") && refused.log.contains("restore the last backup"), "\(refused.log)")
 
-        // Damaged data: random bytes over the last page, and over a page in the middle.
-        for (name, page) in [("last", pages - 1), ("middle", pages / 2)] {
+        // Damaged data: random bytes over pages the readings' tables use (SQLite's dbstat table
+        // says which; the journal's folds leave free pages, whose content no check reads): its last
+        // page and one in its middle. A page of the schema makes the file unopenable, the case above.
+        let used = try await harness.database.pool.read { db in
+            try Int.fetchAll(db, sql: "SELECT pageno FROM dbstat WHERE name IN ('reading_by_device', 'reading_journal') AND pagetype = 'leaf' ORDER BY pageno")
+        }
+        #expect(used.count > 100, "the readings' tables use \(used.count) leaf pages")
+        // Pages are numbered from 1 in SQLite and from 0 by `corrupt`.
+        for (name, page) in [("last", (used.last ?? pages) - 1), ("middle", used[used.count / 2] - 1)] {
             let copy = harness.directory.appendingPathComponent("\(name).sqlite").path
             try FileManager.default.copyItem(atPath: harness.database.path, toPath: copy)
             try Self.corrupt(copy, page: page)
