@@ -45,7 +45,8 @@ struct APISchemaLiveTests {
         let directory = try TestSupport.temporaryDirectory("api-schema")
         let demo = try await RunningDemo.start(name: "demo-api-schema")
         let child = demo.child, httpPort = demo.httpPort
-        defer { child.signal(SIGKILL) }
+        // SIGTERM: the demo stops its hub and the broker it started (a SIGKILL would leave the broker running).
+        defer { child.signal(SIGTERM) }
         #expect(child.process.isRunning, "\(child.log)")
         let token = try #require(demo.tokens["staff"], "the demo prints no staff token: \(child.log)")
 
@@ -57,5 +58,8 @@ struct APISchemaLiveTests {
         #expect(status == 0, "schemathesis found failures:\n\(output.suffix(20_000))\nhub log:\n\(child.log.suffix(3000))")
         #expect(!child.log.contains("internal error"), "the hub logged an internal error:\n\(child.log.suffix(5000))")
         #expect(child.process.isRunning, "the hub stopped during the run:\n\(child.log.suffix(5000))")
+        // Stopped before the test ends, so the demo has time to stop the broker it started.
+        child.signal(SIGTERM)
+        _ = try await child.waitForExit(timeout: 20)
     }
 }

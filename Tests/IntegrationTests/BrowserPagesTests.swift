@@ -30,7 +30,8 @@ struct BrowserPagesTests {
         }
         let demo = try await RunningDemo.start(name: "demo-browser")
         let child = demo.child, httpPort = demo.httpPort
-        defer { child.signal(SIGKILL) }
+        // SIGTERM: the demo stops its hub and the broker it started (a SIGKILL would leave the broker running).
+        defer { child.signal(SIGTERM) }
         #expect(child.process.isRunning, "\(child.log)")
         #expect(child.log.contains("Open http://127.0.0.1:\(httpPort)/ in a browser"), "the demo does not print the pages' address")
 
@@ -44,5 +45,8 @@ struct BrowserPagesTests {
         #expect(output.contains("all browser checks passed"))
         let pictures = (try? FileManager.default.contentsOfDirectory(atPath: shots).filter { $0.hasSuffix(".png") }) ?? []
         #expect(pictures.count >= 40, "only \(pictures.count) screenshots in \(shots)")
+        // Stopped before the test ends, so the demo has time to stop the broker it started.
+        child.signal(SIGTERM)
+        _ = try await child.waitForExit(timeout: 20)
     }
 }
