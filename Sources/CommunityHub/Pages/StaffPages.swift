@@ -131,7 +131,7 @@ public enum StaffPages {
                 + "<input type=\"hidden\" name=\"name\" value=\"\(HTML.escape(identity.name))\">"
                 + "<button type=\"submit\" class=\"button button-secondary\">Nouveau mot de passe et fiche<span class=\"visually-hidden\"> pour \(HTML.escape(identity.name))</span></button></form>"
             return [HTML.escape(identity.name), Layout.roleName(identity.role), HTML.escape(identity.dwelling ?? identity.estate ?? "—"),
-                    French.shortDate(account.createdAt.localDate(in: .paris)), account.mustChangePassword ? "à changer à la première connexion" : "choisi par la personne", sheet]
+                    French.shortDate(LocalTimeZone.paris.localDate(of: account.createdAt)), account.mustChangePassword ? "à changer à la première connexion" : "choisi par la personne", sheet]
         })
         return html
     }
@@ -177,8 +177,4 @@ public enum StaffPages {
         html += "<li><a href=\"\(base)/\(selected)/households.json\">Les données des relevés (JSON)</a></li></ul>\n"
         return html
     }
-}
-
-extension Instant {
-    func localDate(in zone: LocalTimeZone) -> LocalDate { zone.localDate(of: self) }
 }

@@ -42,7 +42,7 @@ struct WebRoutes {
             return Web.redirect("/connexion?au-revoir=1", cookies: [Web.clearCookie(Web.sessionCookie, secure: secure)])
         }
         pages.get(path(.password)) { _, context in try passwordPage(context, form: HTML.Form()) }
-        pages.post(path(.password)) { _, context in try await changePassword(context) }
+        pages.post(path(.password)) { request, context in try await changePassword(request, context) }
 
         pages.get(path(.savings)) { request, context in try await savings(request, context) }
         pages.get(path(.myCar)) { _, context in try await myCar(context) }
@@ -200,7 +200,7 @@ struct WebRoutes {
         return render(.password, viewer, body: AccountPages.password(form: form, csrf: viewer.csrf, firstTime: firstTime), status: status)
     }
 
-    func changePassword(_ context: HubRequestContext) async throws -> Response {
+    func changePassword(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let (identity, viewer) = try authorize(.password, context)
         let fields = submitted(context)
         var form = HTML.Form()
@@ -211,11 +211,12 @@ struct WebRoutes {
         if password.utf8.count > 72 { form.errors["password"] = "Ce mot de passe est trop long : 72 caractères au plus." }
         if password != (fields.values["confirm"]?.first ?? "") { form.errors["confirm"] = "Les deux nouveaux mots de passe ne sont pas pareils : retapez-les." }
         if form.errors.isEmpty {
-            let wait = await guardian.retryAfter(name: identity.name, address: context.remoteAddress, at: now())
+            let address = Web.clientAddress(request, context, settings: settings)
+            let wait = await guardian.retryAfter(name: identity.name, address: address, at: now())
             if wait > 0 {
                 form.errors["current"] = "Trop d'essais. Attendez \(French.count(Int(wait), "seconde")), puis recommencez."
             } else if try await users.verify(name: identity.name, password: current) == nil {
-                await guardian.failed(name: identity.name, address: context.remoteAddress, at: now())
+                await guardian.failed(name: identity.name, address: address, at: now())
                 form.errors["current"] = "Ce n'est pas votre mot de passe actuel."
             }
         }
