@@ -101,7 +101,10 @@ import HubTools
             for _ in 0..<300 where !settled {
                 try await Task.sleep(for: .milliseconds(100))
                 let pending = try await database.pool.read { db in
-                    try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM reading_change) + (SELECT COUNT(*) FROM savings_dirty)") ?? 1
+                    // Readings still in the journal have no reading_change row yet: the fold writes it.
+                    try Int.fetchOne(db, sql: """
+                        SELECT (SELECT COUNT(*) FROM reading_journal) + (SELECT COUNT(*) FROM reading_change) + (SELECT COUNT(*) FROM savings_dirty)
+                        """) ?? 1
                 }
                 settled = ingest.totals.stored == 4 * 145 && pending == 0
             }

@@ -68,7 +68,7 @@ import Testing
                     let stored = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading WHERE device_id = 'm-02' AND instant > ? AND instant < ?",
                                                   arguments: [Instant.parseRFC3339("2026-10-19T22:00:00Z")!.millisecondsSince1970,
                                                               Instant.parseRFC3339("2026-10-22T22:00:00Z")!.millisecondsSince1970]) ?? 0
-                    let pending = try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM reading_change) + (SELECT COUNT(*) FROM savings_dirty)") ?? 1
+                    let pending = try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM reading_journal) + (SELECT COUNT(*) FROM reading_change) + (SELECT COUNT(*) FROM savings_dirty)") ?? 1
                     return stored == expected && pending == 0
                 }
             }
