@@ -66,6 +66,7 @@ let package = Package(
                 "EnergyCore",
                 "HubCore",
                 "Shared",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -199,6 +200,7 @@ let package = Package(
             name: "EnergyHubTests",
             dependencies: [
                 "EnergyCore", "EnergyHub", "HubCore", "HubTools", "Shared", "HubTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

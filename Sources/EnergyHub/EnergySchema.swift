@@ -1,3 +1,5 @@
+import Foundation
+import Crypto
 import GRDB
 import EnergyCore
 import HubCore
@@ -115,6 +117,21 @@ public enum EnergySchema {
                     SELECT device_id, instant, energy_wh, power_w, segment, time_source, received_at FROM reading_by_device
                     UNION ALL
                     SELECT device_id, instant, energy_wh, power_w, segment, time_source, received_at FROM reading_journal;
+                """)
+        }
+        // Issue 14, defect 4: a quarantined payload keeps its first `ingest.quarantinePayloadBytes`
+        // bytes, with the size and SHA-256 of the whole. Rows kept whole before are cut the same
+        // way (the 4,096 bytes of the default; the space they free is reused by SQLite).
+        migrator.registerMigration("energy-3-quarantine-payload-size") { db in
+            db.add(function: DatabaseFunction("hub_sha256_hex", argumentCount: 1, pure: true) { values in
+                guard let data = Data.fromDatabaseValue(values[0]) else { return nil }
+                return SHA256.hash(data: data).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+            })
+            try db.execute(sql: """
+                ALTER TABLE quarantine ADD COLUMN payload_size INTEGER;
+                ALTER TABLE quarantine ADD COLUMN payload_sha256 TEXT;
+                UPDATE quarantine SET payload_size = length(payload), payload_sha256 = hub_sha256_hex(payload);
+                UPDATE quarantine SET payload = substr(payload, 1, 4096) WHERE length(payload) > 4096;
                 """)
         }
     }

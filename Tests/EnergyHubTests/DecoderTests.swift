@@ -397,21 +397,44 @@ struct TasmotaDecoderTests {
         #expect(decodeOne(.tasmota, tasmota(time: "2026-03-29T03:00:00", energy: #""Total": 1"#)).reading?.instant == utc("2026-03-29T01:00:00Z"))
     }
 
-    @Test func repeatedAutumnHourFollowsTheSeasonLetter() {
+    @Test func repeatedAutumnHourFollowsAnUpperCaseSeasonLetter() {
         let time = "2026-10-25T02:30:00"
         let summer = tasmota(time: time, tic: #""DATE": "E261025023000", "EAST": "000000100""#)
         let winter = tasmota(time: time, tic: #""DATE": "H261025023000", "EAST": "000000100""#)
-        let degradedWinter = tasmota(time: time, tic: #""DATE": "h261025023000", "EAST": "000000100""#)
-        let noDate = tasmota(time: time, tic: #""EAST": "000000100""#)
-        let noTIC = tasmota(time: time, energy: #""Total": 0.1"#)
         #expect(decodeOne(.tasmota, summer).reading?.instant == utc("2026-10-25T00:30:00Z"))
         #expect(decodeOne(.tasmota, winter).reading?.instant == utc("2026-10-25T01:30:00Z"))
-        #expect(decodeOne(.tasmota, degradedWinter).reading?.instant == utc("2026-10-25T01:30:00Z"))
-        #expect(decodeOne(.tasmota, noDate).reading?.instant == utc("2026-10-25T00:30:00Z"))
-        #expect(decodeOne(.tasmota, noTIC).reading?.instant == utc("2026-10-25T00:30:00Z"))
+        // The letter wins over the receive time (a message held back by the box).
+        let early = DecodeContext(device: DeviceInfo(id: "device-1", kind: .meter, format: .tasmota, installedFrom: utc("2025-01-01T00:00:00Z")),
+                                  receivedAt: utc("2026-10-25T00:31:00Z"))
+        #expect(TasmotaDecoder().decode(Array(winter.utf8), context: early).first?.reading?.instant == utc("2026-10-25T01:30:00Z"))
         // Outside the repeated hour the letter changes nothing.
         let later = tasmota(time: "2026-10-25T03:30:00", tic: #""DATE": "E261025033000", "EAST": "000000100""#)
         #expect(decodeOne(.tasmota, later).reading?.instant == utc("2026-10-25T02:30:00Z"))
+    }
+
+    /// Issue 14, defect 6: without a season letter (ENERGY.Total only), or with a lower-case one
+    /// (the meter's clock is not synchronised), the receive time chooses: the second pass of the
+    /// repeated hour is winter time, not a conflicting duplicate of the first.
+    @Test(arguments: [#""ENERGY": {"Total": 0.1}"#, #""TIC": {"EAST": "000000100"}"#,
+                      #""TIC": {"DATE": "e261025023000", "EAST": "000000100"}"#, #""TIC": {"DATE": "h261025023000", "EAST": "000000100"}"#])
+    func repeatedAutumnHourWithoutATrustedLetterFollowsTheReceiveTime(body: String) {
+        let payload = Array(#"{"Time": "2026-10-25T02:30:00", \#(body)}"#.utf8)
+        func instant(receivedAt: String) -> Instant? {
+            let context = DecodeContext(device: DeviceInfo(id: "device-1", kind: .meter, format: .tasmota, installedFrom: utc("2025-01-01T00:00:00Z")),
+                                        receivedAt: utc(receivedAt))
+            return TasmotaDecoder().decode(payload, context: context).first?.reading
+                .map { $0.instant }
+        }
+        // First pass (summer time, 00:30Z): received a few seconds later, or even slightly before
+        // (a box's clock a little ahead).
+        #expect(instant(receivedAt: "2026-10-25T00:30:04Z") == utc("2026-10-25T00:30:00Z"))
+        #expect(instant(receivedAt: "2026-10-25T00:28:00Z") == utc("2026-10-25T00:30:00Z"))
+        // 50 minutes late is still the first pass: the second would be 10 minutes in the future.
+        #expect(instant(receivedAt: "2026-10-25T01:20:00Z") == utc("2026-10-25T00:30:00Z"))
+        // Second pass (winter time, 01:30Z).
+        #expect(instant(receivedAt: "2026-10-25T01:30:03Z") == utc("2026-10-25T01:30:00Z"))
+        #expect(instant(receivedAt: "2026-10-25T01:27:00Z") == utc("2026-10-25T01:30:00Z"))
+        #expect(instant(receivedAt: "2026-10-25T03:00:00Z") == utc("2026-10-25T01:30:00Z"))
     }
 
     @Test func timeWithAnOffsetIsHonoured() {

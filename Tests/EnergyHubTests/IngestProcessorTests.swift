@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import HubTestSupport
@@ -86,6 +87,92 @@ import Testing
             #expect(!(row["detail"] as String).isEmpty)
         }
         #expect(try readingCount(database, "021861348497") == 1, "never rebased on the zero or the jump")
+    }
+
+    /// Issue 14, defect 6: a Tasmota box with only `ENERGY.Total` (no TIC season letter) goes
+    /// through the repeated autumn hour: its local `Time` says 02:00-02:50 twice. Both passes are
+    /// stored at their own instants (the receive time chooses), none is a conflicting duplicate.
+    @Test func tasmotaWithoutASeasonLetterThroughTheRepeatedAutumnHour() throws {
+        let (database, processor) = try setUp()
+        let firstPass = Instant.parseRFC3339("2026-10-25T00:00:00Z")!
+        var report = BatchReport()
+        var energy: Int64 = 19_000_000
+        for pass in 0..<2 {
+            for minutes in stride(from: 0, through: 50, by: 10) {
+                energy += 150
+                let payload = #"{"Time": "2026-10-25T02:\#(minutes == 0 ? "00" : String(minutes)):00", "ENERGY": {"Total": \#(Double(energy) / 1000), "Power": 900}}"#
+                let received = firstPass.adding(seconds: Int64(pass * 3600 + minutes * 60 + 3))
+                report.add(try processor.process([IncomingMessage(topic: "tele/box-0042/SENSOR", payload: Array(payload.utf8), receivedAt: received)]))
+            }
+        }
+        #expect(try quarantineReasons(database) == [])
+        #expect(report.stored == 12)
+        let instants = try database.pool.read { db in
+            try Int64.fetchAll(db, sql: "SELECT instant FROM reading WHERE device_id = 'box-0042' ORDER BY instant")
+        }
+        let expected = (0..<12).map { firstPass.adding(seconds: Int64($0 * 600)).millisecondsSince1970 }
+        #expect(instants == expected, "every ten minutes from 00:00Z to 01:50Z")
+    }
+
+    /// Issue 14, defect 4: a hostile payload is kept as its first `quarantinePayloadBytes` with the
+    /// size and SHA-256 of the whole, and counted; a small one is kept whole.
+    @Test func theQuarantineKeepsTheStartOfALargePayloadWithItsSizeAndHash() async throws {
+        let (database, processor) = try setUp()
+        let hostile = Array(("{\"ts\": \"" + String(repeating: "é", count: 120 * 1024)).utf8)  // 240 KiB of unclosed string, 2-byte characters
+        #expect(hostile.count < IngestSettings().maxPayloadBytes)
+        let report = try processor.process([IncomingMessage(topic: "meters/box-7/reading", payload: hostile, receivedAt: t0),
+                                            message("meters/box-7/reading", "{oops", at: 1)])
+        #expect(report.quarantinedTotal == 2)
+        #expect(report.truncatedPayloads == 1)
+        let rows = try database.pool.read { db in try Row.fetchAll(db, sql: "SELECT payload, payload_size, payload_sha256 FROM quarantine ORDER BY id") }
+        let kept = [UInt8](rows[0]["payload"] as Data)
+        #expect(kept.count <= 4096 && kept.count >= 4093)
+        #expect(Array(hostile.prefix(kept.count)) == kept)
+        #expect(String(validating: kept, as: UTF8.self) != nil, "cut on a character boundary")
+        #expect(report.truncatedPayloadBytes == hostile.count - kept.count)
+        #expect(rows[0]["payload_size"] as Int == hostile.count)
+        #expect(rows[0]["payload_sha256"] as String == SHA256.hash(data: hostile).map { String(format: "%02x", $0) }.joined())
+        #expect(String(decoding: rows[1]["payload"] as Data, as: UTF8.self) == "{oops", "a small payload is kept whole")
+        #expect(rows[1]["payload_size"] as Int == 5)
+        // The API's reader sees it as cut.
+        let entries = try await SQLiteReadingStore(database: database).quarantine(since: t0, afterID: nil, limit: 10)
+        #expect(entries.map(\.payloadIsTruncated) == [true, false])
+    }
+
+    /// 200 hostile payloads of 255 KiB add about 1 MB to the file, not 50 MB (the quarantine is
+    /// kept two years).
+    @Test func hostilePayloadsDoNotFillTheFile() throws {
+        let (database, processor) = try setUp()
+        func pages() throws -> Int { try database.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count")! } }
+        let before = try pages()
+        for index in 0..<200 {
+            var payload = [UInt8](repeating: UInt8(ascii: "{"), count: 255 * 1024)
+            payload[0] = UInt8(index)
+            _ = try processor.process([IncomingMessage(topic: "meters/box-7/reading", payload: payload, receivedAt: t0.adding(seconds: Int64(index)))])
+        }
+        let addedBytes = (try pages() - before) * 4096
+        #expect(addedBytes < 2 * 1024 * 1024, "the quarantine grew the file by \(addedBytes) bytes")
+    }
+
+    /// The migration cuts the payloads kept whole before, recording their size and hash.
+    @Test func theMigrationCutsPayloadsKeptWholeBefore() throws {
+        let queue = try DatabaseQueue(path: TestSupport.temporaryDirectory("quarantine-migration").appendingPathComponent("old.sqlite").path)
+        var migrator = DatabaseMigrator()
+        SharedSchema.register(&migrator)
+        EnergySchema.register(&migrator)
+        try migrator.migrate(queue, upTo: "energy-2-reading-journal")
+        let big = [UInt8](repeating: UInt8(ascii: "a"), count: 200_000)
+        try queue.write { db in
+            for payload in [big, Array("{}".utf8)] {
+                try db.execute(sql: "INSERT INTO quarantine (received_at, topic, payload, reason, detail) VALUES (0, 't', ?, 'malformed_payload', '')",
+                               arguments: [Data(payload)])
+            }
+        }
+        try migrator.migrate(queue)
+        let rows = try queue.read { db in try Row.fetchAll(db, sql: "SELECT length(payload) AS kept, payload_size, payload_sha256 FROM quarantine ORDER BY id") }
+        #expect(rows.map { $0["kept"] as Int } == [4096, 2])
+        #expect(rows.map { $0["payload_size"] as Int } == [200_000, 2])
+        #expect(rows[0]["payload_sha256"] as String == SHA256.hash(data: big).map { String(format: "%02x", $0) }.joined())
     }
 
     @Test func duplicatesAreCountedNotStoredTwice() throws {

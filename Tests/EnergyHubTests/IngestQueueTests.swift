@@ -79,4 +79,48 @@ import Testing
         #expect(queue.take(limit: 10, trigger: 5, linger: 60)?.count == 1)
         #expect(queue.take(limit: 10, trigger: 5, linger: 60) == nil)
     }
+
+    /// Issue 14, defect 3: a taken message leaves the queue at once; only the writer's batch holds
+    /// it until the commit. The queue used to keep 4,096 handed-off messages (and their payloads).
+    @Test func takenMessagesLeaveTheQueue() throws {
+        let queue = IngestQueue(maxMessages: 10_000, maxBytes: 1 << 30)
+        for round in 0..<20 {
+            for index in 0..<300 { queue.push(message(round * 300 + index, bytes: 1000)) }
+            let batch = try #require(queue.take(limit: 10_000, trigger: 1, linger: 0))
+            #expect(batch.count == 300)
+            #expect(queue.queued == 0, "round \(round): nothing handed over stays in the queue")
+            #expect(queue.committed(batch) == 0)
+            #expect(queue.pendingBytes == 0)
+        }
+        // Part of what is there: the rest stays, in order.
+        for index in 0..<5 { queue.push(message(index)) }
+        let first = try #require(queue.take(limit: 2, trigger: 1, linger: 0))
+        #expect(queue.queued == 3)
+        let rest = try #require(queue.take(limit: 10, trigger: 1, linger: 0))
+        #expect((first + rest).map(\.receivedAt.millisecondsSince1970) == [0, 1, 2, 3, 4])
+    }
+
+    /// Issue 14, defect 2: while the store refuses writes, every push waits (the loop thread stops
+    /// reading and the broker keeps the messages), even far below the bound; resuming releases it.
+    /// Closing the queue (a stop) does not: nothing more may be acknowledged that cannot be stored.
+    @Test func pausedIntakeHoldsThePushUntilResumedEvenWhenClosed() throws {
+        let queue = IngestQueue(maxMessages: 1000, maxBytes: 1_000_000)
+        queue.pauseIntake(true)
+        let pushed = onThread { queue.push(self.message(1)) }
+        #expect(pushed.wait(timeout: .now() + 0.3) == .timedOut)
+        #expect(queue.pending == 1, "the message is held (already acknowledged)")
+        queue.close()
+        #expect(pushed.wait(timeout: .now() + 0.3) == .timedOut, "closing does not release a paused intake")
+        queue.pauseIntake(false)
+        #expect(pushed.wait(timeout: .now() + 10) == .success)
+        #expect(queue.take(limit: 10, trigger: 1, linger: 0)?.count == 1)
+    }
+
+    @Test func closeReleasesAPushWaitingForRoom() throws {
+        let queue = IngestQueue(maxMessages: 1, maxBytes: 1_000_000)
+        let pushed = onThread { queue.push(self.message(1)) }
+        #expect(pushed.wait(timeout: .now() + 0.3) == .timedOut)
+        queue.close()
+        #expect(pushed.wait(timeout: .now() + 10) == .success)
+    }
 }

@@ -22,15 +22,17 @@ public final class HubChild: @unchecked Sendable {
 
     /// `community-hub serve` on the given database and broker, on a free HTTP port.
     public convenience init(database: String, mqttPort: Int, directory: URL, name: String, extraArguments: [String] = [],
-                            environment: [String: String] = [:]) throws {
+                            environment: [String: String] = [:], logThroughPipe: Bool = false) throws {
         let httpPort = try BrokerProcess.freeLoopbackPort()
         try self.init(arguments: ["serve", "--db", database, "--mqtt-port", "\(mqttPort)", "--http-port", "\(httpPort)"] + extraArguments,
-                      directory: directory, name: name, environment: environment)
+                      directory: directory, name: name, environment: environment, logThroughPipe: logThroughPipe)
         self.httpPort = httpPort
     }
 
-    /// `community-hub` with these arguments; standard output and error go to `<name>.log` in `directory`.
-    public init(arguments: [String], directory: URL, name: String, environment extra: [String: String] = [:]) throws {
+    /// `community-hub` with these arguments; standard output and error go to `<name>.log` in `directory`
+    /// (through a pipe this process copies to the file when `logThroughPipe`: then the child
+    /// writes no regular file of its own, so a file size limit put on it spares its log).
+    public init(arguments: [String], directory: URL, name: String, environment extra: [String: String] = [:], logThroughPipe: Bool = false) throws {
         logURL = directory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.executableURL = HubChild.executable
@@ -40,8 +42,18 @@ public final class HubChild: @unchecked Sendable {
         environment.merge(extra) { _, new in new }
         process.environment = environment
         let log = try FileHandle(forWritingTo: logURL)
-        process.standardOutput = log
-        process.standardError = log
+        if logThroughPipe {
+            let pipe = Pipe()
+            pipe.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                if data.isEmpty { handle.readabilityHandler = nil } else { log.write(data) }
+            }
+            process.standardOutput = pipe
+            process.standardError = pipe
+        } else {
+            process.standardOutput = log
+            process.standardError = log
+        }
         // An empty signal mask, so the child honours SIGTERM (Swift's threads block it).
         try BrokerProcess.runWithDefaultSignalMask(process)
     }

@@ -99,14 +99,18 @@ package struct HubProcess {
     /// naming the damage, and nothing is taken from the broker, which keeps the meters' messages
     /// (persistent session, QoS 1) until the hub starts again on a sound or restored file.
     package func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        // A file size limit (`ulimit -f`, systemd's LimitFSIZE) must fail the write (SQLite then
+        // reports an I/O error and ingest pauses, as on a full disk), not kill the process with
+        // whatever it holds in memory.
+        signal(SIGXFSZ, SIG_IGN)
         await checkIntegrityAtStart()
         let damaged = database.health.corruption != nil
         if damaged {
             logger.critical("the database is damaged: ingest, the savings upkeep and the retention job are not started; the broker keeps the meters' messages until the hub starts on a sound database")
         }
         let deadline = armShutdownDeadline(drainIngest: !damaged)
+        defer { deadline.disarm() }
         try await serviceGroup(onServerRunning: onServerRunning, backgroundServices: !damaged).run()
-        deadline.disarm()
         if !damaged { await truncateWAL() }
     }
 

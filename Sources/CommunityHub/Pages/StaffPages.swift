@@ -116,8 +116,9 @@ public enum StaffPages {
         html += "<p>Par raison : " + counts.sorted { $0.value > $1.value }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ") + ".</p>\n"
         html += HTML.table(caption: "Messages refusés", headers: ["Reçu le", "Sujet (topic)", "Boîtier", "Raison", "Détail", "Début du message"], rows: entries.map { entry in
             let text = String(decoding: entry.payload.prefix(80), as: UTF8.self).map { $0.isASCII && !$0.isWhitespace || $0 == " " ? String($0) : "·" }.joined()
+            let size = entry.payloadIsTruncated ? "<br>(message de \(French.grouped(Int64(entry.payloadSize))) octets, seul le début est gardé)" : ""
             return [FrenchTime.short(entry.receivedAt, zone: zone), HTML.escape(entry.topic), HTML.escape(entry.device ?? "—"), HTML.escape(entry.reason.rawValue),
-                    HTML.escape(entry.detail), "<code>\(HTML.escape(text))</code>"]
+                    HTML.escape(entry.detail), "<code>\(HTML.escape(text))</code>\(size)"]
         })
         if let nextAfter { html += "<p><a href=\"\(SitePage.quarantine.path)?apres=\(nextAfter)\">Messages plus anciens</a></p>\n" }
         return html

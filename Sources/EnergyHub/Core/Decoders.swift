@@ -154,7 +154,7 @@ public struct TasmotaDecoder: ReadingDecoder {
         }
         let tic = members["TIC"]?.objectValue
         let instant: Instant
-        switch self.instant(timeValue, tic: tic, timeZone: context.timeZone) {
+        switch self.instant(timeValue, tic: tic, context: context) {
         case .success(let value): instant = value
         case .failure(let rejection): return .failure(rejection)
         }
@@ -189,26 +189,41 @@ public struct TasmotaDecoder: ReadingDecoder {
     }
 
     /// The device clock as an instant: local time in `timeZone`, or honoured as given when it
-    /// carries `Z` or an offset. In the repeated autumn hour the TIC `DATE` season letter decides.
-    private func instant(_ value: JSONValue, tic: [String: JSONValue]?, timeZone: LocalTimeZone) -> Result<Instant, Rejection> {
+    /// carries `Z` or an offset. In the repeated autumn hour (02:00-02:59 happens twice), the TIC
+    /// `DATE` season letter decides when it is upper-case (`E` summer time, `H` winter time: the
+    /// meter's clock is synchronised); a lower-case letter is the meter saying its clock is not
+    /// (Enedis' "mode dégradé"), and without a letter (`ENERGY.Total` only) nothing in the
+    /// payload tells. Then the receive time does: the later of the two instants unless it would
+    /// put the device clock more than `clockLeadSeconds` ahead of the receive time. A message is
+    /// delivered seconds after it is made, so this is right unless it was held back an hour.
+    private func instant(_ value: JSONValue, tic: [String: JSONValue]?, context: DecodeContext) -> Result<Instant, Rejection> {
         guard case .string(let text) = value else {
             return .failure(Rejection(.malformedPayload, "Time is \(value.kindDescription), expected a date-time string"))
         }
         if let local = LocalDateTime(parsing: text) {
-            let candidates = timeZone.instants(of: local)
+            let candidates = context.timeZone.instants(of: local)
             switch candidates.count {
             case 0:
-                return .failure(Rejection(.invalidLocalTime, "Time \(text) does not exist in \(timeZone.identifier) (clocks jump forward then)"))
+                return .failure(Rejection(.invalidLocalTime, "Time \(text) does not exist in \(context.timeZone.identifier) (clocks jump forward then)"))
             case 1:
                 return .success(candidates[0])
             default:
-                // Linky DATE: the season letter, upper-case when the meter's clock is synchronised.
-                let season = tic?["DATE"]?.stringValue?.first.map { $0.uppercased() }
-                return .success(season == "H" ? candidates[candidates.count - 1] : candidates[0])
+                return .success(TasmotaDecoder.repeatedHourInstant(candidates, season: tic?["DATE"]?.stringValue?.first, context: context))
             }
         }
         if let instant = Instant.parseRFC3339(text) { return .success(instant) }
         return .failure(Rejection(.malformedPayload, "Time \(DecoderSupport.quoted(text)) is not a date-time such as 2026-11-27T10:12:54"))
+    }
+
+    /// Chooses between the instants of a repeated local time (earliest first): see `instant`.
+    static func repeatedHourInstant(_ candidates: [Instant], season: Character?, context: DecodeContext) -> Instant {
+        switch season {
+        case "E": return candidates[0]
+        case "H": return candidates[candidates.count - 1]
+        default:
+            let latestAllowed = context.receivedAt.adding(seconds: context.clockLeadSeconds)
+            return candidates.last { $0 <= latestAllowed } ?? candidates[0]
+        }
     }
 
     /// ENERGY.Power in W, informational: a value that is not a finite number is dropped rather

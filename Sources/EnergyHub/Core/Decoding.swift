@@ -10,12 +10,18 @@ public struct DecodeContext: Sendable {
     public var timeZone: LocalTimeZone
     /// The most readings one array payload may carry.
     public var maxReadingsPerMessage: Int
+    /// How far ahead of the receive time a device clock may be (`ingest.futureToleranceSeconds`):
+    /// in the repeated autumn hour, a local time that would be further ahead than this is not the
+    /// one the device meant.
+    public var clockLeadSeconds: Int64
 
-    public init(device: DeviceInfo, receivedAt: Instant, timeZone: LocalTimeZone = .paris, maxReadingsPerMessage: Int = 10_000) {
+    public init(device: DeviceInfo, receivedAt: Instant, timeZone: LocalTimeZone = .paris, maxReadingsPerMessage: Int = 10_000,
+                clockLeadSeconds: Int64 = 300) {
         self.device = device
         self.receivedAt = receivedAt
         self.timeZone = timeZone
         self.maxReadingsPerMessage = maxReadingsPerMessage
+        self.clockLeadSeconds = clockLeadSeconds
     }
 }
 

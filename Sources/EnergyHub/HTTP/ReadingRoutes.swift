@@ -49,12 +49,18 @@ public struct ReadingRoutes: Sendable {
         /// The raw payload as text when it is UTF-8, else nil (see payload_base64).
         var payload: String?
         var payloadBase64: String
+        /// The size of the whole payload; only its first bytes are kept when it was longer.
+        var payloadSize: Int
+        var payloadTruncated: Bool
+        /// The SHA-256 of the whole payload, hex (absent for entries kept before it was recorded).
+        var payloadSHA256: String?
         var instant: Instant?
         var energyWh: Int64?
         var releasedAt: Instant?
         enum CodingKeys: String, CodingKey {
             case id, topic, reason, detail, device, payload, instant
-            case receivedAt = "received_at", payloadBase64 = "payload_base64", energyWh = "energy_wh", releasedAt = "released_at"
+            case receivedAt = "received_at", payloadBase64 = "payload_base64", payloadSize = "payload_size", payloadTruncated = "payload_truncated"
+            case payloadSHA256 = "payload_sha256", energyWh = "energy_wh", releasedAt = "released_at"
         }
     }
 
@@ -117,7 +123,8 @@ public struct ReadingRoutes: Sendable {
         let body = QuarantineListBody(since: since, entries: entries.map { entry in
             QuarantineBody(id: entry.id ?? 0, receivedAt: entry.receivedAt, topic: entry.topic, reason: entry.reason.rawValue, detail: entry.detail,
                            device: entry.device, payload: String(validating: entry.payload, as: UTF8.self),
-                           payloadBase64: Data(entry.payload).base64EncodedString(), instant: entry.reading?.instant,
+                           payloadBase64: Data(entry.payload).base64EncodedString(), payloadSize: entry.payloadSize,
+                           payloadTruncated: entry.payloadIsTruncated, payloadSHA256: entry.payloadSHA256, instant: entry.reading?.instant,
                            energyWh: entry.reading?.energy.value, releasedAt: entry.releasedAt)
         }, nextSince: last?.receivedAt, nextAfterID: last?.id)
         return try HubJSON.response(body)

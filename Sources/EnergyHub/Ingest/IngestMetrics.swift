@@ -12,11 +12,15 @@ public final class IngestMetrics: Sendable {
     let released: Counter
     let resets: Counter
     let quarantined: [QuarantineReason: Counter]
+    let truncatedPayloads: Counter
+    let truncatedPayloadBytes: Counter
     let batchSize: ValueHistogram
     let commitLatency: DurationHistogram
     let commitFailures: Counter
     let inMemory: Gauge
     let drainedAtShutdown: Counter
+    let lostAtShutdown: Counter
+    let storeFailing: Gauge
     let connected: Gauge
     let connects: Counter
     let fatalErrors: Counter
@@ -35,12 +39,19 @@ public final class IngestMetrics: Sendable {
         quarantined = Dictionary(uniqueKeysWithValues: QuarantineReason.allCases.map { reason in
             (reason, registry.makeCounter(descriptor: metric("hub_quarantined_total", "Messages or readings quarantined, by reason"), labels: [("reason", reason.rawValue)]))
         })
+        truncatedPayloads = registry.makeCounter(descriptor: metric("hub_quarantine_payloads_truncated_total",
+                                                                    "Quarantined payloads of which only the first ingest.quarantinePayloadBytes were kept"))
+        truncatedPayloadBytes = registry.makeCounter(descriptor: metric("hub_quarantine_payload_bytes_truncated_total",
+                                                                        "Bytes of quarantined payloads not kept (their size and SHA-256 are)"))
         batchSize = registry.makeValueHistogram(descriptor: metric("hub_ingest_batch_size", "Messages per committed batch"), buckets: [1, 10, 50, 100, 250, 500, 1000, 5000])
         commitLatency = registry.makeDurationHistogram(descriptor: metric("hub_ingest_commit_seconds", "Time to validate and commit a batch"), buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
                                                                  .milliseconds(100), .milliseconds(250), .seconds(1)])
         commitFailures = registry.makeCounter(descriptor: metric("hub_ingest_commit_failures_total", "Batches whose commit failed and was retried"))
         inMemory = registry.makeGauge(descriptor: metric("hub_ingest_readings_in_memory", "Messages acknowledged to the broker and not yet committed (lost on a crash)"))
         drainedAtShutdown = registry.makeCounter(descriptor: metric("hub_ingest_drained_at_shutdown_total", "Messages committed during a graceful shutdown"))
+        lostAtShutdown = registry.makeCounter(descriptor: metric("hub_ingest_lost_at_shutdown_total",
+                                                                 "Acknowledged messages a graceful shutdown could not commit (the database refused writes until ingest.shutdownCommitSeconds)"))
+        storeFailing = registry.makeGauge(descriptor: metric("hub_ingest_store_failing", "1 while the database refuses ingest's writes (intake paused, the broker keeps the messages)"))
         connected = registry.makeGauge(descriptor: metric("hub_mqtt_connected", "1 when connected to the broker"))
         connects = registry.makeCounter(descriptor: metric("hub_mqtt_connects_total", "Successful connections to the broker"))
         fatalErrors = registry.makeCounter(descriptor: metric("hub_mqtt_fatal_errors_total", "Times the MQTT loop stopped on a fatal error and was restarted"))
@@ -65,6 +76,8 @@ public final class IngestMetrics: Sendable {
         released.increment(by: Int64(report.released))
         resets.increment(by: Int64(report.resets))
         for (reason, count) in report.quarantined { quarantined[reason]?.increment(by: Int64(count)) }
+        truncatedPayloads.increment(by: Int64(report.truncatedPayloads))
+        truncatedPayloadBytes.increment(by: Int64(report.truncatedPayloadBytes))
         batchSize.record(Double(report.messages))
         commitLatency.record(commit)
     }

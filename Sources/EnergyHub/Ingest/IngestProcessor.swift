@@ -1,3 +1,4 @@
+import Crypto
 import EnergyCore
 import HubCore
 import Shared
@@ -5,13 +6,43 @@ import Shared
 /// A message as the hub received it from the broker.
 public struct IncomingMessage: Sendable, Hashable {
     public var topic: String
+    /// The payload; only its start when it was larger than `ingest.maxPayloadBytes` (see `cut`).
     public var payload: [UInt8]
     public var receivedAt: Instant
+    /// Set when the payload was cut on receipt: the size and SHA-256 of the whole.
+    var cut: (size: Int, sha256: String)?
 
     public init(topic: String, payload: [UInt8], receivedAt: Instant) {
         self.topic = topic
         self.payload = payload
         self.receivedAt = receivedAt
+    }
+
+    /// A message as the MQTT loop hands it over: a payload larger than `maxPayloadBytes` is never
+    /// read (it is quarantined as `payload_too_large`), so only what the quarantine keeps of it
+    /// is held in memory until then (issue 14, defect 3: memory stays within the stated bound
+    /// whatever the devices send).
+    init(topic: String, payload: [UInt8], receivedAt: Instant, maxPayloadBytes: Int, quarantinePayloadBytes: Int) {
+        self.init(topic: topic, payload: payload, receivedAt: receivedAt)
+        if payload.count > maxPayloadBytes {
+            let kept = QuarantinedPayload(payload, keep: quarantinePayloadBytes)
+            self.payload = kept.kept
+            cut = (kept.size, kept.sha256)
+        }
+    }
+
+    /// The size of the payload as received, in bytes.
+    public var size: Int { cut?.size ?? payload.count }
+
+    public static func == (lhs: IncomingMessage, rhs: IncomingMessage) -> Bool {
+        lhs.topic == rhs.topic && lhs.payload == rhs.payload && lhs.receivedAt == rhs.receivedAt && lhs.cut?.size == rhs.cut?.size && lhs.cut?.sha256 == rhs.cut?.sha256
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(topic)
+        hasher.combine(payload)
+        hasher.combine(receivedAt)
+        hasher.combine(cut?.sha256)
     }
 }
 
@@ -24,6 +55,9 @@ public struct BatchReport: Sendable, Equatable {
     public var released = 0
     public var resets = 0
     public var quarantined: [QuarantineReason: Int] = [:]
+    /// Quarantined payloads of which only the start was kept, and the bytes not kept.
+    public var truncatedPayloads = 0
+    public var truncatedPayloadBytes = 0
 
     public init() {}
 
@@ -36,6 +70,54 @@ public struct BatchReport: Sendable, Equatable {
         released += other.released
         resets += other.resets
         for (reason, count) in other.quarantined { quarantined[reason, default: 0] += count }
+        truncatedPayloads += other.truncatedPayloads
+        truncatedPayloadBytes += other.truncatedPayloadBytes
+    }
+
+    mutating func quarantine(_ entry: QuarantineEntry) {
+        quarantined[entry.reason, default: 0] += 1
+        if entry.payloadIsTruncated {
+            truncatedPayloads += 1
+            truncatedPayloadBytes += entry.payloadSize - entry.payload.count
+        }
+    }
+}
+
+/// What the quarantine keeps of a payload: at most `keep` bytes from its start (ending on a whole
+/// UTF-8 character when the payload is text), with the size and SHA-256 of the whole, so a
+/// hostile megabyte costs a few KiB for the two years the quarantine is kept (issue 14, defect 4).
+struct QuarantinedPayload {
+    var kept: [UInt8]
+    var size: Int
+    var sha256: String
+
+    init(_ message: IncomingMessage, keep: Int) {
+        if let cut = message.cut {
+            self.init(kept: message.payload, size: cut.size, sha256: cut.sha256)
+        } else {
+            self.init(message.payload, keep: keep)
+        }
+    }
+
+    init(kept: [UInt8], size: Int, sha256: String) {
+        self.kept = kept
+        self.size = size
+        self.sha256 = sha256
+    }
+
+    init(_ payload: [UInt8], keep: Int) {
+        size = payload.count
+        sha256 = SHA256.hash(data: payload).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        guard payload.count > keep else {
+            kept = payload
+            return
+        }
+        var end = keep
+        // Back off over a UTF-8 sequence the cut would split (continuation bytes are 10xxxxxx).
+        var back = 0
+        while back < 3, end - back > 0, payload[end - back] & 0xC0 == 0x80 { back += 1 }
+        if back < 3 || payload[end - back] & 0xC0 != 0x80 { end -= back }
+        kept = Array(payload[..<end])
     }
 }
 
@@ -116,34 +198,35 @@ public final class IngestProcessor: @unchecked Sendable {
     /// cannot block the messages behind it.
     func quarantineUnstorable(_ message: IncomingMessage, error: String) throws -> BatchReport {
         try store.write { transaction in
-            _ = try transaction.quarantine(QuarantineEntry(receivedAt: message.receivedAt, topic: message.topic, payload: Array(message.payload.prefix(settings.maxPayloadBytes)),
-                                                           reason: .storageError, detail: "could not be stored: \(error)"))
+            let payload = QuarantinedPayload(message, keep: settings.quarantinePayloadBytes)
+            let entry = QuarantineEntry(receivedAt: message.receivedAt, topic: message.topic, payload: payload.kept, payloadSize: payload.size,
+                                        payloadSHA256: payload.sha256, reason: .storageError, detail: "could not be stored: \(error)")
+            _ = try transaction.quarantine(entry)
             var report = BatchReport()
             report.messages = 1
-            report.quarantined[.storageError] = 1
+            report.quarantine(entry)
             return report
         }
     }
 
     private func handle(_ message: IncomingMessage, route: (device: String, format: DeviceFormat, decoder: any ReadingDecoder)?,
                         transaction: any IngestTransaction, report: inout BatchReport) throws {
+        var quarantinedPayload: QuarantinedPayload?
         func refuse(_ reason: QuarantineReason, _ detail: String, device: String?, reading: DecodedReading? = nil) throws -> Int64 {
-            report.quarantined[reason, default: 0] += 1
-            var payload = message.payload
-            var detail = detail
-            if payload.count > settings.maxPayloadBytes {
-                payload = Array(payload.prefix(4096))
-                detail += " (payload of \(message.payload.count) bytes, first 4096 kept)"
-            }
-            return try transaction.quarantine(QuarantineEntry(receivedAt: message.receivedAt, topic: message.topic, payload: payload, reason: reason,
-                                                              detail: detail, device: device, reading: reading))
+            // A payload holding many readings is hashed once, whatever number of them is refused.
+            let payload = quarantinedPayload ?? QuarantinedPayload(message, keep: settings.quarantinePayloadBytes)
+            quarantinedPayload = payload
+            let entry = QuarantineEntry(receivedAt: message.receivedAt, topic: message.topic, payload: payload.kept, payloadSize: payload.size,
+                                        payloadSHA256: payload.sha256, reason: reason, detail: detail, device: device, reading: reading)
+            report.quarantine(entry)
+            return try transaction.quarantine(entry)
         }
         guard let route else {
             _ = try refuse(.unknownTopic, "topic \(message.topic) matches none of \(subscriptions.joined(separator: ", "))", device: nil)
             return
         }
-        guard message.payload.count <= settings.maxPayloadBytes else {
-            _ = try refuse(.payloadTooLarge, "\(message.payload.count) bytes, more than ingest.maxPayloadBytes = \(settings.maxPayloadBytes)", device: route.device)
+        guard message.size <= settings.maxPayloadBytes, message.cut == nil else {
+            _ = try refuse(.payloadTooLarge, "\(message.size) bytes, more than ingest.maxPayloadBytes = \(settings.maxPayloadBytes)", device: route.device)
             return
         }
         guard let device = devices[route.device] else {
@@ -154,7 +237,8 @@ public final class IngestProcessor: @unchecked Sendable {
             _ = try refuse(.formatMismatch, "device \(device.id) is registered as \(device.format.rawValue) but published on a \(route.format.rawValue) topic", device: device.id)
             return
         }
-        let context = DecodeContext(device: device, receivedAt: message.receivedAt, timeZone: timeZone, maxReadingsPerMessage: settings.maxReadingsPerMessage)
+        let context = DecodeContext(device: device, receivedAt: message.receivedAt, timeZone: timeZone, maxReadingsPerMessage: settings.maxReadingsPerMessage,
+                                    clockLeadSeconds: settings.futureToleranceSeconds)
         let maxPowerW = settings.maxPowerW.watts(for: device.kind)
         for result in route.decoder.decode(message.payload, context: context) {
             var reading: DecodedReading

@@ -4,8 +4,9 @@ import HubCore
 import Shared
 
 /// The hand-over between the MQTT loop thread and the writer thread, bounded so that at most
-/// `maxMessages` messages (and `maxBytes` payload bytes) are held in memory between libmosquitto's
-/// PUBACK and our commit. When full, `push` blocks the loop thread: the broker then queues for us.
+/// `maxMessages` messages (and `maxBytes` payload bytes, plus the one message being pushed) are
+/// held in memory between libmosquitto's PUBACK and our commit. When full, or while the store
+/// refuses writes (`pauseIntake`), `push` blocks the loop thread: the broker then queues for us.
 ///
 /// Each side wakes the other only when the other waits for what just happened (the writer for
 /// enough messages, the loop thread for room): waking the writer on every message cost two context
@@ -14,12 +15,17 @@ final class IngestQueue: @unchecked Sendable {
     let maxMessages: Int
     let maxBytes: Int
     private let condition = NSCondition()
+    /// Messages pushed and not yet taken by the writer. Taken ones leave it at once: the writer's
+    /// batch holds them until committed, and nothing else does (issue 14, defect 3: a buffer that
+    /// kept 4,096 handed-off messages held 4,096 payloads, whatever their size).
     private var buffer: [IncomingMessage] = []
-    private var head = 0
-    /// Messages pushed and not yet committed (queued plus the batch being written).
+    /// Messages pushed and not yet committed or given up (queued plus the batch being written).
     private var inMemory = 0
     private var inMemoryBytes = 0
     private var closed = false
+    /// While the store refuses writes, `push` waits after each message, as when full: the loop
+    /// thread stops reading, so the broker keeps the meters' messages instead of us.
+    private var intakePaused = false
     /// How many queued messages the writer waits for; nil while it does not wait.
     private var writerWaitsFor: Int?
     /// True while the loop thread waits for room.
@@ -37,11 +43,25 @@ final class IngestQueue: @unchecked Sendable {
         return inMemory
     }
 
-    private var isFull: Bool { inMemory >= maxMessages || inMemoryBytes >= maxBytes }
+    /// Payload bytes of those messages.
+    var pendingBytes: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return inMemoryBytes
+    }
 
-    /// Adds a message, then waits until there is room for the next one, so the number held never
-    /// exceeds `maxMessages` (the message is already acknowledged when this is called). Returns the
-    /// number held once there is room.
+    /// Messages the queue itself holds (pushed, not yet taken).
+    var queued: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return buffer.count
+    }
+
+    private var mustWait: Bool { inMemory >= maxMessages || inMemoryBytes >= maxBytes || intakePaused }
+
+    /// Adds a message, then waits until there is room for the next one (and intake is not
+    /// paused), so the number held never exceeds `maxMessages` (the message is already
+    /// acknowledged when this is called). Returns the number held once there is room.
     @discardableResult
     func push(_ message: IncomingMessage) -> Int {
         condition.lock()
@@ -49,16 +69,27 @@ final class IngestQueue: @unchecked Sendable {
         buffer.append(message)
         inMemory += 1
         inMemoryBytes += message.payload.count
-        if let wanted = writerWaitsFor, buffer.count - head >= wanted || isFull {
+        if let wanted = writerWaitsFor, buffer.count >= wanted || mustWait {
             // Full before the writer's batch size (large payloads): it must not linger either.
             condition.broadcast()
         }
-        while !closed && isFull {
+        // Closing releases a push that waits for room (the writer drains what is left), not one
+        // that waits for the store: that one holds the loop thread until the process exits, so
+        // nothing more is acknowledged that could not be committed.
+        while mustWait && (!closed || intakePaused) {
             pusherWaits = true
             condition.wait()
         }
         pusherWaits = false
         return inMemory
+    }
+
+    /// Stops (or resumes) taking messages from the loop thread: see `intakePaused`.
+    func pauseIntake(_ paused: Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        intakePaused = paused
+        if !paused && pusherWaits { condition.broadcast() }
     }
 
     /// Waits for at least one message, then up to `linger` for `trigger` messages (unless the queue
@@ -68,11 +99,11 @@ final class IngestQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         let idleDeadline = idle.map { Date(timeIntervalSinceNow: $0) }
-        while buffer.count == head {
+        while buffer.isEmpty {
             if closed { return nil }
             writerWaitsFor = 1
             if let idleDeadline {
-                if !condition.wait(until: idleDeadline) && buffer.count == head && !closed {
+                if !condition.wait(until: idleDeadline) && buffer.isEmpty && !closed {
                     writerWaitsFor = nil
                     return []
                 }
@@ -80,21 +111,18 @@ final class IngestQueue: @unchecked Sendable {
                 condition.wait()
             }
         }
-        if buffer.count - head < trigger && !closed && !pusherWaits {
+        if buffer.count < trigger && !closed && !pusherWaits {
             let deadline = Date(timeIntervalSinceNow: linger)
             writerWaitsFor = trigger
-            while buffer.count - head < trigger && !closed && !pusherWaits {
+            while buffer.count < trigger && !closed && !pusherWaits {
                 if !condition.wait(until: deadline) { break }
             }
         }
         writerWaitsFor = nil
-        let end = min(buffer.count, head + limit)
-        let batch = Array(buffer[head..<end])
-        head = end
-        if head > 4096 && head * 2 > buffer.count {
-            buffer.removeFirst(head)
-            head = 0
-        }
+        let end = min(buffer.count, limit)
+        let batch = Array(buffer[..<end])
+        // At most `maxMessages` remain, so moving them down costs little.
+        buffer.removeFirst(end)
         return batch
     }
 

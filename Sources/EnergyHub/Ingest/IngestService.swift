@@ -21,9 +21,19 @@ public final class IngestService: Service, @unchecked Sendable {
     private struct State {
         var drainStarted = false
         var drainedCount = 0
+        var lostCount = 0
         var total = BatchReport()
+        /// Set when a graceful stop begins: commits that keep failing are given up after it.
+        var drainDeadline: ContinuousClock.Instant?
+        /// True while the store refuses writes (the writer keeps it).
+        var storeFailing = false
     }
     private let state = Mutex(State())
+    /// The writer thread's own: when the store began refusing writes, whether the writer gave up
+    /// (at the drain deadline), and how many acknowledged messages it could not commit.
+    private var failingSince: ContinuousClock.Instant?
+    private var gaveUp = false
+    private var lostByWriter = 0
 
     public init(settings: IngestSettings, mqtt: MQTTSettings, mqttPassword: String?, store: any ReadingStore, metrics: IngestMetrics, logger: Logger) throws {
         self.settings = try settings.validated()
@@ -37,7 +47,8 @@ public final class IngestService: Service, @unchecked Sendable {
             settings: mqtt, password: mqttPassword, cleanSession: false, subscriptions: processor.subscriptions, logger: logger,
             onMessage: { message in
                 metrics.received.increment()
-                let held = queue.push(IncomingMessage(topic: message.topic, payload: message.payload, receivedAt: message.receivedAt))
+                let held = queue.push(IncomingMessage(topic: message.topic, payload: message.payload, receivedAt: message.receivedAt,
+                                                      maxPayloadBytes: settings.maxPayloadBytes, quarantinePayloadBytes: settings.quarantinePayloadBytes))
                 metrics.inMemory.set(to: Double(held))
             },
             onConnectionChange: { connected in
@@ -73,7 +84,19 @@ public final class IngestService: Service, @unchecked Sendable {
         // Runs until the service group shuts down gracefully (SIGTERM, SIGINT) or is cancelled.
         try? await gracefulShutdown()
         await stopAndDrain()
+        let lost = lostAtShutdown
+        if lost > 0 {
+            throw HubError(.unavailable, code: "ingest_lost_messages",
+                           message: "ingest stopped with \(lost) acknowledged messages it could not commit: the database refused writes")
+        }
     }
+
+    /// Acknowledged messages the last stop could not commit (the store refused writes until the
+    /// drain deadline); 0 after a clean stop.
+    public var lostAtShutdown: Int { state.withLock { $0.lostCount } }
+
+    /// True while the store refuses writes and intake is paused.
+    public var storeIsFailing: Bool { state.withLock { $0.storeFailing } }
 
     /// Stops receiving, commits what is in memory, and returns how many messages that was.
     @discardableResult
@@ -93,16 +116,37 @@ public final class IngestService: Service, @unchecked Sendable {
             waitForWriterBlocking()
             return state.withLock { $0.drainedCount }
         }
-        // Stop the loop thread first; the writer keeps draining so a blocked push can finish.
-        client.stop()
+        // From now on a commit that keeps failing is given up at the deadline (issue 14, defect 2:
+        // a full disk kept the writer retrying until systemd killed the process).
+        let failing = state.withLock { state in
+            state.drainDeadline = .now + .seconds(settings.shutdownCommitSeconds)
+            return state.storeFailing
+        }
+        // Stop the loop thread first; the writer keeps draining so a blocked push can finish. When
+        // the store is failing nothing drains: the loop thread waits in `push` (intake paused)
+        // and the broker keeps what follows, so do not wait long for it.
+        client.stop(timeout: failing ? .seconds(1) : .seconds(10))
         let inMemory = queue.pending
         queue.close()
         waitForWriterBlocking()
-        metrics.drainedAtShutdown.increment(by: Int64(inMemory))
+        // Messages the loop pushed after the writer ended (a stop that timed out) are lost too.
+        let lost = lostByWriter + queue.pending
+        let drained = inMemory - min(inMemory, lost)
+        metrics.drainedAtShutdown.increment(by: Int64(drained))
         metrics.inMemory.set(to: 0)
-        state.withLock { $0.drainedCount = inMemory }
-        logger.info("ingest stopped", metadata: ["drained_messages": "\(inMemory)"])
-        return inMemory
+        state.withLock { state in
+            state.drainedCount = drained
+            state.lostCount = lost
+        }
+        if lost > 0 {
+            metrics.lostAtShutdown.increment(by: Int64(lost))
+            logger.critical("ingest stopped with acknowledged messages it could not commit: they are lost (the database refused writes until the shutdown deadline)",
+                            metadata: ["lost_messages": "\(lost)", "drained_messages": "\(drained)",
+                                       "ingest.shutdownCommitSeconds": "\(settings.shutdownCommitSeconds)"])
+        } else {
+            logger.info("ingest stopped", metadata: ["drained_messages": "\(drained)"])
+        }
+        return drained
     }
 
     private func startWriter() {
@@ -190,34 +234,80 @@ public final class IngestService: Service, @unchecked Sendable {
     }
 
     /// Commits a batch, retrying with backoff: a message is never dropped because the database
-    /// hiccuped. After three failures the batch is split so one poisonous message cannot block the
-    /// rest; a message that fails alone is quarantined with the error.
+    /// hiccuped. When the store says it cannot write at all (`ReadingStore.isUnavailable`: disk
+    /// full, I/O error...), the batch stays whole, intake pauses (the broker keeps the meters'
+    /// messages) and the commit is retried until it succeeds; during a graceful stop, until
+    /// `ingest.shutdownCommitSeconds` after the stop began, then the messages held are counted as
+    /// lost and logged. Any other failure: after three, the batch is split so one poisonous
+    /// message cannot block the rest; a message that fails alone is quarantined with the error.
     private func commitWithRetry(_ batch: [IncomingMessage]) {
+        if gaveUp {
+            lostByWriter += batch.count
+            return
+        }
         var attempt = 0
         while true {
             let start = ContinuousClock.now
+            var unavailable = false
             do {
                 let report = try processor.process(batch)
                 account(report, since: start)
+                storeRecovered()
                 return
             } catch {
                 attempt += 1
                 metrics.commitFailures.increment()
-                logger.error("ingest commit failed; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)", "attempt": "\(attempt)"])
+                unavailable = processor.store.isUnavailable(error)
+                if unavailable {
+                    storeFailed(error, attempt: attempt, messages: batch.count)
+                } else {
+                    logger.error("ingest commit failed; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)", "attempt": "\(attempt)"])
+                }
             }
-            if attempt >= 3 && batch.count > 1 {
+            let deadline = state.withLock { $0.drainDeadline }
+            if let deadline, ContinuousClock.now >= deadline {
+                gaveUp = true
+                lostByWriter += batch.count
+                return
+            }
+            if !unavailable && attempt >= 3 && batch.count > 1 {
                 for message in batch { commitWithRetry([message]) }
                 return
             }
-            if attempt >= 3, let message = batch.first {
+            if !unavailable && attempt >= 3, let message = batch.first {
                 let start = ContinuousClock.now
                 if let report = try? processor.quarantineUnstorable(message, error: "\(attempt) commits failed") {
                     account(report, since: start)
                     return
                 }
             }
-            Thread.sleep(forTimeInterval: min(5, 0.05 * Double(1 << min(attempt, 7))))
+            var pause = min(2, 0.05 * Double(1 << min(attempt, 7)))
+            if let deadline { pause = min(pause, 0.25, max(0.001, IngestService.seconds(deadline - .now))) }
+            Thread.sleep(forTimeInterval: pause)
         }
+    }
+
+    /// The store refused a write for its own reasons: stop taking messages until it accepts again.
+    private func storeFailed(_ error: any Error, attempt: Int, messages: Int) {
+        if failingSince == nil {
+            failingSince = .now
+            queue.pauseIntake(true)
+            state.withLock { $0.storeFailing = true }
+            metrics.storeFailing.set(to: 1)
+            logger.error("the database refuses writes: ingest stops taking messages, the broker keeps them until it accepts writes again",
+                         metadata: ["error": "\(error)", "messages_held": "\(queue.pending)"])
+        } else if attempt.isMultiple(of: 20) {
+            logger.error("the database still refuses writes", metadata: ["error": "\(error)", "attempt": "\(attempt)", "messages_held": "\(queue.pending)"])
+        }
+    }
+
+    private func storeRecovered() {
+        guard let since = failingSince else { return }
+        failingSince = nil
+        queue.pauseIntake(false)
+        state.withLock { $0.storeFailing = false }
+        metrics.storeFailing.set(to: 0)
+        logger.warning("the database accepts writes again: ingest takes messages again", metadata: ["refused_for": "\(ContinuousClock.now - since)"])
     }
 
     private func account(_ report: BatchReport, since start: ContinuousClock.Instant) {

@@ -113,6 +113,20 @@ public struct SQLiteReadingStore: ReadingStore {
         }
     }
 
+    /// SQLite's codes for a file or disk that cannot take a write now, whatever is written: full
+    /// (`SQLITE_FULL`; a file size limit is `SQLITE_IOERR`), I/O errors, a read-only or vanished
+    /// file, another connection's lock, no memory, a damaged file.
+    public func isUnavailable(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        switch error.resultCode {
+        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_NOMEM,
+             .SQLITE_PROTOCOL, .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_PERM:
+            return true
+        default:
+            return false
+        }
+    }
+
     public func installationPeriods(device: String) async throws -> [InstallationPeriod] {
         try await database.read { db in try Installations.periods(db, device: device) }
     }
@@ -120,7 +134,7 @@ public struct SQLiteReadingStore: ReadingStore {
     public func quarantine(since: Instant, afterID: Int64?, limit: Int) async throws -> [QuarantineEntry] {
         try await database.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT id, received_at, topic, payload, reason, detail, device_id, instant, energy_wh, time_source, released_at
+                SELECT id, received_at, topic, payload, payload_size, payload_sha256, reason, detail, device_id, instant, energy_wh, time_source, released_at
                 FROM quarantine WHERE received_at >= ? AND (received_at > ? OR id > ?) ORDER BY received_at, id LIMIT ?
                 """, arguments: [since.millisecondsSince1970, since.millisecondsSince1970, afterID ?? Int64.min, limit]).map { row in
                 var reading: DecodedReading?
@@ -130,7 +144,7 @@ public struct SQLiteReadingStore: ReadingStore {
                 }
                 let payload: Data = row["payload"]
                 return QuarantineEntry(id: row["id"], receivedAt: Instant(millisecondsSince1970: row["received_at"]), topic: row["topic"],
-                                       payload: [UInt8](payload), reason: QuarantineReason(rawValue: row["reason"]) ?? .malformedPayload,
+                                       payload: [UInt8](payload), payloadSize: row["payload_size"], payloadSHA256: row["payload_sha256"], reason: QuarantineReason(rawValue: row["reason"]) ?? .malformedPayload,
                                        detail: row["detail"], device: row["device_id"], reading: reading,
                                        releasedAt: (row["released_at"] as Int64?).map(Instant.init(millisecondsSince1970:)))
             }
@@ -186,10 +200,11 @@ final class SQLiteIngestTransaction: IngestTransaction {
 
     func quarantine(_ entry: QuarantineEntry) throws -> Int64 {
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO quarantine (received_at, topic, payload, reason, detail, device_id, instant, energy_wh, time_source)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO quarantine (received_at, topic, payload, payload_size, payload_sha256, reason, detail, device_id, instant, energy_wh, time_source)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        try statement.execute(arguments: [entry.receivedAt.millisecondsSince1970, entry.topic, Data(entry.payload), entry.reason.rawValue, entry.detail,
+        try statement.execute(arguments: [entry.receivedAt.millisecondsSince1970, entry.topic, Data(entry.payload), entry.payloadSize, entry.payloadSHA256,
+                                          entry.reason.rawValue, entry.detail,
                                           entry.device, entry.reading?.instant.millisecondsSince1970, entry.reading?.energy.value,
                                           entry.reading?.timeSource.rawValue])
         return db.lastInsertedRowID

@@ -48,10 +48,17 @@ public struct IngestSettings: Codable, Sendable, Equatable {
     /// ...and a busy one once its oldest unfolded reading has waited this long, so the figures
     /// follow a steady stream (2,000 meters a minute never leave the writer idle) within seconds.
     public var foldMaxAgeSeconds = 10
+    /// On a graceful stop, commits that keep failing (disk full...) are retried for this long after
+    /// the stop began; then the messages still held are given up, counted and logged, and the
+    /// process exits with an error instead of retrying until it is killed.
+    public var shutdownCommitSeconds = 5
     /// At most this many payload bytes held in memory, whatever the message count.
     public var maxInMemoryBytes = 16 * 1024 * 1024
     /// Larger payloads are quarantined unread.
     public var maxPayloadBytes = 256 * 1024
+    /// A quarantined payload keeps at most its first this many bytes (with the size and SHA-256 of
+    /// the whole): enough to see what a device sent, without two years of hostile megabytes.
+    public var quarantinePayloadBytes = 4096
     /// The most readings one array payload may carry (a box's offline buffer).
     public var maxReadingsPerMessage = 10_000
     /// A device instant further ahead of the receive time than this is refused.
@@ -79,8 +86,13 @@ public struct IngestSettings: Codable, Sendable, Equatable {
         guard (1...1_000_000).contains(foldRows) else { throw HubError.configuration("ingest.foldRows must be between 1 and 1000000") }
         guard (10...600_000).contains(foldIdleMilliseconds) else { throw HubError.configuration("ingest.foldIdleMilliseconds must be between 10 and 600000") }
         guard (1...86_400).contains(foldMaxAgeSeconds) else { throw HubError.configuration("ingest.foldMaxAgeSeconds must be between 1 and 86400") }
+        guard (1...3600).contains(shutdownCommitSeconds) else { throw HubError.configuration("ingest.shutdownCommitSeconds must be between 1 and 3600") }
         guard (0...100).contains(lingerMilliseconds) else { throw HubError.configuration("ingest.lingerMilliseconds must be between 0 and 100") }
         guard maxPayloadBytes > 0, maxInMemoryBytes >= maxPayloadBytes else { throw HubError.configuration("ingest.maxInMemoryBytes must be at least ingest.maxPayloadBytes") }
+        guard (0...31_622_400).contains(futureToleranceSeconds) else { throw HubError.configuration("ingest.futureToleranceSeconds must be between 0 and 31622400 (a year)") }
+        guard (64...1_048_576).contains(quarantinePayloadBytes) else {
+            throw HubError.configuration("ingest.quarantinePayloadBytes must be between 64 and 1048576")
+        }
         guard resetConfirmReadings >= 1 else { throw HubError.configuration("ingest.resetConfirmReadings must be at least 1") }
         guard LocalDate(parsing: clockFloor) != nil else { throw HubError.configuration("ingest.clockFloor must be a date YYYY-MM-DD") }
         _ = try LocalTimeZone(identifier: timeZone)

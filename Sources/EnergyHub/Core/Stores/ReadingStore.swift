@@ -6,7 +6,12 @@ public struct QuarantineEntry: Sendable, Hashable {
     public var id: Int64?
     public var receivedAt: Instant
     public var topic: String
+    /// The payload, or its first `ingest.quarantinePayloadBytes` when it was longer.
     public var payload: [UInt8]
+    /// The size of the whole payload as received, in bytes.
+    public var payloadSize: Int
+    /// The SHA-256 of the whole payload, in lower-case hex (nil for entries quarantined before it was kept).
+    public var payloadSHA256: String?
     public var reason: QuarantineReason
     public var detail: String
     public var device: String?
@@ -14,18 +19,23 @@ public struct QuarantineEntry: Sendable, Hashable {
     public var reading: DecodedReading?
     public var releasedAt: Instant?
 
-    public init(id: Int64? = nil, receivedAt: Instant, topic: String, payload: [UInt8], reason: QuarantineReason, detail: String,
-                device: String? = nil, reading: DecodedReading? = nil, releasedAt: Instant? = nil) {
+    public init(id: Int64? = nil, receivedAt: Instant, topic: String, payload: [UInt8], payloadSize: Int? = nil, payloadSHA256: String? = nil,
+                reason: QuarantineReason, detail: String, device: String? = nil, reading: DecodedReading? = nil, releasedAt: Instant? = nil) {
         self.id = id
         self.receivedAt = receivedAt
         self.topic = topic
         self.payload = payload
+        self.payloadSize = payloadSize ?? payload.count
+        self.payloadSHA256 = payloadSHA256
         self.reason = reason
         self.detail = detail
         self.device = device
         self.reading = reading
         self.releasedAt = releasedAt
     }
+
+    /// True when only the start of the payload was kept.
+    public var payloadIsTruncated: Bool { payload.count < payloadSize }
 }
 
 /// The start of a new segment of a device's index, after a confirmed reset.
@@ -99,9 +109,14 @@ public protocol ReadingStore: Sendable {
     func quarantine(since: Instant, afterID: Int64?, limit: Int) async throws -> [QuarantineEntry]
     /// The installation periods of a device (empty when it is not in the registry).
     func installationPeriods(device: String) async throws -> [InstallationPeriod]
+    /// True when `error` says the store itself cannot write now (disk full, I/O error, read-only,
+    /// locked...), whatever the batch: the writer then keeps the batch whole and stops taking
+    /// messages from the broker until a commit succeeds, instead of blaming a message.
+    func isUnavailable(_ error: any Error) -> Bool
 }
 
 extension ReadingStore {
+    public func isUnavailable(_ error: any Error) -> Bool { false }
     public func prepareForIngest() throws {}
     public func fold() throws -> FoldReport { FoldReport() }
     public var unfoldedReadings: Int { 0 }
