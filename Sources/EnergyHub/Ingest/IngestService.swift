@@ -259,7 +259,7 @@ public final class IngestService: Service, @unchecked Sendable {
                 metrics.commitFailures.increment()
                 unavailable = processor.store.isUnavailable(error)
                 if unavailable {
-                    storeFailed(error, attempt: attempt, messages: batch.count)
+                    storeFailed(error, attempt: attempt)
                 } else {
                     logger.error("ingest commit failed; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)", "attempt": "\(attempt)"])
                 }
@@ -288,7 +288,7 @@ public final class IngestService: Service, @unchecked Sendable {
     }
 
     /// The store refused a write for its own reasons: stop taking messages until it accepts again.
-    private func storeFailed(_ error: any Error, attempt: Int, messages: Int) {
+    private func storeFailed(_ error: any Error, attempt: Int) {
         if failingSince == nil {
             failingSince = .now
             queue.pauseIntake(true)
