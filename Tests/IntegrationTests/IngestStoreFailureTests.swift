@@ -24,13 +24,27 @@ import Testing
 
     let start = Instant.now().adding(seconds: -86_400 * 5)
 
-    /// Publishes steps [from, to) of every device, one reading a minute each.
-    func publish(_ publisher: MosquittoClient, steps: Range<Int>) throws {
-        for step in steps {
-            for device in 1...Self.devices {
-                try publisher.publish(topic: "meters/sim-\(device)/reading", payload: canonicalPayload(start.adding(seconds: Int64(step) * 60), Int64(step * 20 + device)))
+    /// Publishes steps [from, to) of every device, one reading a minute each, on a thread of its
+    /// own (a publish waits when libmosquitto's window is full: never on Swift's pool, which the
+    /// other suites running meanwhile need).
+    func publish(_ publisher: MosquittoClient, steps: Range<Int>) async throws {
+        let start = self.start
+        try await BlockingWork.run {
+            for step in steps {
+                for device in 1...Self.devices {
+                    try publisher.publish(topic: "meters/sim-\(device)/reading", payload: canonicalPayload(start.adding(seconds: Int64(step) * 60), Int64(step * 20 + device)))
+                }
             }
         }
+    }
+
+    /// The broker acknowledged every publish (waited for off Swift's pool).
+    func acknowledged(_ publisher: MosquittoClient, within seconds: Int) async -> Bool {
+        await BlockingWork.run { publisher.waitUntilAcknowledged(timeout: .seconds(seconds)) }
+    }
+
+    func publisher(_ harness: IngestHarness) async throws -> MosquittoClient {
+        try await BlockingWork.run { try harness.publisher() }
     }
 
     func startHub(_ harness: IngestHarness, name: String) async throws -> HubChild {
@@ -53,13 +67,13 @@ import Testing
     @Test func aDiskThatRefusesWritesPausesIntakeAndLosesNothingOnceItAcceptsAgain() async throws {
         let harness = try IngestHarness(registryCSV: Self.registry)
         let hub = try await startHub(harness, name: "hub")
-        let publisher = try harness.publisher()
-        try publish(publisher, steps: 0..<100)
+        let publisher = try await publisher(harness)
+        try await publish(publisher, steps: 0..<100)
         try await waitUntil(timeout: .seconds(60), "the first 2,000 stored") { harness.storedReadings == 2_000 }
 
         try await limitFileSize(hub, "1")
-        try publish(publisher, steps: 100..<400)
-        #expect(publisher.waitUntilAcknowledged(timeout: .seconds(30)), "the broker takes every message while the hub's disk refuses writes")
+        try await publish(publisher, steps: 100..<400)
+        #expect(await acknowledged(publisher, within: 30), "the broker takes every message while the hub's disk refuses writes")
         try await waitUntil(timeout: .seconds(30), "the hub sees the failing store") { hub.log.contains("the database refuses writes") }
         try await Task.sleep(for: .seconds(2))
         let storedWhileFull = harness.storedReadings
@@ -73,19 +87,19 @@ import Testing
         #expect(try harness.count("SELECT COUNT(*) FROM quarantine") == 0, "\(hub.log.suffix(3000))")
         hub.signal(SIGTERM)
         #expect(try await hub.waitForExit() == 0)
-        publisher.stop()
+        await BlockingWork.run { _ = publisher.stop() }
     }
 
     @Test func aFullDiskAtSIGTERMEndsInBoundedTimeAndSaysWhatItLost() async throws {
         let harness = try IngestHarness(registryCSV: Self.registry)
         let first = try await startHub(harness, name: "hub-1")
-        let publisher = try harness.publisher()
-        try publish(publisher, steps: 0..<100)
+        let publisher = try await publisher(harness)
+        try await publish(publisher, steps: 0..<100)
         try await waitUntil(timeout: .seconds(60), "the first 2,000 stored") { harness.storedReadings == 2_000 }
 
         try await limitFileSize(first, "1")
-        try publish(publisher, steps: 100..<1_100)
-        #expect(publisher.waitUntilAcknowledged(timeout: .seconds(30)))
+        try await publish(publisher, steps: 100..<1_100)
+        #expect(await acknowledged(publisher, within: 30))
         try await waitUntil(timeout: .seconds(30), "the hub sees the failing store") { first.log.contains("the database refuses writes") }
         try await Task.sleep(for: .seconds(1))
 
@@ -113,7 +127,7 @@ import Testing
         print("disk full at SIGTERM: exited with \(status ?? -1) in \(shutdown), \(lost) lost (logged); \(stored) of \(total) stored after the restart")
         second.signal(SIGTERM)
         #expect(try await second.waitForExit() == 0)
-        publisher.stop()
+        await BlockingWork.run { _ = publisher.stop() }
     }
 
     /// Defect 3: 3 rounds of 30 payloads of 10 MB each (quarantined as too large) must leave the
@@ -122,8 +136,8 @@ import Testing
         let harness = try IngestHarness(registryCSV: Self.registry)
         let hub = try await startHub(harness, name: "hub")
         let pid = hub.process.processIdentifier
-        let publisher = try harness.publisher()
-        try publish(publisher, steps: 0..<50)
+        let publisher = try await publisher(harness)
+        try await publish(publisher, steps: 0..<50)
         try await waitUntil(timeout: .seconds(60), "warmed up") { harness.storedReadings == 1_000 }
         try await Task.sleep(for: .seconds(1))
         let baseline = try #require(Self.residentBytes(pid))
@@ -138,8 +152,8 @@ import Testing
         }
         var afterRounds: [Int] = []
         for round in 1...3 {
-            for _ in 0..<30 { try publisher.publish(topic: "meters/sim-1/reading", payload: big) }
-            #expect(publisher.waitUntilAcknowledged(timeout: .seconds(60)))
+            try await BlockingWork.run { for _ in 0..<30 { try publisher.publish(topic: "meters/sim-1/reading", payload: big) } }
+            #expect(await acknowledged(publisher, within: 60))
             try await waitUntil(timeout: .seconds(60), "round \(round) quarantined") {
                 try harness.count("SELECT COUNT(*) FROM quarantine WHERE reason = 'payload_too_large'") == 30 * round
             }
@@ -160,7 +174,7 @@ import Testing
         #expect(try harness.count("SELECT MIN(payload_size) FROM quarantine WHERE reason = 'payload_too_large'") == big.count)
         hub.signal(SIGTERM)
         #expect(try await hub.waitForExit() == 0)
-        publisher.stop()
+        await BlockingWork.run { _ = publisher.stop() }
     }
 
     static func residentBytes(_ pid: Int32) -> Int? {
