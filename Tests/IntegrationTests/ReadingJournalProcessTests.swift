@@ -68,6 +68,12 @@ import Testing
         #expect(try folded() == 2000, "the killed fold's writes were not committed")
         #expect(try journal() == 2000, "the journal is as it was before the fold")
         #expect(try harness.count("SELECT COUNT(*) FROM reading") == 4000, "every committed reading is visible, each once")
+        // The journal's list of its devices is as it was too: every device, from its oldest row.
+        #expect(try harness.count("SELECT COUNT(*) FROM reading_journal_device") == Self.devices)
+        #expect(try harness.count("""
+            SELECT COUNT(*) FROM (SELECT device_id, MIN(seq) AS oldest FROM reading_journal GROUP BY device_id) j
+            LEFT JOIN reading_journal_device d ON d.device_id = j.device_id WHERE d.first_seq IS NULL OR d.first_seq > j.oldest
+            """) == 0)
 
         // 3. A restart folds what the killed one left; more readings, and 400 already stored again.
         let third = try await startHub(harness, name: "hub-3", config: settings)
@@ -90,6 +96,7 @@ import Testing
         _ = try SavingsUpkeep(database: harness.database, configuration: configuration).bringUpToDate(now: .now())
         #expect(try harness.count("SELECT COUNT(*) FROM reading_change") == 0)
         #expect(try harness.count("SELECT COUNT(*) FROM reading_journal") == 0)
+        #expect(try harness.count("SELECT COUNT(*) FROM reading_journal_device") == 0, "an empty journal lists no device")
         let grid = configuration.grid
         let firstSlot = grid.slot(startingAtOrAfter: start)
         let lastSlot = grid.slot(containing: start.adding(seconds: 249 * 60))
