@@ -2,6 +2,7 @@ import EnergyCore
 import EnergyHub
 import Foundation
 import GRDB
+import Prometheus
 import HubTestSupport
 import HubTools
 import HubCore
@@ -104,6 +105,34 @@ import Testing
             let measured = try harness.count("SELECT COUNT(*) FROM device_slot WHERE device_id = 'sim-\(device)' AND slot >= \(firstSlot) AND slot < \(lastSlot) AND quality = 1")
             #expect(measured == Int(lastSlot - firstSlot), "sim-\(device): \(measured) of \(lastSlot - firstSlot) slots measured")
         }
+        publisher.stop()
+    }
+
+    /// A backlog (the hub restarted after an outage): the writer puts its folds off while the burst
+    /// lasts, then folds the journal `foldRows` at a time; every reading ends folded, once.
+    @Test func aBacklogIsFoldedInChunksOnceItsBurstIsOver() async throws {
+        var settings = IngestSettings()
+        settings.foldRows = 1000
+        let harness = try IngestHarness(registryCSV: Self.registry, settings: settings)
+        try await harness.startHub()
+        try await harness.stopHub()
+        // 6,000 readings queued by the broker for the hub's session while it is stopped.
+        let publisher = try harness.publisher()
+        try publish(publisher, steps: 0..<300, start: Instant.now().adding(seconds: -400 * 60))
+        try await harness.startHub()
+        try await waitUntil(timeout: .seconds(60), "the backlog stored and folded") {
+            try harness.count("SELECT COUNT(*) FROM reading_by_device") == 6000
+        }
+        #expect(try harness.count("SELECT COUNT(*) FROM reading_journal") == 0)
+        #expect(try harness.count("SELECT COUNT(*) FROM reading_journal_device") == 0)
+        #expect(try harness.count("SELECT COUNT(*) FROM reading_change") == Self.devices)
+        #expect(try #require(harness.service).totals.stored == 6000)
+        var text: [UInt8] = []
+        try #require(harness.metrics).emit(into: &text)
+        let folds = String(decoding: text, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("hub_ingest_folds_total ") }
+            .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(folds >= 6, "in folds of at most foldRows = 1,000: \(folds)")
+        try await harness.stopHub()
         publisher.stop()
     }
 

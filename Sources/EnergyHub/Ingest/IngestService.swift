@@ -151,8 +151,10 @@ public final class IngestService: Service, @unchecked Sendable {
             var wait: TimeInterval?
             if let oldestUnfolded {
                 var next = min(idle, IngestService.seconds(oldestUnfolded + maxAge - .now))
-                // A fold put off by a burst runs once the burst is over.
+                // A fold put off by a burst runs once the burst is over; a journal still full after
+                // a fold (of a burst's journal, `foldRows` at a time) is folded on without waiting.
                 if deferred, let lastBurst { next = min(next, IngestService.seconds(lastBurst + Self.burstWindow - .now)) }
+                if !deferred && processor.unfoldedReadings >= settings.foldRows { next = 0 }
                 // Not before a failed fold may be tried again.
                 wait = max(0.001, next, IngestService.seconds(nextFoldAttempt - .now))
             }

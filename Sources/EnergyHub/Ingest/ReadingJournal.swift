@@ -59,14 +59,20 @@ public enum ReadingJournal {
         report.folded = db.changesCount
         report.dropped = report.folded - inserted
         // The list of the devices the journal holds: those whose oldest row was folded leave it,
-        // and come back with their oldest remaining row if they have one (a partial fold).
-        try db.execute(sql: "DELETE FROM reading_journal_device WHERE first_seq <= ?", arguments: [last])
+        // and come back with their oldest remaining row if they have one (a partial fold). The
+        // remaining rows are read in arrival order only until each of those devices is found.
         report.remaining = try count(db)
-        if report.remaining > 0 {
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO reading_journal_device (device_id, first_seq)
-                SELECT device_id, MIN(seq) FROM reading_journal GROUP BY device_id
-                """)
+        var relist = report.remaining > 0
+            ? Set(try String.fetchAll(db, sql: "SELECT device_id FROM reading_journal_device WHERE first_seq <= ?", arguments: [last]))
+            : []
+        try db.execute(sql: "DELETE FROM reading_journal_device WHERE first_seq <= ?", arguments: [last])
+        if !relist.isEmpty {
+            let rows = try Row.fetchCursor(db, sql: "SELECT seq, device_id FROM reading_journal WHERE seq > ? ORDER BY seq", arguments: [last])
+            let list = try db.makeStatement(sql: "INSERT OR IGNORE INTO reading_journal_device (device_id, first_seq) VALUES (?, ?)")
+            while !relist.isEmpty, let row = try rows.next() {
+                let device: String = row[1]
+                if relist.remove(device) != nil { try list.execute(arguments: [device, row[0] as Int64]) }
+            }
         }
         try db.execute(sql: "UPDATE reading_journal_folds SET folds = folds + 1 WHERE id = 1")
         beforeCommit?()
