@@ -14,6 +14,9 @@ import Shared
 /// Killed anywhere, it leaves the journal as it was; run again, it does the same work, and a row
 /// already in `reading_by_device` is dropped, never stored twice. The savings upkeep reads only
 /// `reading_by_device`, so it sees a reading once the fold that moves it has recorded its change.
+/// `reading_journal_device` lists the devices the journal holds, from the seq of each one's oldest
+/// row, so a device's readings are read from the journal only for a device it holds; the fold
+/// keeps the list, in the same transaction, and counts itself in `reading_journal_folds`.
 public enum ReadingJournal {
     /// Rows in the journal (seq is dense: rows are only ever appended and deleted oldest first).
     public static func count(_ db: Database) throws -> Int {
