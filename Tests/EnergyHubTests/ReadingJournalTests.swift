@@ -145,4 +145,91 @@ import Testing
         let readings = try await SQLiteReadingStore(database: database).readings(device: "box-7", from: t0, to: t0.adding(seconds: 3600), limit: 3)
         #expect(readings.map(\.energy.value) == [1000, 1010, 1020], "oldest first across both tables, cut at the limit")
     }
+    /// Devices of the journal not listed in `reading_journal_device`, or listed from after their
+    /// oldest journal row: what would make a device's readings miss some (must be none).
+    func unlisted(_ database: HubDatabase) throws -> Int {
+        try database.pool.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM (SELECT device_id, MIN(seq) AS oldest FROM reading_journal GROUP BY device_id) j
+                LEFT JOIN reading_journal_device d ON d.device_id = j.device_id
+                WHERE d.first_seq IS NULL OR d.first_seq > j.oldest
+                """) ?? -1
+        }
+    }
+
+    func listed(_ database: HubDatabase) throws -> [String] {
+        try database.pool.read { db in try String.fetchAll(db, sql: "SELECT device_id FROM reading_journal_device ORDER BY device_id") }
+    }
+
+    /// The journal lists the devices it holds (so a device's readings skip it when it holds none
+    /// of theirs); the list follows every fold, partial or whole, whoever runs it.
+    @Test func theJournalListsItsDevicesThroughEveryFold() async throws {
+        let (database, processor) = try setUp()
+        let store = SQLiteReadingStore(database: database)
+        func route() async throws -> [Int64] {
+            try await store.readings(device: "box-7", from: t0, to: t0.adding(seconds: 3600), limit: 100).map(\.energy.value)
+        }
+        _ = try processor.process((0..<4).map { reading(Int64($0), 1000 + Int64($0) * 10) })
+        #expect(try listed(database) == ["box-7"])
+        #expect(try unlisted(database) == 0)
+
+        // A fold by someone else (the savings upkeep, `energy update`): the list is emptied, and
+        // the writer lists the device again with its next reading.
+        _ = try await database.pool.write { db in try ReadingJournal.fold(db) }
+        #expect(try listed(database).isEmpty)
+        _ = try processor.process([reading(4, 1040)])
+        #expect(try listed(database) == ["box-7"])
+        #expect(try unlisted(database) == 0)
+        #expect(try await route() == [1000, 1010, 1020, 1030, 1040])
+
+        // A partial fold (the oldest 3 of 5): the device stays listed from its oldest row left.
+        _ = try processor.process((5..<9).map { reading(Int64($0), 1000 + Int64($0) * 10) })
+        let partial = try processor.fold(limit: 3)
+        #expect(partial.folded == 3)
+        #expect(partial.remaining == 2)
+        #expect(processor.unfoldedReadings == 2)
+        #expect(try count(database, "reading_journal") == 2)
+        #expect(try listed(database) == ["box-7"])
+        #expect(try unlisted(database) == 0)
+        #expect(try await route() == (0..<9).map { 1000 + Int64($0) * 10 })
+        // Late readings are still checked against the readings the partial fold moved.
+        #expect(try processor.process([reading(5, 1050, received: 20)]).duplicates == 1)
+
+        // The rest: the journal and its list are empty.
+        let rest = try processor.fold()
+        #expect(rest.folded == 2)
+        #expect(rest.remaining == 0)
+        #expect(processor.unfoldedReadings == 0)
+        #expect(try listed(database).isEmpty)
+        #expect(try await route() == (0..<9).map { 1000 + Int64($0) * 10 })
+    }
+
+    /// A device with nothing in the journal is read from `reading_by_device` alone, whatever the
+    /// journal holds; one with readings there is read from its oldest journal row on.
+    @Test func aDevicesReadingsReadTheJournalOnlyForADeviceItHolds() async throws {
+        let (database, processor) = try setUp()
+        _ = try processor.process([reading(0, 1000), reading(1, 1010)])
+        _ = try processor.fold()
+        // Another writer's rows (a benchmark's), listed as the writer lists them.
+        try await database.pool.write { db in
+            for index in 0..<500 {
+                try db.execute(sql: "INSERT INTO reading_journal (device_id, instant, energy_wh, segment, time_source, received_at) VALUES (?, ?, ?, 0, 'device', 0)",
+                               arguments: ["other-\(index % 50)", t0.adding(seconds: Int64(index) * 60).millisecondsSince1970, index])
+            }
+            try ReadingJournal.listDevices(db)
+        }
+        #expect(try unlisted(database) == 0)
+        let store = SQLiteReadingStore(database: database)
+        let plan = try await database.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                EXPLAIN QUERY PLAN SELECT seq FROM reading_journal
+                WHERE seq >= (SELECT first_seq FROM reading_journal_device WHERE device_id = ?1) AND device_id = ?1
+                """, arguments: ["box-7"]).map { $0["detail"] as String }
+        }
+        #expect(plan.joined(separator: " ").contains("INTEGER PRIMARY KEY (rowid>?)"), "a range of the journal from first_seq, not a scan: \(plan)")
+        #expect(try await store.readings(device: "box-7", from: t0, to: t0.adding(seconds: 3600), limit: 100).map(\.energy.value) == [1000, 1010])
+        _ = try processor.process([reading(2, 1020)])
+        #expect(try await store.readings(device: "box-7", from: t0, to: t0.adding(seconds: 3600), limit: 100).map(\.energy.value) == [1000, 1010, 1020])
+        #expect(try await store.readings(device: "other-3", from: t0, to: t0.adding(seconds: 86400), limit: 100).count == 10)
+    }
 }

@@ -2,6 +2,7 @@ import EnergyCore
 import EnergyHub
 import Foundation
 import GRDB
+import Prometheus
 import HubTestSupport
 import HubTools
 import HubCore
@@ -68,6 +69,12 @@ import Testing
         #expect(try folded() == 2000, "the killed fold's writes were not committed")
         #expect(try journal() == 2000, "the journal is as it was before the fold")
         #expect(try harness.count("SELECT COUNT(*) FROM reading") == 4000, "every committed reading is visible, each once")
+        // The journal's list of its devices is as it was too: every device, from its oldest row.
+        #expect(try harness.count("SELECT COUNT(*) FROM reading_journal_device") == Self.devices)
+        #expect(try harness.count("""
+            SELECT COUNT(*) FROM (SELECT device_id, MIN(seq) AS oldest FROM reading_journal GROUP BY device_id) j
+            LEFT JOIN reading_journal_device d ON d.device_id = j.device_id WHERE d.first_seq IS NULL OR d.first_seq > j.oldest
+            """) == 0)
 
         // 3. A restart folds what the killed one left; more readings, and 400 already stored again.
         let third = try await startHub(harness, name: "hub-3", config: settings)
@@ -90,6 +97,7 @@ import Testing
         _ = try SavingsUpkeep(database: harness.database, configuration: configuration).bringUpToDate(now: .now())
         #expect(try harness.count("SELECT COUNT(*) FROM reading_change") == 0)
         #expect(try harness.count("SELECT COUNT(*) FROM reading_journal") == 0)
+        #expect(try harness.count("SELECT COUNT(*) FROM reading_journal_device") == 0, "an empty journal lists no device")
         let grid = configuration.grid
         let firstSlot = grid.slot(startingAtOrAfter: start)
         let lastSlot = grid.slot(containing: start.adding(seconds: 249 * 60))
@@ -97,6 +105,34 @@ import Testing
             let measured = try harness.count("SELECT COUNT(*) FROM device_slot WHERE device_id = 'sim-\(device)' AND slot >= \(firstSlot) AND slot < \(lastSlot) AND quality = 1")
             #expect(measured == Int(lastSlot - firstSlot), "sim-\(device): \(measured) of \(lastSlot - firstSlot) slots measured")
         }
+        publisher.stop()
+    }
+
+    /// A backlog (the hub restarted after an outage): the writer puts its folds off while the burst
+    /// lasts, then folds the journal `foldRows` at a time; every reading ends folded, once.
+    @Test func aBacklogIsFoldedInChunksOnceItsBurstIsOver() async throws {
+        var settings = IngestSettings()
+        settings.foldRows = 1000
+        let harness = try IngestHarness(registryCSV: Self.registry, settings: settings)
+        try await harness.startHub()
+        try await harness.stopHub()
+        // 6,000 readings queued by the broker for the hub's session while it is stopped.
+        let publisher = try harness.publisher()
+        try publish(publisher, steps: 0..<300, start: Instant.now().adding(seconds: -400 * 60))
+        try await harness.startHub()
+        try await waitUntil(timeout: .seconds(60), "the backlog stored and folded") {
+            try harness.count("SELECT COUNT(*) FROM reading_by_device") == 6000
+        }
+        #expect(try harness.count("SELECT COUNT(*) FROM reading_journal") == 0)
+        #expect(try harness.count("SELECT COUNT(*) FROM reading_journal_device") == 0)
+        #expect(try harness.count("SELECT COUNT(*) FROM reading_change") == Self.devices)
+        #expect(try #require(harness.service).totals.stored == 6000)
+        var text: [UInt8] = []
+        try #require(harness.metrics).emit(into: &text)
+        let folds = String(decoding: text, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("hub_ingest_folds_total ") }
+            .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(folds >= 6, "in folds of at most foldRows = 1,000: \(folds)")
+        try await harness.stopHub()
         publisher.stop()
     }
 

@@ -197,6 +197,7 @@ final class IngestBenchRun: @unchecked Sendable {
             return true
         }
         let after = CPUSnapshot.take(broker: broker.processIdentifier)
+        let foldedAfter = try await waitForTheFold(hub, label: label)
         try await publishing.finish()
         guard let start = publishing.startedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
         let totals = hub.service.totals
@@ -212,7 +213,21 @@ final class IngestBenchRun: @unchecked Sendable {
                                    subscriberThread: "mqtt \(Self.hubClientId)", check: check)
         figures.batches = batches
         figures.walBytes = walAfter - walBefore
+        figures.foldedAfter = foldedAfter
         return figures
+    }
+
+    /// Waits until the hub has folded its journal after the phase's last commit (a writer that
+    /// puts its folds off during a burst folds once it is over), so the phase's folds and their
+    /// WAL are its own, not the next phase's start. Returns the seconds it took.
+    private func waitForTheFold(_ hub: RunningHub, label: String) async throws -> Double {
+        let start = ContinuousClock.now
+        // The journal's gauge is set just after the commit that counted the last reading stored.
+        try await Task.sleep(for: .milliseconds(20))
+        try await waitFor("\(label): the journal folded", timeout: .seconds(300), progress: { "\(hub.journalReadings()) readings in the journal" }) {
+            hub.journalReadings() == 0
+        }
+        return Self.seconds(ContinuousClock.now - start)
     }
 
     /// Bytes the hub's write connection has written to the WAL so far.
@@ -337,6 +352,7 @@ final class IngestBenchRun: @unchecked Sendable {
         let hubAfter = CPUSnapshot.take(broker: broker.processIdentifier)
         let hwmAfter = Self.status(pid: nil, "VmHWM")
         let rssAfter = Self.status(pid: nil, "VmRSS")
+        let foldedAfter = try await waitForTheFold(hub, label: "hub drain")
         let totals = hub.service.totals
         let batches = hub.batches()
         try await hub.stop()
@@ -348,11 +364,14 @@ final class IngestBenchRun: @unchecked Sendable {
                                       check: totals.stored == backlog && totals.quarantinedTotal == 0 ? "ok" : "stored \(totals.stored) quarantined \(totals.quarantinedTotal)")
         hubFigures.batches = batches
         hubFigures.walBytes = walBytes
+        hubFigures.foldedAfter = foldedAfter
         print("drain  receiver                messages   seconds      msg/s   broker  process  publisher  sub-loop  writer   check")
         print(nullFigures.row(round: "", receiver: "broker→null subscriber"))
         print(hubFigures.row(round: "", receiver: "broker→hub (committed)"))
         print(String(format: "  drain hub/broker = %.2f (each timed from its connection, the hub's including its start: registry and state load)",
                      hubFigures.rate / nullFigures.rate))
+        print(String(format: "  with the journal's folds after the drain (%.2f s more): hub/broker = %.2f", foldedAfter,
+                     Double(backlog) / (hubFigures.seconds + foldedAfter) / nullFigures.rate))
         print("  hub memory (this process: hub + idle publisher): VmRSS \(Self.megabytes(rssBefore)) before the drain, at most \(Self.megabytes(maxRSS)) during it "
               + "(\(maxRSS >= rssBefore ? "+" : "")\(Self.megabytes(maxRSS - rssBefore)) while \(backlog) messages went through), "
               + "\(Self.megabytes(rssAfter)) after; VmHWM \(Self.megabytes(hwmBefore)) before, "
@@ -518,6 +537,17 @@ struct RunningHub: Sendable {
     func stop() async throws {
         await group.triggerGracefulShutdown()
         try await task.value
+    }
+
+    /// Readings in the journal, not yet folded (the hub's gauge).
+    func journalReadings() -> Int {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        let text = String(decoding: buffer, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix("hub_ingest_journal_readings ") {
+            return Int(Double(line.split(separator: " ").last ?? "") ?? 0)
+        }
+        return 0
     }
 
     /// Batches committed and their mean commit time in seconds, folds and their total time (from
@@ -719,6 +749,8 @@ struct BenchFigures {
     var batches = (count: 0, commitSeconds: 0.0, folds: 0, foldSeconds: 0.0)
     /// Bytes the hub wrote to the WAL during the phase (0 for the null subscriber).
     var walBytes = 0
+    /// Seconds from the last commit until the hub's journal was folded.
+    var foldedAfter = 0.0
 
     var rate: Double { Double(messages) / seconds }
 
@@ -734,8 +766,9 @@ struct BenchFigures {
         let subscriber = subscriberSeconds
         let writer = writerSeconds
         let batchNote = batches.count > 0
-            ? String(format: "  (%d batches of %.0f msg, commit %.1f ms; %d folds, %.2f s; WAL %.0f bytes a reading)", batches.count,
-                     Double(messages) / Double(batches.count), batches.commitSeconds * 1000, batches.folds, batches.foldSeconds, Double(walBytes) / Double(messages))
+            ? String(format: "  (%d batches of %.0f msg, commit %.1f ms; %d folds, %.2f s, the journal empty %.2f s after the last commit; WAL %.0f bytes a reading)",
+                     batches.count, Double(messages) / Double(batches.count), batches.commitSeconds * 1000, batches.folds, batches.foldSeconds, foldedAfter,
+                     Double(walBytes) / Double(messages))
             : ""
         func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
             let fill = String(repeating: " ", count: max(0, width - text.count))

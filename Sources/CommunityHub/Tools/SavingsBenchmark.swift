@@ -254,6 +254,8 @@ public enum SavingsBenchmark {
                 for index in 0..<unfolded {
                     try append.execute(arguments: ["journal-\(index % 2000)", end + Int64(index / 2000 + 1) * 60_000, index, end])
                 }
+                // As the ingest writer does: the journal lists the devices it holds.
+                try ReadingJournal.listDevices(db)
             }
             let store = SQLiteReadingStore(database: database)
             let sampled = stride(from: 0, to: dwellingIDs.count, by: max(1, dwellingIDs.count / 100)).map { "m-\($0)" }

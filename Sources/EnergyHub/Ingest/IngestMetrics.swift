@@ -67,7 +67,7 @@ public final class IngestMetrics: Sendable {
         folds.increment()
         foldedReadings.increment(by: Int64(fold.folded))
         foldLatency.record(duration)
-        journalReadings.set(to: 0)
+        journalReadings.set(to: Double(fold.remaining))
     }
 
     func record(_ report: BatchReport, commit: Duration) {

@@ -188,8 +188,8 @@ public final class IngestProcessor: @unchecked Sendable {
     }
 
     /// Moves the readings committed in arrival order into the device-ordered layout (the store's
-    /// journal), where the savings upkeep sees them.
-    public func fold() throws -> FoldReport { try store.fold() }
+    /// journal), where the savings upkeep sees them: the oldest `limit` (all of them when nil).
+    public func fold(limit: Int? = nil) throws -> FoldReport { try store.fold(limit: limit) }
 
     /// Readings committed since the last fold.
     public var unfoldedReadings: Int { store.unfoldedReadings }

@@ -172,24 +172,46 @@ public final class IngestService: Service, @unchecked Sendable {
     /// when it holds `foldRows` readings, when no message came for `foldIdleMilliseconds`, or when
     /// its oldest reading has waited `foldMaxAgeSeconds`. Folding holds no acknowledged message:
     /// the batch before it is committed and released first, and the queue goes on filling (up to
-    /// the bound) meanwhile.
+    /// the bound) meanwhile. But a fold stops the commits while it runs (SQLite has one writer),
+    /// so while a backlog is drained (a batch of a quarter of the bound or more, or as many
+    /// messages waiting, within `burstWindow`) the journal takes the burst instead, up to
+    /// `burstFoldRows(foldRows)`, and is folded once the burst is over, in folds of `foldRows`
+    /// with batches committed between them.
     private func writeLoop() {
         let limit = settings.maxBatch
         let trigger = max(1, settings.maxBatch / 2)
+        let burst = max(1, settings.maxBatch / 4)
+        let burstCeiling = Self.burstFoldRows(settings.foldRows)
         let linger = Double(settings.lingerMilliseconds) / 1000
         let idle = Double(settings.foldIdleMilliseconds) / 1000
         let maxAge = Duration.seconds(settings.foldMaxAgeSeconds)
         var oldestUnfolded: ContinuousClock.Instant?
+        // A burst goes on while a large batch (or as many messages waiting) came within
+        // `burstWindow`: between two, the broker's refill after a full queue can give a small batch.
+        var lastBurst: ContinuousClock.Instant?
+        var deferred = false
+        var waiting = 0
         while true {
             var wait: TimeInterval?
             if let oldestUnfolded {
+                var next = min(idle, IngestService.seconds(oldestUnfolded + maxAge - .now))
+                // A fold put off by a burst runs once the burst is over; a journal still full after
+                // a fold (of a burst's journal, `foldRows` at a time) is folded on without waiting.
+                if deferred, let lastBurst { next = min(next, IngestService.seconds(lastBurst + Self.burstWindow - .now)) }
+                if !deferred && processor.unfoldedReadings >= settings.foldRows { next = 0 }
                 // Not before a failed fold may be tried again.
-                wait = max(0.001, min(idle, IngestService.seconds(oldestUnfolded + maxAge - .now)), IngestService.seconds(nextFoldAttempt - .now))
+                wait = max(0.001, next, IngestService.seconds(nextFoldAttempt - .now))
             }
-            guard let batch = queue.take(limit: limit, trigger: trigger, linger: linger, idle: wait) else { break }
+            // With a quarter of the bound already waiting (a backlog: the queue filled while the
+            // last batch was committed), the next batch is what is queued, without lingering for
+            // `trigger`: waiting for the MQTT loop thread to be scheduled again and top it up
+            // left the writer idle for a third of a backlog's drain on a loaded 2-core machine.
+            guard let batch = queue.take(limit: limit, trigger: waiting >= burst ? 1 : trigger, linger: linger, idle: wait) else { break }
+            waiting = 0
             if !batch.isEmpty {
                 commitWithRetry(batch)
-                metrics.inMemory.set(to: Double(queue.committed(batch)))
+                waiting = queue.committed(batch)
+                metrics.inMemory.set(to: Double(waiting))
                 metrics.journalReadings.set(to: Double(processor.unfoldedReadings))
             }
             let unfolded = processor.unfoldedReadings
@@ -199,10 +221,26 @@ public final class IngestService: Service, @unchecked Sendable {
             }
             let since = oldestUnfolded ?? .now
             oldestUnfolded = since
+            if batch.count >= burst || waiting >= burst { lastBurst = .now }
             let reason = unfolded >= settings.foldRows ? "full" : ContinuousClock.now - since >= maxAge ? "age" : batch.isEmpty ? "idle" : nil
-            if let reason, fold(reason: reason) { oldestUnfolded = nil }
+            guard let reason else { continue }
+            if let lastBurst, ContinuousClock.now - lastBurst < Self.burstWindow, unfolded < burstCeiling {
+                deferred = true
+                continue
+            }
+            deferred = false
+            if fold(reason: reason, limit: settings.foldRows), processor.unfoldedReadings == 0 { oldestUnfolded = nil }
         }
     }
+
+    /// A burst is over when no large batch came for this long.
+    static let burstWindow = Duration.milliseconds(250)
+
+    /// How many readings the journal may hold while a backlog is drained, before a fold of
+    /// `foldRows` runs between its batches anyway (5 folds' worth: 500,000 by default, about 12 MB
+    /// of the writer's memory, and up to a quarter of a second of the readings route's scan for a
+    /// device that has readings in the journal).
+    static func burstFoldRows(_ foldRows: Int) -> Int { foldRows * 5 }
 
     static func seconds(_ duration: Duration) -> TimeInterval {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
@@ -214,14 +252,15 @@ public final class IngestService: Service, @unchecked Sendable {
     /// next occasion, not before a second has passed: readings stay safe in the journal meanwhile,
     /// and the readers see them.
     @discardableResult
-    private func fold(reason: String) -> Bool {
+    private func fold(reason: String, limit: Int) -> Bool {
         guard ContinuousClock.now >= nextFoldAttempt else { return false }
         let start = ContinuousClock.now
         do {
-            let report = try processor.fold()
+            let report = try processor.fold(limit: limit)
             let elapsed = ContinuousClock.now - start
             metrics.record(report, duration: elapsed)
-            logger.debug("ingest journal folded", metadata: ["readings": "\(report.folded)", "devices": "\(report.devices)", "reason": "\(reason)", "took": "\(elapsed)"])
+            logger.debug("ingest journal folded", metadata: ["readings": "\(report.folded)", "devices": "\(report.devices)", "remaining": "\(report.remaining)",
+                                                            "reason": "\(reason)", "took": "\(elapsed)"])
             if report.dropped > 0 {
                 logger.warning("ingest journal held readings already stored; dropped", metadata: ["dropped": "\(report.dropped)"])
             }

@@ -14,6 +14,9 @@ import Shared
 /// Killed anywhere, it leaves the journal as it was; run again, it does the same work, and a row
 /// already in `reading_by_device` is dropped, never stored twice. The savings upkeep reads only
 /// `reading_by_device`, so it sees a reading once the fold that moves it has recorded its change.
+/// `reading_journal_device` lists the devices the journal holds, from the seq of each one's oldest
+/// row, so a device's readings are read from the journal only for a device it holds; the fold
+/// keeps the list, in the same transaction, and counts itself in `reading_journal_folds`.
 public enum ReadingJournal {
     /// Rows in the journal (seq is dense: rows are only ever appended and deleted oldest first).
     public static func count(_ db: Database) throws -> Int {
@@ -58,32 +61,82 @@ public enum ReadingJournal {
         try db.execute(sql: "DELETE FROM reading_journal WHERE seq <= ?", arguments: [last])
         report.folded = db.changesCount
         report.dropped = report.folded - inserted
+        // The list of the devices the journal holds: those whose oldest row was folded leave it,
+        // and come back with their oldest remaining row if they have one (a partial fold). The
+        // remaining rows are read in arrival order only until each of those devices is found.
+        report.remaining = try count(db)
+        var relist = report.remaining > 0
+            ? Set(try String.fetchAll(db, sql: "SELECT device_id FROM reading_journal_device WHERE first_seq <= ?", arguments: [last]))
+            : []
+        try db.execute(sql: "DELETE FROM reading_journal_device WHERE first_seq <= ?", arguments: [last])
+        if !relist.isEmpty {
+            let rows = try Row.fetchCursor(db, sql: "SELECT seq, device_id FROM reading_journal WHERE seq > ? ORDER BY seq", arguments: [last])
+            let list = try db.makeStatement(sql: "INSERT OR IGNORE INTO reading_journal_device (device_id, first_seq) VALUES (?, ?)")
+            while !relist.isEmpty, let row = try rows.next() {
+                let device: String = row[1]
+                if relist.remove(device) != nil { try list.execute(arguments: [device, row[0] as Int64]) }
+            }
+        }
+        try db.execute(sql: "UPDATE reading_journal_folds SET folds = folds + 1 WHERE id = 1")
         beforeCommit?()
         return report
+    }
+
+    /// Lists every device the journal holds (`reading_journal_device`) from the journal itself:
+    /// for a writer of the journal other than the ingest writer (a benchmark), after its writes.
+    public static func listDevices(_ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO reading_journal_device (device_id, first_seq)
+            SELECT device_id, MIN(seq) FROM reading_journal WHERE true GROUP BY device_id
+            ON CONFLICT (device_id) DO UPDATE SET first_seq = MIN(first_seq, excluded.first_seq)
+            """)
     }
 }
 
 /// The unfolded journal readings of each device, kept by the ingest writer (the only writer of
 /// the journal) so the late-reading and duplicate checks need no index on the journal. It may
-/// also hold readings someone else (`energy update`) folded meanwhile: a superset is harmless,
-/// since a reading's index is the same in either table.
+/// also hold readings folded since (by someone else, `energy update`, or by a partial fold): a
+/// superset is harmless, since a reading's index is the same in either table.
 struct JournalIndex {
     private(set) var byDevice: [String: [StoredIndex]] = [:]
     private(set) var count = 0
 
+    /// One dictionary lookup per reading (the writer's hot path), and the device's list changed
+    /// in place (through `values`, never copied).
     mutating func add(device: String, _ index: StoredIndex) {
         count += 1
-        if let last = byDevice[device]?.last, last.instant >= index.instant {
-            let at = position(in: byDevice[device]!, of: index.instant)
-            byDevice[device]!.insert(index, at: at)
+        if let position = byDevice.index(forKey: device) {
+            Self.insert(index, into: &byDevice.values[position])
         } else {
-            byDevice[device, default: []].append(index)
+            byDevice[device] = [index]
         }
     }
 
+    private static func insert(_ index: StoredIndex, into list: inout [StoredIndex]) {
+        if let last = list.last, last.instant >= index.instant {
+            list.insert(index, at: position(in: list, of: index.instant))
+        } else {
+            list.append(index)
+        }
+    }
+
+    /// Adds a committed transaction's readings: one dictionary access per device.
     mutating func add(_ other: JournalIndex) {
-        for (device, list) in other.byDevice {
-            for index in list { add(device: device, index) }
+        count += other.count
+        for (device, readings) in other.byDevice {
+            if let position = byDevice.index(forKey: device) {
+                Self.merge(readings, into: &byDevice.values[position])
+            } else {
+                byDevice[device] = readings
+            }
+        }
+    }
+
+    private static func merge(_ readings: [StoredIndex], into list: inout [StoredIndex]) {
+        if let first = readings.first, let last = list.last, last.instant < first.instant {
+            list.append(contentsOf: readings)
+        } else {
+            for index in readings { insert(index, into: &list) }
         }
     }
 
@@ -93,7 +146,7 @@ struct JournalIndex {
     }
 
     /// The first position whose instant is not before `instant`.
-    private func position(in list: [StoredIndex], of instant: Instant) -> Int {
+    private static func position(in list: [StoredIndex], of instant: Instant) -> Int {
         var low = 0, high = list.count
         while low < high {
             let middle = (low + high) / 2
@@ -104,32 +157,65 @@ struct JournalIndex {
 
     func stored(device: String, at instant: Instant) -> StoredIndex? {
         guard let list = byDevice[device] else { return nil }
-        let index = position(in: list, of: instant)
+        let index = Self.position(in: list, of: instant)
         return index < list.count && list[index].instant == instant ? list[index] : nil
     }
 
     func previous(device: String, before instant: Instant) -> StoredIndex? {
         guard let list = byDevice[device] else { return nil }
-        let index = position(in: list, of: instant)
+        let index = Self.position(in: list, of: instant)
         return index > 0 ? list[index - 1] : nil
     }
 
     func next(device: String, after instant: Instant) -> StoredIndex? {
         guard let list = byDevice[device] else { return nil }
-        var index = position(in: list, of: instant)
+        var index = Self.position(in: list, of: instant)
         if index < list.count && list[index].instant == instant { index += 1 }
         return index < list.count ? list[index] : nil
     }
 }
 
-/// The writer's `JournalIndex`, shared by the copies of one `SQLiteReadingStore`.
+/// The writer's `JournalIndex`, shared by the copies of one `SQLiteReadingStore`, with the count
+/// of readings still in the journal and the devices this writer listed in `reading_journal_device`
+/// since a given fold (so it lists each device once between folds, not once per reading).
 final class JournalMirror: @unchecked Sendable {
     private let lock = NSLock()
     private var index = JournalIndex()
+    private var unfolded = 0
+    private var listed: Set<String> = []
+    private var listedSinceFold: Int64?
 
-    var count: Int { lock.withLock { index.count } }
-    func add(_ other: JournalIndex) { lock.withLock { index.add(other) } }
-    func removeAll() { lock.withLock { index.removeAll() } }
+    /// Readings in the journal as this writer knows it (appended since, less what its folds moved).
+    var count: Int { lock.withLock { unfolded } }
+
+    /// A transaction committed: its readings are in the journal and its devices listed.
+    func committed(_ appended: JournalIndex, listed devices: Set<String>, sinceFold folds: Int64?) {
+        lock.withLock {
+            index.add(appended)
+            unfolded += appended.count
+            guard let folds else { return }
+            if folds == listedSinceFold {
+                listed.formUnion(devices)
+            } else {
+                listed = devices
+                listedSinceFold = folds
+            }
+        }
+    }
+
+    /// A fold left `remaining` readings in the journal; with none left, the index starts afresh.
+    func folded(remaining: Int) {
+        lock.withLock {
+            unfolded = remaining
+            if remaining == 0 { index.removeAll() }
+        }
+    }
+
+    /// The devices this writer listed since fold number `folds` (none if a fold happened since).
+    func listedDevices(sinceFold folds: Int64) -> Set<String> {
+        lock.withLock { folds == listedSinceFold ? listed : [] }
+    }
+
     func stored(device: String, at instant: Instant) -> StoredIndex? { lock.withLock { index.stored(device: device, at: instant) } }
     func previous(device: String, before instant: Instant) -> StoredIndex? { lock.withLock { index.previous(device: device, before: instant) } }
     func next(device: String, after instant: Instant) -> StoredIndex? { lock.withLock { index.next(device: device, after: instant) } }

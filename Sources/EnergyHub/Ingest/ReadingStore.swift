@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import EnergyCore
 import HubCore
 import Shared
@@ -20,13 +21,17 @@ public struct SQLiteReadingStore: ReadingStore {
     /// one transaction, so it starts again from the same journal), so the writer starts with an
     /// empty journal and an exact picture of what is stored.
     public func prepareForIngest() throws {
-        _ = try fold()
+        // In folds of at most this many (a journal left by a crash during a burst can hold
+        // several): each its own transaction, so none writes an outsized WAL.
+        while try fold(limit: Self.startFoldRows).remaining > 0 {}
     }
 
-    public func fold() throws -> FoldReport {
-        let report = try database.writeBlocking { db in try ReadingJournal.fold(db, beforeCommit: beforeFoldCommit) }
-        // Only this writer appends to the journal, and it is not appending now: it is empty.
-        journal.removeAll()
+    static let startFoldRows = 100_000
+
+    public func fold(limit: Int?) throws -> FoldReport {
+        let report = try database.writeBlocking { db in try ReadingJournal.fold(db, limit: limit, beforeCommit: beforeFoldCommit) }
+        // Only this writer appends to the journal, and it is not appending now.
+        journal.folded(remaining: report.remaining)
         return report
     }
 
@@ -39,8 +44,8 @@ public struct SQLiteReadingStore: ReadingStore {
             defer { transaction.db = nil }
             return try body(transaction)
         }
-        // Committed: the appended readings are now in the journal.
-        journal.add(transaction.appended)
+        // Committed: the appended readings are now in the journal, their devices listed.
+        journal.committed(transaction.appended, listed: transaction.listed, sinceFold: transaction.folds)
         return result
     }
 
@@ -102,9 +107,15 @@ public struct SQLiteReadingStore: ReadingStore {
 
     public func readings(device: String, from: Instant, to: Instant, limit: Int) async throws -> [Reading] {
         try await database.read { db in
+            // The `reading` view, with the journal read from the device's oldest row on, and not at
+            // all when the journal holds none of the device's readings (no first_seq: NULL).
             try Row.fetchAll(db, sql: """
-                SELECT instant, energy_wh, power_w, segment, time_source, received_at FROM reading
-                WHERE device_id = ? AND instant >= ? AND instant < ? ORDER BY instant LIMIT ?
+                SELECT instant, energy_wh, power_w, segment, time_source, received_at FROM reading_by_device
+                WHERE device_id = ?1 AND instant >= ?2 AND instant < ?3
+                UNION ALL
+                SELECT instant, energy_wh, power_w, segment, time_source, received_at FROM reading_journal
+                WHERE seq >= (SELECT first_seq FROM reading_journal_device WHERE device_id = ?1) AND device_id = ?1 AND instant >= ?2 AND instant < ?3
+                ORDER BY instant LIMIT ?4
                 """, arguments: [device, from.millisecondsSince1970, to.millisecondsSince1970, limit]).map { row in
                 Reading(device: device, instant: Instant(millisecondsSince1970: row["instant"]), energy: WattHours(row["energy_wh"]),
                         powerWatts: row["power_w"], segment: row["segment"], timeSource: TimeSource(rawValue: row["time_source"]) ?? .device,
@@ -161,6 +172,13 @@ final class SQLiteIngestTransaction: IngestTransaction {
     /// Readings appended in this transaction: added to `journal` once it commits.
     private(set) var appended = JournalIndex()
     private var appendStatement: Statement?
+    private var listStatement: Statement?
+    /// The journal's fold count, read at the first append: the writer's list of devices
+    /// already in `reading_journal_device` holds since that fold.
+    private(set) var folds: Int64?
+    private var alreadyListed: Set<String> = []
+    /// Devices this transaction listed in `reading_journal_device`.
+    private(set) var listed: Set<String> = []
 
     init(journal: JournalMirror) { self.journal = journal }
 
@@ -188,14 +206,49 @@ final class SQLiteIngestTransaction: IngestTransaction {
             .compactMap { $0 }.min { $0.instant < $1.instant }
     }
 
+    /// SQLite copies the bound text (`SQLITE_TRANSIENT`, a C macro Swift does not import).
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
     func append(_ reading: Reading) throws {
         let statement = try appendStatement ?? db.cachedStatement(sql: """
             INSERT INTO reading_journal (device_id, instant, energy_wh, power_w, segment, time_source, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
         appendStatement = statement
-        try statement.execute(arguments: [reading.device, reading.instant.millisecondsSince1970, reading.energy.value, reading.powerWatts,
-                                          reading.segment, reading.timeSource.rawValue, reading.receivedAt.millisecondsSince1970])
+        // Bound and stepped directly: the writer's hot path (GRDB's arguments cost an array of
+        // boxed values per reading). The journal has no trigger and nothing observes it.
+        let sqlite = statement.sqliteStatement
+        sqlite3_reset(sqlite)
+        var code = reading.device.withCString { sqlite3_bind_text(sqlite, 1, $0, -1, Self.transient) }
+        if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, 2, reading.instant.millisecondsSince1970) }
+        if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, 3, reading.energy.value) }
+        if code == SQLITE_OK { code = reading.powerWatts.map { sqlite3_bind_double(sqlite, 4, $0) } ?? sqlite3_bind_null(sqlite, 4) }
+        if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, 5, Int64(reading.segment)) }
+        if code == SQLITE_OK { code = reading.timeSource.rawValue.withCString { sqlite3_bind_text(sqlite, 6, $0, -1, Self.transient) } }
+        if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, 7, reading.receivedAt.millisecondsSince1970) }
+        if code == SQLITE_OK { code = sqlite3_step(sqlite) }
+        let rowID = sqlite3_last_insert_rowid(db.sqliteConnection)
+        sqlite3_reset(sqlite)
+        sqlite3_clear_bindings(sqlite)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
+        }
         appended.add(device: reading.device, StoredIndex(instant: reading.instant, energy: reading.energy, segment: reading.segment))
+        try list(reading.device, seq: rowID)
+    }
+
+    /// Lists the device in `reading_journal_device` unless this writer did since the last fold
+    /// (the first reading of each device after a fold; the list is kept by the folds).
+    private func list(_ device: String, seq: Int64) throws {
+        if folds == nil {
+            let folds = try Int64.fetchOne(db.cachedStatement(sql: "SELECT folds FROM reading_journal_folds WHERE id = 1")) ?? 0
+            self.folds = folds
+            alreadyListed = journal.listedDevices(sinceFold: folds)
+        }
+        guard !alreadyListed.contains(device), !listed.contains(device) else { return }
+        let statement = try listStatement ?? db.cachedStatement(sql: "INSERT OR IGNORE INTO reading_journal_device (device_id, first_seq) VALUES (?, ?)")
+        listStatement = statement
+        try statement.execute(arguments: [device, seq])
+        listed.insert(device)
     }
 
     func quarantine(_ entry: QuarantineEntry) throws -> Int64 {

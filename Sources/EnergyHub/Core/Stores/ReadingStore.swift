@@ -81,6 +81,8 @@ public struct FoldReport: Sendable, Equatable {
     public var dropped = 0
     /// Devices whose readings changed, queued for the savings upkeep.
     public var devices = 0
+    /// Readings left in the journal after it (a fold of the oldest `limit`).
+    public var remaining = 0
 
     public init() {}
 }
@@ -90,9 +92,10 @@ public protocol ReadingStore: Sendable {
     /// Readies the store for the ingest writer's stream of batches (called before the first one):
     /// the SQLite store folds what a previous run left in its journal.
     func prepareForIngest() throws
-    /// Moves the readings written in arrival order into the store's device-ordered layout, where
-    /// the savings upkeep reads them and learns that they changed (`reading_change`).
-    func fold() throws -> FoldReport
+    /// Moves the oldest `limit` readings written in arrival order (all of them when nil) into the
+    /// store's device-ordered layout, where the savings upkeep reads them and learns that they
+    /// changed (`reading_change`).
+    func fold(limit: Int?) throws -> FoldReport
     /// Readings this writer appended since its last fold (what `fold` would move, or more).
     var unfoldedReadings: Int { get }
     /// Runs `body` in one write transaction: all of it is committed, or none.
@@ -117,8 +120,10 @@ public protocol ReadingStore: Sendable {
 
 extension ReadingStore {
     public func isUnavailable(_ error: any Error) -> Bool { false }
+    /// Folds the whole journal.
+    public func fold() throws -> FoldReport { try fold(limit: nil) }
     public func prepareForIngest() throws {}
-    public func fold() throws -> FoldReport { FoldReport() }
+    public func fold(limit: Int?) throws -> FoldReport { FoldReport() }
     public var unfoldedReadings: Int { 0 }
 }
 
