@@ -82,6 +82,16 @@ public enum ReadingJournal {
         return report
     }
 
+    /// The instants of device `?1`'s stored readings in [`?2`, `?3`), folded or not, as a subquery
+    /// for `FROM`: the `reading` view's two arms, with the journal read from the device's oldest
+    /// row in it and not at all when it holds none of the device's (the view scans it whole).
+    public static let deviceInstantsSQL = """
+        (SELECT instant FROM reading_by_device WHERE device_id = ?1 AND instant >= ?2 AND instant < ?3
+         UNION ALL
+         SELECT instant FROM reading_journal
+         WHERE seq >= (SELECT first_seq FROM reading_journal_device WHERE device_id = ?1) AND device_id = ?1 AND instant >= ?2 AND instant < ?3)
+        """
+
     /// Lists every device the journal holds (`reading_journal_device`) from the journal itself:
     /// for a writer of the journal other than the ingest writer (a benchmark), after its writes.
     public static func listDevices(_ db: Database) throws {

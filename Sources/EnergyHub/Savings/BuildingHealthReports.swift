@@ -59,13 +59,14 @@ extension EnergyReports {
                 var refused: [QuarantineReason: Int] = [:]
                 for window in windows {
                     let range: StatementArguments = [device, window.from.millisecondsSince1970, window.to.millisecondsSince1970]
-                    let bounds = try Row.fetchOne(db, sql: "SELECT MIN(instant), MAX(instant) FROM reading WHERE device_id = ? AND instant >= ? AND instant < ?",
-                                                  arguments: range)
+                    // The device's readings, not the `reading` view: it would scan the whole journal per device.
+                    let readings = ReadingJournal.deviceInstantsSQL
+                    let bounds = try Row.fetchOne(db, sql: "SELECT MIN(instant), MAX(instant) FROM \(readings)", arguments: range)
                     // Only the long gaps leave the database: a month of half-hourly readings is 1,500 rows a device.
                     let gaps = try Row.fetchAll(db, sql: """
                         SELECT previous, instant FROM (
-                            SELECT instant, LAG(instant) OVER (ORDER BY instant) AS previous FROM reading WHERE device_id = ? AND instant >= ? AND instant < ?
-                        ) WHERE previous IS NOT NULL AND instant - previous >= ? ORDER BY instant
+                            SELECT instant, LAG(instant) OVER (ORDER BY instant) AS previous FROM \(readings)
+                        ) WHERE previous IS NOT NULL AND instant - previous >= ?4 ORDER BY instant
                         """, arguments: range + [EnergyReportRules.silenceMilliseconds]).map {
                         (after: Instant(millisecondsSince1970: $0[0]), before: Instant(millisecondsSince1970: $0[1]))
                     }
