@@ -1,5 +1,4 @@
 import Foundation
-import Crypto
 import GRDB
 import EnergyCore
 import HubCore
@@ -148,7 +147,7 @@ public enum EnergySchema {
         migrator.registerMigration("energy-4-quarantine-payload-size") { db in
             db.add(function: DatabaseFunction("hub_sha256_hex", argumentCount: 1, pure: true) { values in
                 guard let data = Data.fromDatabaseValue(values[0]) else { return nil }
-                return SHA256.hash(data: data).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+                return QuarantinedPayload.sha256Hex(data)
             })
             try db.execute(sql: """
                 ALTER TABLE quarantine ADD COLUMN payload_size INTEGER;

@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import EnergyCore
 import HubCore
 import Shared
@@ -10,7 +11,12 @@ public struct IncomingMessage: Sendable, Hashable {
     public var payload: [UInt8]
     public var receivedAt: Instant
     /// Set when the payload was cut on receipt: the size and SHA-256 of the whole.
-    var cut: (size: Int, sha256: String)?
+    var cut: Cut?
+
+    struct Cut: Sendable, Hashable {
+        var size: Int
+        var sha256: String
+    }
 
     public init(topic: String, payload: [UInt8], receivedAt: Instant) {
         self.topic = topic
@@ -27,23 +33,12 @@ public struct IncomingMessage: Sendable, Hashable {
         if payload.count > maxPayloadBytes {
             let kept = QuarantinedPayload(payload, keep: quarantinePayloadBytes)
             self.payload = kept.kept
-            cut = (kept.size, kept.sha256)
+            cut = Cut(size: kept.size, sha256: kept.sha256)
         }
     }
 
     /// The size of the payload as received, in bytes.
     public var size: Int { cut?.size ?? payload.count }
-
-    public static func == (lhs: IncomingMessage, rhs: IncomingMessage) -> Bool {
-        lhs.topic == rhs.topic && lhs.payload == rhs.payload && lhs.receivedAt == rhs.receivedAt && lhs.cut?.size == rhs.cut?.size && lhs.cut?.sha256 == rhs.cut?.sha256
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(topic)
-        hasher.combine(payload)
-        hasher.combine(receivedAt)
-        hasher.combine(cut?.sha256)
-    }
 }
 
 /// What one committed batch did.
@@ -99,6 +94,11 @@ struct QuarantinedPayload {
         }
     }
 
+    /// The SHA-256 of `bytes` in lower-case hex, as `quarantine.payload_sha256` keeps it.
+    static func sha256Hex(_ bytes: some DataProtocol) -> String {
+        SHA256.hash(data: bytes).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+
     init(kept: [UInt8], size: Int, sha256: String) {
         self.kept = kept
         self.size = size
@@ -107,7 +107,7 @@ struct QuarantinedPayload {
 
     init(_ payload: [UInt8], keep: Int) {
         size = payload.count
-        sha256 = SHA256.hash(data: payload).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        sha256 = Self.sha256Hex(payload)
         guard payload.count > keep else {
             kept = payload
             return
