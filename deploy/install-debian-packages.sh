@@ -8,6 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   libmosquitto-dev mosquitto mosquitto-clients   # the MQTT library the hub links, the broker, test clients
   libsqlite3-dev sqlite3                         # SQLite through GRDB
+  postgresql-15                                  # the server database (database.url), and its tests
   tzdata                                         # Europe/Paris days and months
   openssl                                        # TLS certificates in the MQTT TLS test
   hledger                                        # replays the car-share ledger in tests
@@ -27,7 +28,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo apt-get update
   $sudo apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-# The Debian package starts a broker on port 1883; the hub's tests and demo start their own on free ports.
+# Debian's postgresql-15 starts a cluster on port 5432 where systemd runs; the tests start their own
+# server on a free port (Tests/Postgres/start-server.sh). The Debian package starts a broker on port 1883; the hub's tests and demo start their own on free ports.
 if command -v swift >/dev/null 2>&1; then :; elif [ -x /opt/swift/usr/bin/swift ]; then
   echo "note: add /opt/swift/usr/bin to PATH" >&2
 fi

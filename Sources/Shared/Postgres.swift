@@ -1,0 +1,379 @@
+import Foundation
+import HubCore
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+
+/// Where the server database is: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]`
+/// (the form libpq and every PostgreSQL tool accept; `database.url` in the settings, `--database-url`).
+public struct PostgresLocation: Sendable, Equatable {
+    public enum TLSMode: String, Sendable, Equatable {
+        case disable, prefer, require
+    }
+
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String?
+    public var database: String
+    public var tls: TLSMode
+
+    public init(host: String, port: Int = 5432, user: String, password: String? = nil, database: String, tls: TLSMode = .prefer) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+        self.tls = tls
+    }
+
+    /// Reads a URL, naming what is wrong with it (the message goes to a person setting up the hub).
+    public init(url text: String) throws {
+        guard let components = URLComponents(string: text), let scheme = components.scheme, ["postgres", "postgresql"].contains(scheme) else {
+            throw HubError.configuration("setting database.url: '\(Self.redacted(text))' is not a PostgreSQL URL: write postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw HubError.configuration("setting database.url: the PostgreSQL URL names no host: write postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        }
+        guard let user = components.user, !user.isEmpty else {
+            throw HubError.configuration("setting database.url: the PostgreSQL URL names no user: write postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        guard !database.isEmpty, !database.contains("/") else {
+            throw HubError.configuration("setting database.url: the PostgreSQL URL names no database: write postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        }
+        var tls = TLSMode.prefer
+        for item in components.queryItems ?? [] where item.name == "sslmode" {
+            switch item.value ?? "" {
+            case "disable": tls = .disable
+            case "allow", "prefer": tls = .prefer
+            case "require", "verify-ca", "verify-full": tls = .require
+            default:
+                throw HubError.configuration("setting database.url: sslmode '\(item.value ?? "")' is not one of disable, prefer, require")
+            }
+        }
+        self.init(host: host, port: components.port ?? 5432, user: user.removingPercentEncoding ?? user,
+                  password: components.password.map { $0.removingPercentEncoding ?? $0 },
+                  database: database.removingPercentEncoding ?? database, tls: tls)
+    }
+
+    /// The URL without its password, for logs and messages.
+    public var description: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+
+    static func redacted(_ text: String) -> String {
+        guard var components = URLComponents(string: text), components.password != nil else { return text }
+        components.password = "***"
+        return components.string ?? "***"
+    }
+
+    /// This location with another database on the same server (tests make one per case).
+    public func with(database: String) -> PostgresLocation {
+        var copy = self
+        copy.database = database
+        return copy
+    }
+}
+
+/// A named schema change for the server database: applied once, in order, each in its own
+/// transaction (PostgreSQL's DDL is transactional), recorded in `hub_migration`. Released
+/// migrations are never edited, as for SQLite's.
+public struct PostgresMigration: Sendable {
+    public var name: String
+    public var sql: String
+
+    public init(_ name: String, _ sql: String) {
+        self.name = name
+        self.sql = sql
+    }
+
+    /// Splits a migration's SQL into its statements at the semicolons outside quotes ('...',
+    /// "..."), dollar quotes ($$...$$, $body$...$body$, as PL/pgSQL functions are written) and comments.
+    public static func statements(_ sql: String) -> [String] {
+        let characters = Array(sql.unicodeScalars)
+        var statements: [String] = []
+        var current = String.UnicodeScalarView()
+        var index = 0
+        func flush() {
+            let text = String(current).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !text.isEmpty { statements.append(text) }
+            current = String.UnicodeScalarView()
+        }
+        while index < characters.count {
+            let character = characters[index]
+            switch character {
+            case "'", "\"":
+                // Up to the matching quote (a doubled quote stays inside).
+                current.append(character)
+                index += 1
+                while index < characters.count {
+                    current.append(characters[index])
+                    if characters[index] == character {
+                        if index + 1 < characters.count, characters[index + 1] == character {
+                            current.append(characters[index + 1])
+                            index += 2
+                            continue
+                        }
+                        break
+                    }
+                    index += 1
+                }
+                index += 1
+            case "-" where index + 1 < characters.count && characters[index + 1] == "-":
+                while index < characters.count, characters[index] != "\n" { index += 1 }
+            case "$":
+                // A dollar quote's tag: $$ or $name$ (a $1 parameter is not one).
+                var end = index + 1
+                while end < characters.count, characters[end] == "_" || characters[end].properties.isAlphabetic { end += 1 }
+                guard end < characters.count, characters[end] == "$" else {
+                    current.append(character)
+                    index += 1
+                    continue
+                }
+                let tag = Array(characters[index...end])
+                current.unicodeScalars(append: tag)
+                index = end + 1
+                while index < characters.count {
+                    if characters[index] == "$", index + tag.count <= characters.count, Array(characters[index..<(index + tag.count)]) == tag {
+                        current.unicodeScalars(append: tag)
+                        index += tag.count
+                        break
+                    }
+                    current.append(characters[index])
+                    index += 1
+                }
+            case ";":
+                flush()
+                index += 1
+            default:
+                current.append(character)
+                index += 1
+            }
+        }
+        flush()
+        return statements
+    }
+}
+
+extension String.UnicodeScalarView {
+    fileprivate mutating func unicodeScalars(append scalars: [Unicode.Scalar]) {
+        for scalar in scalars { append(scalar) }
+    }
+}
+
+/// The hub's server database: a pool of connections to PostgreSQL (postgres-nio), the
+/// migrations, and transactions that give back the error their body threw.
+///
+/// The pool only hands out connections while `run()` is running: the hub runs it as one of its
+/// services; `withRunning` does it for a command or a test.
+public final class HubPostgres: Sendable, Service {
+    public let client: PostgresClient
+    public let location: PostgresLocation
+    public let logger: Logger
+
+    public init(_ location: PostgresLocation, maximumConnections: Int = 20, logger: Logger = Logger(label: "hub.postgres")) {
+        var configuration = PostgresClient.Configuration(host: location.host, port: location.port, username: location.user,
+                                                         password: location.password, database: location.database,
+                                                         tls: Self.tls(location.tls))
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.connectTimeout = .seconds(10)
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.location = location
+        self.logger = logger
+    }
+
+    static func tls(_ mode: PostgresLocation.TLSMode) -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: return .disable
+        case .prefer: return .prefer(.makeClientConfiguration())
+        case .require: return .require(.makeClientConfiguration())
+        }
+    }
+
+    /// Keeps the pool running until the task is cancelled (a `Service` of the hub).
+    public func run() async throws {
+        await client.run()
+    }
+
+    /// Runs `body` with the pool running, then stops it.
+    @discardableResult
+    public func withRunning<T: Sendable>(_ body: @Sendable (HubPostgres) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.client.run() }
+            defer { group.cancelAll() }
+            return try await body(self)
+        }
+    }
+
+    // MARK: Transactions
+
+    /// How a transaction sees the others. `serializable` is for the invariants that span rows
+    /// (bookings that never overlap, gapless numbers): PostgreSQL aborts one of two conflicting
+    /// transactions, and `transaction` runs it again.
+    public enum Isolation: String, Sendable {
+        case readCommitted = "READ COMMITTED"
+        case repeatableRead = "REPEATABLE READ"
+        case serializable = "SERIALIZABLE"
+    }
+
+    /// Runs `body` in one transaction and commits it; rolls back and gives back `body`'s own error
+    /// when it throws. A serialization failure or a deadlock (SQLSTATE 40001, 40P01) is retried up
+    /// to `attempts` times, so callers see only their own errors.
+    public func transaction<T: Sendable>(_ isolation: Isolation = .readCommitted, readOnly: Bool = false, attempts: Int = 8,
+                                         actor: isolated (any Actor)? = #isolation,
+                                         _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withConnection(isolation: actor) { connection in
+                    try await Self.transaction(on: connection, isolation, readOnly: readOnly, logger: logger, actor: actor, body)
+                }
+            } catch where attempt < attempts && Self.isRetryable(error) {
+                // A short random wait, so the two conflicting transactions do not meet again at once.
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))
+                continue
+            }
+        }
+    }
+
+    /// One transaction on a connection already held.
+    public static func transaction<T: Sendable>(on connection: PostgresConnection, _ isolation: Isolation = .readCommitted, readOnly: Bool = false,
+                                                logger: Logger, actor: isolated (any Actor)? = #isolation,
+                                                _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await connection.query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)\(readOnly ? " READ ONLY" : "")"), logger: logger)
+        let value: T
+        do {
+            value = try await body(connection)
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+        do {
+            try await connection.query("COMMIT", logger: logger)
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+        return value
+    }
+
+    /// Reads in one read-only transaction (one snapshot for every query of `body`).
+    public func read<T: Sendable>(actor: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await transaction(.repeatableRead, readOnly: true, actor: actor, body)
+    }
+
+    /// The SQLSTATE of a server error ("23505" for a unique violation...), nil for other errors.
+    public static func sqlState(_ error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.sqlState]
+    }
+
+    /// The server's own message for an error (for logs and the errors the hub maps).
+    public static func serverMessage(_ error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.message]
+    }
+
+    /// A serialization failure or a deadlock: the transaction can be run again as it was.
+    public static func isRetryable(_ error: any Error) -> Bool {
+        ["40001", "40P01"].contains(sqlState(error) ?? "")
+    }
+
+    /// The server cannot take writes now: disk full, out of memory or connections, shutting down,
+    /// read-only (a standby), or not reachable at all (the ingest writer pauses on these).
+    public static func isUnavailable(_ error: any Error) -> Bool {
+        if let psql = error as? PSQLError {
+            guard let state = psql.serverInfo?[.sqlState] else {
+                // No answer from a server: the connection failed or was closed.
+                return true
+            }
+            return state.hasPrefix("53") || state.hasPrefix("57P") || state.hasPrefix("08") || state == "25006" || state == "58030"
+        }
+        return error is ChannelError || error is IOError
+    }
+
+    // MARK: Migrations
+
+    /// A fixed key for the advisory lock under which migrations run: several processes starting at
+    /// once apply each migration exactly once, the others wait and then find it applied.
+    static let migrationLock: Int64 = 0x4855_425F_4D49_4752  // "HUB_MIGR"
+
+    /// Applies every migration not yet recorded, in order. Returns the names applied now.
+    @discardableResult
+    public func migrate(_ migrations: [PostgresMigration]) async throws -> [String] {
+        let names = migrations.map(\.name)
+        if Set(names).count != names.count {
+            throw HubError.configuration("two PostgreSQL migrations share a name: \(names)")
+        }
+        return try await client.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock(\(Self.migrationLock))", logger: logger)
+            do {
+                try await connection.query("""
+                    CREATE TABLE IF NOT EXISTS hub_migration (
+                        name text PRIMARY KEY,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """, logger: logger)
+                var applied = Set<String>()
+                for try await name in try await connection.query("SELECT name FROM hub_migration", logger: logger).decode(String.self) {
+                    applied.insert(name)
+                }
+                var now: [String] = []
+                for migration in migrations where !applied.contains(migration.name) {
+                    try await Self.transaction(on: connection, logger: logger) { connection in
+                        // postgres-nio speaks the extended protocol only, one statement a query.
+                        for statement in PostgresMigration.statements(migration.sql) {
+                            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        }
+                        try await connection.query("INSERT INTO hub_migration (name) VALUES (\(migration.name))", logger: logger)
+                    }
+                    now.append(migration.name)
+                    logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+                }
+                try await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: logger)
+                return now
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// True when a write can be committed now (for `/readyz`): the server answers within `timeout`
+    /// and is not a standby in recovery. An unreachable server is false, not a wait: the pool
+    /// keeps trying to connect and a lease would wait for it.
+    public func isWritable(timeout: Duration = .seconds(2)) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    return try await self.transaction { connection in
+                        try await connection.scalar("SELECT NOT pg_is_in_recovery()", as: Bool.self, logger: self.logger) ?? false
+                    }
+                } catch {
+                    return false
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// The first column of the first row, or nil when there is no row.
+    public func scalar<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: T.Type = T.self, logger: Logger) async throws -> T? {
+        for try await value in try await self.query(query, logger: logger).decode(T.self) { return value }
+        return nil
+    }
+
+    /// Every row of a one-column query.
+    public func column<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: T.Type = T.self, logger: Logger) async throws -> [T] {
+        var values: [T] = []
+        for try await value in try await self.query(query, logger: logger).decode(T.self) { values.append(value) }
+        return values
+    }
+}
