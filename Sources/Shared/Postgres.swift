@@ -377,3 +377,50 @@ extension PostgresConnection {
         return values
     }
 }
+
+extension SharedSchema {
+    /// The same tables on the server database, with SQLite's names and columns (one name per
+    /// concept in both): instants stay integer milliseconds since 1970 UTC, as in SQLite, so the
+    /// code that reads them is the same; text stays text. The stores of every module build on these.
+    public static let postgres: [PostgresMigration] = [
+        PostgresMigration("shared-1-registry-and-users", """
+            CREATE TABLE health_probe (
+                id bigint PRIMARY KEY,
+                checked_at bigint NOT NULL
+            );
+            CREATE TABLE estate (
+                id text PRIMARY KEY
+            );
+            CREATE TABLE building (
+                id text PRIMARY KEY,
+                estate_id text NOT NULL REFERENCES estate(id)
+            );
+            CREATE INDEX building_by_estate ON building(estate_id);
+            CREATE TABLE dwelling (
+                id text PRIMARY KEY,
+                building_id text NOT NULL REFERENCES building(id)
+            );
+            CREATE INDEX dwelling_by_building ON dwelling(building_id);
+            CREATE TABLE hub_user (
+                name text PRIMARY KEY,
+                role text NOT NULL CHECK (role IN ('staff', 'association', 'driver', 'resident')),
+                dwelling_id text REFERENCES dwelling(id),
+                estate_id text REFERENCES estate(id),
+                password_hash text NOT NULL,
+                created_at bigint NOT NULL,
+                must_change_password smallint NOT NULL DEFAULT 0 CHECK (must_change_password IN (0, 1)),
+                CHECK ((role = 'resident') = (dwelling_id IS NOT NULL)),
+                CHECK ((role = 'association') = (estate_id IS NOT NULL))
+            );
+            CREATE TABLE api_token (
+                token_hash text PRIMARY KEY,
+                user_name text NOT NULL REFERENCES hub_user(name),
+                label text NOT NULL,
+                created_at bigint NOT NULL,
+                expires_at bigint,
+                revoked_at bigint
+            );
+            CREATE INDEX api_token_by_user ON api_token(user_name);
+            """),
+    ]
+}

@@ -126,3 +126,25 @@ import Testing
         #expect(statements[3] == "SELECT $1::int")
     }
 }
+
+@Suite struct SharedSchemaPostgresTests {
+    @Test func theSharedTablesKeepTheirRulesOnTheServer() async throws {
+        let location = try await PostgresTestServer.database("shared", migrations: SharedSchema.postgres)
+        try await HubPostgres(location).withRunning { database in
+            try await database.transaction { connection in
+                try await connection.query("INSERT INTO estate VALUES ('Outreau')", logger: database.logger)
+                try await connection.query("INSERT INTO building VALUES ('OUT-A', 'Outreau')", logger: database.logger)
+                try await connection.query("INSERT INTO dwelling VALUES ('OUT-A-01', 'OUT-A')", logger: database.logger)
+                try await connection.query("INSERT INTO hub_user (name, role, dwelling_id, password_hash, created_at) VALUES ('ana', 'resident', 'OUT-A-01', 'x', 0)",
+                                           logger: database.logger)
+            }
+            // A resident without a dwelling, a building of no estate: refused by the server itself.
+            for statement: PostgresQuery in ["INSERT INTO hub_user (name, role, password_hash, created_at) VALUES ('bob', 'resident', 'x', 0)",
+                                              "INSERT INTO building VALUES ('X', 'Nowhere')"] {
+                await #expect(throws: PSQLError.self) {
+                    try await database.transaction { try await $0.query(statement, logger: database.logger) }
+                }
+            }
+        }
+    }
+}
