@@ -734,3 +734,74 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         broker.resume()
     }
 }
+
+// MARK: - Several hub processes: a shared subscription
+
+@Suite struct SharedSubscriptionTests {
+    @Test func theGroupNameIsCheckedAndPrefixesEveryFilter() throws {
+        var settings = MQTTSettings()
+        #expect(try settings.subscriptions(["meters/+/reading"]) == ["meters/+/reading"])
+        settings.sharedGroup = "hubs"
+        #expect(try settings.subscriptions(["meters/+/reading", "tele/+/SENSOR"]) == ["$share/hubs/meters/+/reading", "$share/hubs/tele/+/SENSOR"])
+        for bad in ["a/b", "a+", "#", "two words"] {
+            settings.sharedGroup = bad
+            #expect(throws: HubError.self) { try settings.subscriptions(["meters/+/reading"]) }
+        }
+    }
+
+    /// Two subscribers under their own ids and persistent sessions in one group, as two hub
+    /// processes: each message reaches exactly one of them; while one is stopped the broker keeps
+    /// its share, which it receives at its restart; nothing is delivered twice or lost.
+    @Test func theBrokerSharesTheMessagesAndKeepsAStoppedMembersShare() async throws {
+        let directory = try TestSupport.temporaryDirectory("mqtt-shared")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+        var settings = quickSettings(broker)
+        settings.sharedGroup = "hubs"
+        let filters = try settings.subscriptions(["meters/+/reading"])
+        let (firstID, secondID) = (uniqueId("hub-1"), uniqueId("hub-2"))
+        let (first, second) = (Inbox(), Inbox())
+        func member(_ id: String, _ inbox: Inbox) -> MosquittoClient {
+            MosquittoClient(settings: settings, password: nil, clientId: id, cleanSession: false, subscriptions: filters,
+                            logger: testLogger(id), onMessage: { inbox.add($0) })
+        }
+        let one = member(firstID, first)
+        try one.start()
+        defer { one.stop() }
+        var two = member(secondID, second)
+        try two.start()
+        #expect(await eventually { one.isSubscribed && two.isSubscribed })
+
+        let pub = publisher(broker)
+        defer { pub.stop() }
+        try pub.start()
+        // Publishing and waiting for the acknowledgements block: on threads of their own.
+        func publish(_ range: Range<Int>) async throws {
+            let acknowledged = try await BlockingWork.run {
+                for index in range { try pub.publish(topic: "meters/m\(index % 50)/reading", payload: payload("\(index)")) }
+                return pub.waitUntilAcknowledged(timeout: .seconds(20))
+            }
+            #expect(acknowledged)
+        }
+        try await publish(0..<1000)
+        #expect(await eventually { first.count + second.count >= 1000 })
+        #expect(first.count > 100 && second.count > 100)
+        #expect(first.distinctPayloads.isDisjoint(with: second.distinctPayloads))
+
+        // The second member stops (its session stays): the broker keeps its share of what follows.
+        #expect(two.stop())
+        let secondBefore = second.count
+        try await publish(1000..<1400)
+        #expect(await eventually { first.count - (1000 - secondBefore) > 0 })
+        two = member(secondID, second)
+        try two.start()
+        defer { two.stop() }
+        let all = Set((0..<1400).map { "\($0)" })
+        #expect(await eventually { first.distinctPayloads.union(second.distinctPayloads) == all })
+        #expect(first.count + second.count == 1400, "every message delivered once: \(first.count) + \(second.count)")
+        #expect(first.distinctPayloads.isDisjoint(with: second.distinctPayloads))
+        // What the stopped member received at its restart: its share, kept by the broker.
+        #expect(second.all.dropFirst(secondBefore).count > 50)
+    }
+}
