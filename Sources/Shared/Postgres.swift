@@ -1,7 +1,6 @@
 import Foundation
 import HubCore
 import Logging
-import NIOCore
 import PostgresNIO
 import ServiceLifecycle
 

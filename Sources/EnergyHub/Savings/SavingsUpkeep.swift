@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import EnergyCore
 import HubCore
+import Logging
 import Shared
 
 /// What an upkeep pass did.
@@ -62,6 +63,9 @@ public struct SavingsUpkeep: Sendable {
         self.configuration = configuration
     }
 
+    /// The steps themselves, the same SQL on SQLite and PostgreSQL.
+    var steps: SavingsSteps { SavingsSteps(configuration: configuration, devicesPerStep: devicesPerStep, daysPerStep: daysPerStep) }
+
     /// Brings every figure up to date now (the CLI, the demo and tests call this; the service
     /// runs the same steps in the background).
     /// Readings still in the ingest journal are folded first: the figures read folded readings.
@@ -79,6 +83,56 @@ public struct SavingsUpkeep: Sendable {
     /// One bounded step in the caller's write transaction: a batch of reading changes if any,
     /// else one queued range of one building. Does nothing when all is up to date.
     public func step(_ db: Database, now: Instant) throws -> UpkeepReport {
+        try steps.step(SQLiteSession(db), now: now)
+    }
+
+    /// Compares the settings the figures were computed with to the current ones; queues a rebuild
+    /// when they differ (and on first use, for readings stored before this module existed).
+    public func checkSettings(_ db: Database) throws -> UpkeepReport {
+        try steps.checkSettings(SQLiteSession(db))
+    }
+}
+
+/// The savings upkeep on the server database: the same steps as SQLite's, each in a transaction
+/// of its own on one connection. Only one hub process runs it at a time (the background lease).
+public struct PostgresSavingsUpkeep: Sendable {
+    public let location: PostgresLocation
+    public let configuration: EnergyConfiguration
+    public var devicesPerStep = 100
+    public var daysPerStep = 31
+    let logger: Logger
+
+    public init(location: PostgresLocation, configuration: EnergyConfiguration, logger: Logger = Logger(label: "hub.savings")) {
+        self.location = location
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    var steps: SavingsSteps { SavingsSteps(configuration: configuration, devicesPerStep: devicesPerStep, daysPerStep: daysPerStep) }
+
+    /// Brings every figure up to date now (blocks its thread: call it from BlockingWork.run).
+    @available(*, noasync, message: "blocks its thread: call it from BlockingWork.run")
+    @discardableResult
+    public func bringUpToDate(now: Instant) throws -> UpkeepReport {
+        let session = try PostgresBlockingSession(location, logger: logger)
+        defer { session.close() }
+        var total = try session.transaction { try steps.checkSettings($0) }
+        while true {
+            let report = try session.transaction { try steps.step($0, now: now) }
+            total.add(report)
+            if !report.didWork { return total }
+        }
+    }
+}
+
+/// Keeps the slot and daily figures up to date with the stored readings and the registry, in
+/// small write transactions (see `SavingsUpkeep`), in SQL that SQLite and PostgreSQL both run.
+struct SavingsSteps: Sendable {
+    let configuration: EnergyConfiguration
+    var devicesPerStep = 100
+    var daysPerStep = 31
+
+    func step(_ db: any SQLSession, now: Instant) throws -> UpkeepReport {
         var report = try consumeReadingChanges(db, now: now)
         if report.readingChanges == 0 { report.add(try recomputeOneBuilding(db, now: now)) }
         return report
@@ -86,26 +140,27 @@ public struct SavingsUpkeep: Sendable {
 
     /// Compares the settings the figures were computed with to the current ones; queues a rebuild
     /// when they differ (and on first use, for readings stored before this module existed).
-    public func checkSettings(_ db: Database) throws -> UpkeepReport {
+    func checkSettings(_ db: any SQLSession) throws -> UpkeepReport {
         var report = UpkeepReport()
-        let slots = try String.fetchOne(db, sql: "SELECT value FROM savings_state WHERE name = 'slots'")
-        let prices = try String.fetchOne(db, sql: "SELECT value FROM savings_state WHERE name = 'prices'")
+        let slots = try db.string("SELECT value FROM savings_state WHERE name = 'slots'")
+        let prices = try db.string("SELECT value FROM savings_state WHERE name = 'prices'")
         if slots != configuration.slotFingerprint {
             for table in ["device_slot", "dwelling_slot", "building_slot", "dwelling_day", "building_day", "savings_dirty"] {
-                try db.execute(sql: "DELETE FROM \(table)")
+                try db.execute("DELETE FROM \(table)")
             }
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO reading_change (device_id, from_instant, to_instant)
-                SELECT device_id, MIN(instant), MAX(instant) FROM reading_by_device GROUP BY device_id
-                ON CONFLICT (device_id) DO UPDATE SET from_instant = MIN(from_instant, excluded.from_instant), to_instant = MAX(to_instant, excluded.to_instant)
+                SELECT device_id, MIN(instant), MAX(instant) FROM \(db.dialect.foldedReadings) GROUP BY device_id
+                ON CONFLICT (device_id) DO UPDATE SET from_instant = \(db.dialect.least("reading_change.from_instant", "excluded.from_instant")),
+                    to_instant = \(db.dialect.greatest("reading_change.to_instant", "excluded.to_instant"))
                 """)
             report.rebuilt = slots != nil
         } else if prices != configuration.priceFingerprint {
-            try db.execute(sql: "INSERT INTO savings_dirty (building_id, from_instant, to_instant) SELECT id, 0, 253402300800000 FROM building")
+            try db.execute("INSERT INTO savings_dirty (building_id, from_instant, to_instant) SELECT id, 0, 253402300800000 FROM building")
             report.rebuilt = true
         }
-        try db.execute(sql: "INSERT INTO savings_state (name, value) VALUES ('slots', ?), ('prices', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                       arguments: [configuration.slotFingerprint, configuration.priceFingerprint])
+        try db.execute("INSERT INTO savings_state (name, value) VALUES ('slots', ?), ('prices', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                       configuration.slotFingerprint, configuration.priceFingerprint)
         return report
     }
 
@@ -117,17 +172,17 @@ public struct SavingsUpkeep: Sendable {
 
     // MARK: - Step 1: readings to device slots
 
-    func consumeReadingChanges(_ db: Database, now: Instant) throws -> UpkeepReport {
+    func consumeReadingChanges(_ db: any SQLSession, now: Instant) throws -> UpkeepReport {
         var report = UpkeepReport()
-        let changes = try Row.fetchAll(db, sql: "SELECT device_id, from_instant, to_instant FROM reading_change ORDER BY device_id LIMIT ?", arguments: [devicesPerStep])
+        let changes = try db.rows("SELECT device_id, from_instant, to_instant FROM reading_change ORDER BY device_id LIMIT ?", devicesPerStep)
         guard !changes.isEmpty else { return report }
         let grid = configuration.grid
         let horizon = horizonSlot(now: now)
         for change in changes {
-            let device: String = change["device_id"]
-            let touched = grid.slotsTouched(from: Instant(millisecondsSince1970: change["from_instant"]), to: Instant(millisecondsSince1970: change["to_instant"]))
+            let device = try change[0].string
+            let touched = grid.slotsTouched(from: Instant(millisecondsSince1970: try change[1].int64), to: Instant(millisecondsSince1970: try change[2].int64))
             let range = max(touched.lowerBound, horizon)..<max(touched.upperBound, horizon)
-            try db.execute(sql: "DELETE FROM reading_change WHERE device_id = ?", arguments: [device])
+            try db.execute("DELETE FROM reading_change WHERE device_id = ?", device)
             report.readingChanges += 1
             guard !range.isEmpty else { continue }
             let changed = try recomputeDeviceSlots(db, device: device, slots: range)
@@ -140,45 +195,46 @@ public struct SavingsUpkeep: Sendable {
                 let from = max(first, served.lowerBound)
                 let to = min(last + 1, served.upperBound)
                 guard from < to else { continue }
-                try db.execute(sql: "INSERT INTO savings_dirty (building_id, from_instant, to_instant) VALUES (?, ?, ?)",
-                               arguments: [period.building, grid.start(of: from).millisecondsSince1970, grid.start(of: to).millisecondsSince1970])
+                try db.execute("INSERT INTO savings_dirty (building_id, from_instant, to_instant) VALUES (?, ?, ?)",
+                               period.building, grid.start(of: from).millisecondsSince1970, grid.start(of: to).millisecondsSince1970)
             }
         }
         return report
     }
 
     /// Recomputes a device's slots from its readings; returns the slots whose row changed, sorted.
-    func recomputeDeviceSlots(_ db: Database, device: String, slots range: Range<Int64>) throws -> [Int64] {
+    func recomputeDeviceSlots(_ db: any SQLSession, device: String, slots range: Range<Int64>) throws -> [Int64] {
         let grid = configuration.grid
         let low = grid.start(of: range.lowerBound).millisecondsSince1970
         let high = grid.start(of: range.upperBound).millisecondsSince1970
-        // Folded readings only: a reading still in the ingest journal queues its change when folded.
-        let before = try Int64.fetchOne(db, sql: "SELECT MAX(instant) FROM reading_by_device WHERE device_id = ? AND instant <= ?", arguments: [device, low]) ?? low
-        let after = try Int64.fetchOne(db, sql: "SELECT MIN(instant) FROM reading_by_device WHERE device_id = ? AND instant >= ?", arguments: [device, high]) ?? high
-        let readings = try Row.fetchAll(db.cachedStatement(sql: "SELECT instant, energy_wh, segment FROM reading_by_device WHERE device_id = ? AND instant >= ? AND instant <= ? ORDER BY instant"),
-                                        arguments: [device, before, after]).map {
-            StoredIndex(instant: Instant(millisecondsSince1970: $0[0]), energy: WattHours($0[1]), segment: $0[2])
+        // Folded readings only: a reading still in SQLite's ingest journal queues its change when folded.
+        let table = db.dialect.foldedReadings
+        let before = try db.int64("SELECT MAX(instant) FROM \(table) WHERE device_id = ? AND instant <= ?", device, low) ?? low
+        let after = try db.int64("SELECT MIN(instant) FROM \(table) WHERE device_id = ? AND instant >= ?", device, high) ?? high
+        let readings = try db.rows("SELECT instant, energy_wh, segment FROM \(table) WHERE device_id = ? AND instant >= ? AND instant <= ? ORDER BY instant",
+                                   device, before, after).map {
+            StoredIndex(instant: Instant(millisecondsSince1970: try $0[0].int64), energy: WattHours(try $0[1].int64), segment: Int(try $0[2].int64))
         }
         let series = Slotter.slots(readings: readings, slots: range, grid: grid, estimatedGapMilliseconds: configuration.estimatedGapMilliseconds)
         var existing: [Int64: (Int64, UInt8)] = [:]
-        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?"),
-                                    arguments: [device, range.lowerBound, range.upperBound]) {
-            existing[row[0]] = (row[1], row[2])
+        for row in try db.rows("SELECT slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?", device, range.lowerBound, range.upperBound) {
+            existing[try row[0].int64] = (try row[1].int64, UInt8(clamping: try row[2].int64))
         }
         var changed: [Int64] = []
-        let upsert = try db.cachedStatement(sql: "INSERT INTO device_slot (device_id, slot, energy_wh, quality) VALUES (?, ?, ?, ?) ON CONFLICT (device_id, slot) DO UPDATE SET energy_wh = excluded.energy_wh, quality = excluded.quality")
-        let delete = try db.cachedStatement(sql: "DELETE FROM device_slot WHERE device_id = ? AND slot = ?")
         for offset in 0..<range.count {
             let slot = range.lowerBound + Int64(offset)
             let quality = series.quality[offset]
             let old = existing[slot]
             if quality == .missing {
                 if old != nil {
-                    try delete.execute(arguments: [device, slot])
+                    try db.execute("DELETE FROM device_slot WHERE device_id = ? AND slot = ?", device, slot)
                     changed.append(slot)
                 }
             } else if old == nil || old! != (series.energy[offset], quality.rawValue) {
-                try upsert.execute(arguments: [device, slot, series.energy[offset], quality.rawValue])
+                try db.execute("""
+                    INSERT INTO device_slot (device_id, slot, energy_wh, quality) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (device_id, slot) DO UPDATE SET energy_wh = excluded.energy_wh, quality = excluded.quality
+                    """, device, slot, series.energy[offset], quality.rawValue)
                 changed.append(slot)
             }
         }
@@ -193,30 +249,31 @@ public struct SavingsUpkeep: Sendable {
 
     // MARK: - Step 2: building slots and days
 
-    func recomputeOneBuilding(_ db: Database, now: Instant) throws -> UpkeepReport {
+    func recomputeOneBuilding(_ db: any SQLSession, now: Instant) throws -> UpkeepReport {
         var report = UpkeepReport()
-        guard let building = try String.fetchOne(db, sql: "SELECT building_id FROM savings_dirty ORDER BY id LIMIT 1") else { return report }
+        guard let building = try db.string("SELECT building_id FROM savings_dirty ORDER BY id LIMIT 1") else { return report }
         report.buildingsVisited = 1
         let grid = configuration.grid
         let zone = configuration.zone
         // Merge the building's queued ranges (as slots), clamp them to what can hold figures.
-        let ranges: [Range<Int64>] = try Row.fetchAll(db, sql: "SELECT from_instant, to_instant FROM savings_dirty WHERE building_id = ?", arguments: [building]).map { row in
-            grid.slot(containing: Instant(millisecondsSince1970: row[0]))..<grid.slot(startingAtOrAfter: Instant(millisecondsSince1970: row[1]))
+        let ranges: [Range<Int64>] = try db.rows("SELECT from_instant, to_instant FROM savings_dirty WHERE building_id = ?", building).map { row in
+            grid.slot(containing: Instant(millisecondsSince1970: try row[0].int64))..<grid.slot(startingAtOrAfter: Instant(millisecondsSince1970: try row[1].int64))
         }
-        try db.execute(sql: "DELETE FROM savings_dirty WHERE building_id = ?", arguments: [building])
+        try db.execute("DELETE FROM savings_dirty WHERE building_id = ?", building)
         let periods = try Installations.periods(db, building: building)
-        let devices = Set(periods.map(\.device))
-        var upper = try Int64.fetchOne(db, sql: "SELECT MAX(slot) + 1 FROM building_slot WHERE building_id = ?", arguments: [building]) ?? Int64.min
+        // Sorted: the same queries in the same order on both engines.
+        let devices = Set(periods.map(\.device)).sorted()
+        var upper = try db.int64("SELECT MAX(slot) + 1 FROM building_slot WHERE building_id = ?", building) ?? Int64.min
         for device in devices {
-            if let last = try Int64.fetchOne(db, sql: "SELECT MAX(slot) + 1 FROM device_slot WHERE device_id = ?", arguments: [device]) { upper = max(upper, last) }
+            if let last = try db.int64("SELECT MAX(slot) + 1 FROM device_slot WHERE device_id = ?", device) { upper = max(upper, last) }
         }
         let lower = horizonSlot(now: now)
         // One chunk now; the rest back in the queue.
         guard let (chunk, rest) = SlotRanges.firstChunk(SlotRanges.merge(ranges, lower: lower, upper: upper),
                                                          maxSlots: Int64(daysPerStep) * 86_400_000 / grid.milliseconds) else { return report }
         for range in rest {
-            try db.execute(sql: "INSERT INTO savings_dirty (building_id, from_instant, to_instant) VALUES (?, ?, ?)",
-                           arguments: [building, grid.start(of: range.lowerBound).millisecondsSince1970, grid.start(of: range.upperBound).millisecondsSince1970])
+            try db.execute("INSERT INTO savings_dirty (building_id, from_instant, to_instant) VALUES (?, ?, ?)",
+                           building, grid.start(of: range.lowerBound).millisecondsSince1970, grid.start(of: range.upperBound).millisecondsSince1970)
         }
 
         let input = try buildingInput(db, building: building, periods: periods, slots: chunk)
@@ -241,29 +298,28 @@ public struct SavingsUpkeep: Sendable {
     }
 
     /// Loads what the engine needs for a building over some slots.
-    func buildingInput(_ db: Database, building: String, periods: [InstallationPeriod], slots: Range<Int64>) throws -> BuildingInput {
+    func buildingInput(_ db: any SQLSession, building: String, periods: [InstallationPeriod], slots: Range<Int64>) throws -> BuildingInput {
         let grid = configuration.grid
         var seriesByDevice: [String: SlotSeries] = [:]
-        for device in Set(periods.map(\.device)) {
+        for device in Set(periods.map(\.device)).sorted() {
             var series = SlotSeries(slots: slots)
-            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?"),
-                                        arguments: [device, slots.lowerBound, slots.upperBound]) {
-                let offset = Int((row[0] as Int64) - slots.lowerBound)
-                series.energy[offset] = row[1]
-                series.quality[offset] = SlotQuality(rawValue: row[2]) ?? .missing
+            for row in try db.rows("SELECT slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?", device, slots.lowerBound, slots.upperBound) {
+                let offset = Int(try row[0].int64 - slots.lowerBound)
+                series.energy[offset] = try row[1].int64
+                series.quality[offset] = SlotQuality(rawValue: UInt8(clamping: try row[2].int64)) ?? .missing
             }
             seriesByDevice[device] = series
         }
-        let dwellingIDs = try String.fetchAll(db, sql: "SELECT id FROM dwelling WHERE building_id = ? ORDER BY id", arguments: [building])
+        let dwellingIDs = try db.rows("SELECT id FROM dwelling WHERE building_id = ? ORDER BY id", building).map { try $0[0].string }
         var tariffs: [String: [(since: LocalDate, value: TariffPlan)]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT t.dwelling_id, t.since, t.tariff FROM dwelling_tariff t JOIN dwelling d ON d.id = t.dwelling_id WHERE d.building_id = ?", arguments: [building]) {
-            guard let since = LocalDate(parsing: row["since"] as String), case .success(let plan) = TariffPlan.parse(row["tariff"]) else { continue }
-            tariffs[row["dwelling_id"], default: []].append((since, plan))
+        for row in try db.rows("SELECT t.dwelling_id, t.since, t.tariff FROM dwelling_tariff t JOIN dwelling d ON d.id = t.dwelling_id WHERE d.building_id = ? ORDER BY t.dwelling_id, t.since", building) {
+            guard let since = LocalDate(parsing: try row[1].string), case .success(let plan) = TariffPlan.parse(try row[2].string) else { continue }
+            tariffs[try row[0].string, default: []].append((since, plan))
         }
         var shares: [String: [(since: LocalDate, value: ShareMillionths)]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT s.dwelling_id, s.since, s.share FROM dwelling_share s JOIN dwelling d ON d.id = s.dwelling_id WHERE d.building_id = ?", arguments: [building]) {
-            guard let since = LocalDate(parsing: row["since"] as String), let share = Decimal6.parse(row["share"]) else { continue }
-            shares[row["dwelling_id"], default: []].append((since, share))
+        for row in try db.rows("SELECT s.dwelling_id, s.since, s.share FROM dwelling_share s JOIN dwelling d ON d.id = s.dwelling_id WHERE d.building_id = ? ORDER BY s.dwelling_id, s.since", building) {
+            guard let since = LocalDate(parsing: try row[1].string), let share = Decimal6.parse(try row[2].string) else { continue }
+            shares[try row[0].string, default: []].append((since, share))
         }
         let dwellings = dwellingIDs.map { id in
             DwellingInput(id: id, meters: periods.filter { $0.kind == .meter && $0.dwelling == id }.map {
@@ -271,29 +327,27 @@ public struct SavingsUpkeep: Sendable {
             }, tariff: Dated(tariffs[id] ?? []), share: Dated(shares[id] ?? []))
         }
         let producers = periods.filter { $0.kind == .pv }.map { ServedSeries(device: $0.device, series: seriesByDevice[$0.device]!, served: servedSlots($0)) }
-        let key = Dated(try Row.fetchAll(db, sql: "SELECT since, allocation_key FROM building_allocation_key WHERE building_id = ?", arguments: [building]).compactMap { row -> (since: LocalDate, value: AllocationKeyKind)? in
-            guard let since = LocalDate(parsing: row["since"] as String), let kind = AllocationKeyKind(rawValue: row["allocation_key"]) else { return nil }
+        let key = Dated(try db.rows("SELECT since, allocation_key FROM building_allocation_key WHERE building_id = ? ORDER BY since", building).compactMap { row -> (since: LocalDate, value: AllocationKeyKind)? in
+            guard let since = LocalDate(parsing: try row[0].string), let kind = AllocationKeyKind(rawValue: try row[1].string) else { return nil }
             return (since, kind)
         })
         var coefficients: [Int64: [ShareMillionths]] = [:]
         if key.entries.contains(where: { $0.value == .perSlot }) {
             let index = Dictionary(uniqueKeysWithValues: dwellingIDs.enumerated().map { ($1, $0) })
-            for row in try Row.fetchAll(db, sql: "SELECT slot_start, dwelling_id, coefficient FROM allocation_coefficient WHERE building_id = ? AND slot_start >= ? AND slot_start < ?",
-                                        arguments: [building, grid.start(of: slots.lowerBound).millisecondsSince1970, grid.start(of: slots.upperBound).millisecondsSince1970]) {
-                let start: Int64 = row[0]
-                guard start % grid.milliseconds == 0, let position = index[row[1]] else { continue }
-                coefficients[start / grid.milliseconds, default: [ShareMillionths](repeating: 0, count: dwellingIDs.count)][position] = row[2]
+            for row in try db.rows("SELECT slot_start, dwelling_id, coefficient FROM allocation_coefficient WHERE building_id = ? AND slot_start >= ? AND slot_start < ?",
+                                   building, grid.start(of: slots.lowerBound).millisecondsSince1970, grid.start(of: slots.upperBound).millisecondsSince1970) {
+                let start = try row[0].int64
+                guard start % grid.milliseconds == 0, let position = index[try row[1].string] else { continue }
+                coefficients[start / grid.milliseconds, default: [ShareMillionths](repeating: 0, count: dwellingIDs.count)][position] = try row[2].int64
             }
         }
         return BuildingInput(building: building, slots: slots, dwellings: dwellings, producers: producers, key: key, coefficients: coefficients)
     }
 
-    func writeSlots(_ db: Database, _ result: BuildingSlots) throws {
+    func writeSlots(_ db: any SQLSession, _ result: BuildingSlots) throws {
         let slots = result.slots
-        try db.execute(sql: "DELETE FROM dwelling_slot WHERE building_id = ? AND slot >= ? AND slot < ?", arguments: [result.building, slots.lowerBound, slots.upperBound])
-        try db.execute(sql: "DELETE FROM building_slot WHERE building_id = ? AND slot >= ? AND slot < ?", arguments: [result.building, slots.lowerBound, slots.upperBound])
-        let dwellingInsert = try db.cachedStatement(sql: "INSERT INTO dwelling_slot (building_id, slot, dwelling_id, consumption_wh, allocated_wh, savings_nano, quality) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        let buildingInsert = try db.cachedStatement(sql: "INSERT INTO building_slot (building_id, slot, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, quality) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        try db.execute("DELETE FROM dwelling_slot WHERE building_id = ? AND slot >= ? AND slot < ?", result.building, slots.lowerBound, slots.upperBound)
+        try db.execute("DELETE FROM building_slot WHERE building_id = ? AND slot >= ? AND slot < ?", result.building, slots.lowerBound, slots.upperBound)
         let n = result.slotCount
         for offset in 0..<n {
             let slot = slots.lowerBound + Int64(offset)
@@ -303,81 +357,85 @@ public struct SavingsUpkeep: Sendable {
                 guard result.inService[flat] else { continue }
                 anyone = true
                 guard result.consumptionKnown[flat] else { continue }
-                try dwellingInsert.execute(arguments: [result.building, slot, dwelling, result.consumption[flat], result.allocated[flat], result.savings[flat], result.quality[flat].rawValue])
+                try db.execute("INSERT INTO dwelling_slot (building_id, slot, dwelling_id, consumption_wh, allocated_wh, savings_nano, quality) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               result.building, slot, dwelling, result.consumption[flat], result.allocated[flat], result.savings[flat], result.quality[flat].rawValue)
             }
             let productionKnown = result.productionQuality[offset] != .missing
             guard anyone || productionKnown else { continue }
-            try buildingInsert.execute(arguments: [result.building, slot, productionKnown ? result.production[offset] : nil, result.buildingAllocated[offset],
-                                                   result.surplus[offset], result.buildingConsumption[offset], result.revenue[offset], result.buildingQuality[offset].rawValue])
+            try db.execute("INSERT INTO building_slot (building_id, slot, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, quality) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           result.building, slot, productionKnown ? result.production[offset] : nil, result.buildingAllocated[offset],
+                           result.surplus[offset], result.buildingConsumption[offset], result.revenue[offset], result.buildingQuality[offset].rawValue)
         }
     }
 
     /// Sums a building's day again from its slots; returns true when a figure changed.
-    func recomputeDay(_ db: Database, building: String, day: LocalDate, problems: String) throws -> Bool {
+    func recomputeDay(_ db: any SQLSession, building: String, day: LocalDate, problems: String) throws -> Bool {
         let slots = configuration.grid.slots(of: day, in: configuration.zone)
         let dayText = day.description
         var changed = false
         var old: [String: [Int64]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT dwelling_id, consumption_wh, allocated_wh, savings_nano, measured, estimated FROM dwelling_day WHERE building_id = ? AND day = ?",
-                                    arguments: [building, dayText]) {
-            old[row[0]] = [row[1], row[2], row[3], row[4], row[5]]
+        for row in try db.rows("SELECT dwelling_id, consumption_wh, allocated_wh, savings_nano, measured, estimated FROM dwelling_day WHERE building_id = ? AND day = ?",
+                               building, dayText) {
+            old[try row[0].string] = try (1...5).map { try row[$0].int64 }
         }
-        let fresh = try Row.fetchAll(db, sql: """
-            SELECT dwelling_id, SUM(consumption_wh), SUM(allocated_wh), SUM(savings_nano), SUM(quality = 1), SUM(quality = 2)
-            FROM dwelling_slot WHERE building_id = ? AND slot >= ? AND slot < ? GROUP BY dwelling_id
-            """, arguments: [building, slots.lowerBound, slots.upperBound])
+        // Sums cast to BIGINT: PostgreSQL's SUM of bigint is numeric.
+        let fresh = try db.rows("""
+            SELECT dwelling_id, CAST(SUM(consumption_wh) AS BIGINT), CAST(SUM(allocated_wh) AS BIGINT), CAST(SUM(savings_nano) AS BIGINT),
+                   CAST(SUM(CASE WHEN quality = 1 THEN 1 ELSE 0 END) AS BIGINT), CAST(SUM(CASE WHEN quality = 2 THEN 1 ELSE 0 END) AS BIGINT)
+            FROM dwelling_slot WHERE building_id = ? AND slot >= ? AND slot < ? GROUP BY dwelling_id ORDER BY dwelling_id
+            """, building, slots.lowerBound, slots.upperBound)
         var seen = Set<String>()
         for row in fresh {
-            let dwelling: String = row[0]
-            let values: [Int64] = [row[1], row[2], row[3], row[4], row[5]]
+            let dwelling = try row[0].string
+            let values = try (1...5).map { try row[$0].int64 }
             seen.insert(dwelling)
             if old[dwelling] != values {
                 changed = true
-                try db.execute(sql: """
+                try db.execute("""
                     INSERT INTO dwelling_day (dwelling_id, day, building_id, consumption_wh, allocated_wh, savings_nano, measured, estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (dwelling_id, day) DO UPDATE SET building_id = excluded.building_id, consumption_wh = excluded.consumption_wh,
                         allocated_wh = excluded.allocated_wh, savings_nano = excluded.savings_nano, measured = excluded.measured, estimated = excluded.estimated
-                    """, arguments: [dwelling, dayText, building, values[0], values[1], values[2], values[3], values[4]])
+                    """, dwelling, dayText, building, values[0], values[1], values[2], values[3], values[4])
             }
         }
-        for dwelling in old.keys where !seen.contains(dwelling) {
+        for dwelling in old.keys.sorted() where !seen.contains(dwelling) {
             changed = true
-            try db.execute(sql: "DELETE FROM dwelling_day WHERE dwelling_id = ? AND day = ?", arguments: [dwelling, dayText])
+            try db.execute("DELETE FROM dwelling_day WHERE dwelling_id = ? AND day = ?", dwelling, dayText)
         }
-        let oldBuilding = try Row.fetchOne(db, sql: "SELECT production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, measured, estimated, problems FROM building_day WHERE building_id = ? AND day = ?",
-                                           arguments: [building, dayText])
-        let sums = try Row.fetchOne(db, sql: """
-            SELECT COUNT(*), COALESCE(SUM(production_wh), 0), COALESCE(SUM(allocated_wh), 0), COALESCE(SUM(surplus_wh), 0), COALESCE(SUM(consumption_wh), 0),
-                   COALESCE(SUM(revenue_nano), 0), COALESCE(SUM(quality = 1), 0), COALESCE(SUM(quality = 2), 0)
+        let oldBuilding = try db.rows("SELECT production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, measured, estimated, problems FROM building_day WHERE building_id = ? AND day = ?",
+                                      building, dayText).first
+        guard let sums = try db.rows("""
+            SELECT COUNT(*), CAST(COALESCE(SUM(production_wh), 0) AS BIGINT), CAST(COALESCE(SUM(allocated_wh), 0) AS BIGINT), CAST(COALESCE(SUM(surplus_wh), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(consumption_wh), 0) AS BIGINT), CAST(COALESCE(SUM(revenue_nano), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(CASE WHEN quality = 1 THEN 1 ELSE 0 END), 0) AS BIGINT), CAST(COALESCE(SUM(CASE WHEN quality = 2 THEN 1 ELSE 0 END), 0) AS BIGINT)
             FROM building_slot WHERE building_id = ? AND slot >= ? AND slot < ?
-            """, arguments: [building, slots.lowerBound, slots.upperBound])!
-        if (sums[0] as Int64) == 0 && problems.isEmpty {
+            """, building, slots.lowerBound, slots.upperBound).first else { return changed }
+        if try sums[0].int64 == 0 && problems.isEmpty {
             if oldBuilding != nil {
-                try db.execute(sql: "DELETE FROM building_day WHERE building_id = ? AND day = ?", arguments: [building, dayText])
+                try db.execute("DELETE FROM building_day WHERE building_id = ? AND day = ?", building, dayText)
                 changed = true
             }
             return changed
         }
-        let values: [Int64] = (1...7).map { sums[$0] }
-        let oldValues: [Int64]? = oldBuilding.map { row in (0...6).map { row[$0] } }
-        if oldValues != values || (oldBuilding?[7] as String?) != problems {
+        let values = try (1...7).map { try sums[$0].int64 }
+        let oldValues: [Int64]? = try oldBuilding.map { row in try (0...6).map { try row[$0].int64 } }
+        if try oldValues != values || oldBuilding?[7].optionalString != problems {
             changed = changed || oldValues != values
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO building_day (building_id, day, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, measured, estimated, problems)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (building_id, day) DO UPDATE SET production_wh = excluded.production_wh, allocated_wh = excluded.allocated_wh,
                     surplus_wh = excluded.surplus_wh, consumption_wh = excluded.consumption_wh, revenue_nano = excluded.revenue_nano,
                     measured = excluded.measured, estimated = excluded.estimated, problems = excluded.problems
-                """, arguments: [building, dayText, values[0], values[1], values[2], values[3], values[4], values[5], values[6], problems])
+                """, building, dayText, values[0], values[1], values[2], values[3], values[4], values[5], values[6], problems)
         }
         return changed
     }
 
     /// Flags the day's month as revised when staff already exported it; returns 1 when newly flagged.
-    func flagRevised(_ db: Database, building: String, day: LocalDate, now: Instant) throws -> Int {
+    func flagRevised(_ db: any SQLSession, building: String, day: LocalDate, now: Instant) throws -> Int {
         let month = String(day.description.prefix(7))
-        try db.execute(sql: "UPDATE energy_month_export SET revised_at = ? WHERE building_id = ? AND month = ? AND (revised_at IS NULL OR revised_at < exported_at)",
-                       arguments: [now.millisecondsSince1970, building, month])
-        return db.changesCount
+        return try db.execute("UPDATE energy_month_export SET revised_at = ? WHERE building_id = ? AND month = ? AND (revised_at IS NULL OR revised_at < exported_at)",
+                              now.millisecondsSince1970, building, month)
     }
 }

@@ -1,0 +1,244 @@
+import Foundation
+import GRDB
+import HubCore
+import Logging
+import PostgresNIO
+
+/// A value going into or coming out of SQL, the same for both engines.
+public enum SQLValue: Sendable, Hashable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob([UInt8])
+
+    public var int64: Int64 {
+        get throws {
+            guard case .integer(let value) = self else { throw HubError.configuration("SQL: expected an integer, found \(self)") }
+            return value
+        }
+    }
+
+    public var optionalInt64: Int64? {
+        get throws { self == .null ? nil : try int64 }
+    }
+
+    public var string: String {
+        get throws {
+            guard case .text(let value) = self else { throw HubError.configuration("SQL: expected text, found \(self)") }
+            return value
+        }
+    }
+
+    public var optionalString: String? {
+        get throws { self == .null ? nil : try string }
+    }
+}
+
+/// What can be bound to a `?` of an `SQLSession` statement.
+public protocol SQLArgument {
+    var sqlValue: SQLValue { get }
+}
+
+extension Int64: SQLArgument { public var sqlValue: SQLValue { .integer(self) } }
+extension Int: SQLArgument { public var sqlValue: SQLValue { .integer(Int64(self)) } }
+extension UInt8: SQLArgument { public var sqlValue: SQLValue { .integer(Int64(self)) } }
+extension String: SQLArgument { public var sqlValue: SQLValue { .text(self) } }
+extension Double: SQLArgument { public var sqlValue: SQLValue { .real(self) } }
+extension SQLValue: SQLArgument { public var sqlValue: SQLValue { self } }
+extension Optional: SQLArgument where Wrapped: SQLArgument {
+    public var sqlValue: SQLValue { self?.sqlValue ?? .null }
+}
+
+/// Which engine a statement goes to, for the few places their SQL differs.
+public enum SQLDialect: Sendable {
+    case sqlite, postgres
+
+    /// The smallest of several values: SQLite's scalar MIN, PostgreSQL's LEAST.
+    public func least(_ values: String...) -> String {
+        (self == .sqlite ? "MIN(" : "LEAST(") + values.joined(separator: ", ") + ")"
+    }
+
+    public func greatest(_ values: String...) -> String {
+        (self == .sqlite ? "MAX(" : "GREATEST(") + values.joined(separator: ", ") + ")"
+    }
+
+    /// The table holding every folded reading: SQLite's device-ordered table beside its journal,
+    /// PostgreSQL's partitioned table.
+    public var foldedReadings: String { self == .sqlite ? "reading_by_device" : "reading" }
+}
+
+/// One engine's connection inside a transaction, as the synchronous code that runs on both sees it
+/// (the savings upkeep): statements with `?` placeholders, rows of `SQLValue`s. Written in the
+/// SQL both engines accept; where they differ, `dialect` says which to write. Sums are cast to
+/// BIGINT (PostgreSQL's SUM of bigint is numeric). Blocking: for a thread of its own, never
+/// Swift's pool.
+public protocol SQLSession {
+    var dialect: SQLDialect { get }
+    func rows(_ sql: String, _ arguments: [any SQLArgument]) throws -> [[SQLValue]]
+    /// Runs a statement; returns how many rows it changed.
+    @discardableResult
+    func execute(_ sql: String, _ arguments: [any SQLArgument]) throws -> Int
+}
+
+extension SQLSession {
+    public func rows(_ sql: String, _ arguments: any SQLArgument...) throws -> [[SQLValue]] { try rows(sql, arguments) }
+
+    /// The first column of the first row (nil when there is no row or it is NULL).
+    public func int64(_ sql: String, _ arguments: any SQLArgument...) throws -> Int64? {
+        try rows(sql, arguments).first?.first?.optionalInt64
+    }
+
+    public func string(_ sql: String, _ arguments: any SQLArgument...) throws -> String? {
+        try rows(sql, arguments).first?.first?.optionalString
+    }
+
+    @discardableResult
+    public func execute(_ sql: String, _ arguments: any SQLArgument...) throws -> Int { try execute(sql, arguments) }
+}
+
+/// SQLite through GRDB, in the caller's transaction.
+public struct SQLiteSession: SQLSession {
+    public let db: Database
+
+    public init(_ db: Database) { self.db = db }
+
+    public var dialect: SQLDialect { .sqlite }
+
+    public func rows(_ sql: String, _ arguments: [any SQLArgument]) throws -> [[SQLValue]] {
+        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: Self.arguments(arguments)).map { row in
+            row.databaseValues.map { value in
+                switch value.storage {
+                case .null: return .null
+                case .int64(let integer): return .integer(integer)
+                case .double(let double): return .real(double)
+                case .string(let string): return .text(string)
+                case .blob(let data): return .blob(Array(data))
+                }
+            }
+        }
+    }
+
+    public func execute(_ sql: String, _ arguments: [any SQLArgument]) throws -> Int {
+        try db.cachedStatement(sql: sql).execute(arguments: Self.arguments(arguments))
+        return db.changesCount
+    }
+
+    static func arguments(_ values: [any SQLArgument]) -> StatementArguments {
+        StatementArguments(values.map { argument -> (any DatabaseValueConvertible)? in
+            switch argument.sqlValue {
+            case .null: return nil
+            case .integer(let value): return value
+            case .real(let value): return value
+            case .text(let value): return value
+            case .blob(let value): return Data(value)
+            }
+        })
+    }
+}
+
+/// PostgreSQL on one connection of its own, blocking its caller's thread while the server answers
+/// (postgres-nio's futures, waited for off the event loop and off Swift's pool).
+public final class PostgresBlockingSession: SQLSession {
+    public let connection: PostgresConnection
+    let logger: Logger
+
+    public var dialect: SQLDialect { .postgres }
+
+    /// Connects; `close()` when done.
+    @available(*, noasync, message: "blocks its thread: call it from BlockingWork.run or a thread of its own")
+    public init(_ location: PostgresLocation, logger: Logger) throws {
+        let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
+                                                             password: location.password, database: location.database,
+                                                             tls: Self.tls(location.tls))
+        self.connection = try PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.next(), configuration: configuration,
+                                                         id: Int.random(in: 1...Int(Int32.max)), logger: logger).wait()
+        self.logger = logger
+    }
+
+    static func tls(_ mode: PostgresLocation.TLSMode) -> PostgresConnection.Configuration.TLS {
+        switch mode {
+        case .disable: return .disable
+        case .prefer: return .prefer(try! .init(configuration: .makeClientConfiguration()))
+        case .require: return .require(try! .init(configuration: .makeClientConfiguration()))
+        }
+    }
+
+    @available(*, noasync, message: "blocks its thread")
+    public func close() {
+        try? connection.close().wait()
+    }
+
+    /// Runs `body` in one transaction on this connection (a serialization failure is the caller's to retry).
+    @available(*, noasync, message: "blocks its thread")
+    public func transaction<T>(_ body: (PostgresBlockingSession) throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let value = try body(self)
+            try execute("COMMIT")
+            return value
+        } catch {
+            _ = try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    public func rows(_ sql: String, _ arguments: [any SQLArgument]) throws -> [[SQLValue]] {
+        let result = try connection.query(Self.query(sql, arguments), logger: logger).wait()
+        return try result.map { row in try row.map(Self.value) }
+    }
+
+    public func execute(_ sql: String, _ arguments: [any SQLArgument]) throws -> Int {
+        let result = try connection.query(Self.query(sql, arguments), logger: logger).wait()
+        return result.metadata.rows ?? 0
+    }
+
+    /// `?` placeholders (outside quotes) become `$1`, `$2`...; the values are bound, never spliced.
+    static func query(_ sql: String, _ arguments: [any SQLArgument]) -> PostgresQuery {
+        var text = ""
+        var number = 0
+        var quote: Character?
+        for character in sql {
+            if let open = quote {
+                if character == open { quote = nil }
+                text.append(character)
+            } else if character == "'" || character == "\"" {
+                quote = character
+                text.append(character)
+            } else if character == "?" {
+                number += 1
+                text += "$\(number)"
+            } else {
+                text.append(character)
+            }
+        }
+        var bindings = PostgresBindings(capacity: arguments.count)
+        for argument in arguments {
+            switch argument.sqlValue {
+            case .null: bindings.appendNull()
+            case .integer(let value): bindings.append(value)
+            case .real(let value): bindings.append(value)
+            case .text(let value): bindings.append(value)
+            case .blob(let value): bindings.append(ByteBuffer(bytes: value))
+            }
+        }
+        return PostgresQuery(unsafeSQL: text, binds: bindings)
+    }
+
+    static func value(_ cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8: return .integer(try cell.decode(Int64.self))
+        case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+        case .float4, .float8: return .real(try cell.decode(Double.self))
+        case .numeric:
+            let decimal = try cell.decode(Decimal.self)
+            guard let integer = Int64(exactly: NSDecimalNumber(decimal: decimal).int64Value), Decimal(integer) == decimal else {
+                throw HubError.configuration("SQL: \(decimal) in column \(cell.columnName) is not a whole number")
+            }
+            return .integer(integer)
+        case .bytea: return .blob(Array(buffer: try cell.decode(ByteBuffer.self)))
+        default: return .text(try cell.decode(String.self))
+        }
+    }
+}
