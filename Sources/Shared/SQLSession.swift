@@ -193,12 +193,21 @@ public final class PostgresBlockingSession: SQLSession {
         return result.metadata.rows ?? 0
     }
 
-    /// `?` placeholders (outside quotes) become `$1`, `$2`...; the values are bound, never spliced.
+    /// `?` placeholders (outside quotes) become `$1`, `$2`..., SQLite's numbered `?NNN` become
+    /// `$NNN`; the values are bound, never spliced.
     static func query(_ sql: String, _ arguments: [any SQLArgument]) -> PostgresQuery {
+        PostgresQuery(unsafeSQL: placeholders(sql), binds: bindings(arguments))
+    }
+
+    static func placeholders(_ sql: String) -> String {
+        let characters = Array(sql)
         var text = ""
         var number = 0
         var quote: Character?
-        for character in sql {
+        var index = 0
+        while index < characters.count {
+            let character = characters[index]
+            index += 1
             if let open = quote {
                 if character == open { quote = nil }
                 text.append(character)
@@ -206,12 +215,24 @@ public final class PostgresBlockingSession: SQLSession {
                 quote = character
                 text.append(character)
             } else if character == "?" {
-                number += 1
-                text += "$\(number)"
+                var digits = ""
+                while index < characters.count, characters[index].isASCII, characters[index].isNumber {
+                    digits.append(characters[index])
+                    index += 1
+                }
+                if digits.isEmpty {
+                    number += 1
+                    digits = "\(number)"
+                }
+                text += "$" + digits
             } else {
                 text.append(character)
             }
         }
+        return text
+    }
+
+    static func bindings(_ arguments: [any SQLArgument]) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: arguments.count)
         for argument in arguments {
             switch argument.sqlValue {
@@ -222,7 +243,7 @@ public final class PostgresBlockingSession: SQLSession {
             case .blob(let value): bindings.append(ByteBuffer(bytes: value))
             }
         }
-        return PostgresQuery(unsafeSQL: text, binds: bindings)
+        return bindings
     }
 
     static func value(_ cell: PostgresCell) throws -> SQLValue {
@@ -240,5 +261,94 @@ public final class PostgresBlockingSession: SQLSession {
         case .bytea: return .blob(Array(buffer: try cell.decode(ByteBuffer.self)))
         default: return .text(try cell.decode(String.self))
         }
+    }
+}
+
+/// Reads in one transaction through an `SQLSession`, from async code: SQLite's reader pool, or a
+/// few PostgreSQL connections used from threads of their own. What reads the same tables on both
+/// engines (the energy figures) is written once against this.
+public protocol SQLReading: Sendable {
+    func readSQL<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
+}
+
+extension HubDatabase: SQLReading {
+    public func readSQL<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try await read { db in try body(SQLiteSession(db)) }
+    }
+}
+
+/// A few PostgreSQL connections for `SQLReading`: each read takes one (waiting on a thread of its
+/// own while all are busy, never on Swift's pool), runs in a read-only transaction with one
+/// snapshot, and gives it back. A connection that failed is closed and replaced at the next read.
+public final class PostgresReaders: SQLReading, @unchecked Sendable {
+    public let location: PostgresLocation
+    let limit: Int
+    let logger: Logger
+    private let condition = NSCondition()
+    private var idle: [PostgresBlockingSession] = []
+    private var open = 0
+
+    public init(_ location: PostgresLocation, connections: Int = 4, logger: Logger = Logger(label: "hub.postgres.readers")) {
+        self.location = location
+        self.limit = max(1, connections)
+        self.logger = logger
+    }
+
+    public func readSQL<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try await BlockingWork.run { [self] in
+            let session = try lease()
+            do {
+                let value = try session.transaction { session in
+                    try session.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    return try body(session)
+                }
+                release(session, healthy: true)
+                return value
+            } catch {
+                release(session, healthy: !HubPostgres.isUnavailable(error))
+                throw error
+            }
+        }
+    }
+
+    @available(*, noasync, message: "waits for a connection: from a thread of its own")
+    func lease() throws -> PostgresBlockingSession {
+        condition.lock()
+        while idle.isEmpty && open >= limit { condition.wait() }
+        if let session = idle.popLast() {
+            condition.unlock()
+            return session
+        }
+        open += 1
+        condition.unlock()
+        do {
+            return try PostgresBlockingSession(location, logger: logger)
+        } catch {
+            condition.lock()
+            open -= 1
+            condition.signal()
+            condition.unlock()
+            throw error
+        }
+    }
+
+    @available(*, noasync, message: "closes a connection: from a thread of its own")
+    func release(_ session: PostgresBlockingSession, healthy: Bool) {
+        if !healthy { session.close() }
+        condition.lock()
+        if healthy { idle.append(session) } else { open -= 1 }
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Closes the idle connections (at shutdown).
+    @available(*, noasync, message: "closes connections: from a thread of its own")
+    public func close() {
+        condition.lock()
+        let sessions = idle
+        idle = []
+        open -= sessions.count
+        condition.unlock()
+        for session in sessions { session.close() }
     }
 }
