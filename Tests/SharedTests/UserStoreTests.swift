@@ -338,3 +338,27 @@ extension UserStoreTests {
         }
     }
 }
+
+extension UserStoreTests {
+    /// Two staff adding the same name at once (two processes on PostgreSQL): one account, and the
+    /// others get the store's conflict, not a database error.
+    @Test(arguments: Backend.allCases) func concurrentAddsOfOneNameMakeOneAccount(_ backend: Backend) async throws {
+        try await Self.withUsers(backend) { database, users in
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<4 {
+                    group.addTask {
+                        do {
+                            try await users.add(name: "marie", role: .staff, dwelling: nil, estate: nil, password: "password-\(index)00", by: .testStaff, at: UserStoreTests.now)
+                            return true
+                        } catch let error as HubError where error.kind == .conflict && error.code == "exists" && error.field == "name" {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count == 1)
+            #expect(try await userCount(database) == 1)
+        }
+    }
+}
