@@ -421,5 +421,7 @@ extension SharedSchema {
             );
             CREATE INDEX api_token_by_user ON api_token(user_name);
             """),
+        // SQLite's implicit rowid, which orders a user's tokens made in the same millisecond.
+        PostgresMigration("shared-2-api-token-rowid", "ALTER TABLE api_token ADD COLUMN rowid bigint GENERATED ALWAYS AS IDENTITY"),
     ]
 }

@@ -15,9 +15,8 @@ public struct SQLiteStatementArchive: StatementArchive {
                 SELECT revision, exported_at, exported_by, changes FROM statement_revision WHERE month = ? AND scope = ? AND completed_at IS NOT NULL
                 ORDER BY revision DESC LIMIT 1
                 """, arguments: [month, scope]) else { return nil }
-            let changes = try JSONDecoder().decode([StatementChange].self, from: Data((row["changes"] as String).utf8))
-            return StatementRevision(month: month, scope: scope, number: row["revision"], exportedAt: Instant(millisecondsSince1970: row["exported_at"]),
-                                     exportedBy: row["exported_by"], changes: changes)
+            return try StatementArchiveRows.revision(month: month, scope: scope, number: row["revision"], exportedAt: row["exported_at"],
+                                                     exportedBy: row["exported_by"], changes: row["changes"])
         }
     }
 
@@ -29,16 +28,14 @@ public struct SQLiteStatementArchive: StatementArchive {
     }
 
     public func open(_ revision: StatementRevision) async throws {
-        let changes = String(decoding: try HubJSON.encoder.encode(revision.changes), as: UTF8.self)
+        let changes = try StatementArchiveRows.changes(revision)
         try await database.write { db in
             // An export that stopped half-way (a crash, a full disk) left an unfinished revision: it was never sent.
             try db.execute(sql: "DELETE FROM statement_document WHERE (month, scope, revision) IN (SELECT month, scope, revision FROM statement_revision WHERE month = ? AND scope = ? AND completed_at IS NULL)",
                            arguments: [revision.month, revision.scope])
             try db.execute(sql: "DELETE FROM statement_revision WHERE month = ? AND scope = ? AND completed_at IS NULL", arguments: [revision.month, revision.scope])
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(revision) FROM statement_revision WHERE month = ? AND scope = ?", arguments: [revision.month, revision.scope]) ?? 0
-            guard revision.number == latest + 1 else {
-                throw HubError.conflict(field: "revision", code: "revision_exists", "revision \(revision.number) of \(revision.month) is not the next one (the latest is \(latest))")
-            }
+            try StatementArchiveRows.checkNext(revision, latest: latest)
             try db.execute(sql: "INSERT INTO statement_revision (month, scope, revision, exported_at, exported_by, changes) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [revision.month, revision.scope, revision.number, revision.exportedAt.millisecondsSince1970, revision.exportedBy, changes])
         }
@@ -95,5 +92,26 @@ public struct SQLiteStatementArchive: StatementArchive {
                     BEGIN SELECT RAISE(ABORT, 'an exported statement is never deleted'); END;
                 """)
         }
+    }
+}
+
+/// What both archives do alike outside their SQL: the changes as JSON text, and the rule that
+/// revisions are numbered 1, 2, 3... with no gap.
+enum StatementArchiveRows {
+    static func changes(_ revision: StatementRevision) throws -> String {
+        String(decoding: try HubJSON.encoder.encode(revision.changes), as: UTF8.self)
+    }
+
+    static func revision(month: String, scope: String, number: Int, exportedAt: Int64, exportedBy: String, changes: String) throws -> StatementRevision {
+        StatementRevision(month: month, scope: scope, number: number, exportedAt: Instant(millisecondsSince1970: exportedAt), exportedBy: exportedBy,
+                          changes: try JSONDecoder().decode([StatementChange].self, from: Data(changes.utf8)))
+    }
+
+    static func checkNext(_ revision: StatementRevision, latest: Int) throws {
+        guard revision.number == latest + 1 else { throw notNext(revision, latest: latest) }
+    }
+
+    static func notNext(_ revision: StatementRevision, latest: Int) -> HubError {
+        HubError.conflict(field: "revision", code: "revision_exists", "revision \(revision.number) of \(revision.month) is not the next one (the latest is \(latest))")
     }
 }

@@ -1,0 +1,147 @@
+import Foundation
+import HubCore
+import HubTestSupport
+import Logging
+import PostgresNIO
+import Shared
+import Synchronization
+import Testing
+
+/// Background work runs in exactly one hub process among several sharing one PostgreSQL server
+/// (an advisory lock on a dedicated connection), and another takes over within the retry interval
+/// when the leader stops, or its connection is cut from outside. Each lease stands for a process.
+@Suite struct BackgroundLeaseTests {
+    static let settings = BackgroundLease.Settings(retry: .milliseconds(300), check: .milliseconds(500), checkTimeout: .seconds(1))
+
+    /// Which leases' work started, runs now, and was cancelled.
+    final class Work: Sendable {
+        struct State {
+            var started: [String] = []
+            var running: Set<String> = []
+            var cancelled: [String] = []
+            var mostAtOnce = 0
+        }
+
+        let state = Mutex(State())
+
+        func closure(_ name: String) -> @Sendable () async throws -> Void {
+            { [self] in
+                state.withLock {
+                    $0.started.append(name)
+                    $0.running.insert(name)
+                    $0.mostAtOnce = max($0.mostAtOnce, $0.running.count)
+                }
+                do {
+                    try await Task.sleep(for: .seconds(3600))
+                } catch {
+                    state.withLock {
+                        $0.running.remove(name)
+                        $0.cancelled.append(name)
+                    }
+                    throw error
+                }
+            }
+        }
+
+        var snapshot: State { state.withLock { $0 } }
+    }
+
+    static let logger = Logger(label: "test.lease", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    static func lease(_ name: String, key: Int64 = 42, _ location: PostgresLocation, _ work: Work) -> BackgroundLease {
+        BackgroundLease(name: name, key: key, location: location, settings: settings, logger: logger, work: work.closure(name))
+    }
+
+    static func start(_ lease: BackgroundLease) -> Task<Void, Never> {
+        Task { try? await lease.run() }
+    }
+
+    /// Two leases on one key, running, once one of them leads (its index is given back).
+    static func twoLeases(_ location: PostgresLocation, _ work: Work) async throws -> ([BackgroundLease], [Task<Void, Never>], Int) {
+        let leases = [lease("a", location, work), lease("b", location, work)]
+        let tasks = leases.map(start)
+        do {
+            try await waitUntil(timeout: .seconds(10), "a leader") { leases.contains(where: \.isLeader) }
+        } catch {
+            tasks.forEach { $0.cancel() }
+            throw error
+        }
+        return (leases, tasks, leases.firstIndex(where: \.isLeader) ?? 0)
+    }
+
+    @Test func twoLeasesOnOneKeyRunTheWorkOnce() async throws {
+        let location = try await PostgresTestServer.database("lease")
+        let work = Work()
+        let (leases, tasks, _) = try await Self.twoLeases(location, work)
+        defer { tasks.forEach { $0.cancel() } }
+        // Several retry intervals: the other lease keeps trying and keeps failing.
+        try await Task.sleep(for: .seconds(2))
+        #expect(leases.filter { $0.isLeader }.count == 1)
+        let state = work.snapshot
+        #expect(state.started.count == 1 && state.running.count == 1 && state.mostAtOnce == 1, "\(state.started)")
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+        #expect(work.snapshot.running.isEmpty, "stopping the service cancels its work")
+        #expect(leases.allSatisfy { !$0.isLeader })
+    }
+
+    @Test func whenTheLeaderStopsAnotherTakesOverWithinTheRetryInterval() async throws {
+        let location = try await PostgresTestServer.database("lease")
+        let work = Work()
+        let (leases, tasks, leader) = try await Self.twoLeases(location, work)
+        defer { tasks.forEach { $0.cancel() } }
+        let follower = 1 - leader
+        let stopped = ContinuousClock.now
+        tasks[leader].cancel()
+        await tasks[leader].value
+        try await waitUntil(timeout: .seconds(10), "the other lease leads") { leases[follower].isLeader && work.snapshot.running == [leases[follower].name] }
+        let takeover = ContinuousClock.now - stopped
+        print("background lease: takeover after the leader stopped: \(takeover) (retry \(Self.settings.retry))")
+        #expect(takeover < Self.settings.retry + .seconds(1))
+        #expect(work.snapshot.cancelled == [leases[leader].name])
+        #expect(work.snapshot.mostAtOnce == 1)
+    }
+
+    /// The leader's connection cut by the server (`pg_terminate_backend`): its work is cancelled,
+    /// and the other lease takes over; the cut one reconnects and follows.
+    @Test func aLeaderWhoseConnectionIsCutStopsAndAnotherTakesOver() async throws {
+        let location = try await PostgresTestServer.database("lease")
+        let work = Work()
+        let (leases, tasks, leader) = try await Self.twoLeases(location, work)
+        defer { tasks.forEach { $0.cancel() } }
+        let follower = 1 - leader
+        let cut = ContinuousClock.now
+        try await HubPostgres(location, maximumConnections: 1, logger: Self.logger).withRunning { admin in
+            let terminated = try await admin.transaction { connection in
+                try await connection.column("""
+                    SELECT pg_terminate_backend(pid) FROM pg_locks
+                    WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    """, as: Bool.self, logger: admin.logger)
+            }
+            #expect(terminated == [true], "one connection held the lock")
+        }
+        try await waitUntil(timeout: .seconds(10), "the cut leader's work cancelled") { work.snapshot.cancelled == [leases[leader].name] }
+        let stopped = ContinuousClock.now - cut
+        try await waitUntil(timeout: .seconds(10), "the other lease leads") { leases[follower].isLeader && work.snapshot.running == [leases[follower].name] }
+        let takeover = ContinuousClock.now - cut
+        print("background lease: after pg_terminate_backend, the leader's work stopped after \(stopped), the other took over after \(takeover) (retry \(Self.settings.retry))")
+        #expect(takeover < Self.settings.retry + .seconds(1))
+        #expect(!leases[leader].isLeader)
+        // The cut lease comes back as a follower: still only one runs the work.
+        try await Task.sleep(for: .seconds(1))
+        #expect(leases.filter { $0.isLeader }.count == 1 && work.snapshot.running.count == 1)
+    }
+
+    @Test func differentKeysDoNotExcludeEachOther() async throws {
+        let location = try await PostgresTestServer.database("lease")
+        let work = Work()
+        let leases = [Self.lease("upkeep", key: BackgroundLease.key(for: "savings-upkeep"), location, work),
+                      Self.lease("retention", key: BackgroundLease.key(for: "retention"), location, work)]
+        #expect(leases[0].key != leases[1].key)
+        #expect(BackgroundLease.key(for: "savings-upkeep") == BackgroundLease.key(for: "savings-upkeep"), "every process derives the same key")
+        let tasks = leases.map(Self.start)
+        defer { tasks.forEach { $0.cancel() } }
+        try await waitUntil(timeout: .seconds(10), "both lead") { leases.allSatisfy(\.isLeader) }
+        #expect(work.snapshot.running == ["upkeep", "retention"])
+    }
+}
