@@ -9,12 +9,7 @@ extension PostgresCarShareStore {
     /// lock, so concurrent retries from several processes replay the first), with a gapless receipt number.
     public func recordPayment(_ input: NewPayment, by identity: Identity, at now: Instant) async throws -> (payment: PaymentView, replayed: Bool) {
         try identity.require(.manage, .payments, "recording a payment")
-        let key = try Self.checkKey(input.idempotencyKey)
-        try Check.positive(input.amountCents)
-        if identity.role == .driver && input.method != .cash { throw denied("method", "a driver records cash handed over during a trip, not cheques or transfers") }
-        let note = try Check.text(input.note, field: "note", max: 500)
-        let fingerprint = try Self.fingerprint(input)
-        let date = input.on ?? today(now)
+        let (key, note, fingerprint, date) = try checkPayment(input, by: identity, at: now)
         return try await write { db in
             if let first = try await replay(db, key: key, scope: "payment", fingerprint: fingerprint, as: PaymentView.self) { return (first, true) }
             let member = try await memberScope(db, input.member)
