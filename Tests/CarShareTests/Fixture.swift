@@ -17,7 +17,7 @@ import Testing
 
 /// A real SQLite file with the whole hub schema, a small registry (two estates), users of every
 /// role with tokens, and the real router.
-struct Fixture {
+struct Fixture: Sendable {
     static let now = Instant.parseRFC3339("2026-03-13T09:00:00Z")!
     static let zone = LocalTimeZone.paris
 
@@ -85,6 +85,11 @@ struct Fixture {
     }
 
     func seed(memberships: Bool = true) async throws -> Seed {
+        try await Fixture.seed(store, memberships: memberships)
+    }
+
+    /// The seed on either store.
+    static func seed(_ store: any CarShareStore, memberships: Bool = true) async throws -> Seed {
         let vehicle = try await store.addVehicle(NewVehicle(name: "Zoé", plate: "GA-123-BC", batteryCapacityWh: WattHours(52_000), initialOdometerKm: 12_000), by: Fixture.staff)
         let checked = LocalDate(year: 2026, month: 1, day: 5)!
         let jean = try await store.addDriver(NewDriver(name: "Jean", user: Fixture.driver.name, licenceCheckedOn: checked, trainedOn: checked), by: Fixture.staff)

@@ -54,7 +54,7 @@ enum Hledger {
 /// charging and corrections keep every ledger invariant, and hledger agrees with the hub.
 @Suite struct LedgerPropertyTests {
     struct World {
-        var fixture: Fixture
+        var fixture: any StoreFixture
         var seed: Fixture.Seed
         var members: [Int64]
         var now: Instant
@@ -66,6 +66,39 @@ enum Hledger {
 
     @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
     func randomOperationsKeepEveryInvariantAndHledgerAgrees(seed: UInt64) async throws {
+        _ = try await run(seed: seed, on: .sqlite)
+    }
+
+    /// The same seeded sequence through the SQLite and the PostgreSQL store: the same journal, to
+    /// the character, the same balances, statements, ledger heads and verification.
+    @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
+    func theSameSequenceGivesTheSameLedgerOnSQLiteAndPostgreSQL(seed: UInt64) async throws {
+        let sqlite = try await run(seed: seed, on: .sqlite)
+        let postgres = try await run(seed: seed, on: .postgres)
+        #expect(postgres.operations == sqlite.operations)
+        #expect(postgres.journal == sqlite.journal)
+        #expect(postgres.balances == sqlite.balances)
+        #expect(postgres.verify == sqlite.verify && postgres.verify.ok)
+        #expect(postgres.statements == sqlite.statements)
+        #expect(postgres.heads == sqlite.heads)
+        #expect(postgres.cashBook == sqlite.cashBook)
+        #expect(postgres.journal.count > 1000, "the sequence posted entries")
+    }
+
+    /// What a sequence leaves, compared between the stores.
+    struct Outcome: Sendable {
+        var operations: [String: [Int]]
+        var journal: String
+        var balances: BalancesReport
+        var verify: VerifyReport
+        var statements: [MemberStatement]
+        var heads: [LedgerHead]
+        var cashBook: CashBook
+    }
+
+    /// Runs the seeded sequence on a new store of `backend`, checking every invariant after each
+    /// step and hledger's agreement at the end.
+    func run(seed: UInt64, on backend: Backend) async throws -> Outcome {
         let hledger = try #require(Hledger.path, "hledger is not installed: apt-get install hledger (.ci/run installs it)")
         _ = hledger
         // The project's seeded generator, started where SplitMix64 from `seed` starts: a failing seed replays.
@@ -74,24 +107,38 @@ enum Hledger {
         settings.usePrepaidCreditFirst = Bool.random(using: &random)
         settings.lateCancellationKeepsFee = Bool.random(using: &random)
         settings.socialTransport.enabled = Bool.random(using: &random)
-        let fixture = try await Fixture(carshare: settings)
-        let people = try await fixture.seed(memberships: false)
-        var members = [people.alice, people.bob, people.chloe]
-        for name in ["Gaston", "Hélène"] { members.append(try await fixture.store.addMember(NewMember(name: name), by: Fixture.staff, at: Fixture.now).id) }
-        var world = World(fixture: fixture, seed: people, members: members, now: Instant.parseRFC3339("2026-02-20T08:00:00Z")!)
-        for _ in 0..<90 {
-            world.now = world.now.adding(seconds: Int64.random(in: 1...20, using: &random) * 3600)
-            let name = try await step(&world, &random)
-            try await checkInvariants(world, after: name)
+        return try await withStoreFixture(backend, carshare: settings) { fixture in
+            let people = try await fixture.seed(memberships: false)
+            var members = [people.alice, people.bob, people.chloe]
+            for name in ["Gaston", "Hélène"] { members.append(try await fixture.carShare.addMember(NewMember(name: name), by: Fixture.staff, at: Fixture.now).id) }
+            var world = World(fixture: fixture, seed: people, members: members, now: Instant.parseRFC3339("2026-02-20T08:00:00Z")!)
+            for _ in 0..<90 {
+                world.now = world.now.adding(seconds: Int64.random(in: 1...20, using: &random) * 3600)
+                let name = try await step(&world, &random)
+                try await checkInvariants(world, after: name)
+            }
+            // Every kind of operation happened and was sometimes refused: the sequence really explored.
+            #expect(world.operations.values.reduce(0) { $0 + $1.ok } > 30, "\(world.operations)")
+            try await compareWithHledger(world)
+            let store = fixture.carShare
+            var statements: [MemberStatement] = []
+            for member in world.members { statements.append(try await store.statement(member: member, by: Fixture.staff)) }
+            var heads: [LedgerHead] = []
+            var month = LocalDate(year: 2026, month: 2, day: 1)!
+            while month <= store.zone.localDate(of: world.now) {
+                heads.append(try await store.ledgerHead(month: month.monthKey, by: Fixture.staff))
+                month = month.firstOfNextMonth
+            }
+            return Outcome(operations: world.operations.mapValues { [$0.ok, $0.refused] }, journal: try await store.journal(by: Fixture.staff),
+                           balances: try await store.balances(by: Fixture.staff), verify: try await store.verify(by: Fixture.staff),
+                           statements: statements, heads: heads,
+                           cashBook: try await store.cashBook(from: LocalDate(year: 2026, month: 1, day: 1)!, to: LocalDate(year: 2026, month: 12, day: 31)!, by: Fixture.staff))
         }
-        // Every kind of operation happened and was sometimes refused: the sequence really explored.
-        #expect(world.operations.values.reduce(0) { $0 + $1.ok } > 30, "\(world.operations)")
-        try await compareWithHledger(world)
     }
 
     /// One random operation; a refusal must be a HubError (a user's mistake), anything else fails.
     func step(_ world: inout World, _ random: inout SeededGenerator) async throws -> String {
-        let store = world.fixture.store
+        let store = world.fixture.carShare
         let staff = Fixture.staff
         let now = world.now
         let today = store.zone.localDate(of: now)
@@ -137,9 +184,9 @@ enum Hledger {
                 let logged = try await store.logTrip(input, by: staff, at: now)
                 world.odometer = max(world.odometer, logged.trip.endOdometerKm)
                 // A retry of the same log books nothing.
-                let before = try world.fixture.counts()
+                let before = try await world.fixture.counts()
                 let retry = try await store.logTrip(input, by: staff, at: now)
-                let after = try world.fixture.counts()
+                let after = try await world.fixture.counts()
                 #expect(retry.replayed && retry.trip == logged.trip && after == before)
             case 55..<72:
                 name = "payment"
@@ -147,10 +194,10 @@ enum Hledger {
                 let key = retry ? world.usedKeys.randomElement(using: &random)! : "pay-\(UUID().uuidString)"
                 if retry {
                     // Replays only the exact same request; anything else is refused by name.
-                    let before = try world.fixture.counts()
+                    let before = try await world.fixture.counts()
                     do {
                         _ = try await store.recordPayment(NewPayment(idempotencyKey: key, member: member, amountCents: Cents(100), method: .cash, on: today), by: staff, at: now)
-                        #expect(try world.fixture.counts() == before)
+                        #expect(try await world.fixture.counts() == before)
                     } catch let error as HubError {
                         #expect(error.code == "idempotency_key_reused" || error.code == "closed_period", "\(error)")
                     }
@@ -175,7 +222,7 @@ enum Hledger {
                                                 by: staff, at: now)
             case 88..<95:
                 name = "correction"
-                let count = try await world.fixture.database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM carshare_entry")! }
+                let count = Int64(try await world.fixture.allEntries().count)
                 guard count > 0 else { return "correction (none)" }
                 let original = try await store.entryView(Int64.random(in: 1...count, using: &random), by: staff)
                 let repost = Bool.random(using: &random)
@@ -202,7 +249,7 @@ enum Hledger {
     /// Every invariant of carshare.md section 3, checked from the stored rows.
     func checkInvariants(_ world: World, after name: String) async throws {
         let fixture = world.fixture
-        let entries = try await fixture.database.pool.read { db in try fixture.store.allEntries(db) }
+        let entries = try await fixture.allEntries()
         // 1. balanced, at least two lines, integer cents (the column is INTEGER, STRICT)
         for entry in entries {
             #expect(throws: Never.self, "entry \(entry.number) after \(name)") {
@@ -210,7 +257,7 @@ enum Hledger {
             }
         }
         // 2 + 5 + 8. numbers gapless, chain intact (nothing edited), receipts gapless
-        let report = try fixture.store.verifySync()
+        let report = try await fixture.verifyNow()
         #expect(report.ok, "after \(name): \(report)")
         // 2. reversals mirror their original exactly
         for entry in entries where entry.kind == .reversal {
@@ -219,7 +266,7 @@ enum Hledger {
             #expect(entry.lines == mirrored)
         }
         // 3. the balance report is the sum of the lines
-        let balances = try await fixture.store.balances(by: Fixture.staff)
+        let balances = try await fixture.carShare.balances(by: Fixture.staff)
         let allLines: [LedgerLine] = entries.flatMap { (entry: PostedEntry) -> [LedgerLine] in entry.lines }
         let derived: [Account: Cents] = LedgerRules.balances(allLines)
         for account in Account.allCases {
@@ -228,9 +275,7 @@ enum Hledger {
             #expect(reported == summed, "\(account) after \(name)")
         }
         // 4. no entry dated in a month that was closed before it was posted
-        let closings = try await fixture.database.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT month, closed_at FROM carshare_closed_month").map { ($0["month"] as String, Instant(millisecondsSince1970: $0["closed_at"])) }
-        }
+        let closings = try await fixture.closings()
         for (month, closedAt) in closings {
             #expect(!entries.contains { $0.date.monthKey == month && $0.postedAt > closedAt }, "entry posted in closed \(month)")
         }
@@ -249,13 +294,13 @@ enum Hledger {
     /// Exports the journal, has hledger check it (balanced, every running balance asserted, every
     /// account and the commodity declared, dates in order) and compares every balance.
     func compareWithHledger(_ world: World) async throws {
-        let journal = try await world.fixture.store.journal(by: Fixture.staff)
+        let journal = try await world.fixture.carShare.journal(by: Fixture.staff)
         let directory = try TestSupport.temporaryDirectory("hledger")
         let file = directory.appendingPathComponent("carshare.journal").path
         try journal.write(toFile: file, atomically: true, encoding: .utf8)
         let (status, output) = try Hledger.run(["-f", file, "check", "-s", "ordereddates"])
         #expect(status == 0, "hledger check: \(output)")
-        let report = try await world.fixture.store.balances(by: Fixture.staff)
+        let report = try await world.fixture.carShare.balances(by: Fixture.staff)
         let top = try Hledger.balances(file, depth: 1)
         for account in Account.allCases {
             let hub = report.accounts.first { $0.account == account }?.balanceCents ?? .zero

@@ -8,9 +8,7 @@ extension SQLiteCarShareStore {
     /// Creates a booking: rider with a valid membership on the trip date, no overlap with a live
     /// booking of the car (or of the driver), checked and written in one immediate transaction.
     public func createBooking(_ input: NewBooking, by identity: Identity, at now: Instant) async throws -> BookingView {
-        guard let span = TimeSpan(start: input.start, end: input.end) else { throw BookingError.emptyInterval.hubError }
-        try BookingRules.checkLength(span)
-        let purpose = try Check.text(input.purpose, field: "purpose", max: 500)
+        let (span, purpose) = try Self.checkBooking(input)
         return try await write { db in
             let rider = try memberScope(db, input.rider, field: "rider")
             // Staff and drivers book for any member; a household for its own, an association for its estate's.

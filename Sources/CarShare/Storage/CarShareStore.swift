@@ -7,7 +7,7 @@ import Shared
 /// The car share's SQLite edge: every operation checks and writes in one `BEGIN IMMEDIATE`
 /// transaction, applies the pure rules, and answers with plain values. Who may do what is
 /// asked of `AccessPolicy` here, so HTTP and CLI share it.
-public struct SQLiteCarShareStore: CarShareStore {
+public struct SQLiteCarShareStore: CarShareStoreEdge {
     public let database: HubDatabase
     public let settings: CarShareSettings
     public let zone: LocalTimeZone
@@ -75,41 +75,13 @@ public struct SQLiteCarShareStore: CarShareStore {
         }
     }
 
-    func today(_ now: Instant) -> LocalDate { zone.localDate(of: now) }
-
     // MARK: access
-
-    /// The member row as the access rules need it.
-    struct MemberScope {
-        var id: Int64
-        var name: String
-        var dwelling: String?
-        var estate: String?
-    }
 
     func memberScope(_ db: Database, _ id: Int64, field: String = "member") throws -> MemberScope {
         guard let row = try Row.fetchOne(db, sql: "SELECT id, name, dwelling_id, estate_id FROM carshare_member WHERE id = ?", arguments: [id]) else {
             throw HubError.notFound(field: field, "no member \(id)")
         }
         return MemberScope(id: row["id"], name: row["name"], dwelling: row["dwelling_id"], estate: row["estate_id"])
-    }
-
-    /// Whether the caller may see this member's bookings and balance.
-    func canSee(_ identity: Identity, _ member: MemberScope) -> Bool {
-        AccessPolicy.allows(identity, .read, .member(dwelling: member.dwelling, estate: member.estate))
-    }
-
-    /// Whether the caller may manage (memberships, payments, refunds) this member.
-    func canManage(_ identity: Identity, _ member: MemberScope) -> Bool {
-        AccessPolicy.allows(identity, .manage, .member(dwelling: member.dwelling, estate: member.estate))
-    }
-
-    func requireSee(_ identity: Identity, _ member: MemberScope, field: String = "member") throws {
-        guard canSee(identity, member) else { throw denied(field, "member \(member.id) is not yours to see") }
-    }
-
-    func requireManage(_ identity: Identity, _ member: MemberScope) throws {
-        guard canManage(identity, member) else { throw denied("member", "your role does not let you manage member \(member.id)") }
     }
 
     /// Every member's scope, for the ledger's views (a small table: one row per member).
@@ -119,18 +91,6 @@ public struct SQLiteCarShareStore: CarShareStore {
             scopes[row["id"]] = MemberScope(id: row["id"], name: row["name"], dwelling: row["dwelling_id"], estate: row["estate_id"])
         }
         return scopes
-    }
-
-    /// An entry as the caller may see it (`AccessPolicy.disclosesLedgerEntry`): whole, without the
-    /// members of another estate (and its label), or not at all.
-    func disclosed(_ entry: PostedEntry, to identity: Identity, members: [Int64: MemberScope]) -> PostedEntry? {
-        if identity.role == .staff { return entry }
-        let named = entry.namedMembers
-        switch AccessPolicy.disclosesLedgerEntry(identity, memberEstates: named.map { members[$0]?.estate }) {
-        case .whole: return entry
-        case .none: return nil
-        case .withoutOtherEstatesMembers: return entry.withoutMembers { id in members[id].map { canSee(identity, $0) } ?? false }
-        }
     }
 
     /// The driver record of a driver user.
@@ -277,18 +237,6 @@ public struct SQLiteCarShareStore: CarShareStore {
         let text = String(decoding: try HubJSON.encoder.encode(response), as: UTF8.self)
         try db.execute(sql: "INSERT INTO carshare_request (idempotency_key, scope, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)",
                        arguments: [key, scope, fingerprint, text, now.millisecondsSince1970])
-    }
-
-    static func checkKey(_ key: String?) throws -> String {
-        guard let key = key?.trimmingCharacters(in: .whitespaces), !key.isEmpty else {
-            throw HubError.badRequest(field: "idempotency_key", code: "missing_field", "send an idempotency_key chosen by the client (a UUID), so a retry books nothing twice")
-        }
-        guard key.count <= 200 else { throw HubError.badRequest(field: "idempotency_key", "an idempotency key has at most 200 characters") }
-        return key
-    }
-
-    static func fingerprint<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try HubJSON.encoder.encode(value), as: UTF8.self)
     }
 }
 

@@ -9,12 +9,7 @@ extension SQLiteCarShareStore {
     /// number. It settles what they owe first; the rest is prepaid credit.
     public func recordPayment(_ input: NewPayment, by identity: Identity, at now: Instant) async throws -> (payment: PaymentView, replayed: Bool) {
         try identity.require(.manage, .payments, "recording a payment")
-        let key = try SQLiteCarShareStore.checkKey(input.idempotencyKey)
-        try Check.positive(input.amountCents)
-        if identity.role == .driver && input.method != .cash { throw denied("method", "a driver records cash handed over during a trip, not cheques or transfers") }
-        let note = try Check.text(input.note, field: "note", max: 500)
-        let fingerprint = try SQLiteCarShareStore.fingerprint(input)
-        let date = input.on ?? today(now)
+        let (key, note, fingerprint, date) = try checkPayment(input, by: identity, at: now)
         return try await write { db in
             if let first = try replay(db, key: key, scope: "payment", fingerprint: fingerprint, as: PaymentView.self) { return (first, true) }
             let member = try memberScope(db, input.member)
@@ -26,12 +21,7 @@ extension SQLiteCarShareStore {
                                  by: identity.name, at: now)
             let settled = lines.filter { $0.account == .members }.reduce(Cents.zero) { $0 - $1.amount }
             let receipt = entry.receipt!
-            let text = """
-                Reçu n° \(receipt)
-                L'association a reçu de \(member.name) la somme de \(input.amountCents.euros) \(input.method.frenchLabel) le \(date.frenchText).
-                Cette somme règle l'adhésion et les trajets de la voiture partagée\(input.amountCents > settled ? " ; \((input.amountCents - settled).euros) restent en avance sur les prochains trajets" : "").
-                Ce reçu n'ouvre pas droit à une réduction d'impôt (l'adhésion donne accès à un service).
-                """
+            let text = Self.receiptText(receipt: receipt, member: member.name, amount: input.amountCents, method: input.method, date: date, settled: settled)
             let view = PaymentView(entry: entry.number, receipt: receipt, member: member.id, amountCents: input.amountCents, method: input.method,
                                    date: date, settledCents: settled, creditCents: input.amountCents - settled, receiptText: text)
             try remember(db, key: key, scope: "payment", fingerprint: fingerprint, response: view, at: now)
@@ -81,17 +71,6 @@ extension SQLiteCarShareStore {
             let view = PostedView(entries: [EntryView(entry)])
             if let key { try remember(db, key: key, scope: "refund", fingerprint: fingerprint, response: view, at: now) }
             return view
-        }
-    }
-
-    /// Parses typed lines into ledger lines, naming the faulty field.
-    static func lines(_ inputs: [LineInput]) throws -> [LedgerLine] {
-        try inputs.enumerated().map { index, input in
-            guard let account = Account(rawValue: input.account) else {
-                throw HubError.badRequest(field: "lines[\(index)].account", code: "unknown_account",
-                                          "unknown account \(input.account); known: \(Account.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return LedgerLine(account, input.amountCents, member: input.member)
         }
     }
 

@@ -93,14 +93,7 @@ extension SQLiteCarShareStore {
     /// their prepaid credit first when the setting says so); a membership for next year goes to 487.
     public func buyMembership(member memberID: Int64, _ input: NewMembership, by identity: Identity, at now: Instant) async throws -> MembershipView {
         try identity.require(.manage, .members, "selling a membership")
-        let purchase = input.on ?? today(now)
-        let period = MembershipPeriod.starting(input.start ?? purchase, kind: settings.membershipPeriod)
-        guard let fee = settings.membershipFees.amount(on: period.start) else {
-            // A period before the first fee the settings list (schemathesis asked for year 775): the
-            // caller's date is at fault, not the hub, so a 422 naming it rather than a 500.
-            throw HubError(.unprocessable, code: "no_membership_fee", field: input.start == nil ? "on" : "start",
-                           message: "no membership fee is set for a period starting \(period.start): the first fee applies from \(settings.membershipFees.map(\.from).min()!)")
-        }
+        let (purchase, period, fee) = try membershipTerms(input, at: now)
         return try await write { db in
             let scope = try memberScope(db, memberID)
             try requireManage(identity, scope)
@@ -209,10 +202,7 @@ extension SQLiteCarShareStore {
 
     public func addVehicle(_ input: NewVehicle, by identity: Identity) async throws -> VehicleView {
         try identity.require(.manage, .vehicles, "adding a car")
-        let name = try Check.name(input.name)
-        let plate = try Check.name(input.plate, field: "plate").uppercased()
-        if let capacity = input.batteryCapacityWh, capacity.value <= 0 { throw HubError.badRequest(field: "battery_capacity_wh", "the battery capacity must be positive") }
-        if let odometer = input.initialOdometerKm, odometer < 0 { throw HubError.badRequest(field: "initial_odometer_km", "an odometer reading cannot be negative") }
+        let (name, plate) = try Self.checkVehicle(input)
         return try await write { db in
             if try db.exists("SELECT 1 FROM carshare_vehicle WHERE plate = ?", plate) {
                 throw HubError.conflict(field: "plate", code: "exists", "a car with the plate \(plate) already exists")

@@ -20,33 +20,11 @@ extension SQLiteCarShareStore {
     }
 
     func balances(_ db: Database) throws -> BalancesReport {
-        var accounts: [Account: (debit: Int64, credit: Int64)] = [:]
-        var members: [Int64: (owed: Int64, credit: Int64)] = [:]
-        var count: Int64 = 0
         let rows = try Row.fetchAll(db, sql: """
             SELECT account, member_id, SUM(MAX(amount_cents, 0)) AS debit, SUM(MAX(-amount_cents, 0)) AS credit, COUNT(*) AS n
             FROM carshare_entry_line GROUP BY account, member_id
             """)
-        for row in rows {
-            guard let account = Account(rawValue: row["account"]) else { continue }
-            let debit: Int64 = row["debit"]
-            let credit: Int64 = row["credit"]
-            count += row["n"] as Int64
-            accounts[account, default: (0, 0)].debit += debit
-            accounts[account, default: (0, 0)].credit += credit
-            if let member: Int64 = row["member_id"] {
-                if account == .members { members[member, default: (0, 0)].owed += debit - credit }
-                if account == .memberCredit { members[member, default: (0, 0)].credit += credit - debit }
-            }
-        }
-        let accountList = accounts.keys.sorted().map { account in
-            AccountBalance(account: account, label: account.label, debitCents: Cents(accounts[account]!.debit), creditCents: Cents(accounts[account]!.credit),
-                           balanceCents: Cents(accounts[account]!.debit - accounts[account]!.credit))
-        }
-        return BalancesReport(accounts: accountList,
-                              members: members.keys.sorted().map { MemberBalance(member: $0, owedCents: Cents(members[$0]!.owed), creditCents: Cents(members[$0]!.credit)) },
-                              totalDebitCents: Cents(accountList.reduce(0) { $0 + $1.debitCents.value }),
-                              totalCreditCents: Cents(accountList.reduce(0) { $0 + $1.creditCents.value }), lines: count)
+        return Self.balancesReport(rows.map { BalanceRow(account: $0["account"], member: $0["member_id"], debit: $0["debit"], credit: $0["credit"], lines: $0["n"]) })
     }
 
     public func statement(member memberID: Int64, by identity: Identity) async throws -> MemberStatement {
@@ -61,40 +39,9 @@ extension SQLiteCarShareStore {
                 SELECT e.number, e.date, e.label, l.account, SUM(l.amount_cents) AS amount FROM carshare_entry_line l
                 JOIN carshare_entry e ON e.number = l.entry_number WHERE l.member_id = ? GROUP BY e.number, l.account ORDER BY e.date, e.number
                 """, arguments: [memberID])
-            var lines: [StatementLine] = []
-            var balance = Cents.zero
-            // A member's position is credit (4191) minus debt (411): both move the same way.
-            var byEntry: [(Int64, LocalDate, String, Cents)] = []
-            for row in rows {
-                let amount = Cents(row["amount"])
-                let number: Int64 = row["number"]
-                if let last = byEntry.last, last.0 == number {
-                    byEntry[byEntry.count - 1].3 = last.3 + amount
-                } else {
-                    byEntry.append((number, LocalDate(parsing: row["date"] as String)!, row["label"], amount))
-                }
-            }
-            for (number, date, label, amount) in byEntry where amount != .zero {
-                balance = balance - amount
-                lines.append(StatementLine(date: date, entry: number, label: label, chargedCents: amount > .zero ? amount : .zero,
-                                           paidCents: amount < .zero ? -amount : .zero, balanceCents: balance))
-            }
-            let position = try memberBalance(db, memberID)
-            var text = "Relevé de compte — \(scope.name) (membre n° \(memberID))\n\n"
-            text += memberships.isEmpty ? "Aucune adhésion.\n" : memberships.map { "\($0.label) : \($0.feeCents.euros)" }.joined(separator: "\n") + "\n"
-            text += "\nTrajets : \(trips.count)\n\nDate        Opération                                         Dû        Payé      Solde\n"
-            for line in lines {
-                text += "\(line.date.frenchText)  \(line.label.padding(toLength: 48, withPad: " ", startingAt: 0))  "
-                    + "\(line.chargedCents == .zero ? "" : line.chargedCents.euros)".padding(toLength: 9, withPad: " ", startingAt: 0) + " "
-                    + "\(line.paidCents == .zero ? "" : line.paidCents.euros)".padding(toLength: 9, withPad: " ", startingAt: 0) + " "
-                    + line.balanceCents.euros + "\n"
-            }
-            let net = position.credit - position.owed
-            text += net == .zero ? "\nVotre compte est à jour. Merci !\n"
-                : net > .zero ? "\nVous avez \(net.euros) d'avance pour vos prochains trajets.\n"
-                : "\nReste à payer : \((-net).euros). Merci de régler auprès d'un chauffeur ou de l'association.\n"
-            return MemberStatement(member: memberID, name: scope.name, memberships: memberships, trips: trips, lines: lines,
-                                   owedCents: position.owed, creditCents: position.credit, balanceCents: net, text: text)
+            return Self.memberStatement(member: memberID, name: scope.name, memberships: memberships, trips: trips,
+                                        rows: rows.map { (number: $0["number"], date: LocalDate(parsing: $0["date"] as String)!, label: $0["label"], amount: Cents($0["amount"])) },
+                                        position: try memberBalance(db, memberID))
         }
     }
 
@@ -153,18 +100,7 @@ extension SQLiteCarShareStore {
                 SELECT l.account, SUM(l.amount_cents) AS amount FROM carshare_entry_line l JOIN carshare_entry e ON e.number = l.entry_number
                 WHERE e.date >= ? AND e.date < ? AND (l.account LIKE '6%' OR l.account LIKE '7%') GROUP BY l.account ORDER BY l.account
                 """, arguments: [first.description, first.firstOfNextMonth.description])
-            var income: [IncomeLine] = []
-            var expenses: [IncomeLine] = []
-            for row in rows {
-                guard let account = Account(rawValue: row["account"]) else { continue }
-                let amount = Cents(row["amount"])
-                if account.isIncome { income.append(IncomeLine(account: account, label: account.label, amountCents: -amount)) }
-                if account.isExpense { expenses.append(IncomeLine(account: account, label: account.label, amountCents: amount)) }
-            }
-            let totalIncome = income.reduce(Cents.zero) { $0 + $1.amountCents }
-            let totalExpenses = expenses.reduce(Cents.zero) { $0 + $1.amountCents }
-            var statement = IncomeStatement(month: month, income: income, expenses: expenses, totalIncomeCents: totalIncome,
-                                            totalExpensesCents: totalExpenses, resultCents: totalIncome - totalExpenses)
+            var statement = Self.incomeStatement(month: month, rows: rows.map { (account: $0["account"], amount: Cents($0["amount"])) })
             statement.carUse = try carUse(db, from: zone.startOfDay(first), to: zone.startOfDay(first.firstOfNextMonth)).figures
             return statement
         }
@@ -269,10 +205,7 @@ extension SQLiteCarShareStore {
     /// Explains kilometres nobody logged (a gap in the odometer) with a note.
     public func addOdometerNote(vehicle vehicleID: Int64, _ input: NewOdometerNote, by identity: Identity, at now: Instant) async throws -> OdometerNote {
         try identity.require(.manage, .logbook, "explaining the car's odometer")
-        let note = try Check.text(input.note, field: "note", max: 500)
-        guard !note.isEmpty else { throw HubError.badRequest(field: "note", code: "missing_field", "say what the car did over those kilometres") }
-        guard input.fromKm >= 0 else { throw HubError.badRequest(field: "from_km", "an odometer reading cannot be negative") }
-        guard input.toKm > input.fromKm else { throw HubError.badRequest(field: "to_km", "to_km must be above from_km") }
+        let note = try Self.checkOdometerNote(input)
         return try await write { db in
             let vehicle = try vehicle(db, vehicleID)
             try db.execute(sql: "INSERT INTO carshare_odometer_note (vehicle_id, from_km, to_km, note, noted_by, noted_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -331,38 +264,8 @@ extension SQLiteCarShareStore {
     }
 
     func verify(_ db: Database) throws -> VerifyReport {
-        let entries = try allEntries(db)
-        let result: (count: Int64, lastHash: String)
-        do {
-            result = try HashChain.verify(entries)
-        } catch {
-            let number: Int64?
-            switch error {
-            case .numberGap(let expected, _): number = expected
-            case .hashChainBroken(let broken, _): number = broken
-            default: number = nil
-            }
-            return VerifyReport(ok: false, entries: Int64(entries.count), lastHash: entries.last?.hash ?? HashChain.genesis, brokenEntry: number,
-                                problem: error.hubError.message)
-        }
-        let receipts = try Int64.fetchAll(db, sql: "SELECT receipt FROM carshare_entry WHERE receipt IS NOT NULL ORDER BY receipt")
-        do {
-            try LedgerRules.checkGapless(receipts)
-        } catch {
-            return VerifyReport(ok: false, entries: result.count, lastHash: result.lastHash, brokenEntry: nil, problem: "receipt numbers: \(error.hubError.message)")
-        }
-        // A chain that checks on its own may have been rewritten whole: it must also match what
-        // each month's close anchored outside the database.
-        let lines = try anchors.lines()
-        let closed = try String.fetchAll(db, sql: "SELECT month FROM carshare_closed_month ORDER BY month")
-        if let problem = HashChain.checkAnchors(entries, anchorLines: lines, closedMonths: closed, key: anchors.key) {
-            var report = VerifyReport(ok: false, entries: result.count, lastHash: result.lastHash, brokenEntry: nil,
-                                      problem: "month \(problem.month): \(problem.message) (anchors: \(anchors.path))")
-            report.brokenMonth = problem.month
-            return report
-        }
-        var report = VerifyReport(ok: true, entries: result.count, lastHash: result.lastHash, brokenEntry: nil, problem: nil)
-        report.anchoredMonths = Set(closed).count
-        return report
+        try Self.verifyReport(entries: allEntries(db),
+                              receipts: Int64.fetchAll(db, sql: "SELECT receipt FROM carshare_entry WHERE receipt IS NOT NULL ORDER BY receipt"),
+                              closedMonths: String.fetchAll(db, sql: "SELECT month FROM carshare_closed_month ORDER BY month"), anchors: anchors)
     }
 }

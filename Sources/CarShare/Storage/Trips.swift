@@ -13,27 +13,7 @@ extension SQLiteCarShareStore {
     /// returns the first answer and books nothing.
     public func logTrip(_ input: NewTrip, by identity: Identity, at now: Instant) async throws -> (trip: TripView, replayed: Bool) {
         try identity.require(.manage, .trips, "logging the car's use")
-        let key = try SQLiteCarShareStore.checkKey(input.idempotencyKey)
-        let fingerprint = try SQLiteCarShareStore.fingerprint(input)
-        guard let span = TimeSpan(start: input.start, end: input.end) else { throw TripError.emptyInterval.hubError }
-        try TripRules.checkLogged(span: span, now: now, startOdometerKm: input.startOdometerKm)
-        let incidents = try Check.text(input.incidents, field: "incidents")
-        let kind = input.kind ?? .ride
-        let purpose = try Check.text(input.purpose, field: "purpose", max: 500)
-        let dwellingsServed = input.dwellingsServed ?? []
-        if Set(dwellingsServed).count != dwellingsServed.count { throw HubError.badRequest(field: "dwellings_served", "a dwelling is listed twice") }
-        do {
-            try TripRules.checkBattery(start: input.batteryStartPct, end: input.batteryEndPct)
-            if let riders = input.riders, kind == .ride { try TripRules.checkRiders(riders) }
-        } catch { throw error.hubError }
-        do {
-            try LogbookRules.check(LogbookLineFacts(kind: kind, hasBooking: input.booking != nil, riders: input.riders?.count ?? 0,
-                                                    purpose: purpose, householdsServed: input.householdsServed.map { $0 } ?? (dwellingsServed.isEmpty ? nil : dwellingsServed.count),
-                                                    dwellingsServed: dwellingsServed.count, chargedWh: input.chargedWh, chargeCostCents: input.chargeCostCents,
-                                                    chargeMethodGiven: input.chargeMethod != nil))
-        } catch { throw error.hubError }
-        if let cost = input.chargeCostCents, cost < .zero { throw LedgerError.amountNotPositive(field: "charge_cost_cents").hubError }
-        let householdsServed = input.householdsServed ?? (dwellingsServed.isEmpty ? nil : dwellingsServed.count)
+        let (key, fingerprint, span, incidents, kind, purpose, dwellingsServed, householdsServed) = try Self.checkTrip(input, at: now)
         return try await write { db in
             if let first = try replay(db, key: key, scope: "trip", fingerprint: fingerprint, as: TripView.self) { return (first, true) }
             let ownDriver = identity.role == .driver ? try driverID(of: identity, db) : nil
@@ -194,12 +174,7 @@ extension SQLiteCarShareStore {
     /// Logs a charge of the car; a paid charge is an expense (6061) from the cash box or the bank.
     public func logCharging(_ input: NewCharging, by identity: Identity, at now: Instant) async throws -> ChargingView {
         try identity.require(.manage, .trips, "logging the car's use")
-        guard input.energyWh.value > 0, input.energyWh.value <= 200_000 else {
-            throw HubError.badRequest(field: "energy_wh", "the energy must be between 1 Wh and 200 kWh")
-        }
-        guard input.costCents >= .zero else { throw LedgerError.amountNotPositive(field: "cost_cents").hubError }
-        if input.costCents > .zero && input.method == nil { throw HubError.badRequest(field: "method", code: "missing_field", "say how the charge was paid (cash, cheque or transfer)") }
-        let note = try Check.text(input.note, field: "note", max: 500)
+        let note = try Self.checkCharging(input)
         return try await write { db in
             try recordCharging(db, vehicle: try vehicle(db, input.vehicle), at: input.at, energyWh: input.energyWh, cost: input.costCents,
                                method: input.method, note: note, by: identity, at: now)
