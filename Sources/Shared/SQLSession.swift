@@ -166,7 +166,16 @@ public final class PostgresBlockingSession: SQLSession {
 
     @available(*, noasync, message: "blocks its thread")
     public func close() {
+        closed = true
         try? connection.close().wait()
+    }
+
+    private var closed = false
+
+    /// A session dropped without `close()` (a caller that threw past it) still closes its
+    /// connection, without waiting: postgres-nio requires every connection closed.
+    deinit {
+        if !closed { let future: EventLoopFuture<Void> = connection.close(); _ = future }
     }
 
     /// Runs `body` in one transaction on this connection (a serialization failure is the caller's to retry).

@@ -24,7 +24,7 @@ import Testing
 
     /// Every table the upkeep reads, in an order that satisfies the foreign keys.
     static let inputs = ["estate", "building", "dwelling", "device", "device_installation", "dwelling_tariff", "dwelling_share",
-                         "building_allocation_key", "allocation_coefficient", "reading_change", "savings_dirty", "energy_month_export"]
+                         "building_allocation_key", "allocation_coefficient", "reading_change", "savings_dirty", "energy_month_export", "quarantine"]
     /// Every table it writes, with the columns that order its rows.
     static let outputs = [("device_slot", "device_id, slot"), ("dwelling_slot", "building_id, slot, dwelling_id"), ("building_slot", "building_id, slot"),
                           ("dwelling_day", "dwelling_id, day"), ("building_day", "building_id, day"), ("savings_dirty", "id"), ("reading_change", "device_id"),
@@ -119,10 +119,37 @@ import Testing
             let same = postgres == sqlite
             #expect(same, "\(table) differs: first difference \(zip(postgres, sqlite).first { $0 != $1 }.map { "\($0) vs \($1)" } ?? "in length")")
         }
+        // The figures the routes, pages and statements serve, read from each engine: identical, for
+        // every role that may read them (the association sees whole months and withheld figures).
+        let readers = PostgresReaders(location, connections: 2, logger: logger)
+        let postgresReports = EnergyReports(reader: readers, configuration: hub.configuration)
+        let (from, to) = (hub.date("2026-10-01"), hub.date("2026-10-31"))
+        for identity in [Identity(name: "staff", role: .staff), Identity(name: "asso", role: .association, estate: "E")] {
+            #expect(try await postgresReports.building("B", from: from, to: to, now: now, by: identity) == (try await hub.reports.building("B", from: from, to: to, now: now, by: identity)))
+            #expect(try await postgresReports.estate("E", from: from, to: to, now: now, by: identity) == (try await hub.reports.estate("E", from: from, to: to, now: now, by: identity)))
+            #expect(try await postgresReports.householdShares(building: "B", from: from, to: to, by: identity)
+                    == (try await hub.reports.householdShares(building: "B", from: from, to: to, by: identity)))
+            #expect(try await postgresReports.deviceHealth(building: "B", from: from, to: to, now: now, by: identity)
+                    == (try await hub.reports.deviceHealth(building: "B", from: from, to: to, now: now, by: identity)))
+        }
+        let staff = Identity(name: "staff", role: .staff)
+        for dwelling in ["D1", "D2", "D3", "D4"] {
+            #expect(try await postgresReports.dwelling(dwelling, from: from, to: to, now: now, by: staff) == (try await hub.reports.dwelling(dwelling, from: from, to: to, now: now, by: staff)))
+        }
+        #expect(try await postgresReports.landlord(from: from, to: to, now: now, by: staff) == (try await hub.reports.landlord(from: from, to: to, now: now, by: staff)))
+        #expect(try await postgresReports.estates(by: staff) == ["E"])
+        // Refusals are the same too: a resident asking for another household, an unknown building.
+        let resident = Identity(name: "ana", role: .resident, dwelling: "D2")
+        await #expect(throws: HubError.self) { try await postgresReports.dwelling("D1", from: from, to: to, now: now, by: resident) }
+        await #expect(throws: HubError.self) { try await postgresReports.building("Z", from: from, to: to, now: now, by: staff) }
+
         // Not a comparison of nothing: October's savings of D1 and the building's production, in
         // both, from the daily figures the pages and statements read.
-        let d1 = try await hub.reports.dwelling("D1", from: hub.date("2026-10-01"), to: hub.date("2026-10-31"), now: now)
+        let d1 = try await hub.reports.dwelling("D1", from: from, to: to, now: now)
         #expect(d1.savingsCents > 100 && d1.allocatedWh > 10_000)
+        let building = try await postgresReports.building("B", from: from, to: to, now: now, by: staff)
+        #expect(building.productionWh > 100_000 && building.slots.estimated > 0 && building.revisedMonths == ["2026-10"])
+        await BlockingWork.run { readers.close() }
         #expect(try await hub.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dwelling_day WHERE day LIKE '2026-10-%'") } == 4 * 31)
     }
 }

@@ -29,3 +29,10 @@ extension Installations {
         try periods(db, where: "i.building_id = ?", [building])
     }
 }
+
+extension Installations {
+    /// The meter periods of a dwelling, oldest first, on either engine.
+    public static func meterPeriods(_ db: any SQLSession, dwelling: String) throws -> [InstallationPeriod] {
+        try periods(db, where: "i.dwelling_id = ? AND d.kind = 'meter'", [dwelling])
+    }
+}

@@ -1,6 +1,5 @@
 import EnergyCore
 import Foundation
-import GRDB
 import HubCore
 import Shared
 
@@ -14,7 +13,7 @@ extension EnergyReports {
     public func householdShares(_ building: String, from: LocalDate, to: LocalDate, for identity: Identity? = nil) async throws -> HouseholdShares {
         try EnergyReports.checkPeriod(from: from, to: to)
         let minimum = configuration.minimumHouseholds
-        return try await database.read { db in
+        return try await reader.readSQL { db in
             _ = try estateOf(building: building, db, for: identity)
             // Every household a meter served during the period counts, with 0 when it received
             // nothing (a silent meter is part of the picture, not left out of it).
@@ -22,14 +21,14 @@ extension EnergyReports {
             for period in try Installations.periods(db, building: building) where period.kind == .meter && overlaps(period, from: from, to: to) {
                 if let dwelling = period.dwelling { figures[dwelling] = (0, 0) }
             }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT dwelling_id, SUM(allocated_wh), SUM(savings_nano) FROM dwelling_day
+            for row in try db.rows("""
+                SELECT dwelling_id, CAST(SUM(allocated_wh) AS BIGINT), CAST(SUM(savings_nano) AS BIGINT) FROM dwelling_day
                 WHERE building_id = ? AND day >= ? AND day <= ? GROUP BY dwelling_id
-                """, arguments: [building, from.description, to.description]) {
-                figures[row[0]] = (row[1], row[2])
+                """, building, from.description, to.description) {
+                figures[try row[0].string] = (try row[1].int64, try row[2].int64)
             }
             // Each household's saving is rounded to the cent once, as its own statement shows it.
-            let households = Array(figures.values)
+            let households = figures.keys.sorted().map { figures[$0]! }
             let counts = try householdsPerDay(db, estate: nil, building: building, from: from, to: to)[building] ?? [:]
             return HouseholdShares(allocatedWh: households.map(\.allocated), savingsCents: households.map { NanoEuros($0.savings).cents.value },
                                    minimum: minimum, disclosable: HouseholdPrivacy.disclosable(householdsPerDay: counts.values, minimum: minimum))
@@ -42,7 +41,7 @@ extension EnergyReports {
         let start = zone.startOfDay(from)
         // A month not over yet is looked at up to now: tomorrow's silence is not a silence.
         let end = min(zone.startOfDay(to.advanced(by: 1)), now)
-        return try await database.read { db in
+        return try await reader.readSQL { db in
             _ = try estateOf(building: building, db, for: identity)
             // The windows in which each device served this building during the period.
             var served: [String: (kind: DeviceKind, windows: [(from: Instant, to: Instant)])] = [:]
@@ -58,26 +57,28 @@ extension EnergyReports {
                 var silences: [DeviceHealth.Silence] = []
                 var refused: [QuarantineReason: Int] = [:]
                 for window in windows {
-                    let range: StatementArguments = [device, window.from.millisecondsSince1970, window.to.millisecondsSince1970]
-                    // The device's readings, not the `reading` view: it would scan the whole journal per device.
-                    let readings = ReadingJournal.deviceInstantsSQL
-                    let bounds = try Row.fetchOne(db, sql: "SELECT MIN(instant), MAX(instant) FROM \(readings)", arguments: range)
+                    let range: [any SQLArgument] = [device, window.from.millisecondsSince1970, window.to.millisecondsSince1970]
+                    // The device's readings: on SQLite through the journal's list of devices, not the
+                    // `reading` view, which would scan the whole journal per device.
+                    let readings = db.dialect == .sqlite ? ReadingJournal.deviceInstantsSQL
+                        : "(SELECT instant FROM reading WHERE device_id = ?1 AND instant >= ?2 AND instant < ?3)"
+                    let bounds = try db.rows("SELECT MIN(instant), MAX(instant) FROM \(readings) AS device_readings", range).first
                     // Only the long gaps leave the database: a month of half-hourly readings is 1,500 rows a device.
-                    let gaps = try Row.fetchAll(db, sql: """
+                    let gaps = try db.rows("""
                         SELECT previous, instant FROM (
-                            SELECT instant, LAG(instant) OVER (ORDER BY instant) AS previous FROM \(readings)
-                        ) WHERE previous IS NOT NULL AND instant - previous >= ?4 ORDER BY instant
-                        """, arguments: range + [EnergyReportRules.silenceMilliseconds]).map {
-                        (after: Instant(millisecondsSince1970: $0[0]), before: Instant(millisecondsSince1970: $0[1]))
+                            SELECT instant, LAG(instant) OVER (ORDER BY instant) AS previous FROM \(readings) AS device_readings
+                        ) AS steps WHERE previous IS NOT NULL AND instant - previous >= ?4 ORDER BY instant
+                        """, range + [EnergyReportRules.silenceMilliseconds]).map {
+                        (after: Instant(millisecondsSince1970: try $0[0].int64), before: Instant(millisecondsSince1970: try $0[1].int64))
                     }
                     silences += EnergyReportRules.silences(from: window.from, to: window.to,
-                                                           first: (bounds?[0] as Int64?).map(Instant.init(millisecondsSince1970:)),
-                                                           last: (bounds?[1] as Int64?).map(Instant.init(millisecondsSince1970:)), gaps: gaps)
-                    for row in try Row.fetchAll(db, sql: """
+                                                           first: try bounds?[0].optionalInt64.map(Instant.init(millisecondsSince1970:)),
+                                                           last: try bounds?[1].optionalInt64.map(Instant.init(millisecondsSince1970:)), gaps: gaps)
+                    for row in try db.rows("""
                         SELECT reason, COUNT(*) FROM quarantine WHERE device_id = ? AND received_at >= ? AND received_at < ? AND released_at IS NULL GROUP BY reason
-                        """, arguments: range) {
+                        """, range) {
                         // A reason this version does not know is still a refusal: counted as a storage error rather than dropped.
-                        refused[QuarantineReason(rawValue: row[0]) ?? .storageError, default: 0] += row[1] as Int
+                        refused[QuarantineReason(rawValue: try row[0].string) ?? .storageError, default: 0] += Int(try row[1].int64)
                     }
                 }
                 return DeviceHealth(device: device, kind: kind, silences: silences,

@@ -1,16 +1,20 @@
 import Foundation
-import GRDB
 import EnergyCore
 import HubCore
 import Shared
 
 /// Reads the kept daily figures into reports: what the routes, the CLI and the demo show.
 public struct EnergyReports: Sendable {
-    public let database: HubDatabase
+    /// SQLite's file or PostgreSQL's connections: the same queries on both.
+    public let reader: any SQLReading
     public let configuration: EnergyConfiguration
 
     public init(database: HubDatabase, configuration: EnergyConfiguration) {
-        self.database = database
+        self.init(reader: database, configuration: configuration)
+    }
+
+    public init(reader: any SQLReading, configuration: EnergyConfiguration) {
+        self.reader = reader
         self.configuration = configuration
     }
 
@@ -21,18 +25,18 @@ public struct EnergyReports: Sendable {
 
     public func dwelling(_ dwelling: String, from: LocalDate, to: LocalDate, now: Instant) async throws -> DwellingEnergyReport {
         try EnergyReports.checkPeriod(from: from, to: to)
-        return try await database.read { db in
-            guard let building = try String.fetchOne(db, sql: "SELECT building_id FROM dwelling WHERE id = ?", arguments: [dwelling]) else {
+        return try await reader.readSQL { db in
+            guard let building = try db.string("SELECT building_id FROM dwelling WHERE id = ?", dwelling) else {
                 throw HubError.notFound(field: "dwelling", "no dwelling \(dwelling) in the registry")
             }
             let periods = try Installations.meterPeriods(db, dwelling: dwelling)
             var byDay: [LocalDate: (consumption: Int64, allocated: Int64, savings: NanoEuros, measured: Int, estimated: Int)] = [:]
-            for row in try Row.fetchAll(db, sql: """
+            for row in try db.rows("""
                 SELECT day, consumption_wh, allocated_wh, savings_nano, measured, estimated FROM dwelling_day
                 WHERE dwelling_id = ? AND day >= ? AND day <= ?
-                """, arguments: [dwelling, from.description, to.description]) {
-                guard let day = LocalDate(parsing: row[0] as String) else { continue }
-                byDay[day] = (row[1], row[2], NanoEuros(row[3]), row[4], row[5])
+                """, dwelling, from.description, to.description) {
+                guard let day = LocalDate(parsing: try row[0].string) else { continue }
+                byDay[day] = (try row[1].int64, try row[2].int64, NanoEuros(try row[3].int64), Int(try row[4].int64), Int(try row[5].int64))
             }
             var days: [DwellingEnergyReport.Day] = []
             var consumption: Int64 = 0, allocated: Int64 = 0, savings = NanoEuros.zero, measured = 0, estimated = 0
@@ -71,17 +75,17 @@ public struct EnergyReports: Sendable {
         let (from, to) = grouped ? HouseholdPrivacy.wholeMonths(from: from, to: to) : (from, to)
         let minimum = configuration.minimumHouseholds
         try EnergyReports.checkPeriod(from: from, to: to)
-        return try await database.read { db in
+        return try await reader.readSQL { db in
             let estate = try estateOf(building: building, db, for: identity)
             var byDay: [LocalDate: [Int64]] = [:]
             var problems: [String] = []
-            for row in try Row.fetchAll(db, sql: """
+            for row in try db.rows("""
                 SELECT day, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, measured, estimated, problems FROM building_day
                 WHERE building_id = ? AND day >= ? AND day <= ? ORDER BY day
-                """, arguments: [building, from.description, to.description]) {
-                guard let day = LocalDate(parsing: row[0] as String) else { continue }
-                byDay[day] = (1...7).map { row[$0] }
-                let text: String = row[8]
+                """, building, from.description, to.description) {
+                guard let day = LocalDate(parsing: try row[0].string) else { continue }
+                byDay[day] = try (1...7).map { try row[$0].int64 }
+                let text = try row[8].string
                 if !text.isEmpty { problems += text.split(separator: "\n").map(String.init) }
             }
             let periods = try Installations.periods(db, building: building)
@@ -100,8 +104,8 @@ public struct EnergyReports: Sendable {
             }
             let expected = expectedSlots(periods, from: from, to: to, now: now)
             let households = Set(periods.filter { $0.kind == .meter && overlaps($0, from: from, to: to) }.compactMap(\.dwelling)).count
-            let keyText = try String.fetchOne(db, sql: "SELECT allocation_key FROM building_allocation_key WHERE building_id = ? AND since <= ? ORDER BY since DESC LIMIT 1",
-                                              arguments: [building, to.description]) ?? AllocationKeyKind.proRata.rawValue
+            let keyText = try db.string("SELECT allocation_key FROM building_allocation_key WHERE building_id = ? AND since <= ? ORDER BY since DESC LIMIT 1",
+                                        building, to.description) ?? AllocationKeyKind.proRata.rawValue
             let totals = BuildingTotals(building: building, production: sums[0], allocated: sums[1], surplus: sums[2], consumption: sums[3], revenue: NanoEuros(sums[4]))
             let report = BuildingEnergyReport(
                 building: building, estate: estate, from: from, to: to, allocationKey: keyText, productionWh: totals.productionWh, allocatedWh: totals.allocatedWh,
@@ -117,16 +121,17 @@ public struct EnergyReports: Sendable {
 
     /// How many households had figures (a known slot, or any energy or saving) on each day, per
     /// building, of one estate or one building: the counts `HouseholdPrivacy` decides on.
-    func householdsPerDay(_ db: Database, estate: String?, building: String?, from: LocalDate, to: LocalDate) throws -> [String: [LocalDate: Int]] {
+    func householdsPerDay(_ db: any SQLSession, estate: String?, building: String?, from: LocalDate, to: LocalDate) throws -> [String: [LocalDate: Int]] {
         var counts: [String: [LocalDate: Int]] = [:]
-        for row in try Row.fetchAll(db, sql: """
+        // CAST(? AS TEXT): PostgreSQL must know a parameter's type even when it is NULL.
+        for row in try db.rows("""
             SELECT dd.building_id, dd.day, COUNT(*) FROM dwelling_day dd JOIN building b ON b.id = dd.building_id
-            WHERE (? IS NULL OR b.estate_id = ?) AND (? IS NULL OR dd.building_id = ?) AND dd.day >= ? AND dd.day <= ?
+            WHERE (CAST(? AS TEXT) IS NULL OR b.estate_id = ?) AND (CAST(? AS TEXT) IS NULL OR dd.building_id = ?) AND dd.day >= ? AND dd.day <= ?
               AND (dd.measured + dd.estimated > 0 OR dd.consumption_wh <> 0 OR dd.allocated_wh <> 0 OR dd.savings_nano <> 0)
             GROUP BY dd.building_id, dd.day
-            """, arguments: [estate, estate, building, building, from.description, to.description]) {
-            guard let day = LocalDate(parsing: row[1] as String) else { continue }
-            counts[row[0] as String, default: [:]][day] = row[2]
+            """, estate, estate, building, building, from.description, to.description) {
+            guard let day = LocalDate(parsing: try row[1].string) else { continue }
+            counts[try row[0].string, default: [:]][day] = Int(try row[2].int64)
         }
         return counts
     }
@@ -134,8 +139,8 @@ public struct EnergyReports: Sendable {
     /// The estate of a building, asking `AccessPolicy` with the caller (when given) in the same
     /// step: anyone but staff gets the same 403 for another estate's building and for an id that
     /// does not exist, so ids cannot be probed; staff get 404 for the latter.
-    func estateOf(building: String, _ db: Database, for identity: Identity?) throws -> String {
-        let estate = try String.fetchOne(db, sql: "SELECT estate_id FROM building WHERE id = ?", arguments: [building])
+    func estateOf(building: String, _ db: any SQLSession, for identity: Identity?) throws -> String {
+        let estate = try db.string("SELECT estate_id FROM building WHERE id = ?", building)
         if let identity, identity.role != .staff, !(estate.map { AccessPolicy.allows(identity, .read, .buildingEnergy(estate: $0)) } ?? false) {
             throw HubError.forbidden("building \(building) is not one of your estate's buildings", field: "building")
         }
@@ -152,8 +157,8 @@ public struct EnergyReports: Sendable {
         let (from, to) = grouped ? HouseholdPrivacy.wholeMonths(from: from, to: to) : (from, to)
         let minimum = configuration.minimumHouseholds
         try EnergyReports.checkPeriod(from: from, to: to)
-        return try await database.read { db in
-            guard try db.exists("SELECT 1 FROM estate WHERE id = ?", estate) else { throw HubError.notFound(field: "estate", "no estate \(estate) in the registry") }
+        return try await reader.readSQL { db in
+            guard try !db.rows("SELECT 1 FROM estate WHERE id = ?", estate).isEmpty else { throw HubError.notFound(field: "estate", "no estate \(estate) in the registry") }
             // A few set-based queries, whatever the number of households (issue 16: one query per
             // household took a second for 4,000 and held a reader all that time).
             let buildings = try buildingTotals(db, estate: estate, from: from, to: to)
@@ -181,12 +186,12 @@ public struct EnergyReports: Sendable {
     /// savings (staff only).
     public func landlord(from: LocalDate, to: LocalDate, now: Instant) async throws -> LandlordEnergyReport {
         try EnergyReports.checkPeriod(from: from, to: to)
-        return try await database.read { db in
+        return try await reader.readSQL { db in
             let buildings = try buildingTotals(db, estate: nil, from: from, to: to)
             let savings = try householdSavings(db, estate: nil, from: from, to: to)
             var households: [String: Int] = [:]
             for household in savings { households[household.estate, default: 0] += 1 }
-            let estates = try String.fetchAll(db, sql: "SELECT id FROM estate ORDER BY id").map { estate in
+            let estates = try db.rows("SELECT id FROM estate ORDER BY id").map { try $0[0].string }.map { estate in
                 LandlordEnergyReport.Estate(estate: estate, totals: BuildingSums.total(buildings.filter { $0.estate == estate }),
                                             households: households[estate] ?? 0)
             }
@@ -198,40 +203,41 @@ public struct EnergyReports: Sendable {
 
     /// Every estate of the registry.
     public func estates() async throws -> [String] {
-        try await database.read { db in try String.fetchAll(db, sql: "SELECT id FROM estate ORDER BY id") }
+        try await reader.readSQL { db in try db.rows("SELECT id FROM estate ORDER BY id").map { try $0[0].string } }
     }
 
     /// Each building's totals over the period, of one estate or of all, in one grouped query.
-    func buildingTotals(_ db: Database, estate: String?, from: LocalDate, to: LocalDate) throws -> [BuildingSums] {
-        try Row.fetchAll(db, sql: """
-            SELECT b.id, b.estate_id, COALESCE(SUM(d.production_wh), 0), COALESCE(SUM(d.allocated_wh), 0), COALESCE(SUM(d.surplus_wh), 0),
-                   COALESCE(SUM(d.consumption_wh), 0), COALESCE(SUM(d.revenue_nano), 0)
+    func buildingTotals(_ db: any SQLSession, estate: String?, from: LocalDate, to: LocalDate) throws -> [BuildingSums] {
+        try db.rows("""
+            SELECT b.id, b.estate_id, CAST(COALESCE(SUM(d.production_wh), 0) AS BIGINT), CAST(COALESCE(SUM(d.allocated_wh), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(d.surplus_wh), 0) AS BIGINT), CAST(COALESCE(SUM(d.consumption_wh), 0) AS BIGINT), CAST(COALESCE(SUM(d.revenue_nano), 0) AS BIGINT)
             FROM building b LEFT JOIN building_day d ON d.building_id = b.id AND d.day >= ? AND d.day <= ?
-            WHERE ? IS NULL OR b.estate_id = ? GROUP BY b.id ORDER BY b.id
-            """, arguments: [from.description, to.description, estate, estate]).map { row in
-            BuildingSums(building: row[0], estate: row[1], production: row[2], allocated: row[3], surplus: row[4], consumption: row[5], revenue: NanoEuros(row[6] as Int64))
+            WHERE CAST(? AS TEXT) IS NULL OR b.estate_id = ? GROUP BY b.id, b.estate_id ORDER BY b.id
+            """, from.description, to.description, estate, estate).map { row in
+            BuildingSums(building: try row[0].string, estate: try row[1].string, production: try row[2].int64, allocated: try row[3].int64,
+                         surplus: try row[4].int64, consumption: try row[5].int64, revenue: NanoEuros(try row[6].int64))
         }
     }
 
     /// The savings of every household served by a meter during the period (0 when it saved
     /// nothing), of one estate or of all: one query for the meter periods, one for the sums.
-    func householdSavings(_ db: Database, estate: String?, from: LocalDate, to: LocalDate) throws -> [(estate: String, cents: Int64)] {
+    func householdSavings(_ db: any SQLSession, estate: String?, from: LocalDate, to: LocalDate) throws -> [(estate: String, cents: Int64)] {
         var served: [String: String] = [:]
-        for period in try Installations.periods(db, where: "(? IS NULL OR b.estate_id = ?) AND d.kind = 'meter' AND i.dwelling_id IS NOT NULL", [estate, estate])
+        for period in try Installations.periods(db, where: "(CAST(? AS TEXT) IS NULL OR b.estate_id = ?) AND d.kind = 'meter' AND i.dwelling_id IS NOT NULL", [estate, estate])
         where overlaps(period, from: from, to: to) {
             if let dwelling = period.dwelling { served[dwelling] = period.estate }
         }
         var savings: [String: Int64] = [:]
-        for row in try Row.fetchAll(db, sql: """
-            SELECT dd.dwelling_id, SUM(dd.savings_nano) FROM dwelling_day dd JOIN building b ON b.id = dd.building_id
-            WHERE (? IS NULL OR b.estate_id = ?) AND dd.day >= ? AND dd.day <= ? GROUP BY dd.dwelling_id
-            """, arguments: [estate, estate, from.description, to.description]) {
-            savings[row[0]] = row[1]
+        for row in try db.rows("""
+            SELECT dd.dwelling_id, CAST(SUM(dd.savings_nano) AS BIGINT) FROM dwelling_day dd JOIN building b ON b.id = dd.building_id
+            WHERE (CAST(? AS TEXT) IS NULL OR b.estate_id = ?) AND dd.day >= ? AND dd.day <= ? GROUP BY dd.dwelling_id
+            """, estate, estate, from.description, to.description) {
+            savings[try row[0].string] = try row[1].int64
         }
         // A household with figures but no meter period overlapping (a period edited since) still counts.
         var result = served.map { (estate: $0.value, cents: NanoEuros(savings[$0.key] ?? 0).cents.value) }
-        for (dwelling, nano) in savings where served[dwelling] == nil {
-            let estate = try String.fetchOne(db, sql: "SELECT b.estate_id FROM dwelling w JOIN building b ON b.id = w.building_id WHERE w.id = ?", arguments: [dwelling]) ?? ""
+        for (dwelling, nano) in savings.sorted(by: { $0.key < $1.key }) where served[dwelling] == nil {
+            let estate = try db.string("SELECT b.estate_id FROM dwelling w JOIN building b ON b.id = w.building_id WHERE w.id = ?", dwelling) ?? ""
             result.append((estate: estate, cents: NanoEuros(nano).cents.value))
         }
         return result
@@ -261,11 +267,11 @@ public struct EnergyReports: Sendable {
     /// The savings of this year so far projected to the whole year with the seasons
     /// (`EnergyReportRules.seasonalProjection`), weighed by the building's own last twelve full
     /// months of production when it has them, by the settings' monthly profile otherwise.
-    func projection(_ db: Database, dwelling: String, building: String, periods: [InstallationPeriod], now: Instant) throws -> DwellingEnergyReport.AnnualProjection {
+    func projection(_ db: any SQLSession, dwelling: String, building: String, periods: [InstallationPeriod], now: Instant) throws -> DwellingEnergyReport.AnnualProjection {
         let today = configuration.zone.localDate(of: now)
         let january = LocalDate(year: today.year, month: 1, day: 1)!
-        let soFar = NanoEuros(try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(savings_nano), 0) FROM dwelling_day WHERE dwelling_id = ? AND day >= ? AND day <= ?",
-                                                 arguments: [dwelling, january.description, today.description]) ?? 0)
+        let soFar = NanoEuros(try db.int64("SELECT CAST(COALESCE(SUM(savings_nano), 0) AS BIGINT) FROM dwelling_day WHERE dwelling_id = ? AND day >= ? AND day <= ?",
+                                           dwelling, january.description, today.description) ?? 0)
         // A dwelling's meter periods follow one another without overlapping (a replaced box ends
         // where the next begins), so the days they cover are counted month by month, by arithmetic.
         var countedPerMonth = [Int](repeating: 0, count: 12)
@@ -293,7 +299,7 @@ public struct EnergyReports: Sendable {
     /// (measured or estimated) production and no month produced nothing; the settings' profile
     /// otherwise. A month with a gap would weigh too little, and a partial history would leave
     /// some months unknown, so it is all twelve or none.
-    func productionShares(_ db: Database, building: String, today: LocalDate) throws -> MonthlyProductionShares {
+    func productionShares(_ db: any SQLSession, building: String, today: LocalDate) throws -> MonthlyProductionShares {
         let end = today.firstOfMonth
         let start = LocalDate(year: end.year - 1, month: end.month, day: 1)!
         // Before its panels are installed a building produces 0 Wh with every slot known: such
@@ -305,13 +311,13 @@ public struct EnergyReports: Sendable {
         }
         guard covered >= end else { return configuration.productionProfile }
         var known: [Int: (production: Int64, slots: Int64)] = [:]
-        // One grouped read of at most a year of the building's days (its primary key's order).
-        for row in try Row.fetchAll(db, sql: """
-            SELECT CAST(substr(day, 6, 2) AS INTEGER), SUM(production_wh), SUM(measured + estimated) FROM building_day
-            WHERE building_id = ? AND day >= ? AND day < ? GROUP BY substr(day, 1, 7)
-            """, arguments: [building, start.description, end.description]) {
-            let number: Int = row[0], production: Int64 = row[1], slots: Int64 = row[2]
-            known[number] = (production, slots)
+        // One grouped read of at most a year of the building's days (its primary key's order);
+        // twelve months from the first of a month: the month's number names it.
+        for row in try db.rows("""
+            SELECT CAST(substr(day, 6, 2) AS INTEGER), CAST(SUM(production_wh) AS BIGINT), CAST(SUM(measured + estimated) AS BIGINT) FROM building_day
+            WHERE building_id = ? AND day >= ? AND day < ? GROUP BY CAST(substr(day, 6, 2) AS INTEGER)
+            """, building, start.description, end.description) {
+            known[Int(try row[0].int64)] = (try row[1].int64, try row[2].int64)
         }
         var monthlyWh = [Int64](repeating: 0, count: 12)
         var month = start
@@ -325,20 +331,20 @@ public struct EnergyReports: Sendable {
     }
 
     /// Months of the period revised after export, for one estate's buildings or all.
-    func revisedMonths(_ db: Database, estate: String?, from: LocalDate, to: LocalDate) throws -> [String] {
-        try String.fetchAll(db, sql: """
+    func revisedMonths(_ db: any SQLSession, estate: String?, from: LocalDate, to: LocalDate) throws -> [String] {
+        try db.rows("""
             SELECT DISTINCT e.month FROM energy_month_export e JOIN building b ON b.id = e.building_id
-            WHERE (? IS NULL OR b.estate_id = ?) AND e.revised_at IS NOT NULL AND e.revised_at >= e.exported_at AND e.month >= ? AND e.month <= ?
+            WHERE (CAST(? AS TEXT) IS NULL OR b.estate_id = ?) AND e.revised_at IS NOT NULL AND e.revised_at >= e.exported_at AND e.month >= ? AND e.month <= ?
             ORDER BY e.month
-            """, arguments: [estate, estate, String(from.description.prefix(7)), String(to.description.prefix(7))])
+            """, estate, estate, String(from.description.prefix(7)), String(to.description.prefix(7))).map { try $0[0].string }
     }
 
-    func revisedMonths(_ db: Database, buildings: [String], from: LocalDate, to: LocalDate) throws -> [String] {
+    func revisedMonths(_ db: any SQLSession, buildings: [String], from: LocalDate, to: LocalDate) throws -> [String] {
         guard !buildings.isEmpty else { return [] }
         let placeholders = buildings.map { _ in "?" }.joined(separator: ", ")
-        return try String.fetchAll(db, sql: """
+        return try db.rows("""
             SELECT DISTINCT month FROM energy_month_export WHERE building_id IN (\(placeholders)) AND revised_at IS NOT NULL AND revised_at >= exported_at
               AND month >= ? AND month <= ? ORDER BY month
-            """, arguments: StatementArguments(buildings + [String(from.description.prefix(7)), String(to.description.prefix(7))]))
+            """, buildings + [String(from.description.prefix(7)), String(to.description.prefix(7))]).map { try $0[0].string }
     }
 }
