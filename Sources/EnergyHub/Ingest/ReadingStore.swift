@@ -51,16 +51,11 @@ public struct SQLiteReadingStore: ReadingStore {
 
     public func devices(timeZone: LocalTimeZone) throws -> [String: DeviceInfo] {
         try database.readBlocking { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT d.id, d.kind, d.format, MIN(i.since) AS first_since
-                FROM device d JOIN device_installation i ON i.device_id = d.id GROUP BY d.id
-                """)
             var devices: [String: DeviceInfo] = [:]
-            for row in rows {
-                guard let kind = DeviceKind(rawValue: row["kind"]), let format = DeviceFormat(rawValue: row["format"]),
-                      let since = LocalDate(parsing: row["first_since"] as String) else { continue }
-                let id: String = row["id"]
-                devices[id] = DeviceInfo(id: id, kind: kind, format: format, installedFrom: timeZone.startOfDay(since))
+            for row in try Row.fetchAll(db, sql: Installations.devicesSQL) {
+                if let device = DeviceInfo.fromStored(id: row["id"], kind: row["kind"], format: row["format"], firstSince: row["first_since"], timeZone: timeZone) {
+                    devices[device.id] = device
+                }
             }
             return devices
         }

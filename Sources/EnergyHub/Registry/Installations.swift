@@ -5,22 +5,31 @@ import Shared
 
 /// Queries over the registry shared by routes, savings and the car-share's member checks.
 public enum Installations {
-    static let periodsSQL = """
+    /// Each installation with the end of its period (`least` is the engine's n-ary minimum).
+    package static func periodsSQL(least: String) -> String {
+        """
         SELECT i.device_id, d.kind, b.estate_id, i.building_id, i.dwelling_id, i.since,
-               MIN(COALESCE(i.until, '9999-12-31'),
+               \(least)(COALESCE(i.until, '9999-12-31'),
                    COALESCE((SELECT MIN(k.since) FROM device_installation k WHERE k.device_id = i.device_id AND k.since > i.since), '9999-12-31'),
                    CASE WHEN d.kind = 'meter' THEN COALESCE((SELECT MIN(j.since) FROM device_installation j JOIN device dj ON dj.id = j.device_id
                                                             WHERE dj.kind = 'meter' AND j.dwelling_id = i.dwelling_id AND j.since > i.since), '9999-12-31')
                         ELSE '9999-12-31' END) AS period_end
         FROM device_installation i JOIN device d ON d.id = i.device_id JOIN building b ON b.id = i.building_id
         """
+    }
+
+    static let periodsSQL = periodsSQL(least: "MIN")
+
+    /// Each device with its first installation's local date.
+    package static let devicesSQL = """
+        SELECT d.id, d.kind, d.format, MIN(i.since) AS first_since
+        FROM device d JOIN device_installation i ON i.device_id = d.id GROUP BY d.id
+        """
 
     static func periods(_ db: Database, where clause: String, _ arguments: StatementArguments) throws -> [InstallationPeriod] {
         try Row.fetchAll(db, sql: periodsSQL + " WHERE " + clause + " ORDER BY i.since, i.device_id", arguments: arguments).compactMap { row in
-            guard let kind = DeviceKind(rawValue: row["kind"]), let since = LocalDate(parsing: row["since"] as String) else { return nil }
-            let end: String = row["period_end"]
-            return InstallationPeriod(device: row["device_id"], kind: kind, estate: row["estate_id"], building: row["building_id"],
-                                      dwelling: row["dwelling_id"], since: since, until: end == "9999-12-31" ? nil : LocalDate(parsing: end))
+            InstallationPeriod.fromStored(device: row["device_id"], kind: row["kind"], estate: row["estate_id"], building: row["building_id"],
+                                          dwelling: row["dwelling_id"], since: row["since"], periodEnd: row["period_end"])
         }
     }
 

@@ -9,9 +9,9 @@ import Shared
 public struct SQLiteRegistryStore: RegistryStore {
     public let database: HubDatabase
     public let configuration: EnergyConfiguration
-    let tariffCheck: RegistryImporter.TariffCheck
+    let tariffCheck: RegistryFile.TariffCheck
 
-    public init(database: HubDatabase, configuration: EnergyConfiguration, tariffCheck: @escaping RegistryImporter.TariffCheck = TariffPlan.registryCheck) {
+    public init(database: HubDatabase, configuration: EnergyConfiguration, tariffCheck: @escaping RegistryFile.TariffCheck = TariffPlan.registryCheck) {
         self.database = database
         self.configuration = configuration
         self.tariffCheck = tariffCheck
@@ -19,15 +19,12 @@ public struct SQLiteRegistryStore: RegistryStore {
 
     var admin: EnergyAdmin { EnergyAdmin(database: database, configuration: configuration) }
 
-    static func requireStaff(_ identity: Identity) throws {
-        try AccessPolicy.require(identity, .manage, .registry, field: "role", "the registry and the savings set-up are kept by the landlord's staff")
-    }
+    static func requireStaff(_ identity: Identity) throws { try RegistryAccess.requireStaff(identity) }
 
     public func importRegistry(csv: Data, by identity: Identity) async throws -> RegistryImportSummary {
         try Self.requireStaff(identity)
-        let importer = RegistryImporter(database: database, tariffCheck: tariffCheck)
-        let (rows, ignored) = try importer.parse(csv)
-        var summary = try await database.write(importer.applying(rows))
+        let (rows, ignored) = try RegistryFile(tariffCheck: tariffCheck).parse(csv)
+        var summary = try await database.write(RegistryImporter.applying(rows))
         summary.ignoredColumns = ignored
         return summary
     }
@@ -48,11 +45,7 @@ public struct SQLiteRegistryStore: RegistryStore {
     }
 
     public func dwellings(estate: String?, by identity: Identity) async throws -> [RegistryDwelling] {
-        if let estate {
-            try AccessPolicy.require(identity, .read, .estateEnergy(estate: estate), field: "estate", "an estate's dwellings are for its association and the landlord's staff")
-        } else {
-            try AccessPolicy.require(identity, .read, .landlordEnergy, "every estate's dwellings are for the landlord's staff")
-        }
+        try RegistryAccess.requireDwellings(estate: estate, identity)
         return try await database.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT b.estate_id, d.building_id, d.id FROM dwelling d JOIN building b ON b.id = d.building_id
@@ -62,9 +55,7 @@ public struct SQLiteRegistryStore: RegistryStore {
     }
 
     public func dwelling(_ dwelling: String, by identity: Identity) async throws -> RegistryDwelling {
-        // Only staff learn that a dwelling does not exist; others get the same 403 either way.
-        try AccessPolicy.require(identity, .read, .dwellingEnergy(dwelling: dwelling), field: "dwelling",
-                                 "a household's statement is for that household (and the landlord's staff)")
+        try RegistryAccess.requireDwelling(dwelling, identity)
         let found = try await database.read { db in
             try Row.fetchOne(db, sql: "SELECT b.estate_id, d.building_id, d.id FROM dwelling d JOIN building b ON b.id = d.building_id WHERE d.id = ?",
                              arguments: [dwelling]).map { RegistryDwelling(estate: $0[0], building: $0[1], dwelling: $0[2]) }
