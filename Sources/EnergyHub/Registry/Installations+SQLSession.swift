@@ -1,21 +1,14 @@
-import Foundation
 import EnergyCore
 import HubCore
 import Shared
 
 extension Installations {
-    /// `periodsSQL` for an engine: its period end is the smallest of three dates, SQLite's scalar
-    /// MIN, PostgreSQL's LEAST.
-    static func periodsSQL(_ dialect: SQLDialect) -> String {
-        dialect == .sqlite ? periodsSQL : periodsSQL.replacingOccurrences(of: "MIN(COALESCE(i.until", with: "LEAST(COALESCE(i.until")
-    }
-
     static func periods(_ db: any SQLSession, where clause: String, _ arguments: [any SQLArgument]) throws -> [InstallationPeriod] {
-        try db.rows(periodsSQL(db.dialect) + " WHERE " + clause + " ORDER BY i.since, i.device_id", arguments).compactMap { row in
-            guard let kind = DeviceKind(rawValue: try row[1].string), let since = LocalDate(parsing: try row[5].string) else { return nil }
-            let end = try row[6].string
-            return InstallationPeriod(device: try row[0].string, kind: kind, estate: try row[2].string, building: try row[3].string,
-                                      dwelling: try row[4].optionalString, since: since, until: end == "9999-12-31" ? nil : LocalDate(parsing: end))
+        // PostgreSQL orders text in byte order only when asked (SQLite's order).
+        let order = db.dialect == .sqlite ? "i.since, i.device_id" : "i.since COLLATE \"C\", i.device_id COLLATE \"C\""
+        return try db.rows(periodsSQL(least: db.dialect == .sqlite ? "MIN" : "LEAST") + " WHERE " + clause + " ORDER BY " + order, arguments).compactMap { row in
+            InstallationPeriod.fromStored(device: try row[0].string, kind: try row[1].string, estate: try row[2].string, building: try row[3].string,
+                                          dwelling: try row[4].optionalString, since: try row[5].string, periodEnd: try row[6].string)
         }
     }
 
