@@ -17,10 +17,8 @@ public enum Installations {
 
     static func periods(_ db: Database, where clause: String, _ arguments: StatementArguments) throws -> [InstallationPeriod] {
         try Row.fetchAll(db, sql: periodsSQL + " WHERE " + clause + " ORDER BY i.since, i.device_id", arguments: arguments).compactMap { row in
-            guard let kind = DeviceKind(rawValue: row["kind"]), let since = LocalDate(parsing: row["since"] as String) else { return nil }
-            let end: String = row["period_end"]
-            return InstallationPeriod(device: row["device_id"], kind: kind, estate: row["estate_id"], building: row["building_id"],
-                                      dwelling: row["dwelling_id"], since: since, until: end == "9999-12-31" ? nil : LocalDate(parsing: end))
+            ReadingStoreRows.installationPeriod(device: row["device_id"], kind: row["kind"], estate: row["estate_id"], building: row["building_id"],
+                                                dwelling: row["dwelling_id"], since: row["since"], end: row["period_end"])
         }
     }
 
