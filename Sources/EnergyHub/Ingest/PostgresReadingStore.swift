@@ -328,8 +328,8 @@ final class PostgresIngestTransaction: IngestTransaction {
                 payload.writeBytes(entry.payload)
                 _ = try writer.query("""
                     INSERT INTO quarantine (id, received_at, topic, payload, payload_size, payload_sha256, reason, detail, device_id, instant, energy_wh, time_source)
-                    VALUES (\(id), \(entry.receivedAt.millisecondsSince1970), \(entry.topic), \(payload), \(Int64(entry.payloadSize)), \(entry.payloadSHA256),
-                            \(entry.reason.rawValue), \(entry.detail), \(entry.device), \(entry.reading?.instant.millisecondsSince1970),
+                    VALUES (\(id), \(entry.receivedAt.millisecondsSince1970), \(ReadingStoreRows.storable(entry.topic)), \(payload), \(Int64(entry.payloadSize)),
+                            \(entry.payloadSHA256), \(entry.reason.rawValue), \(ReadingStoreRows.storable(entry.detail)), \(entry.device.map(ReadingStoreRows.storable)), \(entry.reading?.instant.millisecondsSince1970),
                             \(entry.reading?.energy.value), \(entry.reading?.timeSource.rawValue))
                     """)
             }

@@ -235,9 +235,9 @@ final class SQLiteIngestTransaction: IngestTransaction {
             INSERT INTO quarantine (received_at, topic, payload, payload_size, payload_sha256, reason, detail, device_id, instant, energy_wh, time_source)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        try statement.execute(arguments: [entry.receivedAt.millisecondsSince1970, entry.topic, Data(entry.payload), entry.payloadSize, entry.payloadSHA256,
-                                          entry.reason.rawValue, entry.detail,
-                                          entry.device, entry.reading?.instant.millisecondsSince1970, entry.reading?.energy.value,
+        try statement.execute(arguments: [entry.receivedAt.millisecondsSince1970, ReadingStoreRows.storable(entry.topic), Data(entry.payload), entry.payloadSize,
+                                          entry.payloadSHA256, entry.reason.rawValue, ReadingStoreRows.storable(entry.detail),
+                                          entry.device.map(ReadingStoreRows.storable), entry.reading?.instant.millisecondsSince1970, entry.reading?.energy.value,
                                           entry.reading?.timeSource.rawValue])
         return db.lastInsertedRowID
     }

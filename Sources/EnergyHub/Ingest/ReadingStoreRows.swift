@@ -41,6 +41,16 @@ enum ReadingStoreRows {
         return sequences
     }
 
+    /// A quarantined message's text (topic, detail, device) as both stores keep it: U+0000 as
+    /// U+FFFD. PostgreSQL's text cannot hold U+0000 (MQTT forbids it in topics, but a hostile or
+    /// broken client may still send one), and both stores keep the same value.
+    static func storable(_ text: String) -> String {
+        guard text.unicodeScalars.contains("\u{0}") else { return text }
+        var scalars = String.UnicodeScalarView()
+        scalars.append(contentsOf: text.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : $0 })
+        return String(scalars)
+    }
+
     /// A stored reading of `device` from its columns.
     static func reading(device: String, instant: Int64, energy: Int64, power: Double?, segment: Int, timeSource: String, receivedAt: Int64) -> Reading {
         Reading(device: device, instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy), powerWatts: power, segment: segment,
