@@ -183,6 +183,15 @@ import Testing
         }
     }
 
+    /// The months the writer asks partitions for are UTC months, before 1970 too.
+    @Test func theMonthOfAPartitionIsTheUTCMonth() {
+        func key(_ text: String) -> Int64 { UTCMonth.key(Instant.parseRFC3339(text)!.millisecondsSince1970) }
+        #expect(key("2026-10-31T23:59:59.999Z") == 2026 * 12 + 9)
+        #expect(key("2026-11-01T00:00:00Z") == 2026 * 12 + 10)
+        #expect(key("2026-11-01T00:30:00+01:00") == 2026 * 12 + 9, "23:30 UTC on October 31st")
+        #expect(UTCMonth.key(-1) == 1969 * 12 + 11)
+    }
+
     /// A batch of N readings is one INSERT: the statements the writer's connection sent, counted
     /// by the store (each a round trip): BEGIN, the insert, COMMIT, and the month's partition once.
     @Test func aBatchOfReadingsIsOneStatementOnPostgres() async throws {

@@ -222,17 +222,8 @@ final class PostgresWriterConnection: @unchecked Sendable {
 /// The UTC month of an instant, as year * 12 + month - 1: the partitions of `reading`.
 enum UTCMonth {
     static func key(_ milliseconds: Int64) -> Int64 {
-        // Days since 1970-01-01, rounded down, to a civil date (Howard Hinnant's days_from_civil inverse).
-        let days = milliseconds >= 0 ? milliseconds / 86_400_000 : -((-milliseconds + 86_399_999) / 86_400_000)
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return year * 12 + month - 1
+        let date = LocalDate(daysSince1970: milliseconds.floorDiv(86_400_000))
+        return Int64(date.year) * 12 + Int64(date.month) - 1
     }
 }
 
