@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HubCore
 import HubTestSupport
+import PostgresNIO
 import Shared
 import Testing
 @testable import EnergyCore
@@ -180,6 +181,33 @@ import Testing
             #expect(periods.map { "\($0.dwelling ?? "-") \($0.since) \($0.until.map { "\($0)" } ?? "...")" } == ["OUT-A-09 2025-01-01 2026-11-27"])
             #expect(try await store.store.installationPeriods(device: "041876000117").map(\.kind) == [.pv])
             #expect(try await store.store.installationPeriods(device: "nobody").isEmpty)
+        }
+    }
+
+    /// The writer's connection killed by the server: either the store sees it closed and opens
+    /// a new one before the batch, or the batch fails with an error the store calls "cannot write
+    /// now" (the writer keeps it and pauses intake) and the next attempt opens a new one. Either
+    /// way the batch is stored once.
+    @Test func aLostConnectionIsReplaced() async throws {
+        try await StoreFixture.run(.postgres, at: Self.t0) { fixture in
+            let postgres = try #require(fixture.postgres)
+            _ = try await fixture.process([box7(0, 1000)])
+            _ = try await postgres.transaction { connection in
+                try await connection.query("""
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                    """, logger: postgres.logger)
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let batch = [box7(60, 1010), box7(120, 1020)]
+            let report: BatchReport
+            do {
+                report = try await fixture.process(batch)
+            } catch {
+                #expect(fixture.store.isUnavailable(error), "\(String(reflecting: error))")
+                report = try await fixture.process(batch)
+            }
+            #expect(report.stored == 2)
+            #expect(try await fixture.readings().map(\.energy) == [1000, 1010, 1020])
         }
     }
 
