@@ -408,7 +408,7 @@ public enum BlockingAccessGuard {
 
     static let reported = Mutex<Set<String>>([])
 
-    static func check(_ kind: String, file: StaticString = #fileID, line: UInt = #line) {
+    public static func check(_ kind: String, file: StaticString = #fileID, line: UInt = #line) {
         guard isServing else { return }
         #if DEBUG
         fatalError("blocking database \(kind) on Swift's cooperative pool while serving: use the async variant or run it off the pool (BlockingWork.run)")

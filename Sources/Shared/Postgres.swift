@@ -1,6 +1,8 @@
 import Foundation
 import HubCore
 import Logging
+import NIOCore
+import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
 
@@ -202,6 +204,25 @@ public final class HubPostgres: Sendable, Service {
             defer { group.cancelAll() }
             return try await body(self)
         }
+    }
+
+    /// A connection of its own, outside the pool, for a caller that blocks its own thread on it
+    /// (the ingest writer): postgres-nio's EventLoopFuture API, waited on off the event loop.
+    public func connect(id: Int) -> EventLoopFuture<PostgresConnection> {
+        let eventLoop = PostgresConnection.defaultEventLoopGroup.any()
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            switch location.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
+                                                             password: location.password, database: location.database, tls: tls)
+        return PostgresConnection.connect(on: eventLoop, configuration: configuration, id: id, logger: logger)
     }
 
     // MARK: Transactions

@@ -178,7 +178,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         encoder.outputFormatting = [.sortedKeys]
         let object = try JSONSerialization.jsonObject(with: encoder.encode(MQTTSettings())) as? [String: Any]
         #expect(Set(object?.keys.map { $0 } ?? []) == ["host", "port", "clientId", "username", "passwordFile", "keepaliveSeconds",
-                                                       "reconnectMinSeconds", "reconnectMaxSeconds", "reconnectOnceAnsweringMaxMilliseconds", "tls"])
+                                                       "reconnectMinSeconds", "reconnectMaxSeconds", "reconnectOnceAnsweringMaxMilliseconds", "tls", "sharedGroup"])
         let tls = object?["tls"] as? [String: Any]
         #expect(Set(tls?.keys.map { $0 } ?? []) == ["caFile", "certFile", "keyFile", "insecure"])
         let settings = MQTTSettings()

@@ -97,7 +97,9 @@ import Testing
         try await waitUntil(timeout: .seconds(10), "the other lease leads") { leases[follower].isLeader && work.snapshot.running == [leases[follower].name] }
         let takeover = ContinuousClock.now - stopped
         print("background lease: takeover after the leader stopped: \(takeover) (retry \(Self.settings.retry))")
-        #expect(takeover < Self.settings.retry + .seconds(1))
+        // "Within seconds" (issue 11): the figure is printed; the bound leaves room for a loaded
+        // 2-core machine (the takeover itself is one retry interval, about 0.3 s when quiet).
+        #expect(takeover < .seconds(8))
         #expect(work.snapshot.cancelled == [leases[leader].name])
         #expect(work.snapshot.mostAtOnce == 1)
     }
@@ -125,7 +127,9 @@ import Testing
         try await waitUntil(timeout: .seconds(10), "the other lease leads") { leases[follower].isLeader && work.snapshot.running == [leases[follower].name] }
         let takeover = ContinuousClock.now - cut
         print("background lease: after pg_terminate_backend, the leader's work stopped after \(stopped), the other took over after \(takeover) (retry \(Self.settings.retry))")
-        #expect(takeover < Self.settings.retry + .seconds(1))
+        // "Within seconds" (issue 11): the figure is printed; the bound leaves room for a loaded
+        // 2-core machine (the takeover itself is one retry interval, about 0.3 s when quiet).
+        #expect(takeover < .seconds(8))
         #expect(!leases[leader].isLeader)
         // The cut lease comes back as a follower: still only one runs the work.
         try await Task.sleep(for: .seconds(1))

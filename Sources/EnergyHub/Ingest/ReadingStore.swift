@@ -63,40 +63,28 @@ public struct SQLiteReadingStore: ReadingStore {
 
     public func sequences() throws -> [String: DeviceSequence] {
         try database.readBlocking { db in
-            var sequences: [String: DeviceSequence] = [:]
             let latest = try Row.fetchAll(db, sql: """
                 SELECT r.device_id, r.instant, r.energy_wh, r.segment FROM reading_by_device r
                 JOIN (SELECT device_id, MAX(instant) AS instant FROM reading_by_device GROUP BY device_id) m
                   ON m.device_id = r.device_id AND m.instant = r.instant
                 UNION ALL
                 SELECT j.device_id, j.instant, j.energy_wh, j.segment FROM reading_journal j
-                """)
-            // The journal is empty once `prepareForIngest` folded it; should it hold readings
-            // (another writer), the latest of each device wins, wherever it is.
-            for row in latest {
-                let index = StoredIndex(instant: Instant(millisecondsSince1970: row["instant"]), energy: WattHours(row["energy_wh"]), segment: row["segment"])
-                let device: String = row["device_id"]
-                if let known = sequences[device]?.last, known.instant >= index.instant { continue }
-                sequences[device] = DeviceSequence(last: index)
+                """).map { row in
+                // The journal is empty once `prepareForIngest` folded it; should it hold readings
+                // (another writer), the latest of each device wins, wherever it is.
+                (device: row["device_id"] as String,
+                 index: StoredIndex(instant: Instant(millisecondsSince1970: row["instant"]), energy: WattHours(row["energy_wh"]), segment: row["segment"]))
             }
             let held = try Row.fetchAll(db, sql: """
                 SELECT id, device_id, instant, energy_wh, time_source, received_at FROM quarantine
                 WHERE reason IN ('index_backwards', 'implausible_jump') AND released_at IS NULL AND device_id IS NOT NULL
                   AND instant IS NOT NULL AND energy_wh IS NOT NULL
                 ORDER BY device_id, instant
-                """)
-            for row in held {
-                let device: String = row["device_id"]
-                guard var sequence = sequences[device], let last = sequence.last else { continue }
-                let instant = Instant(millisecondsSince1970: row["instant"])
-                guard instant > last.instant else { continue }
-                let reading = DecodedReading(instant: instant, energy: WattHours(row["energy_wh"]),
-                                             timeSource: TimeSource(rawValue: row["time_source"] ?? "") ?? .device)
-                if let previous = sequence.candidates.last, reading.energy < previous.reading.energy { sequence.candidates = [] }
-                sequence.hold(ResetCandidate(reading: reading, receivedAt: Instant(millisecondsSince1970: row["received_at"]), quarantineID: row["id"]))
-                sequences[device] = sequence
+                """).map { row in
+                ReadingStoreRows.Held(id: row["id"], device: row["device_id"], instant: row["instant"], energy: row["energy_wh"],
+                                      timeSource: row["time_source"], receivedAt: row["received_at"])
             }
-            return sequences
+            return ReadingStoreRows.sequences(latest: latest, held: held)
         }
     }
 
@@ -112,9 +100,8 @@ public struct SQLiteReadingStore: ReadingStore {
                 WHERE seq >= (SELECT first_seq FROM reading_journal_device WHERE device_id = ?1) AND device_id = ?1 AND instant >= ?2 AND instant < ?3
                 ORDER BY instant LIMIT ?4
                 """, arguments: [device, from.millisecondsSince1970, to.millisecondsSince1970, limit]).map { row in
-                Reading(device: device, instant: Instant(millisecondsSince1970: row["instant"]), energy: WattHours(row["energy_wh"]),
-                        powerWatts: row["power_w"], segment: row["segment"], timeSource: TimeSource(rawValue: row["time_source"]) ?? .device,
-                        receivedAt: Instant(millisecondsSince1970: row["received_at"]))
+                ReadingStoreRows.reading(device: device, instant: row["instant"], energy: row["energy_wh"], power: row["power_w"], segment: row["segment"],
+                                         timeSource: row["time_source"], receivedAt: row["received_at"])
             }
         }
     }
@@ -143,16 +130,10 @@ public struct SQLiteReadingStore: ReadingStore {
                 SELECT id, received_at, topic, payload, payload_size, payload_sha256, reason, detail, device_id, instant, energy_wh, time_source, released_at
                 FROM quarantine WHERE received_at >= ? AND (received_at > ? OR id > ?) ORDER BY received_at, id LIMIT ?
                 """, arguments: [since.millisecondsSince1970, since.millisecondsSince1970, afterID ?? Int64.min, limit]).map { row in
-                var reading: DecodedReading?
-                if let instant = row["instant"] as Int64?, let energy = row["energy_wh"] as Int64? {
-                    reading = DecodedReading(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy),
-                                             timeSource: TimeSource(rawValue: row["time_source"] ?? "") ?? .device)
-                }
-                let payload: Data = row["payload"]
-                return QuarantineEntry(id: row["id"], receivedAt: Instant(millisecondsSince1970: row["received_at"]), topic: row["topic"],
-                                       payload: [UInt8](payload), payloadSize: row["payload_size"], payloadSHA256: row["payload_sha256"], reason: QuarantineReason(rawValue: row["reason"]) ?? .malformedPayload,
-                                       detail: row["detail"], device: row["device_id"], reading: reading,
-                                       releasedAt: (row["released_at"] as Int64?).map(Instant.init(millisecondsSince1970:)))
+                ReadingStoreRows.quarantineEntry(id: row["id"], receivedAt: row["received_at"], topic: row["topic"], payload: [UInt8](row["payload"] as Data),
+                                                 payloadSize: row["payload_size"], payloadSHA256: row["payload_sha256"], reason: row["reason"], detail: row["detail"],
+                                                 device: row["device_id"], instant: row["instant"], energy: row["energy_wh"], timeSource: row["time_source"],
+                                                 releasedAt: row["released_at"])
             }
         }
     }
@@ -251,9 +232,9 @@ final class SQLiteIngestTransaction: IngestTransaction {
             INSERT INTO quarantine (received_at, topic, payload, payload_size, payload_sha256, reason, detail, device_id, instant, energy_wh, time_source)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        try statement.execute(arguments: [entry.receivedAt.millisecondsSince1970, entry.topic, Data(entry.payload), entry.payloadSize, entry.payloadSHA256,
-                                          entry.reason.rawValue, entry.detail,
-                                          entry.device, entry.reading?.instant.millisecondsSince1970, entry.reading?.energy.value,
+        try statement.execute(arguments: [entry.receivedAt.millisecondsSince1970, ReadingStoreRows.storable(entry.topic), Data(entry.payload), entry.payloadSize,
+                                          entry.payloadSHA256, entry.reason.rawValue, ReadingStoreRows.storable(entry.detail),
+                                          entry.device.map(ReadingStoreRows.storable), entry.reading?.instant.millisecondsSince1970, entry.reading?.energy.value,
                                           entry.reading?.timeSource.rawValue])
         return db.lastInsertedRowID
     }

@@ -1,0 +1,370 @@
+import Foundation
+import EnergyCore
+import HubCore
+import Logging
+import NIOCore
+import PostgresNIO
+import Shared
+
+/// The PostgreSQL store. `reading` is one table partitioned by UTC month, so there is no journal
+/// to fold: a write transaction inserts its batch's readings in one statement (`unnest` of one
+/// array per column, idempotent on (device, instant)), which also records the changed ranges in
+/// `reading_change`, as SQLite's fold does. The ingest writer's synchronous calls go through a
+/// connection of its own that blocks the writer's thread (never Swift's pool); the routes' reads
+/// go through the pool.
+public struct PostgresReadingStore: ReadingStore {
+    public let postgres: HubPostgres
+    let writer: PostgresWriterConnection
+
+    public init(postgres: HubPostgres) {
+        self.postgres = postgres
+        self.writer = PostgresWriterConnection(postgres: postgres)
+    }
+
+    /// Statements the writer's connection sent (each one a round trip): what a batch costs.
+    public var statementsSent: Int { writer.statementsSent }
+
+    /// Closes the writer's connection (it is opened again by the next call).
+    @available(*, noasync, message: "waits for the connection to close: call it from the writer's thread")
+    public func close() { writer.close() }
+
+    public func write<T>(_ body: (any IngestTransaction) throws -> T) throws -> T {
+        let transaction = PostgresIngestTransaction(writer: writer)
+        let result = try body(transaction)
+        try transaction.commit()
+        return result
+    }
+
+    public func devices(timeZone: LocalTimeZone) throws -> [String: DeviceInfo] {
+        var devices: [String: DeviceInfo] = [:]
+        for row in try writer.query("""
+            SELECT d.id, d.kind, d.format, MIN(i.since) FROM device d JOIN device_installation i ON i.device_id = d.id GROUP BY d.id
+            """) {
+            let (id, kind, format, since) = try row.decode((String, String, String, String).self)
+            devices[id] = DeviceInfo.fromStored(id: id, kind: kind, format: format, firstSince: since, timeZone: timeZone)
+        }
+        return devices
+    }
+
+    public func sequences() throws -> [String: DeviceSequence] {
+        // The latest reading of each registered device: one index probe per device and month.
+        let latest = try writer.query("""
+            SELECT d.id, r.instant, r.energy_wh, r.segment FROM device d
+            CROSS JOIN LATERAL (SELECT instant, energy_wh, segment FROM reading WHERE device_id = d.id ORDER BY instant DESC LIMIT 1) r
+            """).map { row in
+            let (device, instant, energy, segment) = try row.decode((String, Int64, Int64, Int64).self)
+            return (device: device, index: StoredIndex(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy), segment: Int(segment)))
+        }
+        let held = try writer.query("""
+            SELECT id, device_id, instant, energy_wh, time_source, received_at FROM quarantine
+            WHERE reason IN ('index_backwards', 'implausible_jump') AND released_at IS NULL AND device_id IS NOT NULL
+              AND instant IS NOT NULL AND energy_wh IS NOT NULL
+            ORDER BY device_id, instant, id
+            """).map { row in
+            let (id, device, instant, energy, timeSource, receivedAt) = try row.decode((Int64, String, Int64, Int64, String?, Int64).self)
+            return ReadingStoreRows.Held(id: id, device: device, instant: instant, energy: energy, timeSource: timeSource, receivedAt: receivedAt)
+        }
+        return ReadingStoreRows.sequences(latest: latest, held: held)
+    }
+
+    public func readings(device: String, from: Instant, to: Instant, limit: Int) async throws -> [Reading] {
+        try await postgres.read { connection in
+            let rows = try await connection.query("""
+                SELECT instant, energy_wh, power_w, segment, time_source, received_at FROM reading
+                WHERE device_id = \(device) AND instant >= \(from.millisecondsSince1970) AND instant < \(to.millisecondsSince1970)
+                ORDER BY instant LIMIT \(Int64(limit))
+                """, logger: postgres.logger)
+            var readings: [Reading] = []
+            for try await (instant, energy, power, segment, timeSource, receivedAt) in rows.decode((Int64, Int64, Double?, Int64, String, Int64).self) {
+                readings.append(ReadingStoreRows.reading(device: device, instant: instant, energy: energy, power: power, segment: Int(segment),
+                                                         timeSource: timeSource, receivedAt: receivedAt))
+            }
+            return readings
+        }
+    }
+
+    public func quarantine(since: Instant, afterID: Int64?, limit: Int) async throws -> [QuarantineEntry] {
+        try await postgres.read { connection in
+            let since = since.millisecondsSince1970
+            let rows = try await connection.query("""
+                SELECT id, received_at, topic, payload, payload_size, payload_sha256, reason, detail, device_id, instant, energy_wh, time_source, released_at
+                FROM quarantine WHERE received_at >= \(since) AND (received_at > \(since) OR id > \(afterID ?? Int64.min))
+                ORDER BY received_at, id LIMIT \(Int64(limit))
+                """, logger: postgres.logger)
+            var entries: [QuarantineEntry] = []
+            for try await row in rows {
+                let (id, receivedAt, topic, payload, size, sha256, reason, detail, device, instant, energy, timeSource, releasedAt)
+                    = try row.decode((Int64, Int64, String, ByteBuffer, Int64?, String?, String, String, String?, Int64?, Int64?, String?, Int64?).self)
+                entries.append(ReadingStoreRows.quarantineEntry(id: id, receivedAt: receivedAt, topic: topic, payload: Array(payload.readableBytesView),
+                                                                payloadSize: size.map(Int.init), payloadSHA256: sha256, reason: reason, detail: detail,
+                                                                device: device, instant: instant, energy: energy, timeSource: timeSource, releasedAt: releasedAt))
+            }
+            return entries
+        }
+    }
+
+    public func installationPeriods(device: String) async throws -> [InstallationPeriod] {
+        try await postgres.read { connection in
+            // SQLite's `Installations.periodsSQL`, with LEAST for its scalar MIN.
+            let rows = try await connection.query("""
+                SELECT i.device_id, d.kind, b.estate_id, i.building_id, i.dwelling_id, i.since,
+                       LEAST(COALESCE(i.until, '9999-12-31'),
+                             COALESCE((SELECT MIN(k.since) FROM device_installation k WHERE k.device_id = i.device_id AND k.since > i.since), '9999-12-31'),
+                             CASE WHEN d.kind = 'meter' THEN COALESCE((SELECT MIN(j.since) FROM device_installation j JOIN device dj ON dj.id = j.device_id
+                                                                      WHERE dj.kind = 'meter' AND j.dwelling_id = i.dwelling_id AND j.since > i.since), '9999-12-31')
+                                  ELSE '9999-12-31' END)
+                FROM device_installation i JOIN device d ON d.id = i.device_id JOIN building b ON b.id = i.building_id
+                WHERE i.device_id = \(device) ORDER BY i.since, i.device_id
+                """, logger: postgres.logger)
+            var periods: [InstallationPeriod] = []
+            for try await (device, kind, estate, building, dwelling, since, end) in rows.decode((String, String, String, String, String?, String, String).self) {
+                if let period = InstallationPeriod.fromStored(device: device, kind: kind, estate: estate, building: building, dwelling: dwelling,
+                                                                    since: since, periodEnd: end) {
+                    periods.append(period)
+                }
+            }
+            return periods
+        }
+    }
+
+    /// The server cannot take writes now (disk full, read-only, shutting down, out of
+    /// connections) or the connection was lost: the writer keeps the batch and pauses intake; the
+    /// next call opens a new connection.
+    public func isUnavailable(_ error: any Error) -> Bool { HubPostgres.isUnavailable(error) }
+}
+
+/// The ingest writer's own connection to the server, used from the writer's thread only and
+/// opened again after it was lost; it also knows the months whose partition of `reading` exists.
+final class PostgresWriterConnection: @unchecked Sendable {
+    let postgres: HubPostgres
+    private let lock = NSLock()
+    private var connection: PostgresConnection?
+    private var opened = 0
+    private var sent = 0
+    /// UTC months (`UTCMonth.key`) whose partition exists.
+    private var months: Set<Int64> = []
+
+    init(postgres: HubPostgres) { self.postgres = postgres }
+
+    deinit { connection.map(Self.closeLater) }
+
+    /// Closes a connection without waiting (its future's variant: the async one would need a task).
+    private static func closeLater(_ connection: PostgresConnection) {
+        let closing: EventLoopFuture<Void> = connection.close()
+        closing.whenComplete { _ in }
+    }
+
+    var statementsSent: Int { lock.withLock { sent } }
+
+    /// Runs one statement and waits for all its rows, on the caller's thread.
+    @available(*, noasync, message: "blocks its thread until the server answers: call it from the ingest writer's thread")
+    func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
+        BlockingAccessGuard.check("PostgreSQL ingest query")
+        let connection = try current()
+        lock.withLock { sent += 1 }
+        do {
+            return try connection.query(query, logger: postgres.logger).wait()
+        } catch {
+            // A lost connection is replaced at the next call (a transaction on it is gone anyway).
+            if connection.isClosed || HubPostgres.isUnavailable(error) {
+                lock.withLock { if self.connection === connection { self.connection = nil } }
+                Self.closeLater(connection)
+            }
+            throw error
+        }
+    }
+
+    @available(*, noasync, message: "blocks its thread until connected")
+    private func current() throws -> PostgresConnection {
+        if let connection = lock.withLock({ self.connection }), !connection.isClosed { return connection }
+        let id = lock.withLock { opened += 1; return opened }
+        let connection = try postgres.connect(id: id).wait()
+        lock.withLock { self.connection = connection }
+        return connection
+    }
+
+    /// Rolls back the open transaction, unless the connection that held it is gone (and the
+    /// transaction with it): no new connection is opened for it.
+    @available(*, noasync, message: "blocks its thread until the server answers")
+    func rollback() {
+        guard let connection = lock.withLock({ self.connection }), !connection.isClosed else { return }
+        _ = try? query("ROLLBACK")
+    }
+
+    @available(*, noasync, message: "waits for the connection to close")
+    func close() {
+        let connection = lock.withLock { () -> PostgresConnection? in
+            defer { self.connection = nil }
+            return self.connection
+        }
+        let closing: EventLoopFuture<Void>? = connection?.close()
+        try? closing?.wait()
+    }
+
+    /// Creates the partitions of the months of `instants` not known to exist, each in a short
+    /// transaction of its own (creating one locks `reading` until it commits): before the batch's
+    /// transaction, which holds no lock on `reading` yet.
+    @available(*, noasync, message: "blocks its thread until the server answers")
+    func ensurePartitions(_ instants: [Int64]) throws {
+        let known = lock.withLock { months }
+        var missing: [Int64: Int64] = [:]
+        for instant in instants {
+            let key = UTCMonth.key(instant)
+            if !known.contains(key), missing[key] == nil { missing[key] = instant }
+        }
+        for (key, instant) in missing.sorted(by: { $0.key < $1.key }) {
+            _ = try query("SELECT reading_partition(\(instant))")
+            lock.withLock { _ = months.insert(key) }
+        }
+    }
+}
+
+/// The UTC month of an instant, as year * 12 + month - 1: the partitions of `reading`.
+enum UTCMonth {
+    static func key(_ milliseconds: Int64) -> Int64 {
+        let date = LocalDate(daysSince1970: milliseconds.floorDiv(86_400_000))
+        return Int64(date.year) * 12 + Int64(date.month) - 1
+    }
+}
+
+/// One write transaction on PostgreSQL. The lookups read the committed table (only this writer
+/// writes readings) and the readings appended earlier in this transaction; every write is held
+/// until `commit`, which sends them between BEGIN and COMMIT: the readings in one statement.
+/// Holding them keeps `reading` free of this transaction's locks until the month partitions the
+/// batch needs exist.
+final class PostgresIngestTransaction: IngestTransaction {
+    let writer: PostgresWriterConnection
+    /// Readings appended in this transaction (the lookups see them).
+    private var appended = JournalIndex()
+    private var devices: [String] = []
+    private var instants: [Int64] = []
+    private var energies: [Int64] = []
+    private var powers: [Double] = []
+    private var hasPower: [Bool] = []
+    private var segments: [Int64] = []
+    private var timeSources: [String] = []
+    private var receivedAts: [Int64] = []
+    private var quarantined: [(id: Int64, entry: QuarantineEntry)] = []
+    private var releases: [(ids: [Int64], at: Instant)] = []
+    private var segmentStarts: [SegmentStart] = []
+
+    init(writer: PostgresWriterConnection) { self.writer = writer }
+
+    private func index(_ query: PostgresQuery) throws -> StoredIndex? {
+        guard let row = try writer.query(query).first else { return nil }
+        let (instant, energy, segment) = try row.decode((Int64, Int64, Int64).self)
+        return StoredIndex(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy), segment: Int(segment))
+    }
+
+    func stored(device: String, at instant: Instant) throws -> StoredIndex? {
+        try appended.stored(device: device, at: instant)
+            ?? index("SELECT instant, energy_wh, segment FROM reading WHERE device_id = \(device) AND instant = \(instant.millisecondsSince1970)")
+    }
+
+    func previous(device: String, before instant: Instant) throws -> StoredIndex? {
+        let table = try index("""
+            SELECT instant, energy_wh, segment FROM reading WHERE device_id = \(device) AND instant < \(instant.millisecondsSince1970) ORDER BY instant DESC LIMIT 1
+            """)
+        return [table, appended.previous(device: device, before: instant)].compactMap { $0 }.max { $0.instant < $1.instant }
+    }
+
+    func next(device: String, after instant: Instant) throws -> StoredIndex? {
+        let table = try index("""
+            SELECT instant, energy_wh, segment FROM reading WHERE device_id = \(device) AND instant > \(instant.millisecondsSince1970) ORDER BY instant LIMIT 1
+            """)
+        return [table, appended.next(device: device, after: instant)].compactMap { $0 }.min { $0.instant < $1.instant }
+    }
+
+    func append(_ reading: Reading) throws {
+        // The first of one (device, instant) is kept, as ON CONFLICT DO NOTHING keeps the stored one.
+        guard appended.stored(device: reading.device, at: reading.instant) == nil else { return }
+        appended.add(device: reading.device, StoredIndex(instant: reading.instant, energy: reading.energy, segment: reading.segment))
+        devices.append(reading.device)
+        instants.append(reading.instant.millisecondsSince1970)
+        energies.append(reading.energy.value)
+        powers.append(reading.powerWatts ?? 0)
+        hasPower.append(reading.powerWatts != nil)
+        segments.append(Int64(reading.segment))
+        timeSources.append(reading.timeSource.rawValue)
+        receivedAts.append(reading.receivedAt.millisecondsSince1970)
+    }
+
+    func quarantine(_ entry: QuarantineEntry) throws -> Int64 {
+        // The id is taken now (the caller keeps it for a held reading); the row is written at commit.
+        guard let row = try writer.query("SELECT nextval(pg_get_serial_sequence('quarantine', 'id'))").first else {
+            throw HubError.configuration("the quarantine table has no id sequence: are the energy migrations applied?")
+        }
+        let id = try row.decode(Int64.self)
+        quarantined.append((id, entry))
+        return id
+    }
+
+    func release(quarantineIDs: [Int64], at instant: Instant) throws {
+        releases.append((quarantineIDs, instant))
+    }
+
+    func recordSegment(_ start: SegmentStart) throws {
+        segmentStarts.append(start)
+    }
+
+    /// Writes what the body did, in one transaction. Nothing is written when the body threw.
+    @available(*, noasync, message: "blocks its thread until the server answers")
+    func commit() throws {
+        guard !instants.isEmpty || !quarantined.isEmpty || !releases.isEmpty || !segmentStarts.isEmpty else { return }
+        try writer.ensurePartitions(instants)
+        _ = try writer.query("BEGIN")
+        do {
+            for (id, entry) in quarantined {
+                var payload = ByteBuffer()
+                payload.writeBytes(entry.payload)
+                _ = try writer.query("""
+                    INSERT INTO quarantine (id, received_at, topic, payload, payload_size, payload_sha256, reason, detail, device_id, instant, energy_wh, time_source)
+                    VALUES (\(id), \(entry.receivedAt.millisecondsSince1970), \(ReadingStoreRows.storable(entry.topic)), \(payload), \(Int64(entry.payloadSize)),
+                            \(entry.payloadSHA256), \(entry.reason.rawValue), \(ReadingStoreRows.storable(entry.detail)), \(entry.device.map(ReadingStoreRows.storable)), \(entry.reading?.instant.millisecondsSince1970),
+                            \(entry.reading?.energy.value), \(entry.reading?.timeSource.rawValue))
+                    """)
+            }
+            if !instants.isEmpty { _ = try writer.query(insertReadings()) }
+            for (ids, at) in releases where !ids.isEmpty {
+                _ = try writer.query("UPDATE quarantine SET released_at = \(at.millisecondsSince1970) WHERE id = ANY(\(ids))")
+            }
+            for start in segmentStarts {
+                _ = try writer.query("""
+                    INSERT INTO device_segment (device_id, segment, starts_at, index_before_wh, index_after_wh, detected_at)
+                    VALUES (\(start.device), \(Int64(start.segment)), \(start.startsAt.millisecondsSince1970), \(start.indexBefore.value),
+                            \(start.indexAfter.value), \(start.detectedAt.millisecondsSince1970))
+                    ON CONFLICT (device_id, segment) DO UPDATE SET starts_at = LEAST(device_segment.starts_at, excluded.starts_at)
+                    """)
+            }
+            _ = try writer.query("COMMIT")
+        } catch {
+            writer.rollback()
+            throw error
+        }
+    }
+
+    /// The batch's readings in one statement. Its first part records the changed ranges as
+    /// SQLite's fold does (`ReadingJournal.fold`): per device, from the stored reading before its
+    /// earliest new reading to the one after its latest; both parts see the table as it was
+    /// before the statement, so the ranges are computed against the readings stored before.
+    private func insertReadings() -> PostgresQuery {
+        """
+        WITH batch AS (
+            SELECT * FROM unnest(\(devices)::text[], \(instants)::bigint[], \(energies)::bigint[], \(powers)::float8[], \(hasPower)::boolean[],
+                                 \(segments)::bigint[], \(timeSources)::text[], \(receivedAts)::bigint[])
+                AS b(device_id, instant, energy_wh, power_w, has_power, segment, time_source, received_at)
+        ), changed AS (
+            INSERT INTO reading_change (device_id, from_instant, to_instant)
+            SELECT j.device_id,
+                   COALESCE((SELECT MAX(r.instant) FROM reading r WHERE r.device_id = j.device_id AND r.instant < j.low), j.low),
+                   COALESCE((SELECT MIN(r.instant) FROM reading r WHERE r.device_id = j.device_id AND r.instant > j.high), j.high)
+            FROM (SELECT device_id, MIN(instant) AS low, MAX(instant) AS high FROM batch GROUP BY device_id) j
+            ON CONFLICT (device_id) DO UPDATE SET from_instant = LEAST(reading_change.from_instant, excluded.from_instant),
+                                                  to_instant = GREATEST(reading_change.to_instant, excluded.to_instant)
+        )
+        INSERT INTO reading (device_id, instant, energy_wh, power_w, segment, time_source, received_at)
+        SELECT device_id, instant, energy_wh, CASE WHEN has_power THEN power_w END, segment, time_source, received_at FROM batch
+        ON CONFLICT (device_id, instant) DO NOTHING
+        """
+    }
+}
