@@ -136,7 +136,7 @@ import Testing
     /// The writer alone (no MQTT): 200,000 readings from 2,000 devices, one a minute each, in
     /// batches of `maxBatch` through `IngestProcessor.process` on a thread of its own (SQLite
     /// folding as the service does); then a month of one device's readings through the route.
-    @Test func theWritersCostOnBothStores() async throws {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["HUB_BENCH_TESTS"] == "1", "a benchmark: set HUB_BENCH_TESTS=1 and run it alone")) func theWritersCostOnBothStores() async throws {
         let devices = 2000, rounds = 100
         let start = Instant.parseRFC3339("2026-11-02T00:00:00Z")!
         var messages: [IncomingMessage] = []

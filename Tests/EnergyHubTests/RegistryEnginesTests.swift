@@ -78,7 +78,7 @@ import Testing
     }
 
     /// Prints how long a 10,000-dwelling registry takes to import on each engine (no assertion on time).
-    @Test func importTimeOfTenThousandDwellings() async throws {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["HUB_BENCH_TESTS"] == "1", "a benchmark: set HUB_BENCH_TESTS=1 and run it alone")) func importTimeOfTenThousandDwellings() async throws {
         let csv = generatedRegistry(dwellings: 10_000)
         for backend in RegistryBackend.allCases {
             try await RegistryHarness.with(backend) { registry in

@@ -178,7 +178,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         encoder.outputFormatting = [.sortedKeys]
         let object = try JSONSerialization.jsonObject(with: encoder.encode(MQTTSettings())) as? [String: Any]
         #expect(Set(object?.keys.map { $0 } ?? []) == ["host", "port", "clientId", "username", "passwordFile", "keepaliveSeconds",
-                                                       "reconnectMinSeconds", "reconnectMaxSeconds", "reconnectOnceAnsweringMaxMilliseconds", "tls", "sharedGroup"])
+                                                       "reconnectMinSeconds", "reconnectMaxSeconds", "reconnectOnceAnsweringMaxMilliseconds", "tls"])
         let tls = object?["tls"] as? [String: Any]
         #expect(Set(tls?.keys.map { $0 } ?? []) == ["caFile", "certFile", "keyFile", "insecure"])
         let settings = MQTTSettings()
@@ -738,17 +738,6 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
 // MARK: - Several hub processes: a shared subscription
 
 @Suite struct SharedSubscriptionTests {
-    @Test func theGroupNameIsCheckedAndPrefixesEveryFilter() throws {
-        var settings = MQTTSettings()
-        #expect(try settings.subscriptions(["meters/+/reading"]) == ["meters/+/reading"])
-        settings.sharedGroup = "hubs"
-        #expect(try settings.subscriptions(["meters/+/reading", "tele/+/SENSOR"]) == ["$share/hubs/meters/+/reading", "$share/hubs/tele/+/SENSOR"])
-        for bad in ["a/b", "a+", "#", "two words"] {
-            settings.sharedGroup = bad
-            #expect(throws: HubError.self) { try settings.subscriptions(["meters/+/reading"]) }
-        }
-    }
-
     /// Two subscribers under their own ids and persistent sessions in one group, as two hub
     /// processes: each message reaches exactly one of them; while one is stopped the broker keeps
     /// its share, which it receives at its restart; nothing is delivered twice or lost.
@@ -757,9 +746,9 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
-        var settings = quickSettings(broker)
-        settings.sharedGroup = "hubs"
-        let filters = try settings.subscriptions(["meters/+/reading"])
+        let settings = quickSettings(broker)
+        // As `ingest.topics` names it for several hub processes (README, *Several hub processes*).
+        let filters = ["$share/hubs/meters/+/reading"]
         let (firstID, secondID) = (uniqueId("hub-1"), uniqueId("hub-2"))
         let (first, second) = (Inbox(), Inbox())
         func member(_ id: String, _ inbox: Inbox) -> MosquittoClient {

@@ -145,7 +145,8 @@ import Testing
         #expect(BackgroundLease.key(for: "savings-upkeep") == BackgroundLease.key(for: "savings-upkeep"), "every process derives the same key")
         let tasks = leases.map(Self.start)
         defer { tasks.forEach { $0.cancel() } }
-        try await waitUntil(timeout: .seconds(10), "both lead") { leases.allSatisfy(\.isLeader) }
-        #expect(work.snapshot.running == ["upkeep", "retention"])
+        // Leadership is taken, then the work starts: wait for both.
+        try await waitUntil(timeout: .seconds(10), "both lead and run") { leases.allSatisfy(\.isLeader) && Set(work.snapshot.running) == ["upkeep", "retention"] }
+        #expect(work.snapshot.running.count == 2)
     }
 }

@@ -44,7 +44,7 @@ public final class IngestService: Service, @unchecked Sendable {
         self.queue = queue
         let processor = self.processor
         self.client = MosquittoClient(
-            settings: mqtt, password: mqttPassword, cleanSession: false, subscriptions: try mqtt.subscriptions(processor.subscriptions), logger: logger,
+            settings: mqtt, password: mqttPassword, cleanSession: false, subscriptions: processor.subscriptions, logger: logger,
             onMessage: { message in
                 metrics.received.increment()
                 let held = queue.push(IncomingMessage(topic: message.topic, payload: message.payload, receivedAt: message.receivedAt,

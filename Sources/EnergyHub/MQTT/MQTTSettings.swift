@@ -31,12 +31,6 @@ public struct MQTTSettings: Codable, Sendable, Equatable {
     public var reconnectOnceAnsweringMaxMilliseconds: Int
     /// TLS; off while `tls.caFile` is empty.
     public var tls: MQTTTLSSettings
-    /// With several hub processes: the name of the shared subscription they all use
-    /// (`$share/<sharedGroup>/<filter>`, MQTT 5 and mosquitto 2.0), so the broker hands each message
-    /// to one of them. Each process keeps its own `clientId` and persistent session, so the broker
-    /// keeps a stopped process's share of the messages for its restart. Empty (the default): a
-    /// plain subscription, for one hub process.
-    public var sharedGroup: String
 
     public init() {
         host = "127.0.0.1"
@@ -49,17 +43,6 @@ public struct MQTTSettings: Codable, Sendable, Equatable {
         reconnectMaxSeconds = 30
         reconnectOnceAnsweringMaxMilliseconds = 1000
         tls = MQTTTLSSettings()
-        sharedGroup = ""
-    }
-
-    /// The filters the hub subscribes to: `filters` as they are, or each in the shared group.
-    /// Throws `HubError.configuration` naming the setting when the group is not a valid name.
-    public func subscriptions(_ filters: [String]) throws -> [String] {
-        guard !sharedGroup.isEmpty else { return filters }
-        guard !sharedGroup.contains(where: { "/+#".contains($0) || $0.isWhitespace || $0.isNewline }), sharedGroup.utf8.count <= 64 else {
-            throw HubError.configuration("setting mqtt.sharedGroup '\(sharedGroup)' is not a valid group name: letters, digits, '-' or '_', no '/', '+', '#' or space")
-        }
-        return filters.map { "$share/\(sharedGroup)/\($0)" }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -73,7 +56,6 @@ public struct MQTTSettings: Codable, Sendable, Equatable {
         case reconnectMaxSeconds
         case reconnectOnceAnsweringMaxMilliseconds
         case tls
-        case sharedGroup
     }
 
     /// The environment variable that overrides `passwordFile`.
