@@ -45,6 +45,7 @@ public enum PostgresTestServer {
             location.tls = .disable
             return location
         }
+        stopServersOfEndedTestProcesses()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hub-pg-\(getpid())-\(UUID().uuidString.prefix(8))")
         let script = TestSupport.packageRoot.appendingPathComponent("Tests/Postgres/start-server.sh").path
         // The script's output goes to a file, not a pipe: the server it starts would hold a pipe's
@@ -82,6 +83,24 @@ public enum PostgresTestServer {
     }
 
     static let serverDirectory = Locked<String?>(nil)
+
+    /// A test process killed (a timeout's SIGKILL) never runs its `atexit`: its server is stopped
+    /// here, by the next test process, once the process named in the directory's name is gone.
+    static func stopServersOfEndedTestProcesses() {
+        let temporary = FileManager.default.temporaryDirectory
+        let stop = TestSupport.packageRoot.appendingPathComponent("Tests/Postgres/stop-server.sh").path
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? [] where name.hasPrefix("hub-pg-") {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 4, let pid = Int32(parts[2]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = temporary.appendingPathComponent(name).path
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                _ = try? TestSupport.runTool("/bin/bash", [stop, path])
+            } else {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
+    }
 }
 
 public struct PostgresServerDidNotStart: Error, CustomStringConvertible {

@@ -45,7 +45,8 @@ import Testing
         broker.arguments = ["-c", file.path]
         broker.standardOutput = FileHandle.nullDevice
         broker.standardError = FileHandle.nullDevice
-        try broker.run()
+        // With an empty signal mask, or mosquitto never sees the SIGTERM of `terminate()` and outlives the test.
+        try BrokerProcess.runWithDefaultSignalMask(broker)
         defer { broker.terminate() }
         var published: (status: Int32, output: String) = (1, "")
         for _ in 0..<50 {
