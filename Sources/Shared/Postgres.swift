@@ -209,6 +209,11 @@ public final class HubPostgres: Sendable, Service {
     /// A connection of its own, outside the pool, for a caller that blocks its own thread on it
     /// (the ingest writer): postgres-nio's EventLoopFuture API, waited on off the event loop.
     public func connect(id: Int) -> EventLoopFuture<PostgresConnection> {
+        Self.connect(location, id: id, logger: logger)
+    }
+
+    /// A connection to `location` outside any pool, with its TLS mode.
+    public static func connect(_ location: PostgresLocation, id: Int, logger: Logger) -> EventLoopFuture<PostgresConnection> {
         let eventLoop = PostgresConnection.defaultEventLoopGroup.any()
         let tls: PostgresConnection.Configuration.TLS
         do {

@@ -148,20 +148,8 @@ public final class PostgresBlockingSession: SQLSession {
     /// Connects; `close()` when done.
     @available(*, noasync, message: "blocks its thread: call it from BlockingWork.run or a thread of its own")
     public init(_ location: PostgresLocation, logger: Logger) throws {
-        let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
-                                                             password: location.password, database: location.database,
-                                                             tls: Self.tls(location.tls))
-        self.connection = try PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.next(), configuration: configuration,
-                                                         id: Int.random(in: 1...Int(Int32.max)), logger: logger).wait()
+        self.connection = try HubPostgres.connect(location, id: Int.random(in: 1...Int(Int32.max)), logger: logger).wait()
         self.logger = logger
-    }
-
-    static func tls(_ mode: PostgresLocation.TLSMode) -> PostgresConnection.Configuration.TLS {
-        switch mode {
-        case .disable: return .disable
-        case .prefer: return .prefer(try! .init(configuration: .makeClientConfiguration()))
-        case .require: return .require(try! .init(configuration: .makeClientConfiguration()))
-        }
     }
 
     @available(*, noasync, message: "blocks its thread")
