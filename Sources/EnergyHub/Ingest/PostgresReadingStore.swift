@@ -37,9 +37,7 @@ public struct PostgresReadingStore: ReadingStore {
 
     public func devices(timeZone: LocalTimeZone) throws -> [String: DeviceInfo] {
         var devices: [String: DeviceInfo] = [:]
-        for row in try writer.query("""
-            SELECT d.id, d.kind, d.format, MIN(i.since) FROM device d JOIN device_installation i ON i.device_id = d.id GROUP BY d.id
-            """) {
+        for row in try writer.query(PostgresQuery(unsafeSQL: Installations.devicesSQL)) {
             let (id, kind, format, since) = try row.decode((String, String, String, String).self)
             devices[id] = DeviceInfo.fromStored(id: id, kind: kind, format: format, firstSince: since, timeZone: timeZone)
         }
@@ -104,27 +102,7 @@ public struct PostgresReadingStore: ReadingStore {
     }
 
     public func installationPeriods(device: String) async throws -> [InstallationPeriod] {
-        try await postgres.read { connection in
-            // SQLite's `Installations.periodsSQL`, with LEAST for its scalar MIN.
-            let rows = try await connection.query("""
-                SELECT i.device_id, d.kind, b.estate_id, i.building_id, i.dwelling_id, i.since,
-                       LEAST(COALESCE(i.until, '9999-12-31'),
-                             COALESCE((SELECT MIN(k.since) FROM device_installation k WHERE k.device_id = i.device_id AND k.since > i.since), '9999-12-31'),
-                             CASE WHEN d.kind = 'meter' THEN COALESCE((SELECT MIN(j.since) FROM device_installation j JOIN device dj ON dj.id = j.device_id
-                                                                      WHERE dj.kind = 'meter' AND j.dwelling_id = i.dwelling_id AND j.since > i.since), '9999-12-31')
-                                  ELSE '9999-12-31' END)
-                FROM device_installation i JOIN device d ON d.id = i.device_id JOIN building b ON b.id = i.building_id
-                WHERE i.device_id = \(device) ORDER BY i.since, i.device_id
-                """, logger: postgres.logger)
-            var periods: [InstallationPeriod] = []
-            for try await (device, kind, estate, building, dwelling, since, end) in rows.decode((String, String, String, String, String?, String, String).self) {
-                if let period = InstallationPeriod.fromStored(device: device, kind: kind, estate: estate, building: building, dwelling: dwelling,
-                                                                    since: since, periodEnd: end) {
-                    periods.append(period)
-                }
-            }
-            return periods
-        }
+        try await postgres.read { connection in try await PostgresInstallations.periods(connection, device: device, logger: postgres.logger) }
     }
 
     /// The server cannot take writes now (disk full, read-only, shutting down, out of

@@ -26,25 +26,18 @@ public enum Installations {
         FROM device d JOIN device_installation i ON i.device_id = d.id GROUP BY d.id
         """
 
-    static func periods(_ db: Database, where clause: String, _ arguments: StatementArguments) throws -> [InstallationPeriod] {
-        try Row.fetchAll(db, sql: periodsSQL + " WHERE " + clause + " ORDER BY i.since, i.device_id", arguments: arguments).compactMap { row in
-            InstallationPeriod.fromStored(device: row["device_id"], kind: row["kind"], estate: row["estate_id"], building: row["building_id"],
-                                          dwelling: row["dwelling_id"], since: row["since"], periodEnd: row["period_end"])
-        }
-    }
-
     /// Every installation period of a device.
     public static func periods(_ db: Database, device: String) throws -> [InstallationPeriod] {
-        try periods(db, where: "i.device_id = ?", [device])
+        try periods(SQLiteSession(db), device: device)
     }
 
     /// The meter periods of a dwelling, oldest first: its consumption series across box replacements.
     public static func meterPeriods(_ db: Database, dwelling: String) throws -> [InstallationPeriod] {
-        try periods(db, where: "i.dwelling_id = ? AND d.kind = 'meter'", [dwelling])
+        try meterPeriods(SQLiteSession(db), dwelling: dwelling)
     }
 
     /// Every installation period of every device of a building.
     public static func periods(_ db: Database, building: String) throws -> [InstallationPeriod] {
-        try periods(db, where: "i.building_id = ?", [building])
+        try periods(SQLiteSession(db), building: building)
     }
 }
