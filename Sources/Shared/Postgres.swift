@@ -367,24 +367,42 @@ public final class HubPostgres: Sendable, Service {
     /// and is not a standby in recovery. An unreachable server is false, not a wait: the pool
     /// keeps trying to connect and a lease would wait for it.
     public func isWritable(timeout: Duration = .seconds(2)) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                do {
-                    return try await self.transaction { connection in
-                        try await connection.scalar("SELECT NOT pg_is_in_recovery()", as: Bool.self, logger: self.logger) ?? false
-                    }
-                } catch {
-                    return false
-                }
+        // Not a task group: its end would wait for the check, and a lease waiting for a server that
+        // does not answer is not cancelled before the pool's connect timeout. The first of the
+        // check and the deadline answers; the check is cancelled and left to finish alone.
+        let answer = OneAnswer()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            answer.set(continuation)
+            let check = Task {
+                let writable = (try? await self.transaction { connection in
+                    try await connection.scalar("SELECT NOT pg_is_in_recovery()", as: Bool.self, logger: self.logger) ?? false
+                }) ?? false
+                answer.give(writable)
             }
-            group.addTask {
+            Task {
                 try? await Task.sleep(for: timeout)
-                return false
+                if answer.give(false) { check.cancel() }
             }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
         }
+    }
+}
+
+/// A continuation resumed once, by whichever answer comes first.
+final class OneAnswer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Bool, Never>?
+
+    func set(_ continuation: CheckedContinuation<Bool, Never>) { lock.withLock { self.continuation = continuation } }
+
+    /// Resumes with `value` unless an answer was given already; true when this one was.
+    @discardableResult
+    func give(_ value: Bool) -> Bool {
+        let taken: CheckedContinuation<Bool, Never>? = lock.withLock {
+            defer { continuation = nil }
+            return continuation
+        }
+        taken?.resume(returning: value)
+        return taken != nil
     }
 }
 
