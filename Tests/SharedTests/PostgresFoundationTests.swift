@@ -104,7 +104,10 @@ import Testing
             return (writable, ContinuousClock.now - started)
         }
         #expect(writable == false)
-        #expect(took < .seconds(5), "isWritable answered after \(took)")
+        // An answer, not a hang: about the timeout when the machine is free (1.9 s here), but up to
+        // 16 s in a CI run whose parallel tests keep Swift's pool busy; the bound is for a hang.
+        print("isWritable of an unreachable server answered after \(took)")
+        #expect(took < .seconds(30), "isWritable answered after \(took)")
         // The test server itself is writable (a first connection on a loaded machine may take seconds).
         #expect(try await HubPostgres(server).withRunning { await $0.isWritable(timeout: .seconds(15)) })
     }
