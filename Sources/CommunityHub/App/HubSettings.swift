@@ -17,6 +17,57 @@ package struct HubSettings: Codable, Sendable, Equatable {
         /// at most this many seconds (then the hub starts and says so; `community-hub db check`
         /// finishes the job). 0 skips it.
         package var startupCheckSeconds = 60
+        /// The server database: `postgres://USER@HOST:PORT/DATABASE[?sslmode=...]` selects
+        /// PostgreSQL 15 for every store (several hub processes may share it); empty keeps the
+        /// SQLite file `path`, the embedded default. The password is best kept out of the URL:
+        /// `HUB_DATABASE_PASSWORD` or the first line of `passwordFile`.
+        package var url = ""
+        /// A file whose first line is the PostgreSQL password; `HUB_DATABASE_PASSWORD` overrides it.
+        package var passwordFile = ""
+        /// Connections this process keeps open to PostgreSQL for HTTP requests (the ingest writer
+        /// and the background lease have one more each).
+        package var maxConnections = 20
+
+        enum CodingKeys: String, CodingKey {
+            case path, synchronous, startupCheckSeconds, url, passwordFile, maxConnections
+        }
+
+        package init() {}
+
+        package init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            path = try container.decode(String.self, forKey: .path)
+            synchronous = try container.decode(HubDatabase.Synchronous.self, forKey: .synchronous)
+            startupCheckSeconds = try container.decode(Int.self, forKey: .startupCheckSeconds)
+            url = try container.decodeIfPresent(String.self, forKey: .url) ?? ""
+            passwordFile = try container.decodeIfPresent(String.self, forKey: .passwordFile) ?? ""
+            maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections) ?? 20
+            guard (1...1000).contains(maxConnections) else {
+                throw DecodingError.dataCorruptedError(forKey: .maxConnections, in: container, debugDescription: "must be from 1 to 1000")
+            }
+        }
+
+        /// The environment variable that overrides `passwordFile` (and a password in `url`).
+        package static let passwordEnvironmentVariable = "HUB_DATABASE_PASSWORD"
+
+        /// The PostgreSQL server named by `url` with its password resolved, or nil for SQLite.
+        package func postgres(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PostgresLocation? {
+            guard !url.isEmpty else { return nil }
+            var location = try PostgresLocation(url: url)
+            if let password = environment[Self.passwordEnvironmentVariable], !password.isEmpty {
+                location.password = password
+            } else if !passwordFile.isEmpty {
+                guard let data = FileManager.default.contents(atPath: passwordFile) else {
+                    throw HubError.configuration("cannot read the PostgreSQL password file \(passwordFile) (setting database.passwordFile)")
+                }
+                let first = String(decoding: data, as: UTF8.self).split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first.map(String.init) ?? ""
+                guard !first.isEmpty else {
+                    throw HubError.configuration("the PostgreSQL password file \(passwordFile) is empty: its first line must be the password (setting database.passwordFile)")
+                }
+                location.password = first
+            }
+            return location
+        }
     }
 
     package struct HTTPSection: Codable, Sendable, Equatable {
@@ -132,6 +183,7 @@ package struct HubSettings: Codable, Sendable, Equatable {
         }
         _ = try http.validated()
         _ = try ingest.validated()
+        _ = try database.postgres()
         return HubConfiguration(settings: self, zone: zone, energy: try energy.validated(), carshare: try carshare.validated())
     }
 }

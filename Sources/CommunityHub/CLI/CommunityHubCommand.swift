@@ -31,9 +31,16 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("db"), help: "The SQLite database file (default: community-hub.sqlite).")
     var database: String?
 
+    @Option(name: .customLong("database-url"), help: "The PostgreSQL server instead of the SQLite file: postgres://USER@HOST:PORT/DATABASE (password: HUB_DATABASE_PASSWORD).")
+    var databaseURL: String?
+
     func settings() throws -> HubSettings {
         var settings = try HubSettings.load(file: config)
         if let database { settings.database.path = database }
+        if let databaseURL {
+            settings.database.url = databaseURL
+            _ = try settings.database.postgres()
+        }
         return settings
     }
 }
@@ -47,6 +54,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("mqtt-port")) var mqttPort: Int?
     @Option(name: .customLong("http-host")) var httpHost: String?
     @Option(name: .customLong("http-port")) var httpPort: Int?
+    @Option(name: .customLong("mqtt-client-id"), help: "This process's MQTT client id (each of several hub processes needs its own).") var mqttClientID: String?
 
     func run() async throws {
         bootstrapLogging()
@@ -56,6 +64,7 @@ struct Serve: AsyncParsableCommand {
             if let mqttPort { settings.mqtt.port = mqttPort }
             if let httpHost { settings.http.host = httpHost }
             if let httpPort { settings.http.port = httpPort }
+            if let mqttClientID { settings.mqtt.clientId = mqttClientID }
             let hub = try HubProcess(settings: settings, logger: Logger(label: "community-hub"))
             try await hub.run()
         }
