@@ -100,7 +100,10 @@ extension EnergySchema {
                 payload_sha256 text
             );
             CREATE INDEX quarantine_by_received ON quarantine(received_at);
-            CREATE INDEX quarantine_open_candidates ON quarantine(device_id, instant) WHERE reason = 'index_backwards' AND released_at IS NULL;
+            -- The readings held aside as possible resets, read by every batch of a device when
+            -- several processes share the server (PostgresIngestTransaction.sharedSequences).
+            CREATE INDEX quarantine_open_candidates ON quarantine(device_id, instant)
+                WHERE reason IN ('index_backwards', 'implausible_jump') AND released_at IS NULL;
             -- Instant ranges of a device whose stored readings changed (consumed by the savings upkeep).
             CREATE TABLE reading_change (
                 device_id text PRIMARY KEY,

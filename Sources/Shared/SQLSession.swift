@@ -349,3 +349,44 @@ public final class PostgresReaders: SQLReading, @unchecked Sendable {
         for session in sessions { session.close() }
     }
 }
+
+/// One blocking PostgreSQL session kept between calls (a background loop's), opened on first use
+/// and again after the connection failed. Calls wait their turn and run on a thread of their own.
+public final class PostgresSessionHolder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var session: PostgresBlockingSession?
+
+    public init() {}
+
+    /// Runs `body` in one transaction on the held session.
+    public func transaction<T: Sendable>(_ location: PostgresLocation, logger: Logger,
+                                         _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try await BlockingWork.run { [self] in
+            lock.lock()
+            defer { lock.unlock() }
+            let current: PostgresBlockingSession
+            if let session { current = session } else {
+                current = try PostgresBlockingSession(location, logger: logger)
+                session = current
+            }
+            do {
+                return try current.transaction { try body($0) }
+            } catch {
+                if HubPostgres.isUnavailable(error) || current.connection.isClosed {
+                    current.close()
+                    session = nil
+                }
+                throw error
+            }
+        }
+    }
+
+    /// Closes the held session, if any.
+    @available(*, noasync, message: "waits for the connection to close")
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        session?.close()
+        session = nil
+    }
+}

@@ -60,7 +60,7 @@ import HubTools
         settings.energy.upkeepIntervalMilliseconds = 100
         let logger = Logger(label: "e2e", factory: { _ in SwiftLogNoOpLogHandler() })
         let hub = try HubProcess(settings: settings, logger: logger)
-        _ = try RegistryImporter(database: hub.database).importCSV(Data(SavingsEndToEndTests.registry.utf8))
+        _ = try RegistryImporter(database: hub.sqlite).importCSV(Data(SavingsEndToEndTests.registry.utf8))
         let users = hub.dependencies.users
         let now = Instant.now()
         try await users.add(name: "staff", role: .staff, dwelling: nil, estate: nil, password: "staff-password", by: .testStaff, at: now)
@@ -76,7 +76,7 @@ import HubTools
         defer { _ = publisher.stop() }
 
         let ingest = hub.ingest
-        let database = hub.database
+        let database = try hub.sqlite
         try await hub.application().test(.live) { client in
             // Until the hub's subscription is up, a probe on an unregistered device is all we send.
             var subscribed = false

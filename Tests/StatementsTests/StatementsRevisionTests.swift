@@ -48,7 +48,7 @@ import Testing
                                         logger: logger, onMessage: { _ in })
         try publisher.start()
         defer { _ = publisher.stop() }
-        let database = hub.database
+        let database = try hub.sqlite
         let ingest = hub.ingest
         try await hub.application().test(.live) { _ in
             try await waitUntil("the hub subscribed") { ingest.isConnected && publisher.isConnected }

@@ -12,9 +12,10 @@ import Shared
 /// Everything the HTTP routes depend on, built once by the composition root (or a test).
 package struct HubDependencies: Sendable {
     package var settings: HubSettings
-    package var database: HubDatabase
-    package var users: any UserStore
-    package var readings: any ReadingStore
+    /// Every store, on the SQLite file or on PostgreSQL.
+    package var stores: HubStores
+    package var users: any UserStore { stores.users }
+    package var readings: any ReadingStore { stores.readings }
     package var metrics: PrometheusCollectorRegistry
     /// Whether the broker connection is up (for `/readyz`); nil when this process does not ingest.
     package var brokerConnected: (@Sendable () -> Bool)?
@@ -26,13 +27,21 @@ package struct HubDependencies: Sendable {
     /// Failed logins, slowed per name and per address (pages and API alike).
     package var loginGuard: LoginGuard
 
+    /// Over one SQLite file, with these users and readings stores.
     package init(settings: HubSettings, database: HubDatabase, users: any UserStore, readings: any ReadingStore, metrics: PrometheusCollectorRegistry,
                  brokerConnected: (@Sendable () -> Bool)?, now: @escaping @Sendable () -> Instant = Instant.now, inFlight: InFlightRequests = InFlightRequests(),
                  zone: LocalTimeZone = .paris) {
+        var stores = HubStores.sqlite(database, settings: settings)
+        stores.users = users
+        stores.readings = readings
+        self.init(settings: settings, stores: stores, metrics: metrics, brokerConnected: brokerConnected, now: now, inFlight: inFlight, zone: zone)
+    }
+
+    package init(settings: HubSettings, stores: HubStores, metrics: PrometheusCollectorRegistry,
+                 brokerConnected: (@Sendable () -> Bool)?, now: @escaping @Sendable () -> Instant = Instant.now, inFlight: InFlightRequests = InFlightRequests(),
+                 zone: LocalTimeZone = .paris) {
         self.settings = settings
-        self.database = database
-        self.users = users
-        self.readings = readings
+        self.stores = stores
         self.metrics = metrics
         self.brokerConnected = brokerConnected
         self.now = now
@@ -83,13 +92,16 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
     router.get("healthz") { _, _ in try HubJSON.response(HealthBody(status: "ok")) }
     router.get("readyz") { _, _ in
         let broker = dependencies.brokerConnected.map { $0() ? "connected" : "disconnected" }
-        // A damaged file is not ready, whatever a write would say (issue 14, defect 14).
-        if let problem = dependencies.database.health.corruption {
+        let writable: Bool
+        switch await dependencies.stores.readiness() {
+        case .corrupt(let problem):
+            // A damaged file is not ready, whatever a write would say (issue 14, defect 14).
             return try HubJSON.response(HealthBody(status: "not_ready", database: "corrupt", broker: broker,
                                                    problem: "the database file is damaged (\(problem)): run community-hub db check, restore the last backup"),
                                         status: .serviceUnavailable)
+        case .writable: writable = true
+        case .notWritable: writable = false
         }
-        let writable = await dependencies.database.isWritable()
         let ready = writable && broker != "disconnected"
         return try HubJSON.response(HealthBody(status: ready ? "ready" : "not_ready", database: writable ? "writable" : "not_writable", broker: broker),
                                     status: ready ? .ok : .serviceUnavailable)
@@ -141,16 +153,17 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
         return Response(status: .noContent)
     }
     ReadingRoutes(store: dependencies.readings, timeZone: dependencies.zone).add(to: api)
-    EnergyRoutes(database: dependencies.database, settings: dependencies.settings.energy, now: dependencies.now).add(to: api)
-    CarShareRoutes(store: SQLiteCarShareStore(database: dependencies.database, settings: dependencies.settings.carshare), now: dependencies.now).add(to: api)
-    if let energy = try? dependencies.settings.energy.validated() {
+    let stores = dependencies.stores
+    EnergyRoutes(figures: stores.energy.map { $0.figures }, now: dependencies.now).add(to: api)
+    CarShareRoutes(store: stores.carShare, now: dependencies.now).add(to: api)
+    if case .success(let energy) = stores.energy {
         let statements = dependencies.settings.statements
-        let registry = SQLiteRegistryStore(database: dependencies.database, configuration: energy)
-        let figures = EnergyReports(database: dependencies.database, configuration: energy)
-        let carShare = SQLiteCarShareStore(database: dependencies.database, settings: dependencies.settings.carshare)
+        let registry = energy.registry
+        let figures = energy.figures
+        let carShare = stores.carShare
         let statementRoutes = StatementRoutes(export: StatementsExport(registry: registry, figures: figures, carShare: carShare,
                                                                        landlord: statements.landlord, association: { statements.association(of: $0) }),
-                                              archive: SQLiteStatementArchive(database: dependencies.database), now: dependencies.now)
+                                              archive: stores.archive, now: dependencies.now)
         statementRoutes.add(to: api)
         WebRoutes(settings: dependencies.settings, users: dependencies.users, guardian: dependencies.loginGuard, carShare: carShare, figures: figures,
                   registry: registry, readings: dependencies.readings, now: dependencies.now, zone: dependencies.zone)

@@ -74,10 +74,10 @@ struct Demo: AsyncParsableCommand {
         settings.auth.bcryptCost = 8
         let history = DemoData.history(weeks: weeks, stepMinutes: stepMinutes, now: Instant.now())
         let hub = try HubProcess(settings: settings, logger: logger)
-        let summary = try RegistryImporter(database: hub.database).importCSV(Data(DemoData.registryCSV(since: history.registrySince).utf8))
+        let summary = try RegistryImporter(database: hub.sqlite).importCSV(Data(DemoData.registryCSV(since: history.registrySince).utf8))
         say("demo registry: \(summary)")
         let logins = try await DemoData.createLogins(hub: hub)
-        let carShare = try await DemoCarShare.populate(store: SQLiteCarShareStore(database: hub.database, settings: settings.carshare),
+        let carShare = try await DemoCarShare.populate(store: SQLiteCarShareStore(database: hub.sqlite, settings: settings.carshare),
                                                       firstDay: history.firstDay, now: Instant.now(), driverLogin: "demo-driver")
         let cashBox = carShare.balances.accounts.first { $0.account == .cash }?.balanceCents ?? .zero
         let owed = carShare.balances.members.reduce(Cents.zero) { $0 + $1.owedCents }

@@ -9,7 +9,7 @@ import HubApp
 /// What the demo prints once the simulated history is stored.
 enum DemoReport {
     static func lines(hub: HubProcess, from: LocalDate, to: LocalDate) async throws -> [String] {
-        let rows = try await hub.database.read { db in
+        let rows = try await hub.sqlite.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT b.estate_id, i.building_id, d.kind, COUNT(DISTINCT d.id) AS devices,
                        (SELECT COUNT(*) FROM reading r WHERE r.device_id IN (SELECT device_id FROM device_installation WHERE building_id = i.building_id)
@@ -26,7 +26,7 @@ enum DemoReport {
         }
         lines.append("")
         lines.append("Each household's share of its building's solar production and what it saved (SIMULATED), \(from) to \(to):")
-        lines += try await EnergyReports.householdSavingsTable(database: hub.database, from: from, to: to, settings: hub.settings.energy)
+        lines += try await EnergyReports.householdSavingsTable(database: hub.sqlite, from: from, to: to, settings: hub.settings.energy)
             .split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
         return lines
     }

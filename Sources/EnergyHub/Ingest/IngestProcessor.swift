@@ -174,6 +174,12 @@ public final class IngestProcessor: @unchecked Sendable {
         let saved = sequences
         do {
             return try store.write { transaction in
+                // Several processes share the store: this batch's devices are locked against the
+                // others, and what they stored since is taken in before any message is judged.
+                let batchDevices = Set(routed.compactMap { $0.1?.device }).filter { devices[$0] != nil }.sorted()
+                if let stored = try transaction.sharedSequences(of: batchDevices, known: sequences) {
+                    for device in batchDevices { sequences[device] = stored[device] }
+                }
                 var report = BatchReport()
                 for (message, route) in routed {
                     report.messages += 1

@@ -30,6 +30,7 @@ public struct PostgresReadingStore: ReadingStore {
 
     public func write<T>(_ body: (any IngestTransaction) throws -> T) throws -> T {
         let transaction = PostgresIngestTransaction(writer: writer)
+        defer { if transaction.lockedDevices { writer.unlockDevices() } }
         let result = try body(transaction)
         try transaction.commit()
         return result
@@ -169,6 +170,14 @@ final class PostgresWriterConnection: @unchecked Sendable {
         _ = try? query("ROLLBACK")
     }
 
+    /// Gives back the devices' locks of the last batch (`sharedSequences`), unless the connection
+    /// that held them is gone (and its locks with it).
+    @available(*, noasync, message: "blocks its thread until the server answers")
+    func unlockDevices() {
+        guard let connection = lock.withLock({ self.connection }), !connection.isClosed else { return }
+        _ = try? query("SELECT pg_advisory_unlock_all()")
+    }
+
     @available(*, noasync, message: "waits for the connection to close")
     func close() {
         let connection = lock.withLock { () -> PostgresConnection? in
@@ -283,6 +292,44 @@ final class PostgresIngestTransaction: IngestTransaction {
 
     func recordSegment(_ start: SegmentStart) throws {
         segmentStarts.append(start)
+    }
+
+    /// The lock space of the devices' advisory locks (two-key form: this, then the device's hash).
+    static let deviceLockSpace: Int32 = 0x4855_4244  // "HUBD"
+    /// Whether this batch holds its devices' locks (given back once it ends).
+    private(set) var lockedDevices = false
+
+    /// Session-level locks (the batch's writes are sent at commit, after the month partitions they
+    /// need exist, so no transaction is open yet), taken in one order by every process so two
+    /// batches never wait for each other in a circle; then the latest stored reading of each device
+    /// (in the partitions after the one this writer knows: the others are pruned) and the readings
+    /// held aside as possible resets, as `sequences()` reads them for all devices at start.
+    func sharedSequences(of devices: [String], known: [String: DeviceSequence]) throws -> [String: DeviceSequence]? {
+        guard !devices.isEmpty else { return [:] }
+        lockedDevices = true
+        _ = try writer.query("""
+            SELECT pg_advisory_lock(\(Self.deviceLockSpace), h) FROM (SELECT DISTINCT hashtext(d) AS h FROM unnest(\(devices)::text[]) AS d ORDER BY 1) s
+            """)
+        let after = devices.map { known[$0]?.last?.instant.millisecondsSince1970 ?? Int64.min }
+        var latest: [String: StoredIndex] = [:]
+        for device in devices { latest[device] = known[device]?.last }
+        for row in try writer.query("""
+            SELECT d.device_id, r.instant, r.energy_wh, r.segment FROM unnest(\(devices)::text[], \(after)::bigint[]) AS d(device_id, after)
+            CROSS JOIN LATERAL (SELECT instant, energy_wh, segment FROM reading WHERE device_id = d.device_id AND instant > d.after ORDER BY instant DESC LIMIT 1) r
+            """) {
+            let (device, instant, energy, segment) = try row.decode((String, Int64, Int64, Int64).self)
+            latest[device] = StoredIndex(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy), segment: Int(segment))
+        }
+        let held = try writer.query("""
+            SELECT id, device_id, instant, energy_wh, time_source, received_at FROM quarantine
+            WHERE reason IN ('index_backwards', 'implausible_jump') AND released_at IS NULL AND device_id = ANY(\(devices))
+              AND instant IS NOT NULL AND energy_wh IS NOT NULL
+            ORDER BY device_id, instant, id
+            """).map { row in
+            let (id, device, instant, energy, timeSource, receivedAt) = try row.decode((Int64, String, Int64, Int64, String?, Int64).self)
+            return ReadingStoreRows.Held(id: id, device: device, instant: instant, energy: energy, timeSource: timeSource, receivedAt: receivedAt)
+        }
+        return ReadingStoreRows.sequences(latest: latest.map { (device: $0.key, index: $0.value) }, held: held)
     }
 
     /// Writes what the body did, in one transaction. Nothing is written when the body threw.

@@ -17,6 +17,12 @@ public struct EnergyRoutes: Sendable {
         self.now = now
     }
 
+    /// Over figures the composition could build, or the error that says why not.
+    public init(figures: Result<any EnergyFigureStore, HubError>, now: @escaping @Sendable () -> Instant = Instant.now) {
+        self.figures = figures
+        self.now = now
+    }
+
     /// Over the SQLite figures; invalid settings answer every request with their error.
     public init(database: HubDatabase, settings: EnergySettings, now: @escaping @Sendable () -> Instant = Instant.now) {
         do {

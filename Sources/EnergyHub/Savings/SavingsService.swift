@@ -10,13 +10,18 @@ import Shared
 /// it runs upkeep steps (each its own short write transaction) until nothing is queued. Stops
 /// between two steps on graceful shutdown; a step in flight commits or rolls back whole.
 public struct SavingsService: Service {
-    public let upkeep: SavingsUpkeep
+    public let upkeep: any SavingsUpkeepRunner
     let interval: Duration
     let logger: Logger
     let now: @Sendable () -> Instant
 
     public init(database: HubDatabase, settings: EnergySettings, logger: Logger, now: @escaping @Sendable () -> Instant = Instant.now) throws {
-        self.upkeep = SavingsUpkeep(database: database, configuration: try settings.validated())
+        try self.init(upkeep: SavingsUpkeep(database: database, configuration: try settings.validated()), settings: settings, logger: logger, now: now)
+    }
+
+    /// Over either engine's upkeep (on PostgreSQL it runs in the process holding the background lease).
+    public init(upkeep: any SavingsUpkeepRunner, settings: EnergySettings, logger: Logger, now: @escaping @Sendable () -> Instant = Instant.now) throws {
+        self.upkeep = upkeep
         self.interval = .milliseconds(settings.upkeepIntervalMilliseconds)
         self.logger = logger
         self.now = now
@@ -33,13 +38,12 @@ public struct SavingsService: Service {
                     var total = UpkeepReport()
                     do {
                         if !settingsChecked {
-                            let report = try await upkeep.database.write { db in try upkeep.checkSettings(db) }
+                            let report = try await upkeep.checkSettings()
                             if report.rebuilt { logger.notice("savings: settings changed, rebuilding every slot figure from the stored readings") }
                             settingsChecked = true
                         }
                         while !Task.isCancelled {
-                            let now = self.now()
-                            let step = try await upkeep.database.write { db in try upkeep.step(db, now: now) }
+                            let step = try await upkeep.step(now: self.now())
                             total.add(step)
                             if !step.didWork { break }
                         }

@@ -93,9 +93,30 @@ public struct SavingsUpkeep: Sendable {
     }
 }
 
+/// One engine's savings upkeep as the background service runs it: each call one short write
+/// transaction.
+public protocol SavingsUpkeepRunner: Sendable {
+    /// Queues a rebuild when the settings the figures were computed with changed.
+    func checkSettings() async throws -> UpkeepReport
+    /// One bounded step; `didWork` false when everything is up to date.
+    func step(now: Instant) async throws -> UpkeepReport
+}
+
+extension SavingsUpkeep: SavingsUpkeepRunner {
+    public func checkSettings() async throws -> UpkeepReport {
+        try await database.write { db in try checkSettings(db) }
+    }
+
+    public func step(now: Instant) async throws -> UpkeepReport {
+        try await database.write { db in try step(db, now: now) }
+    }
+}
+
 /// The savings upkeep on the server database: the same steps as SQLite's, each in a transaction
-/// of its own on one connection. Only one hub process runs it at a time (the background lease).
-public struct PostgresSavingsUpkeep: Sendable {
+/// of its own on one connection. Only one hub process runs it at a time (the background lease);
+/// each step also takes a transaction-level advisory lock, so a process that lost the lease in the
+/// middle of a step (its lease connection cut, not its process) cannot overlap its successor's.
+public struct PostgresSavingsUpkeep: SavingsUpkeepRunner {
     public let location: PostgresLocation
     public let configuration: EnergyConfiguration
     public var devicesPerStep = 100
@@ -109,6 +130,10 @@ public struct PostgresSavingsUpkeep: Sendable {
     }
 
     var steps: SavingsSteps { SavingsSteps(configuration: configuration, devicesPerStep: devicesPerStep, daysPerStep: daysPerStep) }
+    private let connection = PostgresSessionHolder()
+
+    /// The advisory lock every step holds for its transaction.
+    static let stepLock = BackgroundLease.key(for: "community-hub savings upkeep step")
 
     /// Brings every figure up to date now (blocks its thread: call it from BlockingWork.run).
     @available(*, noasync, message: "blocks its thread: call it from BlockingWork.run")
@@ -116,12 +141,30 @@ public struct PostgresSavingsUpkeep: Sendable {
     public func bringUpToDate(now: Instant) throws -> UpkeepReport {
         let session = try PostgresBlockingSession(location, logger: logger)
         defer { session.close() }
-        var total = try session.transaction { try steps.checkSettings($0) }
+        var total = try session.transaction { try checkSettings($0) }
         while true {
-            let report = try session.transaction { try steps.step($0, now: now) }
+            let report = try session.transaction { try step($0, now: now) }
             total.add(report)
             if !report.didWork { return total }
         }
+    }
+
+    func checkSettings(_ session: any SQLSession) throws -> UpkeepReport {
+        try session.execute("SELECT pg_advisory_xact_lock(?)", Self.stepLock)
+        return try steps.checkSettings(session)
+    }
+
+    func step(_ session: any SQLSession, now: Instant) throws -> UpkeepReport {
+        try session.execute("SELECT pg_advisory_xact_lock(?)", Self.stepLock)
+        return try steps.step(session, now: now)
+    }
+
+    public func checkSettings() async throws -> UpkeepReport {
+        try await connection.transaction(location, logger: logger) { try checkSettings($0) }
+    }
+
+    public func step(now: Instant) async throws -> UpkeepReport {
+        try await connection.transaction(location, logger: logger) { try step($0, now: now) }
     }
 }
 

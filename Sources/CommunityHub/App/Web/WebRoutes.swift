@@ -17,7 +17,7 @@ struct WebRoutes {
     let settings: HubSettings
     let users: any UserStore
     let guardian: LoginGuard
-    let carShare: SQLiteCarShareStore
+    let carShare: any CarShareStore
     let figures: any EnergyFigureStore
     let registry: any RegistryStore
     let readings: any ReadingStore

@@ -71,6 +71,15 @@ public protocol IngestTransaction {
     func quarantine(_ entry: QuarantineEntry) throws -> Int64
     func release(quarantineIDs: [Int64], at instant: Instant) throws
     func recordSegment(_ start: SegmentStart) throws
+    /// For a store that several writers share (PostgreSQL behind several hub processes, each taking
+    /// its share of the meters' messages): locks `devices` against the other writers until this
+    /// transaction ends, and gives their sequences as stored now, `known` being what this writer
+    /// remembers. Nil when this writer is the store's only one (SQLite): its memory is the truth.
+    func sharedSequences(of devices: [String], known: [String: DeviceSequence]) throws -> [String: DeviceSequence]?
+}
+
+extension IngestTransaction {
+    public func sharedSequences(of devices: [String], known: [String: DeviceSequence]) throws -> [String: DeviceSequence]? { nil }
 }
 
 /// What one fold of a store's journal did (`ReadingStore.fold`).
