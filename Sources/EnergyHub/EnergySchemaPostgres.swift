@@ -111,5 +111,15 @@ extension EnergySchema {
                 to_instant bigint NOT NULL
             );
             """),
+        // Several processes share the meters: the readings a device has held aside as possible
+        // resets, as the process that last wrote it keeps them (held rows it gave up stay open in
+        // quarantine, so the rows alone do not say it). No row: every open held row after the
+        // device's latest reading, as at start.
+        PostgresMigration("energy-2-device-candidates", """
+            CREATE TABLE device_candidates (
+                device_id text PRIMARY KEY,
+                quarantine_ids bigint[] NOT NULL
+            );
+            """),
     ]
 }

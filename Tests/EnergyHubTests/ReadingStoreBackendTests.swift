@@ -229,7 +229,7 @@ import Testing
             let before = store.statementsSent
             let batch = (1...500).map { box7(Int64($0), 1000 + Int64($0)) }
             #expect(try await fixture.process(batch).stored == 500)
-            #expect(store.statementsSent - before == 3, "BEGIN, one INSERT of 500 readings, COMMIT")
+            #expect(store.statementsSent - before == 6, "the device's lock, what other processes wrote, BEGIN, one INSERT of 500 readings, COMMIT, unlock")
             // A new month: its partition first, in a transaction of its own.
             let december = Instant.parseRFC3339("2026-12-01T00:00:00Z")!
             let next = (0..<500).map { index in
@@ -237,7 +237,7 @@ import Testing
             }
             let settled = store.statementsSent
             #expect(try await fixture.process(next).stored == 500)
-            #expect(store.statementsSent - settled == 4, "reading_partition, BEGIN, one INSERT, COMMIT")
+            #expect(store.statementsSent - settled == 7, "lock, check, reading_partition, BEGIN, one INSERT, COMMIT, unlock")
             #expect(try await fixture.readings().count == 1001)
         }
     }

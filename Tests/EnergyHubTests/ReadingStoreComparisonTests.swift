@@ -133,6 +133,49 @@ import Testing
         #expect(sqlite.route == postgres.route)
     }
 
+    /// Several hub processes share one PostgreSQL server and the broker hands each a share of the
+    /// meters' messages: a device's readings reach them in turn. Three writers taking the batches
+    /// in turn (the order of delivery kept) store exactly what one writer stores: each batch first
+    /// takes in what the others wrote of its devices (a later reading, a reading held aside as a
+    /// possible reset), so resets confirmed across writers, duplicates and jumps come out the same.
+    @Test func threeWritersTakingTurnsStoreWhatOneWriterStores() async throws {
+        let seed = ProcessInfo.processInfo.environment["HUB_FUZZ_SEED"].flatMap(UInt64.init) ?? 0x5EED_0011
+        let batches = try Self.scenario(seed: seed)
+        let alone = try await Self.run(.sqlite, batches, devices: 40)
+        let shared = try await StoreFixture.run(.postgres, registryCSV: Self.registryCSV(devices: 40), at: batches[0][0].receivedAt) { fixture in
+            let postgres = try #require(fixture.postgres)
+            var writers = [fixture.processor]
+            var stores: [PostgresReadingStore] = []
+            for _ in 1..<3 {
+                let store = PostgresReadingStore(postgres: postgres)
+                let processor = try IngestProcessor(settings: fixture.settings, store: store)
+                try await fixture.onThread { try processor.loadState(at: batches[0][0].receivedAt) }
+                stores.append(store)
+                writers.append(processor)
+            }
+            var result = Outcome()
+            for (index, batch) in batches.enumerated() {
+                let writer = writers[index % writers.count]
+                result.report.add(try await fixture.onThread { try writer.process(batch) })
+            }
+            for store in stores { await BlockingWork.run { store.close() } }
+            result.readings = try await fixture.readings()
+            result.segments = try await fixture.segments()
+            result.quarantine = try await fixture.quarantine().map { entry in
+                var entry = entry
+                entry.id = nil
+                return entry
+            }
+            return result
+        }
+        #expect(alone.report.resets >= 3 && alone.report.released > 0, "the scenario confirms resets")
+        #expect(alone.report == shared.report, "seed \(seed)")
+        #expect(alone.readings == shared.readings, "seed \(seed)")
+        #expect(alone.segments == shared.segments, "seed \(seed)")
+        #expect(alone.quarantine.map(\.reason) == shared.quarantine.map(\.reason), "seed \(seed)")
+        #expect(alone.quarantine.map(\.releasedAt) == shared.quarantine.map(\.releasedAt), "seed \(seed)")
+    }
+
     /// The writer alone (no MQTT): 200,000 readings from 2,000 devices, one a minute each, in
     /// batches of `maxBatch` through `IngestProcessor.process` on a thread of its own (SQLite
     /// folding as the service does); then a month of one device's readings through the route.

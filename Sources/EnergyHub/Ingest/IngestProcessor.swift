@@ -177,13 +177,17 @@ public final class IngestProcessor: @unchecked Sendable {
                 // Several processes share the store: this batch's devices are locked against the
                 // others, and what they stored since is taken in before any message is judged.
                 let batchDevices = Set(routed.compactMap { $0.1?.device }).filter { devices[$0] != nil }.sorted()
-                if let stored = try transaction.sharedSequences(of: batchDevices, known: sequences) {
-                    for device in batchDevices { sequences[device] = stored[device] }
+                let shared = try transaction.sharedSequences(of: batchDevices, known: sequences)
+                if let shared {
+                    for device in batchDevices { sequences[device] = shared[device] }
                 }
                 var report = BatchReport()
                 for (message, route) in routed {
                     report.messages += 1
                     try handle(message, route: route, transaction: transaction, report: &report)
+                }
+                if shared != nil {
+                    try transaction.keepShared(Dictionary(uniqueKeysWithValues: batchDevices.compactMap { device in sequences[device].map { (device, $0) } }))
                 }
                 return report
             }

@@ -46,6 +46,8 @@ public struct PostgresReadingStore: ReadingStore {
     }
 
     public func sequences() throws -> [String: DeviceSequence] {
+        // Every quarantine row written so far is known from here on (see `sharedSequences`).
+        writer.knowQuarantine(upTo: try writer.query(PostgresWriterConnection.lastQuarantineID).first?.decode(Int64.self) ?? 0)
         // The latest reading of each registered device: one index probe per device and month.
         let latest = try writer.query("""
             SELECT d.id, r.instant, r.energy_wh, r.segment FROM device d
@@ -63,7 +65,7 @@ public struct PostgresReadingStore: ReadingStore {
             let (id, device, instant, energy, timeSource, receivedAt) = try row.decode((Int64, String, Int64, Int64, String?, Int64).self)
             return ReadingStoreRows.Held(id: id, device: device, instant: instant, energy: energy, timeSource: timeSource, receivedAt: receivedAt)
         }
-        return ReadingStoreRows.sequences(latest: latest, held: held)
+        return ReadingStoreRows.sequences(latest: latest, held: try PostgresIngestTransaction.stillHeld(held, devices: nil, writer: writer))
     }
 
     public func readings(device: String, from: Instant, to: Instant, limit: Int) async throws -> [Reading] {
@@ -122,6 +124,21 @@ final class PostgresWriterConnection: @unchecked Sendable {
     private var sent = 0
     /// UTC months (`UTCMonth.key`) whose partition exists.
     private var months: Set<Int64> = []
+    /// Per device, the last quarantine id this writer knows of (its own rows, or the sequence's
+    /// value when it last took the device's lock); `quarantineFloor` for the others.
+    private var quarantineKnown: [String: Int64] = [:]
+    private var quarantineFloor: Int64 = 0
+
+    /// The quarantine ids handed out so far (the sequence's value; 0 before the first).
+    static let lastQuarantineID: PostgresQuery = "SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('quarantine', 'id')::regclass), 0)"
+
+    func knowQuarantine(upTo id: Int64) { lock.withLock { quarantineFloor = max(quarantineFloor, id) } }
+
+    func knowQuarantine(of device: String, upTo id: Int64) {
+        lock.withLock { quarantineKnown[device] = max(quarantineKnown[device] ?? quarantineFloor, id) }
+    }
+
+    func knownQuarantine(of device: String) -> Int64 { lock.withLock { quarantineKnown[device] ?? quarantineFloor } }
 
     init(postgres: HubPostgres) { self.postgres = postgres }
 
@@ -283,6 +300,10 @@ final class PostgresIngestTransaction: IngestTransaction {
         }
         let id = try row.decode(Int64.self)
         quarantined.append((id, entry))
+        if lockedDevices, let device = entry.device {
+            writer.knowQuarantine(of: device, upTo: id)
+            if [.indexBackwards, .implausibleJump].contains(entry.reason) { heldRowsWritten.insert(device) }
+        }
         return id
     }
 
@@ -301,41 +322,95 @@ final class PostgresIngestTransaction: IngestTransaction {
 
     /// Session-level locks (the batch's writes are sent at commit, after the month partitions they
     /// need exist, so no transaction is open yet), taken in one order by every process so two
-    /// batches never wait for each other in a circle; then the latest stored reading of each device
-    /// (in the partitions after the one this writer knows: the others are pruned) and the readings
-    /// held aside as possible resets, as `sequences()` reads them for all devices at start.
+    /// batches never wait for each other in a circle. Then one question: which devices did another
+    /// process write since this one last knew them (a reading after its latest; a reading held
+    /// aside as a possible reset, with a quarantine id it has not seen: ids are handed out under the
+    /// device's lock, so another process's come after this one's)? Only those are read again, as
+    /// `sequences()` reads every device at start; the others keep what this writer remembers
+    /// (which, when it writes alone, is the truth).
     func sharedSequences(of devices: [String], known: [String: DeviceSequence]) throws -> [String: DeviceSequence]? {
         guard !devices.isEmpty else { return [:] }
         lockedDevices = true
         _ = try writer.query("""
             SELECT pg_advisory_lock(\(Self.deviceLockSpace), h) FROM (SELECT DISTINCT hashtext(d) AS h FROM unnest(\(devices)::text[]) AS d ORDER BY 1) s
             """)
-        let after = devices.map { known[$0]?.last?.instant.millisecondsSince1970 ?? Int64.min }
-        var latest: [String: StoredIndex] = [:]
-        for device in devices { latest[device] = known[device]?.last }
+        let afterReading = devices.map { known[$0]?.last?.instant.millisecondsSince1970 ?? Int64.min }
+        let afterID = devices.map { writer.knownQuarantine(of: $0) }
+        // The readings' partitions before the one a device's latest is in are pruned. The first
+        // row is the quarantine ids handed out so far (with no device).
+        var changed: [String] = []
+        var lastID: Int64 = 0
         for row in try writer.query("""
-            SELECT d.device_id, r.instant, r.energy_wh, r.segment FROM unnest(\(devices)::text[], \(after)::bigint[]) AS d(device_id, after)
-            CROSS JOIN LATERAL (SELECT instant, energy_wh, segment FROM reading WHERE device_id = d.device_id AND instant > d.after ORDER BY instant DESC LIMIT 1) r
+            SELECT NULL::text, COALESCE(pg_sequence_last_value(pg_get_serial_sequence('quarantine', 'id')::regclass), 0)
+            UNION ALL
+            SELECT d.device_id, 0 FROM unnest(\(devices)::text[], \(afterReading)::bigint[], \(afterID)::bigint[]) AS d(device_id, after_reading, after_id)
+            WHERE EXISTS (SELECT 1 FROM reading r WHERE r.device_id = d.device_id AND r.instant > d.after_reading)
+               OR EXISTS (SELECT 1 FROM quarantine q WHERE q.device_id = d.device_id AND q.id > d.after_id
+                          AND q.reason IN ('index_backwards', 'implausible_jump') AND q.released_at IS NULL)
             """) {
+            let (device, id) = try row.decode((String?, Int64).self)
+            if let device { changed.append(device) } else { lastID = id }
+        }
+        for device in devices { writer.knowQuarantine(of: device, upTo: lastID) }
+        var sequences = Dictionary(uniqueKeysWithValues: devices.compactMap { device in known[device].map { (device, $0) } })
+        defer { candidatesAtStart = sequences.mapValues { $0.candidates.map(\.quarantineID) } }
+        guard !changed.isEmpty else { return sequences }
+        let latest = try writer.query("""
+            SELECT d, r.instant, r.energy_wh, r.segment FROM unnest(\(changed)::text[]) AS d
+            CROSS JOIN LATERAL (SELECT instant, energy_wh, segment FROM reading WHERE device_id = d ORDER BY instant DESC LIMIT 1) r
+            """).map { row in
             let (device, instant, energy, segment) = try row.decode((String, Int64, Int64, Int64).self)
-            latest[device] = StoredIndex(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy), segment: Int(segment))
+            return (device: device, index: StoredIndex(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy), segment: Int(segment)))
         }
         let held = try writer.query("""
             SELECT id, device_id, instant, energy_wh, time_source, received_at FROM quarantine
-            WHERE reason IN ('index_backwards', 'implausible_jump') AND released_at IS NULL AND device_id = ANY(\(devices))
+            WHERE reason IN ('index_backwards', 'implausible_jump') AND released_at IS NULL AND device_id = ANY(\(changed))
               AND instant IS NOT NULL AND energy_wh IS NOT NULL
             ORDER BY device_id, instant, id
             """).map { row in
             let (id, device, instant, energy, timeSource, receivedAt) = try row.decode((Int64, String, Int64, Int64, String?, Int64).self)
             return ReadingStoreRows.Held(id: id, device: device, instant: instant, energy: energy, timeSource: timeSource, receivedAt: receivedAt)
         }
-        return ReadingStoreRows.sequences(latest: latest.map { (device: $0.key, index: $0.value) }, held: held)
+        let stored = ReadingStoreRows.sequences(latest: latest, held: try Self.stillHeld(held, devices: changed, writer: writer))
+        for device in changed { sequences[device] = stored[device] }
+        return sequences
+    }
+
+    /// The held readings that still count: those the device's last writer kept
+    /// (`device_candidates`), or all of them for a device it never recorded.
+    @available(*, noasync, message: "blocks its thread until the server answers")
+    static func stillHeld(_ held: [ReadingStoreRows.Held], devices: [String]?, writer: PostgresWriterConnection) throws -> [ReadingStoreRows.Held] {
+        guard !held.isEmpty else { return held }
+        let rows = try devices.map { devices in
+            try writer.query("SELECT device_id, quarantine_ids FROM device_candidates WHERE device_id = ANY(\(devices))")
+        } ?? writer.query("SELECT device_id, quarantine_ids FROM device_candidates")
+        var kept: [String: Set<Int64>] = [:]
+        for row in rows {
+            let (device, ids) = try row.decode((String, [Int64]).self)
+            kept[device] = Set(ids)
+        }
+        return held.filter { row in kept[row.device].map { $0.contains(row.id) } ?? true }
+    }
+
+    /// The candidates of the batch's devices when it started, to write only those that changed.
+    private var candidatesAtStart: [String: [Int64]] = [:]
+    private var candidatesChanged: [(device: String, ids: [Int64])] = []
+    /// Devices with a quarantine row of a held kind in this batch.
+    private var heldRowsWritten: Set<String> = []
+
+    func keepShared(_ sequences: [String: DeviceSequence]) throws {
+        for (device, sequence) in sequences.sorted(by: { $0.key < $1.key }) {
+            let ids = sequence.candidates.map(\.quarantineID)
+            // A row of a held kind written now says nothing of itself: whether it still counts is
+            // recorded, even when the list is the same (a reading stored after it dropped it).
+            if ids != candidatesAtStart[device] ?? [] || heldRowsWritten.contains(device) { candidatesChanged.append((device, ids)) }
+        }
     }
 
     /// Writes what the body did, in one transaction. Nothing is written when the body threw.
     @available(*, noasync, message: "blocks its thread until the server answers")
     func commit() throws {
-        guard !instants.isEmpty || !quarantined.isEmpty || !releases.isEmpty || !segmentStarts.isEmpty else { return }
+        guard !instants.isEmpty || !quarantined.isEmpty || !releases.isEmpty || !segmentStarts.isEmpty || !candidatesChanged.isEmpty else { return }
         try writer.ensurePartitions(instants)
         _ = try writer.query("BEGIN")
         do {
@@ -359,6 +434,12 @@ final class PostgresIngestTransaction: IngestTransaction {
                     VALUES (\(start.device), \(Int64(start.segment)), \(start.startsAt.millisecondsSince1970), \(start.indexBefore.value),
                             \(start.indexAfter.value), \(start.detectedAt.millisecondsSince1970))
                     ON CONFLICT (device_id, segment) DO UPDATE SET starts_at = LEAST(device_segment.starts_at, excluded.starts_at)
+                    """)
+            }
+            for (device, ids) in candidatesChanged {
+                _ = try writer.query("""
+                    INSERT INTO device_candidates (device_id, quarantine_ids) VALUES (\(device), \(ids))
+                    ON CONFLICT (device_id) DO UPDATE SET quarantine_ids = excluded.quarantine_ids
                     """)
             }
             _ = try writer.query("COMMIT")

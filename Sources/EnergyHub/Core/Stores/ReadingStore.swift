@@ -76,10 +76,15 @@ public protocol IngestTransaction {
     /// transaction ends, and gives their sequences as stored now, `known` being what this writer
     /// remembers. Nil when this writer is the store's only one (SQLite): its memory is the truth.
     func sharedSequences(of devices: [String], known: [String: DeviceSequence]) throws -> [String: DeviceSequence]?
+    /// After `sharedSequences`, at the end of the batch: the devices' sequences as this writer
+    /// leaves them, kept for the other writers (what a reading cannot say: the readings held aside
+    /// that still count).
+    func keepShared(_ sequences: [String: DeviceSequence]) throws
 }
 
 extension IngestTransaction {
     public func sharedSequences(of devices: [String], known: [String: DeviceSequence]) throws -> [String: DeviceSequence]? { nil }
+    public func keepShared(_ sequences: [String: DeviceSequence]) throws {}
 }
 
 /// What one fold of a store's journal did (`ReadingStore.fold`).
