@@ -298,6 +298,16 @@ public final class HubPostgres: Sendable, Service {
         (error as? PSQLError)?.serverInfo?[.message]
     }
 
+    /// An error as a person reads it in a log: PostgreSQL's SQLSTATE and message, or what went
+    /// wrong with the connection (postgres-nio's own description hides both).
+    public static func describe(_ error: any Error) -> String {
+        guard let psql = error as? PSQLError else { return "\(error)" }
+        if let state = psql.serverInfo?[.sqlState] {
+            return "PostgreSQL error \(state): \(psql.serverInfo?[.message] ?? "")"
+        }
+        return "PostgreSQL connection: \(psql.code)"
+    }
+
     /// A serialization failure or a deadlock: the transaction can be run again as it was.
     public static func isRetryable(_ error: any Error) -> Bool {
         ["40001", "40P01"].contains(sqlState(error) ?? "")

@@ -201,7 +201,12 @@ package enum HubSchema {
     package static let all: [HubDatabase.Schema] = [SharedSchema.register, EnergySchema.register, SavingsSchema.register, CarShareSchema.register,
                                                     SQLiteStatementArchive.register]
 
+    /// The SQLite file; an error naming the setting when `database.url` names a PostgreSQL server
+    /// (a command that works on the file only must not open a file beside the server's data).
     package static func open(_ settings: HubSettings) throws -> HubDatabase {
-        try HubDatabase.open(path: settings.database.path, schemas: all, synchronous: settings.database.synchronous)
+        guard settings.database.url.isEmpty else {
+            throw HubError.configuration("this command works on the SQLite file only, and database.url (or --database-url) names a PostgreSQL server")
+        }
+        return try HubDatabase.open(path: settings.database.path, schemas: all, synchronous: settings.database.synchronous)
     }
 }

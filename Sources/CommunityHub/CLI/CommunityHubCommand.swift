@@ -43,6 +43,30 @@ struct CommonOptions: ParsableArguments {
         }
         return settings
     }
+
+    /// Runs `body` over the stores of the database the settings name: the SQLite file, or the
+    /// PostgreSQL server (its schema brought up to date first, as `serve` does).
+    func withStores<T: Sendable>(_ body: @escaping @Sendable (HubStores, HubSettings) async throws -> T) async throws -> T {
+        let settings = try self.settings()
+        _ = try settings.configuration()
+        guard let location = try settings.database.postgres() else {
+            return try await body(HubStores.sqlite(try HubSchema.open(settings), settings: settings), settings)
+        }
+        let logger = Logger(label: "community-hub")
+        do {
+            return try await HubPostgres(location, maximumConnections: 2, logger: logger).withRunning { postgres in
+                try await postgres.migrate(HubStores.postgresSchema)
+                let readers = PostgresReaders(location, connections: 1, logger: logger)
+                defer { Thread { readers.close() }.start() }
+                return try await body(HubStores.postgres(postgres, readers: readers, settings: settings), settings)
+            }
+        } catch let error as HubError {
+            throw error
+        } catch {
+            throw HubError(.unavailable, code: "database_unreachable",
+                           message: "PostgreSQL \(location.description) (setting database.url): \(HubPostgres.serverMessage(error) ?? String(describing: error))")
+        }
+    }
 }
 
 
@@ -84,12 +108,12 @@ struct RegistryCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let settings = try common.settings()
                 guard let data = FileManager.default.contents(atPath: file) else {
                     throw HubError.badRequest(field: "file", code: "unreadable", "cannot read \(file)")
                 }
-                let registry = SQLiteRegistryStore(database: try HubSchema.open(settings), configuration: try settings.configuration().energy)
-                let summary = try await registry.importRegistry(csv: data, by: .commandLine)
+                let summary = try await common.withStores { stores, _ in
+                    try await stores.energy.get().registry.importRegistry(csv: data, by: .commandLine)
+                }
                 print(summary.description)
             }
         }
@@ -113,14 +137,15 @@ struct UsersCommand: AsyncParsableCommand {
                 guard let role = Role(rawValue: role.lowercased()) else {
                     throw HubError.badRequest(field: "role", "role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                let settings = try common.settings()
-                let database = try HubSchema.open(settings)
+                _ = try common.settings()
                 if isatty(0) != 0 { FileHandle.standardError.write(Data("Password for \(name): ".utf8)) }
                 guard let password = readLine(strippingNewline: true), !password.isEmpty else {
                     throw HubError.badRequest(field: "password", "no password on standard input")
                 }
-                try await SQLiteUserStore(database: database, bcryptCost: UInt8(clamping: settings.auth.bcryptCost))
-                    .add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, by: .commandLine, at: Instant.now())
+                let (name, dwelling, estate) = (name, dwelling, estate)
+                try await common.withStores { stores, _ in
+                    try await stores.users.add(name: name, role: role, dwelling: dwelling, estate: estate, password: password, by: .commandLine, at: Instant.now())
+                }
                 print("added \(role.rawValue) \(name)")
             }
         }
@@ -139,7 +164,8 @@ struct TokensCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let now = Instant.now()
-                let tokens = try await SQLiteUserStore(database: try HubSchema.open(try common.settings())).tokens(of: name, by: .commandLine)
+                let name = name
+                let tokens = try await common.withStores { stores, _ in try await stores.users.tokens(of: name, by: .commandLine) }
                 print("label            created                expires                state")
                 for token in tokens {
                     print([token.label.padding(toLength: 16, withPad: " ", startingAt: 0), token.createdAt.rfc3339.padding(toLength: 22, withPad: " ", startingAt: 0),
@@ -159,7 +185,10 @@ struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let count = try await SQLiteUserStore(database: try HubSchema.open(try common.settings())).revokeTokens(of: name, label: label, by: .commandLine, at: Instant.now())
+                let (name, label) = (name, label)
+                let count = try await common.withStores { stores, _ in
+                    try await stores.users.revokeTokens(of: name, label: label, by: .commandLine, at: Instant.now())
+                }
                 print("revoked \(count) token\(count == 1 ? "" : "s") of \(name)")
             }
         }
@@ -175,11 +204,11 @@ struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let database = try HubSchema.open(try common.settings())
                 let now = Instant.now()
-                let token = try await SQLiteUserStore(database: database).createToken(for: name, label: label,
-                                                                                expiresAt: expiresDays.map { now.adding(seconds: Int64($0) * 86_400) },
-                                                                                by: .commandLine, at: now)
+                let (name, label, expiresAt) = (name, label, expiresDays.map { now.adding(seconds: Int64($0) * 86_400) })
+                let token = try await common.withStores { stores, _ in
+                    try await stores.users.createToken(for: name, label: label, expiresAt: expiresAt, by: .commandLine, at: now)
+                }
                 print(token)
             }
         }

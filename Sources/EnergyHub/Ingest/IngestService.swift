@@ -267,7 +267,7 @@ public final class IngestService: Service, @unchecked Sendable {
             return true
         } catch {
             nextFoldAttempt = ContinuousClock.now + .seconds(1)
-            logger.error("ingest journal fold failed; the readings stay in the journal", metadata: ["error": "\(error)", "readings": "\(processor.unfoldedReadings)"])
+            logger.error("ingest journal fold failed; the readings stay in the journal", metadata: ["error": "\(processor.store.describe(error))", "readings": "\(processor.unfoldedReadings)"])
             return false
         }
     }
@@ -285,6 +285,7 @@ public final class IngestService: Service, @unchecked Sendable {
             return
         }
         var attempt = 0
+        var conflicts = 0
         while true {
             let start = ContinuousClock.now
             var unavailable = false
@@ -293,6 +294,16 @@ public final class IngestService: Service, @unchecked Sendable {
                 account(report, since: start)
                 storeRecovered()
                 return
+            } catch where processor.store.isConflict(error) && conflicts < 1000 {
+                // Another hub process's transaction met this one: run the batch again as it is.
+                conflicts += 1
+                metrics.commitFailures.increment()
+                if conflicts == 1 || conflicts % 100 == 0 {
+                    logger.notice("ingest commit met another process's transaction; writing the batch again",
+                                  metadata: ["error": "\(processor.store.describe(error))", "messages": "\(batch.count)", "conflicts": "\(conflicts)"])
+                }
+                Thread.sleep(forTimeInterval: Double.random(in: 0.001...0.02))
+                continue
             } catch {
                 attempt += 1
                 metrics.commitFailures.increment()
@@ -300,7 +311,7 @@ public final class IngestService: Service, @unchecked Sendable {
                 if unavailable {
                     storeFailed(error, attempt: attempt)
                 } else {
-                    logger.error("ingest commit failed; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)", "attempt": "\(attempt)"])
+                    logger.error("ingest commit failed; retrying", metadata: ["error": "\(processor.store.describe(error))", "messages": "\(batch.count)", "attempt": "\(attempt)"])
                 }
             }
             let deadline = state.withLock { $0.drainDeadline }
@@ -334,9 +345,9 @@ public final class IngestService: Service, @unchecked Sendable {
             state.withLock { $0.storeFailing = true }
             metrics.storeFailing.set(to: 1)
             logger.error("the database refuses writes: ingest stops taking messages, the broker keeps them until it accepts writes again",
-                         metadata: ["error": "\(error)", "messages_held": "\(queue.pending)"])
+                         metadata: ["error": "\(processor.store.describe(error))", "messages_held": "\(queue.pending)"])
         } else if attempt.isMultiple(of: 20) {
-            logger.error("the database still refuses writes", metadata: ["error": "\(error)", "attempt": "\(attempt)", "messages_held": "\(queue.pending)"])
+            logger.error("the database still refuses writes", metadata: ["error": "\(processor.store.describe(error))", "attempt": "\(attempt)", "messages_held": "\(queue.pending)"])
         }
     }
 

@@ -112,6 +112,10 @@ public struct PostgresReadingStore: ReadingStore {
     /// connections) or the connection was lost: the writer keeps the batch and pauses intake; the
     /// next call opens a new connection.
     public func isUnavailable(_ error: any Error) -> Bool { HubPostgres.isUnavailable(error) }
+
+    public func describe(_ error: any Error) -> String { HubPostgres.describe(error) }
+
+    public func isConflict(_ error: any Error) -> Bool { HubPostgres.isRetryable(error) }
 }
 
 /// The ingest writer's own connection to the server, used from the writer's thread only and
@@ -465,6 +469,7 @@ final class PostgresIngestTransaction: IngestTransaction {
                    COALESCE((SELECT MAX(r.instant) FROM reading r WHERE r.device_id = j.device_id AND r.instant < j.low), j.low),
                    COALESCE((SELECT MIN(r.instant) FROM reading r WHERE r.device_id = j.device_id AND r.instant > j.high), j.high)
             FROM (SELECT device_id, MIN(instant) AS low, MAX(instant) AS high FROM batch GROUP BY device_id) j
+            ORDER BY j.device_id
             ON CONFLICT (device_id) DO UPDATE SET from_instant = LEAST(reading_change.from_instant, excluded.from_instant),
                                                   to_instant = GREATEST(reading_change.to_instant, excluded.to_instant)
         )

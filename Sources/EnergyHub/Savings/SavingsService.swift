@@ -51,7 +51,7 @@ public struct SavingsService: Service {
                         throw CancellationError()
                     } catch {
                         // The step rolled back whole; its queue rows are still there for the next pass.
-                        logger.error("savings upkeep failed; retrying at the next interval", metadata: ["error": "\(error)"])
+                        logger.error("savings upkeep failed; retrying at the next interval", metadata: ["error": "\(HubPostgres.describe(error))"])
                     }
                     if total.didWork {
                         logger.debug("savings upkeep", metadata: ["device_slots_changed": "\(total.deviceSlotsChanged)", "building_slots": "\(total.buildingSlotsRecomputed)",

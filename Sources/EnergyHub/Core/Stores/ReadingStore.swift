@@ -130,10 +130,17 @@ public protocol ReadingStore: Sendable {
     /// locked...), whatever the batch: the writer then keeps the batch whole and stops taking
     /// messages from the broker until a commit succeeds, instead of blaming a message.
     func isUnavailable(_ error: any Error) -> Bool
+    /// `error` as the log says it (the server database's own errors hide their cause).
+    func describe(_ error: any Error) -> String
+    /// True when `error` says the batch met another process's transaction (a deadlock, a
+    /// serialization failure): it is written again as it is, never split or blamed on a message.
+    func isConflict(_ error: any Error) -> Bool
 }
 
 extension ReadingStore {
     public func isUnavailable(_ error: any Error) -> Bool { false }
+    public func describe(_ error: any Error) -> String { "\(error)" }
+    public func isConflict(_ error: any Error) -> Bool { false }
     /// Folds the whole journal.
     public func fold() throws -> FoldReport { try fold(limit: nil) }
     public func prepareForIngest() throws {}
