@@ -198,20 +198,7 @@ import Testing
             .replacingOccurrences(of: "listen 80;", with: "listen 127.0.0.1:\(try BrokerProcess.freeLoopbackPort());")
             .replacingOccurrences(of: "/etc/community-hub/certs", with: certs.path)
             .split(separator: "\n").filter { !$0.contains("[::]") }.joined(separator: "\n")
-        let main = """
-            \(getuid() == 0 ? "user root;" : "")
-            pid \(directory.path)/nginx.pid;
-            error_log \(directory.path)/error.log;
-            events {}
-            http {
-              access_log off;
-              client_body_temp_path \(directory.path)/body;
-              proxy_temp_path \(directory.path)/proxy;
-            \(site)
-            }
-            """
-        let conf = directory.appendingPathComponent("nginx.conf")
-        try main.write(to: conf, atomically: true, encoding: .utf8)
+        let conf = try DeployTLSTests.nginxConfiguration(site: site, in: directory)
         let checked = try await TestSupport.run(nginx, ["-t", "-p", directory.path, "-c", conf.path])
         #expect(checked.status == 0, "nginx -t: \(checked.output)")
     }
