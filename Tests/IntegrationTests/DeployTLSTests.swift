@@ -86,23 +86,7 @@ import Testing
             .replacingOccurrences(of: "http://127.0.0.1:8080", with: "http://127.0.0.1:\(hubPort)")
             .split(separator: "\n").filter { !$0.contains("[::]") }.joined(separator: "\n")
         #expect(site.contains("X-Forwarded-Proto https") && site.contains("X-Forwarded-For"))
-        let main = """
-            \(getuid() == 0 ? "user root;" : "")
-            pid \(directory.path)/nginx.pid;
-            error_log \(directory.path)/error.log;
-            events {}
-            http {
-              access_log off;
-              client_body_temp_path \(directory.path)/body;
-              proxy_temp_path \(directory.path)/proxy;
-              fastcgi_temp_path \(directory.path)/fastcgi;
-              uwsgi_temp_path \(directory.path)/uwsgi;
-              scgi_temp_path \(directory.path)/scgi;
-            \(site)
-            }
-            """
-        let nginxConf = directory.appendingPathComponent("nginx.conf")
-        try main.write(to: nginxConf, atomically: true, encoding: .utf8)
+        let nginxConf = try Self.nginxConfiguration(site: site, in: directory)
         let checked = try await Self.run("/usr/sbin/nginx", ["-t", "-p", directory.path, "-c", nginxConf.path])
         #expect(checked.status == 0, "\(checked.output)")
         let nginx = Process()
@@ -133,6 +117,28 @@ import Testing
         let plainPort = site.range(of: #"listen 127\.0\.0\.1:\d+;"#, options: .regularExpression).map { String(site[$0].dropFirst(17).dropLast()) } ?? ""
         let redirect = try await Self.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://127.0.0.1:\(plainPort)/economies"])
         #expect(redirect.output.hasPrefix("301 https://"), "\(redirect.output)")
+    }
+
+    /// An nginx.conf around `site` whose files all live in `directory` (nginx runs unprivileged there).
+    static func nginxConfiguration(site: String, in directory: URL) throws -> URL {
+        let main = """
+            \(getuid() == 0 ? "user root;" : "")
+            pid \(directory.path)/nginx.pid;
+            error_log \(directory.path)/error.log;
+            events {}
+            http {
+              access_log off;
+              client_body_temp_path \(directory.path)/body;
+              proxy_temp_path \(directory.path)/proxy;
+              fastcgi_temp_path \(directory.path)/fastcgi;
+              uwsgi_temp_path \(directory.path)/uwsgi;
+              scgi_temp_path \(directory.path)/scgi;
+            \(site)
+            }
+            """
+        let file = directory.appendingPathComponent("nginx.conf")
+        try main.write(to: file, atomically: true, encoding: .utf8)
+        return file
     }
 
     @Test func theSystemdUnitVerifies() async throws {
