@@ -252,7 +252,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "EnergyCore", "EnergyHub", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubTools", "CarShare",
+                "EnergyCore", "EnergyHub", "HubCore", "Shared", "HubTestSupport", "HubApp", "HubTools", "CarShare", "CarShareCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

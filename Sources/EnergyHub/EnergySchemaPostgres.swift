@@ -121,5 +121,15 @@ extension EnergySchema {
                 quarantine_ids bigint[] NOT NULL
             );
             """),
+        // The changed ranges as the ingest writers record them: appended, never updated, so a
+        // writer never waits for the savings upkeep holding a `reading_change` row (SQLDialect.readingChangeIntake).
+        PostgresMigration("energy-3-reading-change-log", """
+            CREATE TABLE reading_change_log (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                device_id text NOT NULL,
+                from_instant bigint NOT NULL,
+                to_instant bigint NOT NULL
+            );
+            """),
     ]
 }

@@ -202,6 +202,8 @@ public final class HubPostgres: Sendable, Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.client.run() }
             defer { group.cancelAll() }
+            // The pool's run starts in its task first (a lease before it is logged as a warning).
+            try? await Task.sleep(for: .milliseconds(20))
             return try await body(self)
         }
     }

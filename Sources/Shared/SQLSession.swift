@@ -66,6 +66,21 @@ public enum SQLDialect: Sendable {
     /// The table holding every folded reading: SQLite's device-ordered table beside its journal,
     /// PostgreSQL's partitioned table.
     public var foldedReadings: String { self == .sqlite ? "reading_by_device" : "reading" }
+
+    /// Run first by each step of the savings upkeep: on PostgreSQL, the changed ranges the ingest
+    /// writers appended to `reading_change_log` are merged into `reading_change` (writers never
+    /// update a row the upkeep holds, so ingest never waits for it); SQLite's fold writes
+    /// `reading_change` itself.
+    public var readingChangeIntake: String? {
+        guard self == .postgres else { return nil }
+        return """
+            WITH taken AS (DELETE FROM reading_change_log RETURNING device_id, from_instant, to_instant)
+            INSERT INTO reading_change (device_id, from_instant, to_instant)
+            SELECT device_id, MIN(from_instant), MAX(to_instant) FROM taken GROUP BY device_id ORDER BY device_id
+            ON CONFLICT (device_id) DO UPDATE SET from_instant = LEAST(reading_change.from_instant, excluded.from_instant),
+                                                  to_instant = GREATEST(reading_change.to_instant, excluded.to_instant)
+            """
+    }
 }
 
 /// One engine's connection inside a transaction, as the synchronous code that runs on both sees it
@@ -163,7 +178,12 @@ public final class PostgresBlockingSession: SQLSession {
     /// A session dropped without `close()` (a caller that threw past it) still closes its
     /// connection, without waiting: postgres-nio requires every connection closed.
     deinit {
-        if !closed { let future: EventLoopFuture<Void> = connection.close(); _ = future }
+        // The connection is kept until its close completes (one released before asserts).
+        if !closed {
+            let connection = self.connection
+            let closing: EventLoopFuture<Void> = connection.close()
+            closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
     }
 
     /// Runs `body` in one transaction on this connection (a serialization failure is the caller's to retry).

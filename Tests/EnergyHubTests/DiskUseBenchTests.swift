@@ -144,7 +144,7 @@ struct DiskUseBenchTests {
             let seconds = Double((ContinuousClock.now - clock).components.seconds)
             await BlockingWork.run { store.close() }
             #expect(stored == Self.devices * Self.minutes)
-            let sizes = try await Self.postgresSizes(postgres, ["reading", "reading_change", "device_segment", "savings_dirty"])
+            let sizes = try await Self.postgresSizes(postgres, ["reading", "reading_change", "reading_change_log", "device_segment", "savings_dirty"])
             let database = try await postgres.read { try await $0.scalar("SELECT pg_database_size(current_database())", as: Int64.self, logger: Self.logger) } ?? 0
             print("""
                 DiskUseBenchTests PostgreSQL: \(stored) readings (\(Self.devices) devices x \(Self.minutes) minutes, energy and power) stored in \(Int(seconds)) s

@@ -177,7 +177,12 @@ final class StoreFixture: @unchecked Sendable {
 
     /// "device:from-to" of every `reading_change` row, sorted (SQLite's after a fold).
     func changes() async throws -> [String] {
-        try await strings("SELECT device_id || ':' || from_instant || '-' || to_instant FROM reading_change")
+        // PostgreSQL's writer appends to `reading_change_log`, merged by the upkeep: merged here too.
+        try await strings(postgres == nil ? "SELECT device_id || ':' || from_instant || '-' || to_instant FROM reading_change" : """
+            SELECT device_id || ':' || MIN(from_instant) || '-' || MAX(to_instant) FROM (
+                SELECT device_id, from_instant, to_instant FROM reading_change UNION ALL SELECT device_id, from_instant, to_instant FROM reading_change_log) c
+            GROUP BY device_id
+            """)
     }
 
     /// "device#segment:startsAt before>after" of every `device_segment` row, sorted.

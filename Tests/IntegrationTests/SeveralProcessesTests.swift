@@ -1,3 +1,5 @@
+import CarShare
+import CarShareCore
 import EnergyCore
 import EnergyHub
 import Foundation
@@ -111,7 +113,8 @@ import HubTools
     func command(_ setup: Setup, _ arguments: [String], input: String? = nil) async throws -> String {
         let (status, output) = try await TestSupport.run(HubChild.executable.path, arguments + ["--config", setup.config, "--database-url", setup.url], input: input)
         #expect(status == 0, "\(arguments): \(output)")
-        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!output.contains("warning"), "\(output)")
+        return output.split(separator: "\n").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
     }
 
     func get(_ hub: Hub, _ path: String, token: String) async throws -> (status: Int, body: String) {
@@ -214,7 +217,7 @@ import HubTools
 
             // The figures: brought up to date by the one process holding the lease, the same from every process.
             #expect(try await eventually(.seconds(240)) {
-                try await count(postgres, "SELECT (SELECT COUNT(*) FROM reading_change) + (SELECT COUNT(*) FROM savings_dirty)") == 0
+                try await count(postgres, "SELECT (SELECT COUNT(*) FROM reading_change) + (SELECT COUNT(*) FROM reading_change_log) + (SELECT COUNT(*) FROM savings_dirty)") == 0
             }, "the savings upkeep caught up")
             let zone = LocalTimeZone.paris
             let from = zone.localDate(of: first), to = zone.localDate(of: Instant.now())
@@ -243,7 +246,7 @@ import HubTools
             _ = try await more.value
             let caughtUp = try await eventually(.seconds(120)) {
                 let stored = try await count(postgres, "SELECT COUNT(*) FROM reading")
-                let queued = try await count(postgres, "SELECT (SELECT COUNT(*) FROM reading_change) + (SELECT COUNT(*) FROM savings_dirty)")
+                let queued = try await count(postgres, "SELECT (SELECT COUNT(*) FROM reading_change) + (SELECT COUNT(*) FROM reading_change_log) + (SELECT COUNT(*) FROM savings_dirty)")
                 return stored >= Self.total - lost + Self.devices - IngestSettings().maxBatch && queued == 0
             }
             #expect(caughtUp, "the new holder keeps the figures up to date")
@@ -256,6 +259,52 @@ import HubTools
             for index in others {
                 hubs[index].child.signal(SIGTERM)
                 #expect(try await hubs[index].child.waitForExit(timeout: 30) == 0, "\(hubs[index].child.log.suffix(2000))")
+            }
+        }
+    }
+
+    /// The car's booking rule across processes: 24 requests for one slot at once, spread over two
+    /// hub processes sharing one PostgreSQL server: exactly one is booked, 23 are told it is taken.
+    @Test func twoProcessesOnOneServerBookOneSlotExactlyOnce() async throws {
+        let (setup, location) = try await setUp("booking")
+        defer { setup.broker.kill() }
+        _ = try await command(setup, ["users", "add", "staff", "--role", "staff"], input: "a long staff password\n")
+        let token = try await command(setup, ["tokens", "create", "staff"])
+        let zone = LocalTimeZone.paris
+        let now = Instant.now()
+        let staff = Identity(name: "staff", role: .staff)
+        try await HubPostgres(location, maximumConnections: 2).withRunning { postgres in
+            let store = PostgresCarShareStore(database: postgres)
+            let vehicle = try await store.addVehicle(NewVehicle(name: "Zoé", plate: "GA-123-BC", batteryCapacityWh: WattHours(52_000), initialOdometerKm: 12_000), by: staff)
+            let member = try await store.addMember(NewMember(name: "Alice Martin"), by: staff, at: now)
+            _ = try await store.buyMembership(member: member.id, NewMembership(on: zone.localDate(of: now)), by: staff, at: now)
+            let day = zone.localDate(of: now).advanced(by: 3)
+            let start = try #require(zone.instants(of: LocalDateTime(date: day, hour: 10, minute: 0)).first)
+            let body = String(decoding: try HubJSON.encoder.encode(NewBooking(vehicle: vehicle.id, rider: member.id, start: start, end: start.adding(seconds: 3600),
+                                                                              purpose: "Rendez-vous médical")), as: UTF8.self)
+            let hubs = [try await self.start(setup, name: "hub-a"), try await self.start(setup, name: "hub-b")]
+            defer { for hub in hubs { hub.child.signal(SIGKILL) } }
+            let headers: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<24 {
+                    let port = hubs[index % 2].httpPort
+                    group.addTask {
+                        // One connection per request, so they really are in flight together.
+                        try await TestClient.withClient(host: "127.0.0.1", port: port) { connection in
+                            try await connection.execute(.init("/api/v1/bookings", method: .post, headers: headers, body: ByteBuffer(string: body))).status
+                        }
+                    }
+                }
+                var all: [HTTPResponse.Status] = []
+                for try await status in group { all.append(status) }
+                return all
+            }
+            #expect(statuses.filter { $0 == .created }.count == 1, "\(statuses)")
+            #expect(statuses.filter { $0 == .conflict }.count == 23, "\(statuses)")
+            #expect(try await count(postgres, "SELECT COUNT(*) FROM carshare_booking") == 1)
+            for hub in hubs {
+                hub.child.signal(SIGTERM)
+                #expect(try await hub.child.waitForExit(timeout: 30) == 0)
             }
         }
     }

@@ -9,7 +9,7 @@ import Shared
 /// The PostgreSQL store. `reading` is one table partitioned by UTC month, so there is no journal
 /// to fold: a write transaction inserts its batch's readings in one statement (`unnest` of one
 /// array per column, idempotent on (device, instant)), which also records the changed ranges in
-/// `reading_change`, as SQLite's fold does. The ingest writer's synchronous calls go through a
+/// `reading_change_log` (merged into `reading_change` by the savings upkeep), as SQLite's fold does. The ingest writer's synchronous calls go through a
 /// connection of its own that blocks the writer's thread (never Swift's pool); the routes' reads
 /// go through the pool.
 public struct PostgresReadingStore: ReadingStore {
@@ -151,7 +151,8 @@ final class PostgresWriterConnection: @unchecked Sendable {
     /// Closes a connection without waiting (its future's variant: the async one would need a task).
     private static func closeLater(_ connection: PostgresConnection) {
         let closing: EventLoopFuture<Void> = connection.close()
-        closing.whenComplete { _ in }
+        // The connection is kept until its close completes (one released before asserts).
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     var statementsSent: Int { lock.withLock { sent } }
@@ -464,14 +465,11 @@ final class PostgresIngestTransaction: IngestTransaction {
                                  \(segments)::bigint[], \(timeSources)::text[], \(receivedAts)::bigint[])
                 AS b(device_id, instant, energy_wh, power_w, has_power, segment, time_source, received_at)
         ), changed AS (
-            INSERT INTO reading_change (device_id, from_instant, to_instant)
+            INSERT INTO reading_change_log (device_id, from_instant, to_instant)
             SELECT j.device_id,
                    COALESCE((SELECT MAX(r.instant) FROM reading r WHERE r.device_id = j.device_id AND r.instant < j.low), j.low),
                    COALESCE((SELECT MIN(r.instant) FROM reading r WHERE r.device_id = j.device_id AND r.instant > j.high), j.high)
             FROM (SELECT device_id, MIN(instant) AS low, MAX(instant) AS high FROM batch GROUP BY device_id) j
-            ORDER BY j.device_id
-            ON CONFLICT (device_id) DO UPDATE SET from_instant = LEAST(reading_change.from_instant, excluded.from_instant),
-                                                  to_instant = GREATEST(reading_change.to_instant, excluded.to_instant)
         )
         INSERT INTO reading (device_id, instant, energy_wh, power_w, segment, time_source, received_at)
         SELECT device_id, instant, energy_wh, CASE WHEN has_power THEN power_w END, segment, time_source, received_at FROM batch

@@ -176,6 +176,7 @@ struct SavingsSteps: Sendable {
     var daysPerStep = 31
 
     func step(_ db: any SQLSession, now: Instant) throws -> UpkeepReport {
+        if let intake = db.dialect.readingChangeIntake { try db.execute(intake) }
         var report = try consumeReadingChanges(db, now: now)
         if report.readingChanges == 0 { report.add(try recomputeOneBuilding(db, now: now)) }
         return report
