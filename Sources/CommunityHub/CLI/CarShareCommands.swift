@@ -12,11 +12,15 @@ struct CarShareCLI {
     let store: any CarShareStore
     let identity: Identity
 
-    init(_ common: CommonOptions) throws {
+    init(_ common: CommonOptions) async throws {
         let settings = try common.settings()
         // Every setting checked once, with the hub's one time zone, as `serve` does.
         let configuration = try settings.configuration()
-        store = SQLiteCarShareStore(database: try HubSchema.open(settings), settings: configuration.carshare)
+        if let postgres = try await common.runningPostgres(settings) {
+            store = PostgresCarShareStore(database: postgres, settings: configuration.carshare)
+        } else {
+            store = SQLiteCarShareStore(database: try HubSchema.open(settings), settings: configuration.carshare)
+        }
         identity = .commandLine
     }
 
@@ -73,7 +77,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option(help: "Their dwelling in the registry.") var dwelling: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.addMember(NewMember(name: name, phone: phone, dwelling: dwelling), by: cli.identity, at: .now()))
                 }
             }
@@ -82,7 +86,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @OptionGroup var common: CommonOptions
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.members(by: cli.identity))
                 }
             }
@@ -99,7 +103,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option(help: "The purchase date (default: today).") var on: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let input = NewMembership(start: try CarShareCLI.date(start, field: "start"), on: try CarShareCLI.date(on, field: "on"))
                     try CarShareCLI.printJSON(try await cli.store.buyMembership(member: member, input, by: cli.identity, at: .now()))
                 }
@@ -111,7 +115,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option(help: "The date (default: today).") var on: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let date = try CarShareCLI.date(on, field: "on") ?? cli.store.zone.localDate(of: .now())
                     try CarShareCLI.printJSON(try await cli.store.recognizeDeferredMemberships(on: date, by: cli.identity, at: .now()))
                 }
@@ -130,7 +134,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option(name: .customLong("trained-on")) var trainedOn: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let input = NewDriver(name: name, user: user, phone: phone, licenceCheckedOn: try CarShareCLI.date(licenceCheckedOn, field: "licence_checked_on"),
                                           trainedOn: try CarShareCLI.date(trainedOn, field: "trained_on"))
                     try CarShareCLI.printJSON(try await cli.store.addDriver(input, by: cli.identity))
@@ -141,7 +145,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @OptionGroup var common: CommonOptions
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.drivers(by: cli.identity))
                 }
             }
@@ -158,7 +162,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option(name: .customLong("odometer-km")) var odometerKm: Int64?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let input = NewVehicle(name: name, plate: plate, batteryCapacityWh: batteryWh.map(WattHours.init), initialOdometerKm: odometerKm)
                     try CarShareCLI.printJSON(try await cli.store.addVehicle(input, by: cli.identity))
                 }
@@ -168,7 +172,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @OptionGroup var common: CommonOptions
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.vehicles(by: cli.identity))
                 }
             }
@@ -188,7 +192,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option var driver: Int64?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let input = NewBooking(vehicle: vehicle, rider: rider, start: try CarShareCLI.instant(start, field: "start", zone: cli.store.zone),
                                            end: try CarShareCLI.instant(end, field: "end", zone: cli.store.zone), purpose: purpose, driver: driver)
                     try CarShareCLI.printJSON(try await cli.store.createBooking(input, by: cli.identity, at: .now()))
@@ -202,7 +206,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option var to: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let zone = cli.store.zone
                     try CarShareCLI.printJSON(try await cli.store.bookings(vehicle: vehicle, from: try CarShareCLI.date(from, field: "from").map { zone.startOfDay($0) },
                                                                            to: try CarShareCLI.date(to, field: "to").map { zone.startOfDay($0.advanced(by: 1)) },
@@ -222,7 +226,7 @@ struct CarShareCommand: AsyncParsableCommand {
                     guard let target = BookingStatus(rawValue: status) else {
                         throw HubError.badRequest(field: "status", "status must be one of \(BookingStatus.allCases.map(\.rawValue).joined(separator: ", "))")
                     }
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let current = try await cli.store.booking(booking, by: cli.identity)
                     try CarShareCLI.printJSON(try await cli.store.changeStatus(booking, BookingStatusChange(version: current.version, status: target, reason: reason, driver: driver),
                                                                                by: cli.identity, at: .now()))
@@ -259,7 +263,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option(name: .customLong("charge-method"), help: "How the charge was paid: cash, cheque or transfer.") var chargeMethod: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let tripKind = try kind.map { text -> TripKind in
                         guard let kind = TripKind(rawValue: text) else {
                             throw HubError.badRequest(field: "kind", "--kind must be one of \(TripKind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -305,7 +309,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option(help: "Where to write it (default: standard output; needed for pdf).") var out: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let logbook = try await cli.store.logbook(vehicle: vehicle, month: month, by: cli.identity)
                     switch format {
                     case "json":
@@ -331,7 +335,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Argument(help: "What the car did over those kilometres.") var note: String
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.addOdometerNote(vehicle: vehicle, NewOdometerNote(fromKm: fromKm, toKm: toKm, note: note),
                                                                                  by: cli.identity, at: .now()))
                 }
@@ -344,7 +348,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option var vehicle: Int64?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.tripList(from: try CarShareCLI.date(from, field: "from")!, to: try CarShareCLI.date(to, field: "to")!,
                                                                            vehicle: vehicle, by: cli.identity))
                 }
@@ -360,7 +364,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option(help: "cash, cheque or transfer (needed when the cost is not zero).") var method: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let paid = try method.map { text -> PaymentMethod in
                         guard let method = PaymentMethod(rawValue: text) else { throw HubError.badRequest(field: "method", "method must be cash, cheque or transfer") }
                         return method
@@ -391,7 +395,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option var note: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let input = NewPayment(idempotencyKey: key, member: member, amountCents: try CarShareCLI.cents(amount, field: "amount"),
                                            method: try CarShareCommand.method(method), on: try CarShareCLI.date(on, field: "on"), note: note)
                     let result = try await cli.store.recordPayment(input, by: cli.identity, at: .now())
@@ -413,7 +417,7 @@ struct CarShareCommand: AsyncParsableCommand {
             func run() async throws {
                 try await reportingErrors {
                     guard let kind = NewDeposit.Kind(rawValue: kind) else { throw HubError.badRequest(field: "kind", "kind must be cash or cheques") }
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.recordDeposit(NewDeposit(idempotencyKey: key, kind: kind, amountCents: try CarShareCLI.cents(amount, field: "amount"),
                                                                                            on: try CarShareCLI.date(on, field: "on")), by: cli.identity, at: .now()))
                 }
@@ -433,7 +437,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option var key: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let input = NewRefund(idempotencyKey: key, member: member, amountCents: try CarShareCLI.cents(amount, field: "amount"),
                                           method: try CarShareCommand.method(method), on: try CarShareCLI.date(on, field: "on"), reason: reason)
                     try CarShareCLI.printJSON(try await cli.store.recordRefund(input, by: cli.identity, at: .now()))
@@ -452,7 +456,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option var on: String?
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let parsed = try lines.enumerated().map { index, text -> LineInput in
                         let parts = text.split(separator: "=", maxSplits: 1)
                         guard parts.count == 2 else { throw HubError.badRequest(field: "lines[\(index)]", "write a line as ACCOUNT[/MEMBER]=EUROS, e.g. 411/12=-2") }
@@ -478,7 +482,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Flag(help: "The report in French, as the association sends it.") var text = false
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let report = try await cli.store.activityReport(from: try CarShareCLI.date(from, field: "from")!, to: try CarShareCLI.date(to, field: "to")!, by: cli.identity)
                     if text { print(report.frenchText) } else { try CarShareCLI.printJSON(report) }
                 }
@@ -488,7 +492,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @OptionGroup var common: CommonOptions
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.balances(by: cli.identity))
                 }
             }
@@ -500,7 +504,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Flag var json = false
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     let statement = try await cli.store.statement(member: member, by: cli.identity)
                     if json { try CarShareCLI.printJSON(statement) } else { print(statement.text) }
                 }
@@ -513,7 +517,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option var to: String
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.cashBook(from: try CarShareCLI.date(from, field: "from")!, to: try CarShareCLI.date(to, field: "to")!, by: cli.identity))
                 }
             }
@@ -524,7 +528,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option(help: "YYYY-MM") var month: String
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.incomeStatement(month: month, by: cli.identity))
                 }
             }
@@ -536,7 +540,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option var to: String
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     try CarShareCLI.printJSON(try await cli.store.tripList(from: try CarShareCLI.date(from, field: "from")!, to: try CarShareCLI.date(to, field: "to")!, by: cli.identity))
                 }
             }
@@ -547,7 +551,7 @@ struct CarShareCommand: AsyncParsableCommand {
             @Option var year: Int
             func run() async throws {
                 try await reportingErrors {
-                    let cli = try CarShareCLI(common)
+                    let cli = try await CarShareCLI(common)
                     print(try await cli.store.prefectReport(year: year, by: cli.identity).frenchText)
                 }
             }
@@ -560,7 +564,7 @@ struct CarShareCommand: AsyncParsableCommand {
         @Option(help: "Write to this file instead of standard output.") var output: String?
         func run() async throws {
             try await reportingErrors {
-                let cli = try CarShareCLI(common)
+                let cli = try await CarShareCLI(common)
                 let journal = try await cli.store.journal(by: cli.identity)
                 if let output {
                     guard FileManager.default.createFile(atPath: output, contents: Data(journal.utf8)) else {
@@ -585,7 +589,7 @@ struct LedgerCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
         func run() async throws {
             try await reportingErrors {
-                let cli = try CarShareCLI(common)
+                let cli = try await CarShareCLI(common)
                 let report = try await cli.store.verify(by: cli.identity)
                 guard report.ok else {
                     throw HubError(.unprocessable, code: "hash_chain_broken", field: report.brokenEntry.map { "entry \($0)" } ?? report.brokenMonth.map { "month \($0)" },
@@ -604,7 +608,7 @@ struct LedgerCommand: AsyncParsableCommand {
         @Argument(help: "YYYY-MM") var month: String
         func run() async throws {
             try await reportingErrors {
-                let cli = try CarShareCLI(common)
+                let cli = try await CarShareCLI(common)
                 let closed = try await cli.store.closeMonth(month, by: cli.identity, at: .now())
                 print("closed months: \(closed.joined(separator: ", "))")
             }

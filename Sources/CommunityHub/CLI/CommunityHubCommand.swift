@@ -44,6 +44,24 @@ struct CommonOptions: ParsableArguments {
         return settings
     }
 
+    /// The server database for a command that keeps its store (the car share's, the registry's):
+    /// the pool runs in the background until the command exits, on a schema brought up to date;
+    /// nil on the SQLite file.
+    func runningPostgres(_ settings: HubSettings) async throws -> HubPostgres? {
+        guard let location = try settings.database.postgres() else { return nil }
+        let postgres = HubPostgres(location, maximumConnections: 2, logger: Logger(label: "community-hub"))
+        Task.detached { try? await postgres.run() }
+        // The pool's run starts first (a lease before it is logged as a warning).
+        try await Task.sleep(for: .milliseconds(20))
+        do {
+            try await postgres.migrate(HubStores.postgresSchema)
+        } catch {
+            throw HubError(.unavailable, code: "database_unreachable",
+                           message: "PostgreSQL \(location.description) (setting database.url): \(HubPostgres.describe(error))")
+        }
+        return postgres
+    }
+
     /// Runs `body` over the stores of the database the settings name: the SQLite file, or the
     /// PostgreSQL server (its schema brought up to date first, as `serve` does).
     func withStores<T: Sendable>(_ body: @escaping @Sendable (HubStores, HubSettings) async throws -> T) async throws -> T {

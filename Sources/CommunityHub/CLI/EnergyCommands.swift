@@ -22,9 +22,13 @@ struct EnergyCommand: AsyncParsableCommand {
     }
 
     /// The registry store, for the commands that change the savings set-up.
-    static func registry(_ common: CommonOptions) throws -> any RegistryStore {
-        let (database, configuration) = try open(common)
-        return SQLiteRegistryStore(database: database, configuration: configuration)
+    static func registry(_ common: CommonOptions) async throws -> any RegistryStore {
+        let settings = try common.settings()
+        let configuration = try settings.configuration()
+        if let postgres = try await common.runningPostgres(settings) {
+            return PostgresRegistryStore(database: postgres, configuration: configuration.energy)
+        }
+        return SQLiteRegistryStore(database: try HubSchema.open(settings), configuration: configuration.energy)
     }
 
     struct Report: AsyncParsableCommand {
@@ -46,10 +50,11 @@ struct EnergyCommand: AsyncParsableCommand {
                 guard [dwelling, building, estate].compactMap({ $0 }).count <= 1 else {
                     throw HubError.badRequest(field: "dwelling", "give at most one of --dwelling, --building, --estate")
                 }
-                let (database, configuration) = try EnergyCommand.open(common)
                 let now = Instant.now()
+                let (dwelling, building, estate) = (dwelling, building, estate)
                 // The same store and the same access policy as the API, so both print the same figures.
-                let reports: any EnergyFigureStore = EnergyReports(database: database, configuration: configuration)
+                try await common.withStores { stores, _ in
+                let reports = try stores.energy.get().figures
                 let caller = Identity.commandLine
                 if let dwelling {
                     print(EnergyTables.dwelling(try await reports.dwelling(dwelling, from: from, to: to, now: now, by: caller)))
@@ -62,6 +67,7 @@ struct EnergyCommand: AsyncParsableCommand {
                     for estate in estates { tables.append(EnergyTables.estate(try await reports.estate(estate, from: from, to: to, now: now, by: caller))) }
                     print(tables.joined(separator: "\n\n"))
                 }
+                }
             }
         }
     }
@@ -73,8 +79,15 @@ struct EnergyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let (database, configuration) = try EnergyCommand.open(common)
-                let report = try SavingsUpkeep(database: database, configuration: configuration).bringUpToDate(now: Instant.now())
+                let settings = try common.settings()
+                let configuration = try settings.configuration().energy
+                let report: UpkeepReport
+                if let location = try settings.database.postgres() {
+                    // Beside running hubs: each step waits for the one a hub may be running.
+                    report = try await BlockingWork.run { try PostgresSavingsUpkeep(location: location, configuration: configuration).bringUpToDate(now: Instant.now()) }
+                } else {
+                    report = try SavingsUpkeep(database: try HubSchema.open(settings), configuration: configuration).bringUpToDate(now: Instant.now())
+                }
                 print("\(report.readingChanges) devices with new readings, \(report.deviceSlotsChanged) device slots changed, "
                       + "\(report.buildingSlotsRecomputed) building slots and \(report.daysRecomputed) days recomputed, \(report.monthsRevised) exported months revised")
                 for problem in Set(report.problems).sorted() { print("problem: \(problem)") }
