@@ -281,6 +281,23 @@ public final class PostgresBlockingSession: SQLSession {
     }
 }
 
+extension PostgresConnection {
+    /// Runs a statement written for `SQLSession` (`?` placeholders, the same text SQLite runs)
+    /// from async code, without blocking; returns how many rows it changed.
+    @discardableResult
+    public func execute(sql: String, _ arguments: [any SQLArgument], logger: Logger) async throws -> Int {
+        // The future's variant: the async one streams rows and does not give the command's count.
+        let result: EventLoopFuture<PostgresQueryResult> = query(PostgresBlockingSession.query(sql, arguments), logger: logger)
+        return try await result.get().metadata.rows ?? 0
+    }
+
+    /// Every row of a query written for `SQLSession`, from async code.
+    public func rows(sql: String, _ arguments: [any SQLArgument], logger: Logger) async throws -> [[SQLValue]] {
+        let result: EventLoopFuture<PostgresQueryResult> = query(PostgresBlockingSession.query(sql, arguments), logger: logger)
+        return try await result.get().map { row in try row.map(PostgresBlockingSession.value) }
+    }
+}
+
 /// Reads in one transaction through an `SQLSession`, from async code: SQLite's reader pool, or a
 /// few PostgreSQL connections used from threads of their own. What reads the same tables on both
 /// engines (the energy figures) is written once against this.

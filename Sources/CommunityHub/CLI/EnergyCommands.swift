@@ -171,8 +171,17 @@ struct EnergyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let (database, configuration) = try EnergyCommand.open(common)
-                let report = try await SavingsRetention(database: database, configuration: configuration).purge(now: Instant.now())
+                let settings = try common.settings()
+                let report: SavingsRetention.Report
+                if let location = try settings.database.postgres() {
+                    let configuration = try settings.configuration().energy
+                    report = try await HubPostgres(location, maximumConnections: 2).withRunning { db in
+                        try await PostgresRetention(database: db, configuration: configuration).purge(now: Instant.now())
+                    }
+                } else {
+                    let (database, configuration) = try EnergyCommand.open(common)
+                    report = try await SavingsRetention(database: database, configuration: configuration).purge(now: Instant.now())
+                }
                 print("deleted \(report.readings) readings, \(report.quarantine) quarantined messages, \(report.slots) slot rows, \(report.days) daily rows")
             }
         }

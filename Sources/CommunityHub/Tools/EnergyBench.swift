@@ -58,4 +58,39 @@ extension BenchCommand {
             }
         }
     }
+
+    struct Engines: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A month's energy figures for 10,000 and 40,000 dwellings read from PostgreSQL against SQLite (the baseline), in the same run.")
+
+        @Option(name: .customLong("database-url"), help: "A PostgreSQL server where the bench may create its own database (dropped afterwards): postgres://USER@HOST:PORT/DATABASE (password: HUB_DATABASE_PASSWORD).")
+        var databaseURL: String
+        @Option(help: "Dwelling counts, comma-separated.") var dwellings = "10000,40000"
+        @Option(name: .customLong("dwellings-per-estate"), help: "Dwellings per estate.") var dwellingsPerEstate = 2_000
+        @Option(help: "Runs per figure (the best is kept).") var repetitions = 5
+        @Flag(name: .customLong("dwelling-slots"), help: "Also write every dwelling's slot figures (not read by the reports; a larger database).") var dwellingSlots = false
+        @Flag(help: "Also time the upkeep computing one building's month on both engines.") var upkeep = false
+        @Option(help: "Where the SQLite database is written (deleted afterwards).") var directory = FileManager.default.temporaryDirectory.path
+
+        func run() async throws {
+            try await reportingErrors {
+                var server = try PostgresLocation(url: databaseURL)
+                if server.password == nil, let password = ProcessInfo.processInfo.environment["HUB_DATABASE_PASSWORD"] { server.password = password }
+                var options = EnginesBenchmark.Options(directory: URL(fileURLWithPath: directory), server: server)
+                options.dwellings = try dwellings.split(separator: ",").map { text in
+                    guard let value = Int(text.trimmingCharacters(in: .whitespaces)), (40...1_000_000).contains(value) else {
+                        throw HubError.badRequest(field: "dwellings", "\(text) is not a count from 40 to 1000000")
+                    }
+                    return value
+                }
+                guard (40...100_000).contains(dwellingsPerEstate) else { throw HubError.badRequest(field: "dwellings-per-estate", "dwellings-per-estate must be from 40 to 100000") }
+                guard (1...100).contains(repetitions) else { throw HubError.badRequest(field: "repetitions", "repetitions must be from 1 to 100") }
+                options.dwellingsPerEstate = dwellingsPerEstate
+                options.repetitions = repetitions
+                options.dwellingSlots = dwellingSlots
+                options.upkeep = upkeep
+                try await EnginesBenchmark.run(options) { print($0) }
+            }
+        }
+    }
 }
