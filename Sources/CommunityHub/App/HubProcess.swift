@@ -16,7 +16,7 @@ package struct HubProcess {
     package let engine: Engine
     package let ingest: IngestService
     package let savings: SavingsService
-    package let retention: RetentionService?
+    package let retention: RetentionService
     package let dependencies: HubDependencies
     package let logger: Logger
     /// Held while this process serves the SQLite file, so `community-hub restore` knows (nil when
@@ -72,8 +72,8 @@ package struct HubProcess {
             runningLock = nil
             savings = try SavingsService(upkeep: PostgresSavingsUpkeep(location: location, configuration: configuration.energy, logger: logger),
                                          settings: settings.energy, logger: logger)
-            retention = nil
-            let background = [savings] as [any Service] + (retention.map { [$0] } ?? [])
+            retention = try RetentionService(PostgresRetention(database: postgres, configuration: configuration.energy), settings: settings.energy, logger: logger)
+            let background: [any Service] = [savings, retention]
             let lease = BackgroundLease(name: "community-hub background work", location: location, logger: logger) {
                 // Both loops run until cancelled: the lease lost, or the process stopping.
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -161,7 +161,7 @@ package struct HubProcess {
         switch engine {
         case .sqlite:
             guard backgroundServices else { return [] }
-            return [ServingService(ingest), ServingService(savings)] + (retention.map { [ServingService($0)] } ?? [])
+            return [ServingService(ingest), ServingService(savings), ServingService(retention)]
         case .postgres(let server):
             return [PoolService(postgres: server.postgres), ServingService(ingest), ServingService(server.lease)]
         }
