@@ -387,6 +387,41 @@ public final class PostgresReaders: SQLReading, @unchecked Sendable {
     }
 }
 
+/// Rows inserted a few hundred per statement (`INSERT INTO t (...) VALUES (...), (...) [tail]`),
+/// in SQL both engines run: on PostgreSQL each statement is a round trip, and the savings upkeep
+/// writes tens of thousands of slot rows. `flush` sends what is left.
+public struct SQLInsertBatch {
+    let head: String
+    let tail: String
+    let columns: Int
+    let maxRows: Int
+    private var values: [any SQLArgument] = []
+    private var rows = 0
+
+    /// `head` is `INSERT INTO table (c1, c2, ...)`; `tail` follows the values (an `ON CONFLICT` clause).
+    public init(_ head: String, columns: Int, tail: String = "", maxRows: Int = 400) {
+        self.head = head
+        self.tail = tail
+        self.columns = columns
+        self.maxRows = max(1, maxRows)
+    }
+
+    public mutating func add(_ db: any SQLSession, _ row: any SQLArgument...) throws {
+        precondition(row.count == columns, "a row of \(row.count) values for \(columns) columns")
+        values.append(contentsOf: row)
+        rows += 1
+        if rows >= maxRows { try flush(db) }
+    }
+
+    public mutating func flush(_ db: any SQLSession) throws {
+        guard rows > 0 else { return }
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        try db.execute(head + " VALUES " + Array(repeating: row, count: rows).joined(separator: ", ") + (tail.isEmpty ? "" : " " + tail), values)
+        values.removeAll(keepingCapacity: true)
+        rows = 0
+    }
+}
+
 /// One blocking PostgreSQL session kept between calls (a background loop's), opened on first use
 /// and again after the connection failed. Calls wait their turn and run on a thread of their own.
 public final class PostgresSessionHolder: @unchecked Sendable {

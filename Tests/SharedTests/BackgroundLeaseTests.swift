@@ -130,8 +130,10 @@ import Testing
         // "Within seconds" (issue 11): the figure is printed; the bound leaves room for a loaded
         // 2-core machine (the takeover itself is one retry interval, about 0.3 s when quiet).
         #expect(takeover < .seconds(8))
-        #expect(!leases[leader].isLeader)
-        // The cut lease comes back as a follower: still only one runs the work.
+        // The cut lease ends its term (its work already stopped), then comes back as a follower:
+        // still only one runs the work. Waited for, not asserted at once: a loaded machine (the
+        // whole suite on 2 cores) delays the cut lease's unwinding by seconds.
+        try await waitUntil(timeout: .seconds(10), "the cut lease no longer leads") { !leases[leader].isLeader }
         try await Task.sleep(for: .seconds(1))
         #expect(leases.filter { $0.isLeader }.count == 1 && work.snapshot.running.count == 1)
     }

@@ -50,7 +50,7 @@ struct CommonOptions: ParsableArguments {
     func runningPostgres(_ settings: HubSettings) async throws -> HubPostgres? {
         guard let location = try settings.database.postgres() else { return nil }
         let postgres = HubPostgres(location, maximumConnections: 2, logger: Logger(label: "community-hub"))
-        Task.detached { try? await postgres.run() }
+        Task { try? await postgres.run() }
         // The pool's run starts first (a lease before it is logged as a warning).
         try await Task.sleep(for: .milliseconds(20))
         do {

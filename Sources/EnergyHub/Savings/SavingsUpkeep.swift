@@ -265,6 +265,8 @@ struct SavingsSteps: Sendable {
             existing[try row[0].int64] = (try row[1].int64, UInt8(clamping: try row[2].int64))
         }
         var changed: [Int64] = []
+        var upserts = SQLInsertBatch("INSERT INTO device_slot (device_id, slot, energy_wh, quality)", columns: 4,
+                                     tail: "ON CONFLICT (device_id, slot) DO UPDATE SET energy_wh = excluded.energy_wh, quality = excluded.quality")
         for offset in 0..<range.count {
             let slot = range.lowerBound + Int64(offset)
             let quality = series.quality[offset]
@@ -275,13 +277,11 @@ struct SavingsSteps: Sendable {
                     changed.append(slot)
                 }
             } else if old == nil || old! != (series.energy[offset], quality.rawValue) {
-                try db.execute("""
-                    INSERT INTO device_slot (device_id, slot, energy_wh, quality) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (device_id, slot) DO UPDATE SET energy_wh = excluded.energy_wh, quality = excluded.quality
-                    """, device, slot, series.energy[offset], quality.rawValue)
+                try upserts.add(db, device, slot, series.energy[offset], quality.rawValue)
                 changed.append(slot)
             }
         }
+        try upserts.flush(db)
         return changed
     }
 
@@ -393,6 +393,9 @@ struct SavingsSteps: Sendable {
         try db.execute("DELETE FROM dwelling_slot WHERE building_id = ? AND slot >= ? AND slot < ?", result.building, slots.lowerBound, slots.upperBound)
         try db.execute("DELETE FROM building_slot WHERE building_id = ? AND slot >= ? AND slot < ?", result.building, slots.lowerBound, slots.upperBound)
         let n = result.slotCount
+        var dwellingSlots = SQLInsertBatch("INSERT INTO dwelling_slot (building_id, slot, dwelling_id, consumption_wh, allocated_wh, savings_nano, quality)", columns: 7)
+        var buildingSlots = SQLInsertBatch("INSERT INTO building_slot (building_id, slot, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, quality)",
+                                           columns: 8)
         for offset in 0..<n {
             let slot = slots.lowerBound + Int64(offset)
             var anyone = false
@@ -401,15 +404,15 @@ struct SavingsSteps: Sendable {
                 guard result.inService[flat] else { continue }
                 anyone = true
                 guard result.consumptionKnown[flat] else { continue }
-                try db.execute("INSERT INTO dwelling_slot (building_id, slot, dwelling_id, consumption_wh, allocated_wh, savings_nano, quality) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               result.building, slot, dwelling, result.consumption[flat], result.allocated[flat], result.savings[flat], result.quality[flat].rawValue)
+                try dwellingSlots.add(db, result.building, slot, dwelling, result.consumption[flat], result.allocated[flat], result.savings[flat], result.quality[flat].rawValue)
             }
             let productionKnown = result.productionQuality[offset] != .missing
             guard anyone || productionKnown else { continue }
-            try db.execute("INSERT INTO building_slot (building_id, slot, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, quality) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           result.building, slot, productionKnown ? result.production[offset] : nil, result.buildingAllocated[offset],
-                           result.surplus[offset], result.buildingConsumption[offset], result.revenue[offset], result.buildingQuality[offset].rawValue)
+            try buildingSlots.add(db, result.building, slot, productionKnown ? result.production[offset] : nil, result.buildingAllocated[offset],
+                                  result.surplus[offset], result.buildingConsumption[offset], result.revenue[offset], result.buildingQuality[offset].rawValue)
         }
+        try dwellingSlots.flush(db)
+        try buildingSlots.flush(db)
     }
 
     /// Sums a building's day again from its slots; returns true when a figure changed.
