@@ -32,18 +32,18 @@ struct StatementsCommand: AsyncParsableCommand {
                     return format
                 })
                 _ = try StatementsExport.month(month)
-                let settings = try common.settings()
-                let configuration = try settings.configuration()
-                let database = try HubSchema.open(settings)
-                let statements = settings.statements
-                let export = StatementsExport(registry: SQLiteRegistryStore(database: database, configuration: configuration.energy),
-                                              figures: EnergyReports(database: database, configuration: configuration.energy),
-                                              carShare: SQLiteCarShareStore(database: database, settings: configuration.carshare),
-                                              landlord: statements.landlord, association: { statements.association(of: $0) })
+                let (month, estate, out, newRevision) = (month, estate, out, newRevision)
                 let started = ContinuousClock.now
-                let summary = try await export.export(month: month, estate: estate, formats: formats, to: URL(fileURLWithPath: out),
-                                                      archive: SQLiteStatementArchive(database: database), newRevision: newRevision, by: .commandLine) { line in
-                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                // On the SQLite file or the server database, through the stores the pages use.
+                let summary = try await common.withStores { stores, settings in
+                    let energy = try stores.energy.get()
+                    let statements = settings.statements
+                    let export = StatementsExport(registry: energy.registry, figures: energy.figures, carShare: stores.carShare,
+                                                  landlord: statements.landlord, association: { statements.association(of: $0) })
+                    return try await export.export(month: month, estate: estate, formats: formats, to: URL(fileURLWithPath: out),
+                                                   archive: stores.archive, newRevision: newRevision, by: .commandLine) { line in
+                        FileHandle.standardError.write(Data((line + "\n").utf8))
+                    }
                 }
                 let seconds = (ContinuousClock.now - started).components.seconds
                 print("révision \(summary.revision) \(summary.issued ? "émise" : "déjà envoyée, écrite à l'identique"); "
