@@ -94,7 +94,7 @@ final class IngestBenchRun: @unchecked Sendable {
     }
 
     func run() async throws {
-        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+        let load = IngestBenchRun.loadAverage()
         let cpus = ProcessInfo.processInfo.activeProcessorCount
         try broker.start()
         let brokerVersion = Self.brokerVersion(broker.executable)
@@ -148,7 +148,7 @@ final class IngestBenchRun: @unchecked Sendable {
         }
         let count = try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading") ?? 0 }
         print("database: \(count) readings stored (expected \(storedSoFar))\(count == storedSoFar ? "" : " MISMATCH"); "
-              + "load average at the end \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?")")
+              + "load average at the end \(IngestBenchRun.loadAverage())")
         if count != storedSoFar {
             throw HubError(.unavailable, code: "bench_mismatch", message: "the database holds \(count) readings, expected \(storedSoFar)")
         }
@@ -366,6 +366,11 @@ final class IngestBenchRun: @unchecked Sendable {
         let hub = RunningHub(service: service, group: group, task: task, registry: registry)
         try await mqtt.waitFor("the hub to connect", timeout: .seconds(10)) { service.isConnected }
         return hub
+    }
+
+    /// The load average over 1, 5 and 15 minutes.
+    static func loadAverage() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
     }
 
     static func failure(_ message: String) -> HubError {
@@ -666,10 +671,6 @@ struct BenchFigures {
                      batches.count, Double(messages) / Double(batches.count), batches.commitSeconds * 1000, batches.folds, batches.foldSeconds, foldedAfter,
                      Double(walBytes) / Double(messages))
             : ""
-        func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-            let fill = String(repeating: " ", count: max(0, width - text.count))
-            return left ? text + fill : fill + text
-        }
         let writerShare = writer > 0 ? cpu.share(writer) : "-"
         var columns: [String] = [pad(round, 6, left: true), pad(receiver, 22, left: true), String(format: "%9d %9.2f %10.0f  ", messages, seconds, rate)]
         columns.append(pad(cpu.share(cpu.broker), 6))
@@ -680,6 +681,12 @@ struct BenchFigures {
         columns.append("  " + check + batchNote)
         return columns.joined(separator: " ")
     }
+}
+
+/// A table column: `text` padded to `width`, aligned right unless `left`.
+func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+    let fill = String(repeating: " ", count: max(0, width - text.count))
+    return left ? text + fill : fill + text
 }
 
 /// Names the calling thread in /proc (Foundation's `Thread.name` does not on Linux).

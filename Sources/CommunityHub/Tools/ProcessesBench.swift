@@ -74,10 +74,6 @@ struct ProcessesBenchRow: Sendable {
     static let header = "round  receiver                       messages   seconds      msg/s  ÷null  broker  hubs   RSS/peak MiB per process      check"
 
     var text: String {
-        func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-            let fill = String(repeating: " ", count: max(0, width - text.count))
-            return left ? text + fill : fill + text
-        }
         let memoryText = memory.isEmpty ? "-" : memory.map { String(format: "%.0f/%.0f", Double($0.rss) / 1024, Double($0.peak) / 1024) }.joined(separator: ", ")
         return [pad("\(round)", 6, left: true), pad(receiver, 28, left: true), String(format: "%9d %9.2f %10.0f", messages, seconds, rate),
                 pad(ratio.map { String(format: "%.2f", $0) } ?? "-", 6), pad(String(format: "%.2f", brokerCores), 7),
@@ -172,7 +168,7 @@ final class ProcessesBenchRun: @unchecked Sendable {
         let filters = DeviceFormat.allCases.map { "\"\($0.rawValue)\": \"$share/\(Self.group)/\(topics.filter(for: $0))\"" }.joined(separator: ", ")
         try Data("{\"ingest\": {\"topics\": {\(filters)}}, \"database\": {\"startupCheckSeconds\": 0}}\n".utf8).write(to: config)
 
-        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+        let load = IngestBenchRun.loadAverage()
         let sample = traffic.message(0)
         print("community-hub bench processes: \(messages) messages per measurement, \(devices) devices, QoS 1, "
               + "processes \(processes.map(String.init).joined(separator: ",")), \(rounds) round\(rounds == 1 ? "" : "s")")
@@ -221,7 +217,7 @@ final class ProcessesBenchRun: @unchecked Sendable {
         }
         let total = try await count(db, "SELECT count(*) FROM reading")
         print("database: \(total) readings stored (expected \(stored))\(total == stored ? "" : " MISMATCH"); load average at the end "
-              + ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"))
+              + IngestBenchRun.loadAverage())
         return rows
     }
 
