@@ -63,16 +63,14 @@ final class IngestBenchRun: @unchecked Sendable {
     let backlog: Int
     let rounds: Int
     let synchronous: HubDatabase.Synchronous
-    let broker: BrokerProcess
+    let mqtt: BenchBroker
+    var broker: BrokerProcess { mqtt.broker }
     let database: HubDatabase
     let settings: IngestSettings
     let traffic: BenchTraffic
     let logger: Logger
     let subscriptions: [String]
     static let hubClientId = "bench-hub"
-    static let nullClientId = "bench-null"
-    static let publisherClientId = "bench-pub"
-    private var publisher: MosquittoClient?
     /// Readings the hub has stored so far (across rounds), to check the database.
     private var storedSoFar = 0
 
@@ -90,13 +88,13 @@ final class IngestBenchRun: @unchecked Sendable {
         let topics = IngestSettings().topics
         subscriptions = DeviceFormat.allCases.map { topics.filter(for: $0) }
         traffic = try BenchTraffic(devices: devices, total: rounds * messages + backlog, now: .now())
-        broker = try BrokerProcess(workingDirectory: root.appendingPathComponent("broker"), persistence: false, maxQueuedMessages: 0)
+        mqtt = try BenchBroker(root: root, logger: logger)
         database = try HubDatabase.open(path: root.appendingPathComponent("hub.sqlite").path, schemas: HubSchema.all, synchronous: synchronous)
         _ = try RegistryImporter(database: database).importCSV(Data(traffic.registryCSV.utf8))
     }
 
     func run() async throws {
-        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+        let load = IngestBenchRun.loadAverage()
         let cpus = ProcessInfo.processInfo.activeProcessorCount
         try broker.start()
         let brokerVersion = Self.brokerVersion(broker.executable)
@@ -111,12 +109,8 @@ final class IngestBenchRun: @unchecked Sendable {
               + "one reading a minute per device; publisher: one client, libmosquitto in-flight 1000, maxUnacknowledged 10000")
         print("CPU columns: seconds of CPU per second of wall time (1.00 = one core) of the broker process, of this process, "
               + "and of its threads: publisher (the publishing thread + its MQTT loop), subscriber MQTT loop, ingest writer")
-        let publisher = MosquittoClient(settings: mqtt(Self.publisherClientId), password: nil, clientId: Self.publisherClientId, cleanSession: true,
-                                        logger: logger, onMessage: { _ in })
-        try publisher.start()
-        try await waitFor("the publisher to connect", timeout: .seconds(10)) { publisher.isConnected }
-        self.publisher = publisher
-        defer { publisher.stop() }
+        try await mqtt.startPublisher()
+        defer { mqtt.stopPublisher() }
 
         print("")
         print("round  receiver                messages   seconds      msg/s   broker  process  publisher  sub-loop  writer   check")
@@ -127,7 +121,7 @@ final class IngestBenchRun: @unchecked Sendable {
         for round in 0..<rounds {
             let range = (round * messages)..<((round + 1) * messages)
             let batch = traffic.messages(range)
-            let baseline = try await nullRound(label: "round \(round + 1) broker", batch: batch)
+            let baseline = try await mqtt.nullRound(subscriptions: subscriptions, label: "round \(round + 1) broker", batch: batch)
             print(baseline.row(round: "\(round + 1)", receiver: "broker→null subscriber"))
             brokerRates.append(baseline.rate)
             baselines.append(baseline)
@@ -154,7 +148,7 @@ final class IngestBenchRun: @unchecked Sendable {
         }
         let count = try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading") ?? 0 }
         print("database: \(count) readings stored (expected \(storedSoFar))\(count == storedSoFar ? "" : " MISMATCH"); "
-              + "load average at the end \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?")")
+              + "load average at the end \(IngestBenchRun.loadAverage())")
         if count != storedSoFar {
             throw HubError(.unavailable, code: "bench_mismatch", message: "the database holds \(count) readings, expected \(storedSoFar)")
         }
@@ -162,36 +156,17 @@ final class IngestBenchRun: @unchecked Sendable {
 
     // MARK: Phases
 
-    /// A subscriber that only counts (persistent session, QoS 1, same filters as the hub).
-    func nullRound(label: String, batch: [BenchMessage]) async throws -> BenchFigures {
-        let counter = ArrivalCounter(target: batch.count)
-        let subscriber = nullSubscriber(counter)
-        try subscriber.start()
-        try await waitFor("the null subscriber to subscribe", timeout: .seconds(10)) { subscriber.isSubscribed }
-        let before = CPUSnapshot.take(broker: broker.processIdentifier)
-        let publishing = try publish(batch.count) { batch[$0] }
-        try await waitFor(label, timeout: timeout(batch.count), progress: { "\(counter.count) received" }) { counter.count >= batch.count }
-        let after = CPUSnapshot.take(broker: broker.processIdentifier)
-        try await publishing.finish()
-        guard let start = publishing.startedAt, let end = counter.finishedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
-        subscriber.stop()
-        try await clearSession(Self.nullClientId)
-        let extra = counter.count - batch.count
-        return BenchFigures(messages: batch.count, seconds: Self.seconds(end - start), cpu: after.minus(before), publisherCPU: publishing.cpuSeconds,
-                            subscriberThread: "mqtt \(Self.nullClientId)", check: extra == 0 ? "ok" : "+\(extra) dup")
-    }
-
     /// The real IngestService on the real database; done when all readings are committed.
     func hubRound(label: String, batch: [BenchMessage]) async throws -> BenchFigures {
-        try await prepareHubSession()
+        try await mqtt.prepareSession(Self.hubClientId, subscriptions: subscriptions)
         let hub = try await startHub()
         let walBefore = try await walBytesWritten()
         let before = CPUSnapshot.take(broker: broker.processIdentifier)
-        let publishing = try publish(batch.count) { batch[$0] }
+        let publishing = try mqtt.publish(batch.count) { batch[$0] }
         let target = storedSoFar + batch.count
         let base = storedSoFar
         var end = ContinuousClock.now
-        try await waitFor(label, timeout: timeout(batch.count), progress: { "\(hub.service.totals.stored - base) stored, \(hub.service.pending) in memory" }) {
+        try await mqtt.waitFor(label, timeout: BenchBroker.timeout(batch.count), progress: { "\(hub.service.totals.stored - base) stored, \(hub.service.pending) in memory" }) {
             guard hub.service.totals.stored + base >= target else { return false }
             end = .now
             return true
@@ -204,7 +179,7 @@ final class IngestBenchRun: @unchecked Sendable {
         let batches = hub.batches()
         try await hub.stop()
         let walAfter = try await walBytesWritten()
-        try await clearSession(Self.hubClientId)
+        try await mqtt.clearSession(Self.hubClientId)
         storedSoFar += totals.stored
         let check = totals.stored == batch.count && totals.duplicates == 0 && totals.quarantinedTotal == 0
             ? "ok"
@@ -224,7 +199,7 @@ final class IngestBenchRun: @unchecked Sendable {
         let start = ContinuousClock.now
         // The journal's gauge is set just after the commit that counted the last reading stored.
         try await Task.sleep(for: .milliseconds(20))
-        try await waitFor("\(label): the journal folded", timeout: .seconds(300), progress: { "\(hub.journalReadings()) readings in the journal" }) {
+        try await mqtt.waitFor("\(label): the journal folded", timeout: .seconds(300), progress: { "\(hub.journalReadings()) readings in the journal" }) {
             hub.journalReadings() == 0
         }
         return Self.seconds(ContinuousClock.now - start)
@@ -287,18 +262,18 @@ final class IngestBenchRun: @unchecked Sendable {
     func backlogPhase() async throws {
         print("")
         print("backlog: \(backlog) messages published while the hub and the null subscriber are offline (both sessions subscribed)")
-        try await prepareHubSession()
+        try await mqtt.prepareSession(Self.hubClientId, subscriptions: subscriptions)
         let nullCounter = ArrivalCounter(target: backlog)
         do {
-            let subscriber = nullSubscriber(ArrivalCounter(target: 1))
+            let subscriber = mqtt.nullSubscriber(subscriptions, ArrivalCounter(target: 1))
             try subscriber.start()
-            try await waitFor("the null subscriber to subscribe", timeout: .seconds(10)) { subscriber.isSubscribed }
+            try await mqtt.waitFor("the null subscriber to subscribe", timeout: .seconds(10)) { subscriber.isSubscribed }
             subscriber.stop()
         }
         let first = rounds * messages
         // Built one at a time while publishing, so the publisher holds no backlog in memory.
-        let publishing = try publish(backlog) { self.traffic.message(first + $0) }
-        try await waitFor("backlog published", timeout: timeout(backlog), progress: { "\(publishing.published) published" }) { publishing.isDone }
+        let publishing = try mqtt.publish(backlog) { self.traffic.message(first + $0) }
+        try await mqtt.waitFor("backlog published", timeout: BenchBroker.timeout(backlog), progress: { "\(publishing.published) published" }) { publishing.isDone }
         try await publishing.finish()
         guard let publishStart = publishing.startedAt, let publishEnd = publishing.endedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
         let brokerRSS = Self.status(pid: broker.processIdentifier, "VmRSS")
@@ -308,15 +283,15 @@ final class IngestBenchRun: @unchecked Sendable {
         // Null subscriber drain.
         let nullStart = ContinuousClock.now
         let nullBefore = CPUSnapshot.take(broker: broker.processIdentifier)
-        let subscriber = nullSubscriber(nullCounter)
+        let subscriber = mqtt.nullSubscriber(subscriptions, nullCounter)
         try subscriber.start()
-        try await waitFor("null subscriber drain", timeout: timeout(backlog), progress: { "\(nullCounter.count) received" }) { nullCounter.count >= self.backlog }
+        try await mqtt.waitFor("null subscriber drain", timeout: BenchBroker.timeout(backlog), progress: { "\(nullCounter.count) received" }) { nullCounter.count >= self.backlog }
         let nullAfter = CPUSnapshot.take(broker: broker.processIdentifier)
         guard let nullEnd = nullCounter.finishedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
         subscriber.stop()
-        try await clearSession(Self.nullClientId)
+        try await mqtt.clearSession(BenchBroker.nullClientId)
         let nullFigures = BenchFigures(messages: backlog, seconds: Self.seconds(nullEnd - nullStart), cpu: nullAfter.minus(nullBefore), publisherCPU: 0,
-                                       subscriberThread: "mqtt \(Self.nullClientId)", check: nullCounter.count == backlog ? "ok" : "+\(nullCounter.count - backlog) dup")
+                                       subscriberThread: "mqtt \(BenchBroker.nullClientId)", check: nullCounter.count == backlog ? "ok" : "+\(nullCounter.count - backlog) dup")
 
         // Hub drain, with its memory: the peak RSS is reset first (Linux clear_refs) so that the
         // timed rounds' pre-built messages do not hide what the drain needs.
@@ -334,7 +309,7 @@ final class IngestBenchRun: @unchecked Sendable {
         var rssAt: [(Int, Int)] = []
         var lastSample = ContinuousClock.now - .seconds(1)
         var end = ContinuousClock.now
-        try await waitFor("hub drain", timeout: timeout(backlog),
+        try await mqtt.waitFor("hub drain", timeout: BenchBroker.timeout(backlog),
                           progress: { "\(hub.service.totals.stored) stored, \(hub.service.pending) in memory, RSS \(Self.megabytes(Self.status(pid: nil, "VmRSS")))" }) {
             let pending = hub.service.pending
             maxPending = max(maxPending, pending)
@@ -357,7 +332,7 @@ final class IngestBenchRun: @unchecked Sendable {
         let batches = hub.batches()
         try await hub.stop()
         let walBytes = try await walBytesWritten() - walBefore
-        try await clearSession(Self.hubClientId)
+        try await mqtt.clearSession(Self.hubClientId)
         storedSoFar = base + totals.stored
         var hubFigures = BenchFigures(messages: backlog, seconds: Self.seconds(end - hubStart), cpu: hubAfter.minus(hubBefore), publisherCPU: 0,
                                       subscriberThread: "mqtt \(Self.hubClientId)",
@@ -382,94 +357,20 @@ final class IngestBenchRun: @unchecked Sendable {
 
     // MARK: Clients and sessions
 
-    private func mqtt(_ clientId: String) -> MQTTSettings {
-        var settings = broker.clientSettings
-        settings.clientId = clientId
-        return settings
-    }
-
-    private func nullSubscriber(_ counter: ArrivalCounter) -> MosquittoClient {
-        MosquittoClient(settings: mqtt(Self.nullClientId), password: nil, clientId: Self.nullClientId, cleanSession: false, subscriptions: subscriptions,
-                        logger: logger, onMessage: { _ in counter.arrived() })
-    }
-
-    /// Creates the hub's persistent session with its subscriptions, so that nothing published
-    /// after this is missed whenever the hub itself connects.
-    private func prepareHubSession() async throws {
-        let client = MosquittoClient(settings: mqtt(Self.hubClientId), password: nil, clientId: Self.hubClientId, cleanSession: false,
-                                     subscriptions: subscriptions, logger: logger, onMessage: { _ in })
-        try client.start()
-        try await waitFor("the hub's session to subscribe", timeout: .seconds(10)) { client.isSubscribed }
-        client.stop()
-    }
-
-    /// Removes a persistent session (a clean-session connection under its id), so that the broker
-    /// stops queueing for a receiver that is not being measured.
-    private func clearSession(_ clientId: String) async throws {
-        let client = MosquittoClient(settings: mqtt(clientId), password: nil, clientId: clientId, cleanSession: true, logger: logger, onMessage: { _ in })
-        try client.start()
-        try await waitFor("clearing the session \(clientId)", timeout: .seconds(10)) { client.isConnected }
-        client.stop()
-    }
-
     private func startHub() async throws -> RunningHub {
         let registry = PrometheusCollectorRegistry()
-        let service = try IngestService(settings: settings, mqtt: mqtt(Self.hubClientId), mqttPassword: nil, store: SQLiteReadingStore(database: database),
+        let service = try IngestService(settings: settings, mqtt: mqtt.settings(Self.hubClientId), mqttPassword: nil, store: SQLiteReadingStore(database: database),
                                         metrics: IngestMetrics(registry: registry), logger: logger)
         let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
         let task = Task { try await group.run() }
         let hub = RunningHub(service: service, group: group, task: task, registry: registry)
-        try await waitFor("the hub to connect", timeout: .seconds(10)) { service.isConnected }
+        try await mqtt.waitFor("the hub to connect", timeout: .seconds(10)) { service.isConnected }
         return hub
     }
 
-    /// Publishes `count` messages at QoS 1 from a thread of its own, then waits for the broker's
-    /// acknowledgements.
-    private func publish(_ count: Int, _ message: @escaping @Sendable (Int) -> BenchMessage) throws -> PublishRun {
-        guard let publisher else { throw IngestBenchRun.failure("no publisher") }
-        let run = PublishRun()
-        let thread = Thread {
-            nameThread("bench-publish")
-            let cpuStart = PublishRun.threadCPUSeconds()
-            run.begin()
-            do {
-                for index in 0..<count {
-                    let next = message(index)
-                    try publisher.publish(topic: next.topic, payload: next.payload, qos: 1)
-                    run.published(index + 1)
-                }
-                if !publisher.waitUntilAcknowledged(timeout: .seconds(120)) {
-                    throw HubError(.unavailable, code: "bench_unacknowledged", message: "the broker did not acknowledge every publish")
-                }
-                run.end(cpu: PublishRun.threadCPUSeconds() - cpuStart, error: nil)
-            } catch {
-                run.end(cpu: PublishRun.threadCPUSeconds() - cpuStart, error: error)
-            }
-        }
-        thread.name = "bench-publish"
-        thread.start()
-        return run
-    }
-
-    // MARK: Helpers
-
-    private func timeout(_ count: Int) -> Duration { .seconds(max(60, count / 1000)) }
-
-    /// Polls `condition` every 2 ms; prints `progress` every 2 s to stderr.
-    private func waitFor(_ what: String, timeout: Duration, progress: (() -> String)? = nil, _ condition: () throws -> Bool) async throws {
-        let start = ContinuousClock.now
-        var lastProgress = start
-        while try !condition() {
-            let now = ContinuousClock.now
-            if now - start > timeout {
-                throw HubError(.unavailable, code: "bench_timeout", message: "timed out after \(timeout) waiting for \(what)")
-            }
-            if let progress, now - lastProgress >= .seconds(2) {
-                lastProgress = now
-                FileHandle.standardError.write(Data(String(format: "  … %@: %@ after %.0f s\n", what, progress(), Self.seconds(now - start)).utf8))
-            }
-            try await Task.sleep(for: .milliseconds(2))
-        }
+    /// The load average over 1, 5 and 15 minutes.
+    static func loadAverage() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
     }
 
     static func failure(_ message: String) -> HubError {
@@ -755,7 +656,7 @@ struct BenchFigures {
     var rate: Double { Double(messages) / seconds }
 
     /// CPU seconds of the publishing thread and of the publisher's MQTT loop.
-    var publisherSeconds: Double { publisherCPU + (cpu.threads["mqtt \(IngestBenchRun.publisherClientId)"] ?? 0) }
+    var publisherSeconds: Double { publisherCPU + (cpu.threads["mqtt \(BenchBroker.publisherClientId)"] ?? 0) }
     /// CPU seconds of the receiver's MQTT loop thread.
     var subscriberSeconds: Double { cpu.threads[subscriberThread] ?? 0 }
     /// CPU seconds of the hub's writer thread (0 for the null subscriber).
@@ -770,10 +671,6 @@ struct BenchFigures {
                      batches.count, Double(messages) / Double(batches.count), batches.commitSeconds * 1000, batches.folds, batches.foldSeconds, foldedAfter,
                      Double(walBytes) / Double(messages))
             : ""
-        func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-            let fill = String(repeating: " ", count: max(0, width - text.count))
-            return left ? text + fill : fill + text
-        }
         let writerShare = writer > 0 ? cpu.share(writer) : "-"
         var columns: [String] = [pad(round, 6, left: true), pad(receiver, 22, left: true), String(format: "%9d %9.2f %10.0f  ", messages, seconds, rate)]
         columns.append(pad(cpu.share(cpu.broker), 6))
@@ -784,6 +681,12 @@ struct BenchFigures {
         columns.append("  " + check + batchNote)
         return columns.joined(separator: " ")
     }
+}
+
+/// A table column: `text` padded to `width`, aligned right unless `left`.
+func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+    let fill = String(repeating: " ", count: max(0, width - text.count))
+    return left ? text + fill : fill + text
 }
 
 /// Names the calling thread in /proc (Foundation's `Thread.name` does not on Linux).
