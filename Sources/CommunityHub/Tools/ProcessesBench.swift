@@ -65,19 +65,24 @@ struct ProcessesBenchRow: Sendable {
     /// Cores used by the broker, and by the hub processes together, during the measurement.
     var brokerCores: Double
     var hubCores: Double?
+    /// Cores used by the PostgreSQL server's processes (nil when it is not on this machine), and by
+    /// every process of the machine (others' too: a busy machine shows here).
+    var postgresCores: Double? = nil
+    var machineCores: Double = 0
     /// VmRSS and VmHWM of each hub process at the end of the measurement, in kB.
     var memory: [(rss: Int, peak: Int)] = []
     var check: String
 
     var rate: Double { Double(messages) / seconds }
 
-    static let header = "round  receiver                       messages   seconds      msg/s  ÷null  broker  hubs   RSS/peak MiB per process      check"
+    static let header = "round  receiver                       messages   seconds      msg/s  ÷null  broker  hubs    pg  machine  RSS/peak MiB per process      check"
 
     var text: String {
         let memoryText = memory.isEmpty ? "-" : memory.map { String(format: "%.0f/%.0f", Double($0.rss) / 1024, Double($0.peak) / 1024) }.joined(separator: ", ")
         return [pad("\(round)", 6, left: true), pad(receiver, 28, left: true), String(format: "%9d %9.2f %10.0f", messages, seconds, rate),
                 pad(ratio.map { String(format: "%.2f", $0) } ?? "-", 6), pad(String(format: "%.2f", brokerCores), 7),
-                pad(hubCores.map { String(format: "%.2f", $0) } ?? "-", 5), " " + pad(memoryText, 28, left: true), check].joined(separator: " ")
+                pad(hubCores.map { String(format: "%.2f", $0) } ?? "-", 5), pad(postgresCores.map { String(format: "%.2f", $0) } ?? "-", 5),
+                pad(String(format: "%.2f", machineCores), 8), " " + pad(memoryText, 28, left: true), check].joined(separator: " ")
     }
 }
 
@@ -100,6 +105,8 @@ final class ProcessesBenchRun: @unchecked Sendable {
     let shared: [String]
     let plain: [String]
     static let group = "hubs"
+    /// The PostgreSQL server's main process when it runs on this machine (its CPU is counted).
+    private var postmaster: Int32?
 
     static func counts(_ text: String) throws -> [Int] {
         let counts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -160,6 +167,7 @@ final class ProcessesBenchRun: @unchecked Sendable {
     }
 
     private func measure(_ db: HubPostgres) async throws -> [ProcessesBenchRow] {
+        postmaster = HostCPU.postmaster(backend: Int32(try await count(db, "SELECT pg_backend_pid()")))
         try await db.migrate(HubStores.postgresSchema)
         let registry = PostgresRegistryStore(database: db, configuration: try HubSettings().energy.validated())
         _ = try await registry.importRegistry(csv: Data(traffic.registryCSV.utf8), by: .commandLine)
@@ -178,7 +186,8 @@ final class ProcessesBenchRun: @unchecked Sendable {
         print("hubs: `\(executable) serve --database-url … --mqtt-client-id bench-hub-K`, default settings, ingest topics \(shared.first ?? "")…; "
               + "every measurement on fresh readings; done when `SELECT count(*) FROM reading` (asked every 100 ms) reaches the target")
         print("traffic: \(sample.topic) \(String(decoding: sample.payload, as: UTF8.self)) (\(sample.payload.count) bytes), one publisher at QoS 1")
-        print("÷null: rate over the null subscriber's on the same shared filter just before; broker, hubs: cores used (CPU seconds per second); "
+        print("÷null: rate over the null subscriber's on the same shared filter just before; broker, hubs, pg (the PostgreSQL server's processes), "
+              + "machine (every process, others' included): cores used (CPU seconds per second); "
               + "RSS/peak: VmRSS and VmHWM of each process once its messages are committed")
         print("")
         print(ProcessesBenchRow.header)
@@ -190,12 +199,14 @@ final class ProcessesBenchRun: @unchecked Sendable {
                 let first = ((round - 1) * processes.count + index) * messages
                 let batch = traffic.messages(first..<(first + messages))
                 if index == 0 {
+                    let before = HostCPU.take(postmaster: postmaster)
                     let figures = try await mqtt.nullRound(subscriptions: plain, label: "round \(round) null subscriber", batch: batch)
-                    rows.append(nullRow(round, "null subscriber (plain)", figures))
+                    rows.append(nullRow(round, "null subscriber (plain)", figures, HostCPU.take(postmaster: postmaster).cores(since: before)))
                     print(rows[rows.count - 1].text)
                 }
-                let baseline = nullRow(round, "null subscriber ($share)",
-                                       try await mqtt.nullRound(subscriptions: shared, label: "round \(round) null subscriber (shared)", batch: batch))
+                let before = HostCPU.take(postmaster: postmaster)
+                let figures = try await mqtt.nullRound(subscriptions: shared, label: "round \(round) null subscriber (shared)", batch: batch)
+                let baseline = nullRow(round, "null subscriber ($share)", figures, HostCPU.take(postmaster: postmaster).cores(since: before))
                 rows.append(baseline)
                 print(baseline.text)
                 var hubs = try await hubRound(count, round: round, batch: batch, db: db, storedBefore: stored)
@@ -221,9 +232,11 @@ final class ProcessesBenchRun: @unchecked Sendable {
         return rows
     }
 
-    private func nullRow(_ round: Int, _ receiver: String, _ figures: BenchFigures) -> ProcessesBenchRow {
+    /// `host`: the cores of PostgreSQL and of the machine over the whole call (its subscription included).
+    private func nullRow(_ round: Int, _ receiver: String, _ figures: BenchFigures, _ host: (postgres: Double?, machine: Double)) -> ProcessesBenchRow {
         ProcessesBenchRow(round: round, receiver: receiver, processes: 0, messages: figures.messages, seconds: figures.seconds, ratio: nil,
-                          brokerCores: figures.cpu.wall > 0 ? figures.cpu.broker / figures.cpu.wall : 0, hubCores: nil, check: figures.check)
+                          brokerCores: figures.cpu.wall > 0 ? figures.cpu.broker / figures.cpu.wall : 0, hubCores: nil,
+                          postgresCores: host.postgres, machineCores: host.machine, check: figures.check)
     }
 
     /// `count` hub processes started on the database, the batch published, timed until all of it
@@ -248,6 +261,7 @@ final class ProcessesBenchRun: @unchecked Sendable {
         let label = "round \(round), \(count) process\(count == 1 ? "" : "es")"
         let pids = children.map(\.process.processIdentifier)
         let brokerBefore = CPUSnapshot.take(broker: mqtt.broker.processIdentifier)
+        let hostBefore = HostCPU.take(postmaster: postmaster)
         let hubsBefore = pids.map { CPUSnapshot.stat("/proc/\($0)/stat")?.1 ?? 0 }
         let publishing = try mqtt.publish(batch.count) { batch[$0] }
         let target = storedBefore + batch.count
@@ -265,6 +279,7 @@ final class ProcessesBenchRun: @unchecked Sendable {
             return false
         }
         let brokerAfter = CPUSnapshot.take(broker: mqtt.broker.processIdentifier)
+        let host = HostCPU.take(postmaster: postmaster).cores(since: hostBefore)
         let hubsAfter = pids.map { CPUSnapshot.stat("/proc/\($0)/stat")?.1 ?? 0 }
         let memory = pids.map { (rss: IngestBenchRun.status(pid: $0, "VmRSS"), peak: IngestBenchRun.status(pid: $0, "VmHWM")) }
         try await publishing.finish()
@@ -287,6 +302,7 @@ final class ProcessesBenchRun: @unchecked Sendable {
         return ProcessesBenchRow(round: round, receiver: "\(count) hub process\(count == 1 ? "" : "es") (committed)", processes: count,
                                  messages: batch.count, seconds: IngestBenchRun.seconds(end - start), ratio: nil,
                                  brokerCores: wall > 0 ? (brokerAfter.broker - brokerBefore.broker) / wall : 0, hubCores: wall > 0 ? hubSeconds / wall : 0,
+                                 postgresCores: host.postgres, machineCores: host.machine,
                                  memory: memory, check: problems.isEmpty ? "ok" : problems.joined(separator: ", "))
     }
 
@@ -316,4 +332,53 @@ final class BenchHubProcess: @unchecked Sendable {
     }
 
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+}
+
+/// CPU seconds used so far by a PostgreSQL server's processes (its main process and its children)
+/// and by the whole machine (/proc/stat: all but idle and iowait).
+struct HostCPU {
+    var taken: ContinuousClock.Instant
+    var postgres: Double?
+    var machine: Double
+
+    /// The main process of the server that runs `backend`, when that is a PostgreSQL process of this machine.
+    static func postmaster(backend: Int32) -> Int32? {
+        guard let comm = try? String(contentsOfFile: "/proc/\(backend)/comm", encoding: .utf8), comm.hasPrefix("postgres"),
+              let parent = parent(of: backend) else { return nil }
+        return parent
+    }
+
+    /// The parent of a process (field 4 of /proc/PID/stat).
+    static func parent(of pid: Int32) -> Int32? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
+
+    static func take(postmaster: Int32?) -> HostCPU {
+        var postgres: Double?
+        if let postmaster {
+            var seconds = CPUSnapshot.stat("/proc/\(postmaster)/stat")?.1 ?? 0
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+                guard let pid = Int32(entry), parent(of: pid) == postmaster else { continue }
+                seconds += CPUSnapshot.stat("/proc/\(pid)/stat")?.1 ?? 0
+            }
+            postgres = seconds
+        }
+        var machine = 0.0
+        if let line = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8))?.split(separator: "\n").first, line.hasPrefix("cpu ") {
+            // user nice system idle iowait irq softirq steal: all but idle and iowait.
+            let ticks = line.split(separator: " ").dropFirst().prefix(8).map { Double($0) ?? 0 }
+            if ticks.count == 8 { machine = (ticks.reduce(0, +) - ticks[3] - ticks[4]) / CPUSnapshot.ticksPerSecond }
+        }
+        return HostCPU(taken: .now, postgres: postgres, machine: machine)
+    }
+
+    /// Cores used since `earlier` (CPU seconds per second).
+    func cores(since earlier: HostCPU) -> (postgres: Double?, machine: Double) {
+        let wall = IngestBenchRun.seconds(taken - earlier.taken)
+        guard wall > 0 else { return (nil, 0) }
+        let postgres = self.postgres.flatMap { now in earlier.postgres.map { (now - $0) / wall } }
+        return (postgres, (machine - earlier.machine) / wall)
+    }
 }
