@@ -57,14 +57,7 @@ package struct HubSettings: Codable, Sendable, Equatable {
             if let password = environment[Self.passwordEnvironmentVariable], !password.isEmpty {
                 location.password = password
             } else if !passwordFile.isEmpty {
-                guard let data = FileManager.default.contents(atPath: passwordFile) else {
-                    throw HubError.configuration("cannot read the PostgreSQL password file \(passwordFile) (setting database.passwordFile)")
-                }
-                let first = String(decoding: data, as: UTF8.self).split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first.map(String.init) ?? ""
-                guard !first.isEmpty else {
-                    throw HubError.configuration("the PostgreSQL password file \(passwordFile) is empty: its first line must be the password (setting database.passwordFile)")
-                }
-                location.password = first
+                location.password = try SecretFile.firstLine(of: passwordFile, what: "the PostgreSQL password", setting: "database.passwordFile")
             }
             return location
         }

@@ -48,24 +48,7 @@ public struct PostgresReadingStore: ReadingStore {
     public func sequences() throws -> [String: DeviceSequence] {
         // Every quarantine row written so far is known from here on (see `sharedSequences`).
         writer.knowQuarantine(upTo: try writer.query(PostgresWriterConnection.lastQuarantineID).first?.decode(Int64.self) ?? 0)
-        // The latest reading of each registered device: one index probe per device and month.
-        let latest = try writer.query("""
-            SELECT d.id, r.instant, r.energy_wh, r.segment FROM device d
-            CROSS JOIN LATERAL (SELECT instant, energy_wh, segment FROM reading WHERE device_id = d.id ORDER BY instant DESC LIMIT 1) r
-            """).map { row in
-            let (device, instant, energy, segment) = try row.decode((String, Int64, Int64, Int64).self)
-            return (device: device, index: StoredIndex(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy), segment: Int(segment)))
-        }
-        let held = try writer.query("""
-            SELECT id, device_id, instant, energy_wh, time_source, received_at FROM quarantine
-            WHERE reason IN ('index_backwards', 'implausible_jump') AND released_at IS NULL AND device_id IS NOT NULL
-              AND instant IS NOT NULL AND energy_wh IS NOT NULL
-            ORDER BY device_id, instant, id
-            """).map { row in
-            let (id, device, instant, energy, timeSource, receivedAt) = try row.decode((Int64, String, Int64, Int64, String?, Int64).self)
-            return ReadingStoreRows.Held(id: id, device: device, instant: instant, energy: energy, timeSource: timeSource, receivedAt: receivedAt)
-        }
-        return ReadingStoreRows.sequences(latest: latest, held: try PostgresIngestTransaction.stillHeld(held, devices: nil, writer: writer))
+        return try PostgresIngestTransaction.storedSequences(of: nil, writer: writer)
     }
 
     public func readings(device: String, from: Instant, to: Instant, limit: Int) async throws -> [Reading] {
@@ -134,7 +117,8 @@ final class PostgresWriterConnection: @unchecked Sendable {
     private var quarantineFloor: Int64 = 0
 
     /// The quarantine ids handed out so far (the sequence's value; 0 before the first).
-    static let lastQuarantineID: PostgresQuery = "SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('quarantine', 'id')::regclass), 0)"
+    static let lastQuarantineIDSQL = "COALESCE(pg_sequence_last_value(pg_get_serial_sequence('quarantine', 'id')::regclass), 0)"
+    static let lastQuarantineID = PostgresQuery(unsafeSQL: "SELECT " + lastQuarantineIDSQL)
 
     func knowQuarantine(upTo id: Int64) { lock.withLock { quarantineFloor = max(quarantineFloor, id) } }
 
@@ -346,7 +330,7 @@ final class PostgresIngestTransaction: IngestTransaction {
         var changed: [String] = []
         var lastID: Int64 = 0
         for row in try writer.query("""
-            SELECT NULL::text, COALESCE(pg_sequence_last_value(pg_get_serial_sequence('quarantine', 'id')::regclass), 0)
+            SELECT NULL::text, \(unescaped: PostgresWriterConnection.lastQuarantineIDSQL)
             UNION ALL
             SELECT d.device_id, 0 FROM unnest(\(devices)::text[], \(afterReading)::bigint[], \(afterID)::bigint[]) AS d(device_id, after_reading, after_id)
             WHERE EXISTS (SELECT 1 FROM reading r WHERE r.device_id = d.device_id AND r.instant > d.after_reading)
@@ -360,25 +344,38 @@ final class PostgresIngestTransaction: IngestTransaction {
         var sequences = Dictionary(uniqueKeysWithValues: devices.compactMap { device in known[device].map { (device, $0) } })
         defer { candidatesAtStart = sequences.mapValues { $0.candidates.map(\.quarantineID) } }
         guard !changed.isEmpty else { return sequences }
-        let latest = try writer.query("""
-            SELECT d, r.instant, r.energy_wh, r.segment FROM unnest(\(changed)::text[]) AS d
-            CROSS JOIN LATERAL (SELECT instant, energy_wh, segment FROM reading WHERE device_id = d ORDER BY instant DESC LIMIT 1) r
-            """).map { row in
+        let stored = try Self.storedSequences(of: changed, writer: writer)
+        for device in changed { sequences[device] = stored[device] }
+        return sequences
+    }
+
+    /// The sequences as stored of `devices` (every registered device when nil): the latest reading
+    /// of each (one index probe per device and month) and the held readings that still count.
+    @available(*, noasync, message: "blocks its thread until the server answers")
+    static func storedSequences(of devices: [String]?, writer: PostgresWriterConnection) throws -> [String: DeviceSequence] {
+        let latestQuery: PostgresQuery
+        let heldQuery: PostgresQuery
+        let latestSQL = "CROSS JOIN LATERAL (SELECT instant, energy_wh, segment FROM reading WHERE device_id = d.id ORDER BY instant DESC LIMIT 1) r"
+        let heldSQL = """
+            SELECT id, device_id, instant, energy_wh, time_source, received_at FROM quarantine
+            WHERE reason IN ('index_backwards', 'implausible_jump') AND released_at IS NULL AND instant IS NOT NULL AND energy_wh IS NOT NULL
+            """
+        if let devices {
+            latestQuery = "SELECT d.id, r.instant, r.energy_wh, r.segment FROM unnest(\(devices)::text[]) AS d(id) \(unescaped: latestSQL)"
+            heldQuery = "\(unescaped: heldSQL) AND device_id = ANY(\(devices)) ORDER BY device_id, instant, id"
+        } else {
+            latestQuery = "SELECT d.id, r.instant, r.energy_wh, r.segment FROM device d \(unescaped: latestSQL)"
+            heldQuery = "\(unescaped: heldSQL) AND device_id IS NOT NULL ORDER BY device_id, instant, id"
+        }
+        let latest = try writer.query(latestQuery).map { row in
             let (device, instant, energy, segment) = try row.decode((String, Int64, Int64, Int64).self)
             return (device: device, index: StoredIndex(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy), segment: Int(segment)))
         }
-        let held = try writer.query("""
-            SELECT id, device_id, instant, energy_wh, time_source, received_at FROM quarantine
-            WHERE reason IN ('index_backwards', 'implausible_jump') AND released_at IS NULL AND device_id = ANY(\(changed))
-              AND instant IS NOT NULL AND energy_wh IS NOT NULL
-            ORDER BY device_id, instant, id
-            """).map { row in
+        let held = try writer.query(heldQuery).map { row in
             let (id, device, instant, energy, timeSource, receivedAt) = try row.decode((Int64, String, Int64, Int64, String?, Int64).self)
             return ReadingStoreRows.Held(id: id, device: device, instant: instant, energy: energy, timeSource: timeSource, receivedAt: receivedAt)
         }
-        let stored = ReadingStoreRows.sequences(latest: latest, held: try Self.stillHeld(held, devices: changed, writer: writer))
-        for device in changed { sequences[device] = stored[device] }
-        return sequences
+        return ReadingStoreRows.sequences(latest: latest, held: try stillHeld(held, devices: devices, writer: writer))
     }
 
     /// The held readings that still count: those the device's last writer kept

@@ -69,16 +69,7 @@ public struct MQTTSettings: Codable, Sendable, Equatable {
             return fromEnvironment
         }
         guard !passwordFile.isEmpty else { return nil }
-        guard let data = FileManager.default.contents(atPath: passwordFile) else {
-            throw HubError.configuration("cannot read the MQTT password file \(passwordFile) (setting passwordFile)")
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        // "\r\n" is one Character in Swift, and isNewline covers it.
-        let firstLine = text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first.map(String.init) ?? ""
-        guard !firstLine.isEmpty else {
-            throw HubError.configuration("the MQTT password file \(passwordFile) is empty: its first line must be the password")
-        }
-        return firstLine
+        return try SecretFile.firstLine(of: passwordFile, what: "the MQTT password", setting: "passwordFile")
     }
 }
 
