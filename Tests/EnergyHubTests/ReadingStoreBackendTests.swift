@@ -241,4 +241,23 @@ import Testing
             #expect(try await fixture.readings().count == 1001)
         }
     }
+
+    /// A batch's late readings (common when several processes share a device's messages) are
+    /// looked up together: one statement for their stored neighbours, not three per reading.
+    @Test func aBatchsLateReadingsAreLookedUpInOneStatementOnPostgres() async throws {
+        try await StoreFixture.run(.postgres, at: Self.t0) { fixture in
+            let store = try #require(fixture.store as? PostgresReadingStore)
+            _ = try await fixture.process([box7(-200 * 60, 800), box7(0, 1000)])
+            let before = store.statementsSent
+            // 100 readings between the two stored ones, one a minute, received after both; the
+            // last of them twice (a duplicate within the batch) and one the stored index refuses.
+            var late = (1...100).map { box7(Int64(-200 + $0) * 60, 800 + Int64($0), received: 60) }
+            late.append(box7(-100 * 60, 900, received: 60))
+            late.append(box7(-200 * 60, 801, received: 60))
+            let report = try await fixture.process(late)
+            #expect(report.stored == 100 && report.duplicates == 1 && report.quarantined[.conflictingDuplicate] == 1, "\(report)")
+            #expect(store.statementsSent - before == 9, "lock, check, the late readings' neighbours, BEGIN, a quarantine id, the quarantine row, one INSERT, COMMIT, unlock")
+            #expect(try await fixture.readings().map(\.energy) == Array(800...900) + [1000])
+        }
+    }
 }

@@ -181,10 +181,17 @@ public final class IngestProcessor: @unchecked Sendable {
                 if let shared {
                     for device in batchDevices { sequences[device] = shared[device] }
                 }
+                // Each message is decoded once, before any is judged, so the batch's late readings
+                // (earlier than their device's latest: common when several processes share a
+                // device's messages) are looked up together.
+                let decoded = routed.map { message, route in
+                    decodable(message, route: route).map { (device: $0.device.id, readings: decode(message, device: $0.device, decoder: $0.decoder)) }
+                }
+                try transaction.prepareLookups(lateReadings(decoded))
                 var report = BatchReport()
-                for (message, route) in routed {
+                for ((message, route), readings) in zip(routed, decoded) {
                     report.messages += 1
-                    try handle(message, route: route, transaction: transaction, report: &report)
+                    try handle(message, route: route, decoded: readings?.readings, transaction: transaction, report: &report)
                 }
                 if shared != nil {
                     try transaction.keepShared(Dictionary(uniqueKeysWithValues: batchDevices.compactMap { device in sequences[device].map { (device, $0) } }))
@@ -219,8 +226,39 @@ public final class IngestProcessor: @unchecked Sendable {
         }
     }
 
+    /// The device a message's readings are decoded for: nil when `handle` refuses the message
+    /// whole (unknown topic or device, too large, on another format's topic).
+    private func decodable(_ message: IncomingMessage, route: (device: String, format: DeviceFormat, decoder: any ReadingDecoder)?)
+        -> (device: DeviceInfo, decoder: any ReadingDecoder)? {
+        guard let route, message.size <= settings.maxPayloadBytes, message.cut == nil,
+              let device = devices[route.device], device.format == route.format else { return nil }
+        return (device, route.decoder)
+    }
+
+    private func decode(_ message: IncomingMessage, device: DeviceInfo, decoder: any ReadingDecoder) -> [Result<DecodedReading, Rejection>] {
+        let context = DecodeContext(device: device, receivedAt: message.receivedAt, timeZone: timeZone, maxReadingsPerMessage: settings.maxReadingsPerMessage,
+                                    clockLeadSeconds: settings.futureToleranceSeconds)
+        return decoder.decode(message.payload, context: context)
+    }
+
+    /// The decoded readings earlier than their device's latest stored one, once each: those
+    /// `handle` will place as late readings (a reading made late by one earlier in the same batch
+    /// is looked up on its own).
+    private func lateReadings(_ decoded: [(device: String, readings: [Result<DecodedReading, Rejection>])?]) -> [LateReading] {
+        var late: [LateReading] = []
+        var seen: Set<LateReading> = []
+        for case let (device, readings)? in decoded {
+            for case .success(let reading) in readings {
+                guard reading.timeSource == .device, let last = sequences[device]?.last, reading.instant < last.instant else { continue }
+                let key = LateReading(device: device, instant: reading.instant)
+                if seen.insert(key).inserted { late.append(key) }
+            }
+        }
+        return late
+    }
+
     private func handle(_ message: IncomingMessage, route: (device: String, format: DeviceFormat, decoder: any ReadingDecoder)?,
-                        transaction: any IngestTransaction, report: inout BatchReport) throws {
+                        decoded: [Result<DecodedReading, Rejection>]?, transaction: any IngestTransaction, report: inout BatchReport) throws {
         var quarantinedPayload: QuarantinedPayload?
         func refuse(_ reason: QuarantineReason, _ detail: String, device: String?, reading: DecodedReading? = nil) throws -> Int64 {
             // A payload holding many readings is hashed once, whatever number of them is refused.
@@ -247,10 +285,8 @@ public final class IngestProcessor: @unchecked Sendable {
             _ = try refuse(.formatMismatch, "device \(device.id) is registered as \(device.format.rawValue) but published on a \(route.format.rawValue) topic", device: device.id)
             return
         }
-        let context = DecodeContext(device: device, receivedAt: message.receivedAt, timeZone: timeZone, maxReadingsPerMessage: settings.maxReadingsPerMessage,
-                                    clockLeadSeconds: settings.futureToleranceSeconds)
         let maxPowerW = settings.maxPowerW.watts(for: device.kind)
-        for result in route.decoder.decode(message.payload, context: context) {
+        for result in decoded ?? decode(message, device: device, decoder: route.decoder) {
             var reading: DecodedReading
             switch result {
             case .failure(let rejection):

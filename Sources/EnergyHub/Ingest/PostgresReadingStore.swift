@@ -250,22 +250,49 @@ final class PostgresIngestTransaction: IngestTransaction {
     }
 
     func stored(device: String, at instant: Instant) throws -> StoredIndex? {
-        try appended.stored(device: device, at: instant)
-            ?? index("SELECT instant, energy_wh, segment FROM reading WHERE device_id = \(device) AND instant = \(instant.millisecondsSince1970)")
+        if let found = appended.stored(device: device, at: instant) { return found }
+        if let neighbours = prepared[LateReading(device: device, instant: instant)] { return neighbours.stored }
+        return try index("SELECT instant, energy_wh, segment FROM reading WHERE device_id = \(device) AND instant = \(instant.millisecondsSince1970)")
     }
 
     func previous(device: String, before instant: Instant) throws -> StoredIndex? {
-        let table = try index("""
+        let table = try prepared[LateReading(device: device, instant: instant)].map(\.previous) ?? index("""
             SELECT instant, energy_wh, segment FROM reading WHERE device_id = \(device) AND instant < \(instant.millisecondsSince1970) ORDER BY instant DESC LIMIT 1
             """)
         return [table, appended.previous(device: device, before: instant)].compactMap { $0 }.max { $0.instant < $1.instant }
     }
 
     func next(device: String, after instant: Instant) throws -> StoredIndex? {
-        let table = try index("""
+        let table = try prepared[LateReading(device: device, instant: instant)].map(\.next) ?? index("""
             SELECT instant, energy_wh, segment FROM reading WHERE device_id = \(device) AND instant > \(instant.millisecondsSince1970) ORDER BY instant LIMIT 1
             """)
         return [table, appended.next(device: device, after: instant)].compactMap { $0 }.min { $0.instant < $1.instant }
+    }
+
+    /// The stored reading at, before and after each announced late reading, as the table holds
+    /// them (this batch's own readings are written at commit, and looked up in `appended`). No
+    /// other process writes these devices until the batch ends: it holds their locks.
+    private var prepared: [LateReading: (stored: StoredIndex?, previous: StoredIndex?, next: StoredIndex?)] = [:]
+
+    func prepareLookups(_ readings: [LateReading]) throws {
+        guard !readings.isEmpty else { return }
+        let neighbour = "SELECT instant, energy_wh, segment FROM reading WHERE device_id = d.device_id AND instant"
+        let rows = try writer.query("""
+            SELECT d.device_id, d.instant, s.instant, s.energy_wh, s.segment, p.instant, p.energy_wh, p.segment, n.instant, n.energy_wh, n.segment
+            FROM unnest(\(readings.map(\.device))::text[], \(readings.map(\.instant.millisecondsSince1970))::bigint[]) AS d(device_id, instant)
+            LEFT JOIN LATERAL (\(unescaped: neighbour) = d.instant) s ON true
+            LEFT JOIN LATERAL (\(unescaped: neighbour) < d.instant ORDER BY instant DESC LIMIT 1) p ON true
+            LEFT JOIN LATERAL (\(unescaped: neighbour) > d.instant ORDER BY instant LIMIT 1) n ON true
+            """)
+        func index(_ instant: Int64?, _ energy: Int64?, _ segment: Int64?) -> StoredIndex? {
+            guard let instant, let energy, let segment else { return nil }
+            return StoredIndex(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy), segment: Int(segment))
+        }
+        for row in rows {
+            let (device, instant, si, se, ss, pi, pe, ps, ni, ne, ns)
+                = try row.decode((String, Int64, Int64?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64?).self)
+            prepared[LateReading(device: device, instant: Instant(millisecondsSince1970: instant))] = (index(si, se, ss), index(pi, pe, ps), index(ni, ne, ns))
+        }
     }
 
     func append(_ reading: Reading) throws {

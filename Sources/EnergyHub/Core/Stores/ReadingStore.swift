@@ -80,11 +80,27 @@ public protocol IngestTransaction {
     /// leaves them, kept for the other writers (what a reading cannot say: the readings held aside
     /// that still count).
     func keepShared(_ sequences: [String: DeviceSequence]) throws
+    /// Before a batch's readings are judged: the late readings (device, instant) it will look up
+    /// with `stored`, `previous` and `next`. A store whose lookups are round trips (PostgreSQL)
+    /// answers them all with one query; a lookup not announced here is asked on its own.
+    func prepareLookups(_ readings: [LateReading]) throws
+}
+
+/// A reading earlier than its device's latest stored one, whose stored neighbours a batch looks up.
+public struct LateReading: Sendable, Hashable {
+    public var device: String
+    public var instant: Instant
+
+    public init(device: String, instant: Instant) {
+        self.device = device
+        self.instant = instant
+    }
 }
 
 extension IngestTransaction {
     public func sharedSequences(of devices: [String], known: [String: DeviceSequence]) throws -> [String: DeviceSequence]? { nil }
     public func keepShared(_ sequences: [String: DeviceSequence]) throws {}
+    public func prepareLookups(_ readings: [LateReading]) throws {}
 }
 
 /// What one fold of a store's journal did (`ReadingStore.fold`).
