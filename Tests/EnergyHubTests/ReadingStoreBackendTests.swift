@@ -242,6 +242,22 @@ import Testing
         }
     }
 
+    /// Retention (in another process, or this one's lease) drops a month's partition the writer
+    /// knew: the next reading of that month fails once, then its batch is stored again.
+    @Test func aMonthDroppedByRetentionIsCreatedAgainForALateReading() async throws {
+        try await StoreFixture.run(.postgres, at: Self.t0) { fixture in
+            let postgres = try #require(fixture.postgres)
+            _ = try await fixture.process([box7(-86_400, 500), box7(0, 1000)])
+            try await postgres.transaction { connection in
+                try await connection.query("DROP TABLE reading_2026_11", logger: postgres.logger)
+            }
+            let late = [box7(-3_600, 900, received: 60)]
+            await #expect(throws: (any Error).self) { try await fixture.process(late) }
+            #expect(try await fixture.process(late).stored == 1)
+            #expect(try await fixture.readings().map(\.energy) == [900])
+        }
+    }
+
     /// A batch's late readings (common when several processes share a device's messages) are
     /// looked up together: one statement for their stored neighbours, not three per reading.
     @Test func aBatchsLateReadingsAreLookedUpInOneStatementOnPostgres() async throws {

@@ -194,6 +194,10 @@ final class PostgresWriterConnection: @unchecked Sendable {
         try? closing?.wait()
     }
 
+    /// Forgets which months' partitions exist: `ensurePartitions` asks again (it creates only
+    /// those missing).
+    func forgetPartitions() { lock.withLock { months = [] } }
+
     /// Creates the partitions of the months of `instants` not known to exist, each in a short
     /// transaction of its own (creating one locks `reading` until it commits): before the batch's
     /// transaction, which holds no lock on `reading` yet.
@@ -474,6 +478,9 @@ final class PostgresIngestTransaction: IngestTransaction {
             _ = try writer.query("COMMIT")
         } catch {
             writer.rollback()
+            // A month's partition this writer knew may have been dropped since (retention, by
+            // another process): the batch's next attempt asks for its months' partitions again.
+            writer.forgetPartitions()
             throw error
         }
     }
