@@ -248,7 +248,7 @@ import Testing
         try await StoreFixture.run(.postgres, at: Self.t0) { fixture in
             let postgres = try #require(fixture.postgres)
             _ = try await fixture.process([box7(-86_400, 500), box7(0, 1000)])
-            try await postgres.transaction { connection in
+            _ = try await postgres.transaction { connection in
                 try await connection.query("DROP TABLE reading_2026_11", logger: postgres.logger)
             }
             let late = [box7(-3_600, 900, received: 60)]
