@@ -479,5 +479,17 @@ extension SharedSchema {
             """),
         // SQLite's implicit rowid, which orders a user's tokens made in the same millisecond.
         PostgresMigration("shared-2-api-token-rowid", "ALTER TABLE api_token ADD COLUMN rowid bigint GENERATED ALWAYS AS IDENTITY"),
+        // Failed logins, shared by every hub process (`PostgresLoginFailures`); SQLite's single
+        // process keeps them in memory.
+        PostgresMigration("shared-3-login-failure", """
+            CREATE TABLE login_failure (
+                kind text NOT NULL CHECK (kind IN ('name', 'address')),
+                key text NOT NULL,
+                failures bigint NOT NULL,
+                last_failure bigint NOT NULL,
+                PRIMARY KEY (kind, key)
+            );
+            CREATE INDEX login_failure_by_time ON login_failure(kind, last_failure);
+            """),
     ]
 }

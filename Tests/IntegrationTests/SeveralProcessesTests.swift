@@ -314,6 +314,17 @@ import HubTools
             #expect(statuses.filter { $0 == .created }.count == 1, "\(statuses)")
             #expect(statuses.filter { $0 == .conflict }.count == 23, "\(statuses)")
             #expect(try await count(postgres, "SELECT COUNT(*) FROM carshare_booking") == 1)
+            // Failed logins are counted in the database: five wrong passwords spread over both
+            // processes, and the sixth attempt waits in either, even with the right password.
+            func login(_ hub: Hub, _ password: String) async throws -> HTTPResponse.Status {
+                let body = ByteBuffer(string: #"{"name": "staff", "password": "\#(password)"}"#)
+                return try await TestClient.withClient(host: "127.0.0.1", port: hub.httpPort) { connection in
+                    try await connection.execute(.init("/api/v1/sessions", method: .post, headers: [.contentType: "application/json"], body: body)).status
+                }
+            }
+            for attempt in 0..<5 { #expect(try await login(hubs[attempt % 2], "a wrong password") == .unauthorized) }
+            #expect(try await login(hubs[1], "a long staff password") == .tooManyRequests)
+            #expect(try await login(hubs[0], "a long staff password") == .tooManyRequests)
             for hub in hubs {
                 hub.child.signal(SIGTERM)
                 #expect(try await hub.child.waitForExit(timeout: 30) == 0)

@@ -47,7 +47,7 @@ package struct HubDependencies: Sendable {
         self.now = now
         self.inFlight = inFlight
         self.zone = zone
-        self.loginGuard = LoginGuard(metrics: metrics)
+        self.loginGuard = LoginGuard(counts: stores.loginFailures, metrics: metrics)
     }
 }
 
@@ -124,7 +124,7 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let body = try JSONDecoder().decode(SessionRequest.self, from: Data(buffer.readableBytesView))
         let address = Web.clientAddress(request, context, settings: dependencies.settings)
-        let wait = await dependencies.loginGuard.retryAfter(name: body.name, address: address, at: dependencies.now())
+        let wait = try await dependencies.loginGuard.retryAfter(name: body.name, address: address, at: dependencies.now())
         guard wait == 0 else {
             // 429 with the wait in Retry-After: nothing is checked until it is over.
             var response = try HubJSON.response(ErrorBody(error: .init(code: "too_many_attempts", field: "name",
@@ -134,10 +134,10 @@ package func buildRouter(_ dependencies: HubDependencies) -> Router<HubRequestCo
             return response
         }
         guard let identity = try await dependencies.users.verify(name: body.name, password: body.password) else {
-            await dependencies.loginGuard.failed(name: body.name, address: address, at: dependencies.now())
+            try await dependencies.loginGuard.failed(name: body.name, address: address, at: dependencies.now())
             throw HubError.unauthorized("wrong name or password")
         }
-        await dependencies.loginGuard.succeeded(name: body.name)
+        try await dependencies.loginGuard.succeeded(name: body.name)
         let now = dependencies.now()
         let expires = now.adding(seconds: Int64(dependencies.settings.auth.sessionHours) * 3600)
         let token = try await dependencies.users.createToken(for: identity.name, label: "session", expiresAt: expires, by: identity, at: now)

@@ -14,6 +14,8 @@ package struct HubStores: Sendable {
     package var readings: any ReadingStore
     package var carShare: any CarShareStore
     package var archive: any StatementArchive
+    /// Failed logins (`LoginGuard`): this process's memory beside the file, shared on PostgreSQL.
+    package var loginFailures: any LoginFailureCounts
     /// The registry and the energy figures, or why the energy settings cannot serve them.
     package var energy: Result<EnergyStores, HubError>
     /// Whether the database takes writes now (for `/readyz`).
@@ -38,6 +40,7 @@ package struct HubStores: Sendable {
                   readings: SQLiteReadingStore(database: database),
                   carShare: SQLiteCarShareStore(database: database, settings: settings.carshare),
                   archive: SQLiteStatementArchive(database: database),
+                  loginFailures: MemoryLoginFailures(),
                   energy: energy(settings) { EnergyStores(registry: SQLiteRegistryStore(database: database, configuration: $0),
                                                           figures: EnergyReports(database: database, configuration: $0)) },
                   readiness: {
@@ -53,6 +56,7 @@ package struct HubStores: Sendable {
                   readings: PostgresReadingStore(postgres: postgres),
                   carShare: PostgresCarShareStore(database: postgres, settings: settings.carshare),
                   archive: PostgresStatementArchive(database: postgres),
+                  loginFailures: PostgresLoginFailures(database: postgres),
                   energy: energy(settings) { EnergyStores(registry: PostgresRegistryStore(database: postgres, configuration: $0),
                                                           figures: EnergyReports(reader: readers, configuration: $0)) },
                   readiness: { await postgres.isWritable() ? .writable : .notWritable })

@@ -172,7 +172,7 @@ struct WebRoutes {
             return try await loginPage(request, form: form, status: .unprocessableContent)
         }
         let address = Web.clientAddress(request, context, settings: settings)
-        let wait = await guardian.retryAfter(name: name, address: address, at: now())
+        let wait = try await guardian.retryAfter(name: name, address: address, at: now())
         if wait > 0 {
             var response = try await loginPage(request, form: form, message: "Trop d'essais pour ce compte. Attendez \(French.count(Int(wait), "seconde")), puis recommencez.",
                                                status: .tooManyRequests)
@@ -180,11 +180,11 @@ struct WebRoutes {
             return response
         }
         guard let identity = try await users.verify(name: name, password: password) else {
-            await guardian.failed(name: name, address: address, at: now())
+            try await guardian.failed(name: name, address: address, at: now())
             return try await loginPage(request, form: form, message: "Identifiant ou mot de passe incorrect. Vérifiez-les sur votre fiche, puis recommencez.",
                                        status: .unauthorized)
         }
-        await guardian.succeeded(name: name)
+        try await guardian.succeeded(name: name)
         let remember = fields["remember"] == "1"
         let seconds = remember ? Int64(settings.auth.rememberDays) * 86_400 : Int64(settings.auth.sessionHours) * 3600
         let token = try await users.createToken(for: identity.name, label: remember ? "web-30-days" : "web", expiresAt: now().adding(seconds: seconds),
@@ -212,11 +212,11 @@ struct WebRoutes {
         if password != (fields.values["confirm"]?.first ?? "") { form.errors["confirm"] = "Les deux nouveaux mots de passe ne sont pas pareils : retapez-les." }
         if form.errors.isEmpty {
             let address = Web.clientAddress(request, context, settings: settings)
-            let wait = await guardian.retryAfter(name: identity.name, address: address, at: now())
+            let wait = try await guardian.retryAfter(name: identity.name, address: address, at: now())
             if wait > 0 {
                 form.errors["current"] = "Trop d'essais. Attendez \(French.count(Int(wait), "seconde")), puis recommencez."
             } else if try await users.verify(name: identity.name, password: current) == nil {
-                await guardian.failed(name: identity.name, address: address, at: now())
+                try await guardian.failed(name: identity.name, address: address, at: now())
                 form.errors["current"] = "Ce n'est pas votre mot de passe actuel."
             }
         }
