@@ -357,26 +357,47 @@ final class PostgresIngestTransaction: IngestTransaction {
         let afterReading = devices.map { known[$0]?.last?.instant.millisecondsSince1970 ?? Int64.min }
         let afterID = devices.map { writer.knownQuarantine(of: $0) }
         // The readings' partitions before the one a device's latest is in are pruned. The first
-        // row is the quarantine ids handed out so far (with no device).
-        var changed: [String] = []
+        // row is the quarantine ids handed out so far (with no device); then each changed device
+        // with its latest reading when that is new.
+        var latest: [String: StoredIndex] = [:]
+        var heldSince: Set<String> = []
         var lastID: Int64 = 0
         for row in try writer.query("""
-            SELECT NULL::text, \(unescaped: PostgresWriterConnection.lastQuarantineIDSQL)
+            SELECT NULL::text, \(unescaped: PostgresWriterConnection.lastQuarantineIDSQL), NULL::bigint, NULL::bigint, NULL::bigint, false
             UNION ALL
-            SELECT d.device_id, 0 FROM unnest(\(devices)::text[], \(afterReading)::bigint[], \(afterID)::bigint[]) AS d(device_id, after_reading, after_id)
-            WHERE EXISTS (SELECT 1 FROM reading r WHERE r.device_id = d.device_id AND r.instant > d.after_reading)
-               OR EXISTS (SELECT 1 FROM quarantine q WHERE q.device_id = d.device_id AND q.id > d.after_id
-                          AND q.reason IN ('index_backwards', 'implausible_jump') AND q.released_at IS NULL)
+            SELECT * FROM (
+                SELECT d.device_id, 0, r.instant, r.energy_wh, r.segment,
+                       EXISTS (SELECT 1 FROM quarantine q WHERE q.device_id = d.device_id AND q.id > d.after_id
+                               AND q.reason IN ('index_backwards', 'implausible_jump') AND q.released_at IS NULL) AS held
+                FROM unnest(\(devices)::text[], \(afterReading)::bigint[], \(afterID)::bigint[]) AS d(device_id, after_reading, after_id)
+                LEFT JOIN LATERAL (SELECT instant, energy_wh, segment FROM reading WHERE device_id = d.device_id AND instant > d.after_reading
+                                   ORDER BY instant DESC LIMIT 1) r ON true
+            ) changed WHERE instant IS NOT NULL OR held
             """) {
-            let (device, id) = try row.decode((String?, Int64).self)
-            if let device { changed.append(device) } else { lastID = id }
+            let (device, id, instant, energy, segment, held) = try row.decode((String?, Int64, Int64?, Int64?, Int64?, Bool).self)
+            guard let device else { lastID = id; continue }
+            if let instant, let energy, let segment {
+                latest[device] = StoredIndex(instant: Instant(millisecondsSince1970: instant), energy: WattHours(energy), segment: Int(segment))
+            }
+            if held { heldSince.insert(device) }
         }
         for device in devices { writer.knowQuarantine(of: device, upTo: lastID) }
         var sequences = Dictionary(uniqueKeysWithValues: devices.compactMap { device in known[device].map { (device, $0) } })
         defer { candidatesAtStart = sequences.mapValues { $0.candidates.map(\.quarantineID) } }
-        guard !changed.isEmpty else { return sequences }
-        let stored = try Self.storedSequences(of: changed, writer: writer)
-        for device in changed { sequences[device] = stored[device] }
+        // A device with only a later reading, and no reading held aside here or since, goes on
+        // from that reading; the others are read again whole (their held readings may have
+        // changed: `device_candidates`).
+        var reread: [String] = []
+        for device in Set(latest.keys).union(heldSince).sorted() {
+            if let index = latest[device], !heldSince.contains(device), known[device]?.candidates.isEmpty ?? true {
+                sequences[device] = DeviceSequence(last: index)
+            } else {
+                reread.append(device)
+            }
+        }
+        guard !reread.isEmpty else { return sequences }
+        let stored = try Self.storedSequences(of: reread, writer: writer)
+        for device in reread { sequences[device] = stored[device] }
         return sequences
     }
 
@@ -445,6 +466,16 @@ final class PostgresIngestTransaction: IngestTransaction {
     func commit() throws {
         guard !instants.isEmpty || !quarantined.isEmpty || !releases.isEmpty || !segmentStarts.isEmpty || !candidatesChanged.isEmpty else { return }
         try writer.ensurePartitions(instants)
+        // Readings alone (nearly every batch): their one statement is its own transaction.
+        if quarantined.isEmpty && releases.isEmpty && segmentStarts.isEmpty && candidatesChanged.isEmpty {
+            do {
+                _ = try writer.query(insertReadings())
+            } catch {
+                writer.forgetPartitions()
+                throw error
+            }
+            return
+        }
         _ = try writer.query("BEGIN")
         do {
             for (id, entry) in quarantined {
