@@ -14,6 +14,8 @@ extension BenchCommand {
 
         @Option(help: "Dwelling counts for the allocation benchmark, comma-separated.") var counts = "1000,10000,40000"
         @Option(name: .customLong("db-dwellings"), help: "Dwellings in the database benchmark.") var databaseDwellings = 10_000
+        @Option(name: .customLong("db-minutes"), help: "Minutes between readings in the database benchmark, comma-separated (10,1 compares them; 10 alone is much shorter).")
+        var databaseMinutes = "10,1"
         @Option(help: "Days in the month.") var days = 31
         @Option(help: "Runs per figure (the best is kept).") var repetitions = 3
         @Option(help: "Where the benchmark databases are written (deleted afterwards).") var directory = FileManager.default.temporaryDirectory.path
@@ -28,6 +30,12 @@ extension BenchCommand {
                 }
                 guard days >= 1, days <= 31 else { throw HubError.badRequest(field: "days", "days must be between 1 and 31") }
                 options.databaseDwellings = databaseDwellings
+                options.databaseMinutes = try databaseMinutes.split(separator: ",").map { text in
+                    guard let value = Int(text.trimmingCharacters(in: .whitespaces)), (1...60).contains(value) else {
+                        throw HubError.badRequest(field: "db-minutes", "\(text) is not a number of minutes between 1 and 60")
+                    }
+                    return value
+                }
                 options.days = days
                 options.repetitions = repetitions
                 options.skipDatabase = skipDatabase

@@ -14,6 +14,8 @@ public enum SavingsBenchmark {
     public struct Options: Sendable {
         public var allocationCounts = [1_000, 10_000, 40_000]
         public var databaseDwellings = 10_000
+        /// Minutes between readings, one database per value.
+        public var databaseMinutes = [10, 1]
         public var days = 31
         public var dwellingsPerBuilding = 40
         public var repetitions = 3
@@ -200,7 +202,7 @@ public enum SavingsBenchmark {
     static func database(_ options: Options, log: (String) -> Void) async throws {
         log("\n(2) a month's figures for \(options.databaseDwellings) dwellings from the database (\(options.days) days)")
         var results: [(minutes: Int, readings: Int, ingest: Double, upkeep: Double, figures: Double, size: Int64, deviceReadings: Double)] = []
-        for minutes in [10, 1] {
+        for minutes in options.databaseMinutes {
             let path = options.directory.appendingPathComponent("bench-\(minutes)min.sqlite").path
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
             let database = try HubDatabase.open(path: path, schemas: [SharedSchema.register, EnergySchema.register, SavingsSchema.register], synchronous: .normal)
