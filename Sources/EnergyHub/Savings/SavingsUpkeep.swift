@@ -475,7 +475,8 @@ struct SavingsSteps: Sendable {
     }
 
     /// Sums a building's days again from their slots; returns the days whose figures changed.
-    /// `problems` holds each day's allocation problems. A few statements for all the days.
+    /// `days` are consecutive; `problems` holds each day's allocation problems. A few statements
+    /// for all the days.
     func recomputeDays(_ db: any SQLSession, building: String, days: [LocalDate], problems: [String]) throws -> [LocalDate] {
         guard !days.isEmpty else { return [] }
         let grid = configuration.grid
@@ -487,10 +488,9 @@ struct SavingsSteps: Sendable {
             return [day.description, building, slots.lowerBound, slots.upperBound]
         }
         func everyDay(_ select: String) -> String { Array(repeating: select, count: days.count).joined(separator: " UNION ALL ") }
-        let dayList = db.placeholderList(days.count)
         var oldDwellings: [String: [String: [Int64]]] = [:]
-        for row in try db.rows("SELECT day, dwelling_id, consumption_wh, allocated_wh, savings_nano, measured, estimated FROM dwelling_day WHERE building_id = ? AND day IN (\(dayList))",
-                               [building] + texts) {
+        for row in try db.rows("SELECT day, dwelling_id, consumption_wh, allocated_wh, savings_nano, measured, estimated FROM dwelling_day WHERE building_id = ? AND day >= ? AND day <= ?",
+                               building, texts[0], texts[texts.count - 1]) {
             oldDwellings[try row[0].string, default: [:]][try row[1].string] = try (2...6).map { try row[$0].int64 }
         }
         // Sums cast to BIGINT: PostgreSQL's SUM of bigint is numeric.
@@ -505,8 +505,8 @@ struct SavingsSteps: Sendable {
         var oldBuildings: [String: [SQLValue]] = [:]
         for row in try db.rows("""
             SELECT day, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, measured, estimated, problems
-            FROM building_day WHERE building_id = ? AND day IN (\(dayList))
-            """, [building] + texts) {
+            FROM building_day WHERE building_id = ? AND day >= ? AND day <= ?
+            """, building, texts[0], texts[texts.count - 1]) {
             oldBuildings[try row[0].string] = Array(row.dropFirst())
         }
         var sums: [String: [Int64]] = [:]
