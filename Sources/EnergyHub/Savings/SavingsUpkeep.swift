@@ -230,6 +230,11 @@ struct SavingsSteps: Sendable {
     /// At most this many devices read at once (SQLite unites at most 500 SELECTs).
     static let devicesPerRead = 100
 
+    /// `count` SELECTs united, the nth made by `select(n)`.
+    static func united(_ count: Int, _ select: (Int) -> String) -> String {
+        (0..<count).map(select).joined(separator: " UNION ALL ")
+    }
+
     func consumeReadingChanges(_ db: any SQLSession, now: Instant) throws -> UpkeepReport {
         var report = UpkeepReport()
         let changes = try db.rows("SELECT device_id, from_instant, to_instant FROM reading_change ORDER BY device_id LIMIT ?", devicesPerStep)
@@ -282,40 +287,42 @@ struct SavingsSteps: Sendable {
         let grid = configuration.grid
         // Folded readings only: a reading still in SQLite's ingest journal queues its change when folded.
         let table = db.dialect.foldedReadings
-        // Each device with two instants, as a table both engines read.
-        let ranges = "WITH r(device_id, low, high) AS (VALUES \(db.placeholderRows(devices.count, columns: 3))) "
-        let instants = devices.flatMap { item -> [any SQLArgument] in
-            [item.device, grid.start(of: item.slots.lowerBound).millisecondsSince1970, grid.start(of: item.slots.upperBound).millisecondsSince1970]
+        // Each device with its position and two instants, as a table both engines read.
+        let ranges = "WITH r(position, device_id, low, high) AS (VALUES \(db.placeholderRows(devices.count, columns: 4))) "
+        let instants = devices.enumerated().flatMap { position, item -> [any SQLArgument] in
+            [position, item.device, grid.start(of: item.slots.lowerBound).millisecondsSince1970, grid.start(of: item.slots.upperBound).millisecondsSince1970]
         }
         // From the last reading at or before the first slot's start to the first at or after the last slot's end.
         let reach = try db.rows(ranges + """
-            SELECT r.device_id, COALESCE((SELECT MAX(instant) FROM \(table) x WHERE x.device_id = r.device_id AND x.instant <= r.low), r.low),
+            SELECT r.position, COALESCE((SELECT MAX(instant) FROM \(table) x WHERE x.device_id = r.device_id AND x.instant <= r.low), r.low),
                    COALESCE((SELECT MIN(instant) FROM \(table) x WHERE x.device_id = r.device_id AND x.instant >= r.high), r.high)
             FROM r
             """, instants)
         // One SELECT per device, united: each reads its own range of the primary key (and, on
         // PostgreSQL, of the month partitions that range meets: a join with `r` is planned as a
-        // scan of every partition). Rows come in no particular order: sorted here.
-        let each = "SELECT device_id, instant, energy_wh, segment FROM \(table) WHERE device_id = ? AND instant >= ? AND instant <= ?"
-        var readings: [String: [StoredIndex]] = [:]
-        for row in try db.rows(Array(repeating: each, count: reach.count).joined(separator: " UNION ALL "), reach.flatMap { $0 }) {
-            readings[try row[0].string, default: []].append(StoredIndex(instant: Instant(millisecondsSince1970: try row[1].int64), energy: WattHours(try row[2].int64),
-                                                                         segment: Int(try row[3].int64)))
+        // scan of every partition), its rows tagged with the device's position. Rows come in no
+        // particular order: sorted here.
+        var bounds = devices.map { _ in (Int64(0), Int64(0)) }
+        for row in reach { bounds[Int(try row[0].int64)] = (try row[1].int64, try row[2].int64) }
+        var readings = [[StoredIndex]](repeating: [], count: devices.count)
+        for row in try db.rows(Self.united(devices.count) { "SELECT \($0), instant, energy_wh, segment FROM \(table) WHERE device_id = ? AND instant >= ? AND instant <= ?" },
+                               devices.indices.flatMap { [devices[$0].device, bounds[$0].0, bounds[$0].1] as [any SQLArgument] }) {
+            readings[Int(try row[0].int64)].append(StoredIndex(instant: Instant(millisecondsSince1970: try row[1].int64), energy: WattHours(try row[2].int64),
+                                                               segment: Int(try row[3].int64)))
         }
-        var existing: [String: [Int64: (Int64, UInt8)]] = [:]
-        let slots = "SELECT device_id, slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?"
-        for row in try db.rows(Array(repeating: slots, count: devices.count).joined(separator: " UNION ALL "),
+        var existing = [[Int64: (Int64, UInt8)]](repeating: [:], count: devices.count)
+        for row in try db.rows(Self.united(devices.count) { "SELECT \($0), slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?" },
                                devices.flatMap { [$0.device, $0.slots.lowerBound, $0.slots.upperBound] as [any SQLArgument] }) {
-            existing[try row[0].string, default: [:]][try row[1].int64] = (try row[2].int64, UInt8(clamping: try row[3].int64))
+            existing[Int(try row[0].int64)][try row[1].int64] = (try row[2].int64, UInt8(clamping: try row[3].int64))
         }
         var changed: [String: [Int64]] = [:]
         var upserts = SQLInsertBatch("INSERT INTO device_slot (device_id, slot, energy_wh, quality)", columns: 4,
                                      tail: "ON CONFLICT (device_id, slot) DO UPDATE SET energy_wh = excluded.energy_wh, quality = excluded.quality")
         var removals = SQLInsertBatch.deleting(from: "device_slot", keys: ["device_id", "slot"])
-        for (device, range) in devices {
-            let series = Slotter.slots(readings: (readings[device] ?? []).sorted { $0.instant < $1.instant }, slots: range, grid: grid,
+        for (position, (device, range)) in devices.enumerated() {
+            let series = Slotter.slots(readings: readings[position].sorted { $0.instant < $1.instant }, slots: range, grid: grid,
                                        estimatedGapMilliseconds: configuration.estimatedGapMilliseconds)
-            let stored = existing[device] ?? [:]
+            let stored = existing[position]
             var slots: [Int64] = []
             for offset in 0..<range.count {
                 let slot = range.lowerBound + Int64(offset)
@@ -404,15 +411,17 @@ struct SavingsSteps: Sendable {
     func buildingInput(_ db: any SQLSession, building: String, periods: [InstallationPeriod], slots: Range<Int64>) throws -> BuildingInput {
         let grid = configuration.grid
         let devices = Set(periods.map(\.device)).sorted()
-        var seriesByDevice = Dictionary(uniqueKeysWithValues: devices.map { ($0, SlotSeries(slots: slots)) })
+        // One SELECT per device, united, its rows tagged with the device's position.
+        var series = devices.map { _ in SlotSeries(slots: slots) }
         if !devices.isEmpty {
-            for row in try db.rows("SELECT device_id, slot, energy_wh, quality FROM device_slot WHERE device_id IN (\(db.placeholderList(devices.count))) AND slot >= ? AND slot < ?",
-                                   devices.map { $0 as any SQLArgument } + [slots.lowerBound, slots.upperBound]) {
-                let offset = Int(try row[1].int64 - slots.lowerBound)
-                seriesByDevice[try row[0].string]?.energy[offset] = try row[2].int64
-                seriesByDevice[try row[0].string]?.quality[offset] = SlotQuality(rawValue: UInt8(clamping: try row[3].int64)) ?? .missing
+            for row in try db.rows(Self.united(devices.count) { "SELECT \($0), slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?" },
+                                   devices.flatMap { [$0, slots.lowerBound, slots.upperBound] as [any SQLArgument] }) {
+                let (position, offset) = (Int(try row[0].int64), Int(try row[1].int64 - slots.lowerBound))
+                series[position].energy[offset] = try row[2].int64
+                series[position].quality[offset] = SlotQuality(rawValue: UInt8(clamping: try row[3].int64)) ?? .missing
             }
         }
+        let seriesByDevice = Dictionary(uniqueKeysWithValues: zip(devices, series))
         let dwellingIDs = try db.rows("SELECT id FROM dwelling WHERE building_id = ? ORDER BY id", building).map { try $0[0].string }
         var tariffs: [String: [(since: LocalDate, value: TariffPlan)]] = [:]
         for row in try db.rows("SELECT t.dwelling_id, t.since, t.tariff FROM dwelling_tariff t JOIN dwelling d ON d.id = t.dwelling_id WHERE d.building_id = ? ORDER BY t.dwelling_id, t.since", building) {
