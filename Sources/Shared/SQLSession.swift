@@ -217,36 +217,39 @@ public final class PostgresBlockingSession: SQLSession {
     }
 
     static func placeholders(_ sql: String) -> String {
-        let characters = Array(sql)
-        var text = ""
+        // Over the UTF-8 bytes, not Characters: a batch of a few hundred rows is a statement of
+        // tens of thousands of characters, sent hundreds of times by the savings upkeep.
+        let bytes = Array(sql.utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count + bytes.count / 4)
         var number = 0
-        var quote: Character?
+        var quote: UInt8?
         var index = 0
-        while index < characters.count {
-            let character = characters[index]
+        let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
+        while index < bytes.count {
+            let byte = bytes[index]
             index += 1
             if let open = quote {
-                if character == open { quote = nil }
-                text.append(character)
-            } else if character == "'" || character == "\"" {
-                quote = character
-                text.append(character)
-            } else if character == "?" {
-                var digits = ""
-                while index < characters.count, characters[index].isASCII, characters[index].isNumber {
-                    digits.append(characters[index])
-                    index += 1
-                }
-                if digits.isEmpty {
+                if byte == open { quote = nil }
+                text.append(byte)
+            } else if byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") {
+                quote = byte
+                text.append(byte)
+            } else if byte == UInt8(ascii: "?") {
+                let start = index
+                while index < bytes.count, digits.contains(bytes[index]) { index += 1 }
+                text.append(UInt8(ascii: "$"))
+                if index > start {
+                    text.append(contentsOf: bytes[start..<index])
+                } else {
                     number += 1
-                    digits = "\(number)"
+                    text.append(contentsOf: String(number).utf8)
                 }
-                text += "$" + digits
             } else {
-                text.append(character)
+                text.append(byte)
             }
         }
-        return text
+        return String(decoding: text, as: UTF8.self)
     }
 
     static func bindings(_ arguments: [any SQLArgument]) -> PostgresBindings {
@@ -388,10 +391,13 @@ public final class PostgresReaders: SQLReading, @unchecked Sendable {
 }
 
 /// Rows inserted a few hundred per statement (`INSERT INTO t (...) VALUES (...), (...) [tail]`),
-/// in SQL both engines run: on PostgreSQL each statement is a round trip, and the savings upkeep
-/// writes tens of thousands of slot rows. `flush` sends what is left.
+/// or deleted by key (`DELETE FROM t WHERE (k1 = ? AND k2 = ?) OR ...`), in SQL both engines run:
+/// on PostgreSQL each statement is a round trip, and the savings upkeep writes tens of thousands
+/// of slot rows. `flush` sends what is left.
 public struct SQLInsertBatch {
     let head: String
+    let row: String
+    let separator: String
     let tail: String
     let columns: Int
     let maxRows: Int
@@ -400,10 +406,25 @@ public struct SQLInsertBatch {
 
     /// `head` is `INSERT INTO table (c1, c2, ...)`; `tail` follows the values (an `ON CONFLICT` clause).
     public init(_ head: String, columns: Int, tail: String = "", maxRows: Int = 400) {
+        self.init(head: head + " VALUES ", row: "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")", separator: ", ",
+                  tail: tail.isEmpty ? "" : " " + tail, columns: columns, maxRows: maxRows)
+    }
+
+    init(head: String, row: String, separator: String, tail: String, columns: Int, maxRows: Int) {
         self.head = head
+        self.row = row
+        self.separator = separator
         self.tail = tail
         self.columns = columns
         self.maxRows = max(1, maxRows)
+    }
+
+    /// Deletes the rows of `table` whose `keys` equal each added row's values: a disjunction of
+    /// equalities, which both engines answer from the primary key (SQLite scans the whole table
+    /// for a row value `IN (VALUES ...)`).
+    public static func deleting(from table: String, keys: [String], maxRows: Int = 200) -> SQLInsertBatch {
+        SQLInsertBatch(head: "DELETE FROM \(table) WHERE ", row: "(" + keys.map { "\($0) = ?" }.joined(separator: " AND ") + ")", separator: " OR ",
+                       tail: "", columns: keys.count, maxRows: maxRows)
     }
 
     public mutating func add(_ db: any SQLSession, _ row: any SQLArgument...) throws {
@@ -415,10 +436,78 @@ public struct SQLInsertBatch {
 
     public mutating func flush(_ db: any SQLSession) throws {
         guard rows > 0 else { return }
-        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
-        try db.execute(head + " VALUES " + Array(repeating: row, count: rows).joined(separator: ", ") + (tail.isEmpty ? "" : " " + tail), values)
+        try db.execute(head + Array(repeating: row, count: rows).joined(separator: separator) + tail, values)
         values.removeAll(keepingCapacity: true)
         rows = 0
+    }
+}
+
+extension SQLSession {
+    /// `count` rows of `columns` placeholders, `(?, ?), (?, ?)`, for a `VALUES` list.
+    public func placeholderRows(_ count: Int, columns: Int) -> String {
+        Array(repeating: "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")", count: count).joined(separator: ", ")
+    }
+
+    /// `count` placeholders, `?, ?, ?`, for an `IN (...)` list.
+    public func placeholderList(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
+}
+
+/// Counts the statements sent through `CountingSQLSession`s, step by step: on PostgreSQL each is
+/// a round trip, so what the upkeep costs on a server is mostly this count.
+public final class SQLStatementCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var total = 0
+    private var marked = 0
+    private var steps: [Int] = []
+
+    public init() {}
+
+    /// Every statement counted so far.
+    public var statements: Int { lock.withLock { total } }
+
+    /// The statements of each step ended by `endStep()`, in order.
+    public var perStep: [Int] { lock.withLock { steps } }
+
+    func count() { lock.withLock { total += 1 } }
+
+    /// Ends a step: the statements counted since the previous one are its own.
+    public func endStep() {
+        lock.withLock {
+            steps.append(total - marked)
+            marked = total
+        }
+    }
+}
+
+extension SQLSession {
+    /// This session, its statements counted by `counter` when there is one.
+    public func counted(by counter: SQLStatementCounter?) -> any SQLSession {
+        counter.map { CountingSQLSession(self, counter: $0) } ?? self
+    }
+}
+
+/// A session that counts the statements it passes on to `base`.
+public struct CountingSQLSession: SQLSession {
+    public let base: any SQLSession
+    public let counter: SQLStatementCounter
+
+    public init(_ base: any SQLSession, counter: SQLStatementCounter) {
+        self.base = base
+        self.counter = counter
+    }
+
+    public var dialect: SQLDialect { base.dialect }
+
+    public func rows(_ sql: String, _ arguments: [any SQLArgument]) throws -> [[SQLValue]] {
+        counter.count()
+        return try base.rows(sql, arguments)
+    }
+
+    public func execute(_ sql: String, _ arguments: [any SQLArgument]) throws -> Int {
+        counter.count()
+        return try base.execute(sql, arguments)
     }
 }
 

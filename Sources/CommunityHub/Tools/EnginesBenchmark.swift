@@ -228,8 +228,9 @@ public enum EnginesBenchmark {
             try SQLiteSession(db).rows("SELECT device_id, instant, energy_wh, segment, time_source, received_at FROM reading_by_device ORDER BY device_id, instant")
         }
         let changes = try await sqlite.read { db in try SQLiteSession(db).rows("SELECT device_id, from_instant, to_instant FROM reading_change") }
+        let sqliteStatements = SQLStatementCounter()
         let sqliteStart = ContinuousClock.now
-        let sqliteReport = try await BlockingWork.run { try sqliteUpkeep.bringUpToDate(now: now) }
+        let sqliteReport = try await BlockingWork.run { try sqliteUpkeep.bringUpToDate(now: now, counter: sqliteStatements) }
         let sqliteTime = SavingsBenchmark.seconds(ContinuousClock.now - sqliteStart)
         let figures = "SELECT (SELECT COUNT(*) FROM device_slot), (SELECT COUNT(*) FROM dwelling_slot), (SELECT COUNT(*) FROM dwelling_day), "
             + "(SELECT CAST(SUM(savings_nano) AS BIGINT) FROM dwelling_day)"
@@ -256,15 +257,17 @@ public enum EnginesBenchmark {
                 }
                 try session.execute("VACUUM ANALYZE")
             }
+            let postgresStatements = SQLStatementCounter()
             let postgresStart = ContinuousClock.now
-            let postgresReport = try await BlockingWork.run { try postgresUpkeep.bringUpToDate(now: now) }
+            let postgresReport = try await BlockingWork.run { try postgresUpkeep.bringUpToDate(now: now, counter: postgresStatements) }
             let postgresTime = SavingsBenchmark.seconds(ContinuousClock.now - postgresStart)
             let postgresFigures = try await postgres.read { try await $0.rows(sql: figures, [], logger: logger) }
             guard postgresReport == sqliteReport, postgresFigures == sqliteFigures else {
                 throw HubError.configuration("bench engines: the upkeep differs: \(sqliteReport) \(sqliteFigures) vs \(postgresReport) \(postgresFigures)")
             }
             log("  \(readings) readings; the same figures from both: \(sqliteReport.deviceSlotsRecomputed) device slots, \(sqliteReport.buildingSlotsRecomputed) building slots, "
-                + "\(sqliteReport.daysRecomputed) days recomputed")
+                + "\(sqliteReport.daysRecomputed) days recomputed; statements of each step (the settings' check first): "
+                + "SQLite \(sqliteStatements.perStep), PostgreSQL \(postgresStatements.perStep)")
             return Timing(what: "upkeep of one building's month (\(options.dwellingsPerBuilding) dwellings)", sqlite: sqliteTime, postgres: postgresTime)
         }
     }

@@ -17,6 +17,12 @@ extension Installations {
         try periods(db, where: "i.device_id = ?", [device])
     }
 
+    /// Every installation period of several devices, on either engine (in the same order as
+    /// each device's own: by `since`, then device).
+    public static func periods(_ db: any SQLSession, devices: [String]) throws -> [InstallationPeriod] {
+        devices.isEmpty ? [] : try periods(db, where: "i.device_id IN (\(db.placeholderList(devices.count)))", devices)
+    }
+
     /// Every installation period of every device of a building, on either engine.
     public static func periods(_ db: any SQLSession, building: String) throws -> [InstallationPeriod] {
         try periods(db, where: "i.building_id = ?", [building])

@@ -69,12 +69,15 @@ public struct SavingsUpkeep: Sendable {
     /// Brings every figure up to date now (the CLI, the demo and tests call this; the service
     /// runs the same steps in the background).
     /// Readings still in the ingest journal are folded first: the figures read folded readings.
+    /// `counter`, when given, counts the statements of each step (the settings' check the first).
     @discardableResult
-    public func bringUpToDate(now: Instant) throws -> UpkeepReport {
+    public func bringUpToDate(now: Instant, counter: SQLStatementCounter? = nil) throws -> UpkeepReport {
         try database.writeBlocking { db in _ = try ReadingJournal.fold(db) }
-        var total = try database.writeBlocking { db in try checkSettings(db) }
+        var total = try database.writeBlocking { db in try steps.checkSettings(SQLiteSession(db).counted(by: counter)) }
+        counter?.endStep()
         while true {
-            let report = try database.writeBlocking { db in try step(db, now: now) }
+            let report = try database.writeBlocking { db in try steps.step(SQLiteSession(db).counted(by: counter), now: now) }
+            counter?.endStep()
             total.add(report)
             if !report.didWork { return total }
         }
@@ -137,13 +140,17 @@ public struct PostgresSavingsUpkeep: SavingsUpkeepRunner {
 
     /// Brings every figure up to date now (blocks its thread: call it from BlockingWork.run).
     @available(*, noasync, message: "blocks its thread: call it from BlockingWork.run")
+    /// `counter`, when given, counts the statements of each step (the settings' check the first;
+    /// BEGIN and COMMIT not counted).
     @discardableResult
-    public func bringUpToDate(now: Instant) throws -> UpkeepReport {
+    public func bringUpToDate(now: Instant, counter: SQLStatementCounter? = nil) throws -> UpkeepReport {
         let session = try PostgresBlockingSession(location, logger: logger)
         defer { session.close() }
-        var total = try session.transaction { try checkSettings($0) }
+        var total = try session.transaction { try checkSettings($0.counted(by: counter)) }
+        counter?.endStep()
         while true {
-            let report = try session.transaction { try step($0, now: now) }
+            let report = try session.transaction { try step($0.counted(by: counter), now: now) }
+            counter?.endStep()
             total.add(report)
             if !report.didWork { return total }
         }
@@ -216,71 +223,124 @@ struct SavingsSteps: Sendable {
 
     // MARK: - Step 1: readings to device slots
 
+    /// The slots of devices read from the database at once (about three readings a slot at
+    /// 10-minute readings): enough that a step's devices take a few statements, few enough that
+    /// a rebuild's years of readings are not held in memory together.
+    static let slotsPerRead = 50_000
+    /// At most this many devices read at once (SQLite unites at most 500 SELECTs).
+    static let devicesPerRead = 100
+
+    /// `count` SELECTs united, the nth made by `select(n)`.
+    static func united(_ count: Int, _ select: (Int) -> String) -> String {
+        (0..<count).map(select).joined(separator: " UNION ALL ")
+    }
+
     func consumeReadingChanges(_ db: any SQLSession, now: Instant) throws -> UpkeepReport {
         var report = UpkeepReport()
         let changes = try db.rows("SELECT device_id, from_instant, to_instant FROM reading_change ORDER BY device_id LIMIT ?", devicesPerStep)
         guard !changes.isEmpty else { return report }
         let grid = configuration.grid
         let horizon = horizonSlot(now: now)
+        var work: [(device: String, slots: Range<Int64>)] = []
         for change in changes {
-            let device = try change[0].string
             let touched = grid.slotsTouched(from: Instant(millisecondsSince1970: try change[1].int64), to: Instant(millisecondsSince1970: try change[2].int64))
             let range = max(touched.lowerBound, horizon)..<max(touched.upperBound, horizon)
-            try db.execute("DELETE FROM reading_change WHERE device_id = ?", device)
-            report.readingChanges += 1
-            guard !range.isEmpty else { continue }
-            let changed = try recomputeDeviceSlots(db, device: device, slots: range)
-            report.deviceSlotsRecomputed += range.count
-            report.deviceSlotsChanged += changed.count
-            guard let first = changed.first, let last = changed.last else { continue }
-            // Queue the buildings the device served during the changed slots.
-            for period in try Installations.periods(db, device: device) {
+            if !range.isEmpty { work.append((try change[0].string, range)) }
+        }
+        try db.execute("DELETE FROM reading_change WHERE device_id IN (\(db.placeholderList(changes.count)))", changes.map { $0[0] })
+        report.readingChanges = changes.count
+        // A few statements for all the devices (each a round trip on PostgreSQL), not a few each.
+        var changed: [String: [Int64]] = [:]
+        var group: [(device: String, slots: Range<Int64>)] = []
+        var groupSlots = 0
+        for (index, item) in work.enumerated() {
+            group.append(item)
+            groupSlots += item.slots.count
+            if groupSlots >= Self.slotsPerRead || group.count == Self.devicesPerRead || index == work.count - 1 {
+                changed.merge(try recomputeDeviceSlots(db, group)) { $1 }
+                group = []
+                groupSlots = 0
+            }
+        }
+        report.deviceSlotsRecomputed = work.reduce(0) { $0 + $1.slots.count }
+        report.deviceSlotsChanged = changed.values.reduce(0) { $0 + $1.count }
+        // Queue the buildings the devices served during their changed slots, device by device.
+        let periods = Dictionary(grouping: try Installations.periods(db, devices: work.map(\.device).filter { changed[$0]?.isEmpty == false }), by: \.device)
+        var dirty = SQLInsertBatch("INSERT INTO savings_dirty (building_id, from_instant, to_instant)", columns: 3)
+        for (device, _) in work {
+            guard let slots = changed[device], let first = slots.first, let last = slots.last else { continue }
+            for period in periods[device] ?? [] {
                 let served = servedSlots(period)
                 let from = max(first, served.lowerBound)
                 let to = min(last + 1, served.upperBound)
                 guard from < to else { continue }
-                try db.execute("INSERT INTO savings_dirty (building_id, from_instant, to_instant) VALUES (?, ?, ?)",
-                               period.building, grid.start(of: from).millisecondsSince1970, grid.start(of: to).millisecondsSince1970)
+                try dirty.add(db, period.building, grid.start(of: from).millisecondsSince1970, grid.start(of: to).millisecondsSince1970)
             }
         }
+        try dirty.flush(db)
         return report
     }
 
-    /// Recomputes a device's slots from its readings; returns the slots whose row changed, sorted.
-    func recomputeDeviceSlots(_ db: any SQLSession, device: String, slots range: Range<Int64>) throws -> [Int64] {
+    /// Recomputes the slots of several devices (each listed once) from their readings; returns,
+    /// by device, the slots whose row changed, sorted.
+    func recomputeDeviceSlots(_ db: any SQLSession, _ devices: [(device: String, slots: Range<Int64>)]) throws -> [String: [Int64]] {
         let grid = configuration.grid
-        let low = grid.start(of: range.lowerBound).millisecondsSince1970
-        let high = grid.start(of: range.upperBound).millisecondsSince1970
         // Folded readings only: a reading still in SQLite's ingest journal queues its change when folded.
         let table = db.dialect.foldedReadings
-        let before = try db.int64("SELECT MAX(instant) FROM \(table) WHERE device_id = ? AND instant <= ?", device, low) ?? low
-        let after = try db.int64("SELECT MIN(instant) FROM \(table) WHERE device_id = ? AND instant >= ?", device, high) ?? high
-        let readings = try db.rows("SELECT instant, energy_wh, segment FROM \(table) WHERE device_id = ? AND instant >= ? AND instant <= ? ORDER BY instant",
-                                   device, before, after).map {
-            StoredIndex(instant: Instant(millisecondsSince1970: try $0[0].int64), energy: WattHours(try $0[1].int64), segment: Int(try $0[2].int64))
+        // Each device with its position and two instants, as a table both engines read.
+        let ranges = "WITH r(position, device_id, low, high) AS (VALUES \(db.placeholderRows(devices.count, columns: 4))) "
+        let instants = devices.enumerated().flatMap { position, item -> [any SQLArgument] in
+            [position, item.device, grid.start(of: item.slots.lowerBound).millisecondsSince1970, grid.start(of: item.slots.upperBound).millisecondsSince1970]
         }
-        let series = Slotter.slots(readings: readings, slots: range, grid: grid, estimatedGapMilliseconds: configuration.estimatedGapMilliseconds)
-        var existing: [Int64: (Int64, UInt8)] = [:]
-        for row in try db.rows("SELECT slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?", device, range.lowerBound, range.upperBound) {
-            existing[try row[0].int64] = (try row[1].int64, UInt8(clamping: try row[2].int64))
+        // From the last reading at or before the first slot's start to the first at or after the last slot's end.
+        let reach = try db.rows(ranges + """
+            SELECT r.position, COALESCE((SELECT MAX(instant) FROM \(table) x WHERE x.device_id = r.device_id AND x.instant <= r.low), r.low),
+                   COALESCE((SELECT MIN(instant) FROM \(table) x WHERE x.device_id = r.device_id AND x.instant >= r.high), r.high)
+            FROM r
+            """, instants)
+        // One SELECT per device, united: each reads its own range of the primary key (and, on
+        // PostgreSQL, of the month partitions that range meets: a join with `r` is planned as a
+        // scan of every partition), its rows tagged with the device's position. Rows come in no
+        // particular order: sorted here.
+        var bounds = devices.map { _ in (Int64(0), Int64(0)) }
+        for row in reach { bounds[Int(try row[0].int64)] = (try row[1].int64, try row[2].int64) }
+        var readings = [[StoredIndex]](repeating: [], count: devices.count)
+        for row in try db.rows(Self.united(devices.count) { "SELECT \($0), instant, energy_wh, segment FROM \(table) WHERE device_id = ? AND instant >= ? AND instant <= ?" },
+                               devices.indices.flatMap { [devices[$0].device, bounds[$0].0, bounds[$0].1] as [any SQLArgument] }) {
+            readings[Int(try row[0].int64)].append(StoredIndex(instant: Instant(millisecondsSince1970: try row[1].int64), energy: WattHours(try row[2].int64),
+                                                               segment: Int(try row[3].int64)))
         }
-        var changed: [Int64] = []
+        var existing = [[Int64: (Int64, UInt8)]](repeating: [:], count: devices.count)
+        for row in try db.rows(Self.united(devices.count) { "SELECT \($0), slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?" },
+                               devices.flatMap { [$0.device, $0.slots.lowerBound, $0.slots.upperBound] as [any SQLArgument] }) {
+            existing[Int(try row[0].int64)][try row[1].int64] = (try row[2].int64, UInt8(clamping: try row[3].int64))
+        }
+        var changed: [String: [Int64]] = [:]
         var upserts = SQLInsertBatch("INSERT INTO device_slot (device_id, slot, energy_wh, quality)", columns: 4,
                                      tail: "ON CONFLICT (device_id, slot) DO UPDATE SET energy_wh = excluded.energy_wh, quality = excluded.quality")
-        for offset in 0..<range.count {
-            let slot = range.lowerBound + Int64(offset)
-            let quality = series.quality[offset]
-            let old = existing[slot]
-            if quality == .missing {
-                if old != nil {
-                    try db.execute("DELETE FROM device_slot WHERE device_id = ? AND slot = ?", device, slot)
-                    changed.append(slot)
+        var removals = SQLInsertBatch.deleting(from: "device_slot", keys: ["device_id", "slot"])
+        for (position, (device, range)) in devices.enumerated() {
+            let series = Slotter.slots(readings: readings[position].sorted { $0.instant < $1.instant }, slots: range, grid: grid,
+                                       estimatedGapMilliseconds: configuration.estimatedGapMilliseconds)
+            let stored = existing[position]
+            var slots: [Int64] = []
+            for offset in 0..<range.count {
+                let slot = range.lowerBound + Int64(offset)
+                let quality = series.quality[offset]
+                let old = stored[slot]
+                if quality == .missing {
+                    if old != nil {
+                        try removals.add(db, device, slot)
+                        slots.append(slot)
+                    }
+                } else if old == nil || old! != (series.energy[offset], quality.rawValue) {
+                    try upserts.add(db, device, slot, series.energy[offset], quality.rawValue)
+                    slots.append(slot)
                 }
-            } else if old == nil || old! != (series.energy[offset], quality.rawValue) {
-                try upserts.add(db, device, slot, series.energy[offset], quality.rawValue)
-                changed.append(slot)
             }
+            changed[device] = slots
         }
+        try removals.flush(db)
         try upserts.flush(db)
         return changed
     }
@@ -307,18 +367,20 @@ struct SavingsSteps: Sendable {
         let periods = try Installations.periods(db, building: building)
         // Sorted: the same queries in the same order on both engines.
         let devices = Set(periods.map(\.device)).sorted()
-        var upper = try db.int64("SELECT MAX(slot) + 1 FROM building_slot WHERE building_id = ?", building) ?? Int64.min
-        for device in devices {
-            if let last = try db.int64("SELECT MAX(slot) + 1 FROM device_slot WHERE device_id = ?", device) { upper = max(upper, last) }
-        }
+        // The end of the building's figures and of its devices' slots, in one statement.
+        let upper = try db.rows((devices.isEmpty ? "" : "WITH r(device_id) AS (VALUES \(db.placeholderRows(devices.count, columns: 1))) ")
+                                + "SELECT (SELECT MAX(slot) + 1 FROM building_slot WHERE building_id = ?)"
+                                + (devices.isEmpty ? "" : ", (SELECT MAX(m) + 1 FROM (SELECT (SELECT MAX(slot) FROM device_slot s WHERE s.device_id = r.device_id) AS m FROM r) e)"),
+                                devices + [building]).first?.compactMap { try $0.optionalInt64 }.max()
         let lower = horizonSlot(now: now)
         // One chunk now; the rest back in the queue.
-        guard let (chunk, rest) = SlotRanges.firstChunk(SlotRanges.merge(ranges, lower: lower, upper: upper),
+        guard let (chunk, rest) = SlotRanges.firstChunk(SlotRanges.merge(ranges, lower: lower, upper: upper ?? Int64.min),
                                                          maxSlots: Int64(daysPerStep) * 86_400_000 / grid.milliseconds) else { return report }
+        var queue = SQLInsertBatch("INSERT INTO savings_dirty (building_id, from_instant, to_instant)", columns: 3)
         for range in rest {
-            try db.execute("INSERT INTO savings_dirty (building_id, from_instant, to_instant) VALUES (?, ?, ?)",
-                           building, grid.start(of: range.lowerBound).millisecondsSince1970, grid.start(of: range.upperBound).millisecondsSince1970)
+            try queue.add(db, building, grid.start(of: range.lowerBound).millisecondsSince1970, grid.start(of: range.upperBound).millisecondsSince1970)
         }
+        try queue.flush(db)
 
         let input = try buildingInput(db, building: building, periods: periods, slots: chunk)
         let result = try BuildingEngine.compute(input, configuration: configuration)
@@ -329,31 +391,37 @@ struct SavingsSteps: Sendable {
         // The days the chunk falls in, summed again from their slots.
         let firstDay = zone.localDate(of: grid.start(of: chunk.lowerBound))
         let lastDay = zone.localDate(of: grid.start(of: chunk.upperBound - 1))
+        var days: [LocalDate] = []
         var day = firstDay
         while day <= lastDay {
-            let problems = result.problems.filter { $0.hasPrefix(day.description + ":") }.joined(separator: "\n")
-            if try recomputeDay(db, building: building, day: day, problems: problems) {
-                report.monthsRevised += try flagRevised(db, building: building, day: day, now: now)
-            }
-            report.daysRecomputed += 1
+            days.append(day)
             day = day.advanced(by: 1)
         }
+        let problems = days.map { day in result.problems.filter { $0.hasPrefix(day.description + ":") }.joined(separator: "\n") }
+        let changed = try recomputeDays(db, building: building, days: days, problems: problems)
+        // The exported months of the changed days, once each.
+        var months: [String] = []
+        for day in changed where !months.contains(String(day.description.prefix(7))) { months.append(String(day.description.prefix(7))) }
+        for month in months { report.monthsRevised += try flagRevised(db, building: building, month: month, now: now) }
+        report.daysRecomputed = days.count
         return report
     }
 
     /// Loads what the engine needs for a building over some slots.
     func buildingInput(_ db: any SQLSession, building: String, periods: [InstallationPeriod], slots: Range<Int64>) throws -> BuildingInput {
         let grid = configuration.grid
-        var seriesByDevice: [String: SlotSeries] = [:]
-        for device in Set(periods.map(\.device)).sorted() {
-            var series = SlotSeries(slots: slots)
-            for row in try db.rows("SELECT slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?", device, slots.lowerBound, slots.upperBound) {
-                let offset = Int(try row[0].int64 - slots.lowerBound)
-                series.energy[offset] = try row[1].int64
-                series.quality[offset] = SlotQuality(rawValue: UInt8(clamping: try row[2].int64)) ?? .missing
+        let devices = Set(periods.map(\.device)).sorted()
+        // One SELECT per device, united, its rows tagged with the device's position.
+        var series = devices.map { _ in SlotSeries(slots: slots) }
+        if !devices.isEmpty {
+            for row in try db.rows(Self.united(devices.count) { "SELECT \($0), slot, energy_wh, quality FROM device_slot WHERE device_id = ? AND slot >= ? AND slot < ?" },
+                                   devices.flatMap { [$0, slots.lowerBound, slots.upperBound] as [any SQLArgument] }) {
+                let (position, offset) = (Int(try row[0].int64), Int(try row[1].int64 - slots.lowerBound))
+                series[position].energy[offset] = try row[2].int64
+                series[position].quality[offset] = SlotQuality(rawValue: UInt8(clamping: try row[3].int64)) ?? .missing
             }
-            seriesByDevice[device] = series
         }
+        let seriesByDevice = Dictionary(uniqueKeysWithValues: zip(devices, series))
         let dwellingIDs = try db.rows("SELECT id FROM dwelling WHERE building_id = ? ORDER BY id", building).map { try $0[0].string }
         var tariffs: [String: [(since: LocalDate, value: TariffPlan)]] = [:]
         for row in try db.rows("SELECT t.dwelling_id, t.since, t.tariff FROM dwelling_tariff t JOIN dwelling d ON d.id = t.dwelling_id WHERE d.building_id = ? ORDER BY t.dwelling_id, t.since", building) {
@@ -415,74 +483,107 @@ struct SavingsSteps: Sendable {
         try buildingSlots.flush(db)
     }
 
-    /// Sums a building's day again from its slots; returns true when a figure changed.
-    func recomputeDay(_ db: any SQLSession, building: String, day: LocalDate, problems: String) throws -> Bool {
-        let slots = configuration.grid.slots(of: day, in: configuration.zone)
-        let dayText = day.description
-        var changed = false
-        var old: [String: [Int64]] = [:]
-        for row in try db.rows("SELECT dwelling_id, consumption_wh, allocated_wh, savings_nano, measured, estimated FROM dwelling_day WHERE building_id = ? AND day = ?",
-                               building, dayText) {
-            old[try row[0].string] = try (1...5).map { try row[$0].int64 }
+    /// Sums a building's days again from their slots; returns the days whose figures changed.
+    /// `days` are consecutive; `problems` holds each day's allocation problems. A few statements
+    /// for all the days.
+    func recomputeDays(_ db: any SQLSession, building: String, days: [LocalDate], problems: [String]) throws -> [LocalDate] {
+        guard !days.isEmpty else { return [] }
+        let grid = configuration.grid
+        let texts = days.map(\.description)
+        // One SELECT per day, united: each reads its own range of the primary key (a join with a
+        // table of the days is planned as a scan of all the building's slots).
+        let dayValues = days.flatMap { day -> [any SQLArgument] in
+            let slots = grid.slots(of: day, in: configuration.zone)
+            return [day.description, building, slots.lowerBound, slots.upperBound]
+        }
+        func everyDay(_ select: String) -> String { Array(repeating: select, count: days.count).joined(separator: " UNION ALL ") }
+        var oldDwellings: [String: [String: [Int64]]] = [:]
+        for row in try db.rows("SELECT day, dwelling_id, consumption_wh, allocated_wh, savings_nano, measured, estimated FROM dwelling_day WHERE building_id = ? AND day >= ? AND day <= ?",
+                               building, texts[0], texts[texts.count - 1]) {
+            oldDwellings[try row[0].string, default: [:]][try row[1].string] = try (2...6).map { try row[$0].int64 }
         }
         // Sums cast to BIGINT: PostgreSQL's SUM of bigint is numeric.
-        let fresh = try db.rows("""
-            SELECT dwelling_id, CAST(SUM(consumption_wh) AS BIGINT), CAST(SUM(allocated_wh) AS BIGINT), CAST(SUM(savings_nano) AS BIGINT),
+        var freshDwellings: [String: [(String, [Int64])]] = [:]
+        for row in try db.rows(everyDay("""
+            SELECT ?, dwelling_id, CAST(SUM(consumption_wh) AS BIGINT), CAST(SUM(allocated_wh) AS BIGINT), CAST(SUM(savings_nano) AS BIGINT),
                    CAST(SUM(CASE WHEN quality = 1 THEN 1 ELSE 0 END) AS BIGINT), CAST(SUM(CASE WHEN quality = 2 THEN 1 ELSE 0 END) AS BIGINT)
-            FROM dwelling_slot WHERE building_id = ? AND slot >= ? AND slot < ? GROUP BY dwelling_id ORDER BY dwelling_id
-            """, building, slots.lowerBound, slots.upperBound)
-        var seen = Set<String>()
-        for row in fresh {
-            let dwelling = try row[0].string
-            let values = try (1...5).map { try row[$0].int64 }
-            seen.insert(dwelling)
-            if old[dwelling] != values {
-                changed = true
-                try db.execute("""
-                    INSERT INTO dwelling_day (dwelling_id, day, building_id, consumption_wh, allocated_wh, savings_nano, measured, estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (dwelling_id, day) DO UPDATE SET building_id = excluded.building_id, consumption_wh = excluded.consumption_wh,
-                        allocated_wh = excluded.allocated_wh, savings_nano = excluded.savings_nano, measured = excluded.measured, estimated = excluded.estimated
-                    """, dwelling, dayText, building, values[0], values[1], values[2], values[3], values[4])
-            }
+            FROM dwelling_slot WHERE building_id = ? AND slot >= ? AND slot < ? GROUP BY dwelling_id
+            """), dayValues) {
+            freshDwellings[try row[0].string, default: []].append((try row[1].string, try (2...6).map { try row[$0].int64 }))
         }
-        for dwelling in old.keys.sorted() where !seen.contains(dwelling) {
-            changed = true
-            try db.execute("DELETE FROM dwelling_day WHERE dwelling_id = ? AND day = ?", dwelling, dayText)
+        var oldBuildings: [String: [SQLValue]] = [:]
+        for row in try db.rows("""
+            SELECT day, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, measured, estimated, problems
+            FROM building_day WHERE building_id = ? AND day >= ? AND day <= ?
+            """, building, texts[0], texts[texts.count - 1]) {
+            oldBuildings[try row[0].string] = Array(row.dropFirst())
         }
-        let oldBuilding = try db.rows("SELECT production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, measured, estimated, problems FROM building_day WHERE building_id = ? AND day = ?",
-                                      building, dayText).first
-        guard let sums = try db.rows("""
-            SELECT COUNT(*), CAST(COALESCE(SUM(production_wh), 0) AS BIGINT), CAST(COALESCE(SUM(allocated_wh), 0) AS BIGINT), CAST(COALESCE(SUM(surplus_wh), 0) AS BIGINT),
+        var sums: [String: [Int64]] = [:]
+        for row in try db.rows(everyDay("""
+            SELECT ?, COUNT(*), CAST(COALESCE(SUM(production_wh), 0) AS BIGINT), CAST(COALESCE(SUM(allocated_wh), 0) AS BIGINT), CAST(COALESCE(SUM(surplus_wh), 0) AS BIGINT),
                    CAST(COALESCE(SUM(consumption_wh), 0) AS BIGINT), CAST(COALESCE(SUM(revenue_nano), 0) AS BIGINT),
                    CAST(COALESCE(SUM(CASE WHEN quality = 1 THEN 1 ELSE 0 END), 0) AS BIGINT), CAST(COALESCE(SUM(CASE WHEN quality = 2 THEN 1 ELSE 0 END), 0) AS BIGINT)
             FROM building_slot WHERE building_id = ? AND slot >= ? AND slot < ?
-            """, building, slots.lowerBound, slots.upperBound).first else { return changed }
-        if try sums[0].int64 == 0 && problems.isEmpty {
-            if oldBuilding != nil {
-                try db.execute("DELETE FROM building_day WHERE building_id = ? AND day = ?", building, dayText)
+            """), dayValues) {
+            sums[try row[0].string] = try (1...8).map { try row[$0].int64 }
+        }
+
+        var dwellingDays = SQLInsertBatch("INSERT INTO dwelling_day (dwelling_id, day, building_id, consumption_wh, allocated_wh, savings_nano, measured, estimated)",
+                                          columns: 8, tail: """
+            ON CONFLICT (dwelling_id, day) DO UPDATE SET building_id = excluded.building_id, consumption_wh = excluded.consumption_wh,
+                allocated_wh = excluded.allocated_wh, savings_nano = excluded.savings_nano, measured = excluded.measured, estimated = excluded.estimated
+            """)
+        var goneDwellingDays = SQLInsertBatch.deleting(from: "dwelling_day", keys: ["dwelling_id", "day"])
+        var buildingDays = SQLInsertBatch("INSERT INTO building_day (building_id, day, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, measured, estimated, problems)",
+                                          columns: 10, tail: """
+            ON CONFLICT (building_id, day) DO UPDATE SET production_wh = excluded.production_wh, allocated_wh = excluded.allocated_wh,
+                surplus_wh = excluded.surplus_wh, consumption_wh = excluded.consumption_wh, revenue_nano = excluded.revenue_nano,
+                measured = excluded.measured, estimated = excluded.estimated, problems = excluded.problems
+            """)
+        var goneBuildingDays = SQLInsertBatch.deleting(from: "building_day", keys: ["building_id", "day"])
+        var changedDays: [LocalDate] = []
+        for (index, day) in days.enumerated() {
+            let dayText = texts[index]
+            var changed = false
+            let old = oldDwellings[dayText] ?? [:]
+            // Sorted here: the same statements in the same order on both engines.
+            let fresh = (freshDwellings[dayText] ?? []).sorted { $0.0 < $1.0 }
+            for (dwelling, values) in fresh where old[dwelling] != values {
                 changed = true
+                try dwellingDays.add(db, dwelling, dayText, building, values[0], values[1], values[2], values[3], values[4])
             }
-            return changed
+            let seen = Set(fresh.map(\.0))
+            for dwelling in old.keys.sorted() where !seen.contains(dwelling) {
+                changed = true
+                try goneDwellingDays.add(db, dwelling, dayText)
+            }
+            let oldBuilding = oldBuildings[dayText]
+            let counts = sums[dayText] ?? [Int64](repeating: 0, count: 8)
+            if counts[0] == 0 && problems[index].isEmpty {
+                if oldBuilding != nil {
+                    try goneBuildingDays.add(db, building, dayText)
+                    changed = true
+                }
+            } else {
+                let values = Array(counts.dropFirst())
+                let oldValues: [Int64]? = try oldBuilding.map { row in try (0...6).map { try row[$0].int64 } }
+                if try oldValues != values || oldBuilding?[7].optionalString != problems[index] {
+                    changed = changed || oldValues != values
+                    try buildingDays.add(db, building, dayText, values[0], values[1], values[2], values[3], values[4], values[5], values[6], problems[index])
+                }
+            }
+            if changed { changedDays.append(day) }
         }
-        let values = try (1...7).map { try sums[$0].int64 }
-        let oldValues: [Int64]? = try oldBuilding.map { row in try (0...6).map { try row[$0].int64 } }
-        if try oldValues != values || oldBuilding?[7].optionalString != problems {
-            changed = changed || oldValues != values
-            try db.execute("""
-                INSERT INTO building_day (building_id, day, production_wh, allocated_wh, surplus_wh, consumption_wh, revenue_nano, measured, estimated, problems)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (building_id, day) DO UPDATE SET production_wh = excluded.production_wh, allocated_wh = excluded.allocated_wh,
-                    surplus_wh = excluded.surplus_wh, consumption_wh = excluded.consumption_wh, revenue_nano = excluded.revenue_nano,
-                    measured = excluded.measured, estimated = excluded.estimated, problems = excluded.problems
-                """, building, dayText, values[0], values[1], values[2], values[3], values[4], values[5], values[6], problems)
-        }
-        return changed
+        try goneDwellingDays.flush(db)
+        try dwellingDays.flush(db)
+        try goneBuildingDays.flush(db)
+        try buildingDays.flush(db)
+        return changedDays
     }
 
-    /// Flags the day's month as revised when staff already exported it; returns 1 when newly flagged.
-    func flagRevised(_ db: any SQLSession, building: String, day: LocalDate, now: Instant) throws -> Int {
-        let month = String(day.description.prefix(7))
-        return try db.execute("UPDATE energy_month_export SET revised_at = ? WHERE building_id = ? AND month = ? AND (revised_at IS NULL OR revised_at < exported_at)",
-                              now.millisecondsSince1970, building, month)
+    /// Flags a month as revised when staff already exported it; returns 1 when newly flagged.
+    func flagRevised(_ db: any SQLSession, building: String, month: String, now: Instant) throws -> Int {
+        try db.execute("UPDATE energy_month_export SET revised_at = ? WHERE building_id = ? AND month = ? AND (revised_at IS NULL OR revised_at < exported_at)",
+                       now.millisecondsSince1970, building, month)
     }
 }
