@@ -315,7 +315,7 @@ import HubTools
             #expect(statuses.filter { $0 == .conflict }.count == 23, "\(statuses)")
             #expect(try await count(postgres, "SELECT COUNT(*) FROM carshare_booking") == 1)
             // Failed logins are counted in the database: five wrong passwords spread over both
-            // processes, and the sixth attempt waits in either, even with the right password.
+            // processes are one count, and the sixth attempt waits, even with the right password.
             func login(_ hub: Hub, _ password: String) async throws -> HTTPResponse.Status {
                 let body = ByteBuffer(string: #"{"name": "staff", "password": "\#(password)"}"#)
                 return try await TestClient.withClient(host: "127.0.0.1", port: hub.httpPort) { connection in
@@ -323,8 +323,11 @@ import HubTools
                 }
             }
             for attempt in 0..<5 { #expect(try await login(hubs[attempt % 2], "a wrong password") == .unauthorized) }
-            #expect(try await login(hubs[1], "a long staff password") == .tooManyRequests)
-            #expect(try await login(hubs[0], "a long staff password") == .tooManyRequests)
+            let fifth = ContinuousClock.now
+            #expect(try await count(postgres, "SELECT failures FROM login_failure WHERE kind = 'name' AND key = 'staff'") == 5, "one count for both processes")
+            let sixth = try await login(hubs[1], "a long staff password")
+            // The wait after the fifth failure is one second: a loaded machine may have let it pass.
+            if ContinuousClock.now - fifth < .milliseconds(900) { #expect(sixth == .tooManyRequests) }
             for hub in hubs {
                 hub.child.signal(SIGTERM)
                 #expect(try await hub.child.waitForExit(timeout: 30) == 0)
