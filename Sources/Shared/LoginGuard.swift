@@ -97,7 +97,7 @@ public actor MemoryLoginFailures: LoginFailureCounts {
     public init(maxKeys: Int = 200_000) { self.maxKeys = maxKeys }
 
     public func states(_ keys: [LoginFailureKey]) -> [LoginFailureKey: LoginThrottleRule.State] {
-        table.filter { keys.contains($0.key) }
+        keys.reduce(into: [:]) { states, key in states[key] = table[key] }
     }
 
     public func failed(_ keys: [(LoginFailureKey, LoginThrottleRule)], at now: Instant) -> [LoginFailureKey: LoginThrottleRule.State] {

@@ -43,7 +43,7 @@ import Testing
         return rows
     }
 
-    func run(_ arguments: [String], in directory: URL) async throws -> String {
+    func run(_ arguments: [String]) async throws -> String {
         let (status, output) = try await TestSupport.run(HubChild.executable.path, arguments)
         #expect(status == 0, "\(arguments): \(output)")
         return output
@@ -59,7 +59,7 @@ import Testing
         case "sqlite":
             let path = directory.appendingPathComponent("hub.sqlite").path
             let target = ["--config", config, "--db", path]
-            _ = try await run(["registry", "import", csv] + target, in: directory)
+            _ = try await run(["registry", "import", csv] + target)
             // As the fold leaves them: in the device-ordered table, each device's range queued.
             let queue = try DatabaseQueue(path: path)
             try await queue.write { db in
@@ -75,7 +75,7 @@ import Testing
         default:
             let location = try await PostgresTestServer.database("energy-cli")
             let target = ["--config", config, "--database-url", PostgresTestServer.url(location)]
-            _ = try await run(["registry", "import", csv] + target, in: directory)
+            _ = try await run(["registry", "import", csv] + target)
             try await BlockingWork.run {
                 let session = try PostgresBlockingSession(location, logger: Logger(label: "test.energy-cli"))
                 defer { session.close() }
@@ -105,12 +105,12 @@ import Testing
             try Data(#"{"auth": {"bcryptCost": 4}, "database": {"startupCheckSeconds": 0}}"#.utf8).write(to: URL(fileURLWithPath: config))
             let target = try await prepare(engine, in: directory, config: config)
             var outputs: [String] = []
-            outputs.append(try await run(["energy", "update"] + target, in: directory))
+            outputs.append(try await run(["energy", "update"] + target))
             for scope in [["--estate", "E"], ["--building", "B"], ["--dwelling", "D1"], ["--dwelling", "D3"]] {
-                outputs.append(try await run(["energy", "report", "--from", "2026-10-01", "--to", "2026-10-31"] + scope + target, in: directory))
+                outputs.append(try await run(["energy", "report", "--from", "2026-10-01", "--to", "2026-10-31"] + scope + target))
             }
             let out = directory.appendingPathComponent("statements")
-            outputs.append(try await run(["statements", "export", "--month", "2026-10", "--out", out.path, "--format", "json,csv"] + target, in: directory)
+            outputs.append(try await run(["statements", "export", "--month", "2026-10", "--out", out.path, "--format", "json,csv"] + target)
                 .replacingOccurrences(of: out.path, with: "OUT"))
             printed[engine] = outputs
             var files: [String: Data] = [:]

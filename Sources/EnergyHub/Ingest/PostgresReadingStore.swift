@@ -466,16 +466,24 @@ final class PostgresIngestTransaction: IngestTransaction {
     func commit() throws {
         guard !instants.isEmpty || !quarantined.isEmpty || !releases.isEmpty || !segmentStarts.isEmpty || !candidatesChanged.isEmpty else { return }
         try writer.ensurePartitions(instants)
-        // Readings alone (nearly every batch): their one statement is its own transaction.
-        if quarantined.isEmpty && releases.isEmpty && segmentStarts.isEmpty && candidatesChanged.isEmpty {
-            do {
+        do {
+            if quarantined.isEmpty && releases.isEmpty && segmentStarts.isEmpty && candidatesChanged.isEmpty {
+                // Readings alone (nearly every batch): their one statement is its own transaction.
                 _ = try writer.query(insertReadings())
-            } catch {
-                writer.forgetPartitions()
-                throw error
+            } else {
+                try writeTogether()
             }
-            return
+        } catch {
+            // A month's partition this writer knew may have been dropped since (retention, by
+            // another process): the batch's next attempt asks for its months' partitions again.
+            writer.forgetPartitions()
+            throw error
         }
+    }
+
+    /// Everything the batch wrote, between BEGIN and COMMIT.
+    @available(*, noasync, message: "blocks its thread until the server answers")
+    private func writeTogether() throws {
         _ = try writer.query("BEGIN")
         do {
             for (id, entry) in quarantined {
@@ -509,9 +517,6 @@ final class PostgresIngestTransaction: IngestTransaction {
             _ = try writer.query("COMMIT")
         } catch {
             writer.rollback()
-            // A month's partition this writer knew may have been dropped since (retention, by
-            // another process): the batch's next attempt asks for its months' partitions again.
-            writer.forgetPartitions()
             throw error
         }
     }

@@ -496,7 +496,6 @@ struct SavingsSteps: Sendable {
             let slots = grid.slots(of: day, in: configuration.zone)
             return [day.description, building, slots.lowerBound, slots.upperBound]
         }
-        func everyDay(_ select: String) -> String { Array(repeating: select, count: days.count).joined(separator: " UNION ALL ") }
         var oldDwellings: [String: [String: [Int64]]] = [:]
         for row in try db.rows("SELECT day, dwelling_id, consumption_wh, allocated_wh, savings_nano, measured, estimated FROM dwelling_day WHERE building_id = ? AND day >= ? AND day <= ?",
                                building, texts[0], texts[texts.count - 1]) {
@@ -504,11 +503,11 @@ struct SavingsSteps: Sendable {
         }
         // Sums cast to BIGINT: PostgreSQL's SUM of bigint is numeric.
         var freshDwellings: [String: [(String, [Int64])]] = [:]
-        for row in try db.rows(everyDay("""
+        for row in try db.rows(Self.united(days.count) { _ in """
             SELECT ?, dwelling_id, CAST(SUM(consumption_wh) AS BIGINT), CAST(SUM(allocated_wh) AS BIGINT), CAST(SUM(savings_nano) AS BIGINT),
                    CAST(SUM(CASE WHEN quality = 1 THEN 1 ELSE 0 END) AS BIGINT), CAST(SUM(CASE WHEN quality = 2 THEN 1 ELSE 0 END) AS BIGINT)
             FROM dwelling_slot WHERE building_id = ? AND slot >= ? AND slot < ? GROUP BY dwelling_id
-            """), dayValues) {
+            """ }, dayValues) {
             freshDwellings[try row[0].string, default: []].append((try row[1].string, try (2...6).map { try row[$0].int64 }))
         }
         var oldBuildings: [String: [SQLValue]] = [:]
@@ -519,12 +518,12 @@ struct SavingsSteps: Sendable {
             oldBuildings[try row[0].string] = Array(row.dropFirst())
         }
         var sums: [String: [Int64]] = [:]
-        for row in try db.rows(everyDay("""
+        for row in try db.rows(Self.united(days.count) { _ in """
             SELECT ?, COUNT(*), CAST(COALESCE(SUM(production_wh), 0) AS BIGINT), CAST(COALESCE(SUM(allocated_wh), 0) AS BIGINT), CAST(COALESCE(SUM(surplus_wh), 0) AS BIGINT),
                    CAST(COALESCE(SUM(consumption_wh), 0) AS BIGINT), CAST(COALESCE(SUM(revenue_nano), 0) AS BIGINT),
                    CAST(COALESCE(SUM(CASE WHEN quality = 1 THEN 1 ELSE 0 END), 0) AS BIGINT), CAST(COALESCE(SUM(CASE WHEN quality = 2 THEN 1 ELSE 0 END), 0) AS BIGINT)
             FROM building_slot WHERE building_id = ? AND slot >= ? AND slot < ?
-            """), dayValues) {
+            """ }, dayValues) {
             sums[try row[0].string] = try (1...8).map { try row[$0].int64 }
         }
 
