@@ -232,4 +232,37 @@ import Testing
         #expect(try await store.readings(device: "box-7", from: t0, to: t0.adding(seconds: 3600), limit: 100).map(\.energy.value) == [1000, 1010, 1020])
         #expect(try await store.readings(device: "other-3", from: t0, to: t0.adding(seconds: 86400), limit: 100).count == 10)
     }
+
+    /// The writer's memory of the unfolded journal keeps readings in arrival order and sorts them
+    /// by device only when a lookup asks: the answers are those of a list sorted at every reading,
+    /// whether the readings came in order or not, in this transaction or in committed ones.
+    @Test func theWritersMemoryOfTheJournalAnswersAsIfSortedAtEveryReading() {
+        func at(_ minute: Int64) -> StoredIndex { StoredIndex(instant: t0.adding(seconds: minute * 60), energy: WattHours(1_000 + minute), segment: 0) }
+        var committed = JournalIndex()
+        var transaction = JournalIndex()
+        // Committed: a in order, b out of order; then a lookup sorts them.
+        for minute: Int64 in [1, 2, 5] { committed.add(device: "a", at(minute)) }
+        for minute: Int64 in [7, 3, 9] { committed.add(device: "b", at(minute)) }
+        #expect(committed.stored(device: "b", at: at(3).instant) == at(3))
+        // More after the lookup: sorted in at the next one.
+        committed.add(device: "a", at(4))
+        committed.add(device: "a", at(0))
+        #expect(committed.previous(device: "a", before: at(4).instant) == at(2))
+        #expect(committed.next(device: "a", after: at(4).instant) == at(5))
+        #expect(committed.previous(device: "a", before: at(0).instant) == nil)
+        #expect(committed.next(device: "b", after: at(9).instant) == nil)
+        #expect(committed.stored(device: "c", at: at(1).instant) == nil)
+        // A transaction that looked up before it committed hands over what it sorted too.
+        transaction.add(device: "b", at(8))
+        #expect(transaction.previous(device: "b", before: at(9).instant) == at(8))
+        transaction.add(device: "c", at(6))
+        committed.add(transaction)
+        #expect(committed.count == 10)
+        #expect(committed.previous(device: "b", before: at(9).instant) == at(8))
+        #expect(committed.next(device: "b", after: at(3).instant) == at(7))
+        #expect(committed.stored(device: "c", at: at(6).instant) == at(6))
+        committed.removeAll()
+        #expect(committed.count == 0)
+        #expect(committed.stored(device: "a", at: at(1).instant) == nil)
+    }
 }

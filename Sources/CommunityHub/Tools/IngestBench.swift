@@ -347,6 +347,8 @@ final class IngestBenchRun: @unchecked Sendable {
                      hubFigures.rate / nullFigures.rate))
         print(String(format: "  with the journal's folds after the drain (%.2f s more): hub/broker = %.2f", foldedAfter,
                      Double(backlog) / (hubFigures.seconds + foldedAfter) / nullFigures.rate))
+        print("  CPU a message during the drain: " + nullFigures.cpuPerMessage("null subscriber", ceiling: false) + "; "
+              + hubFigures.cpuPerMessage("hub", ceiling: true))
         print("  hub memory (this process: hub + idle publisher): VmRSS \(Self.megabytes(rssBefore)) before the drain, at most \(Self.megabytes(maxRSS)) during it "
               + "(\(maxRSS >= rssBefore ? "+" : "")\(Self.megabytes(maxRSS - rssBefore)) while \(backlog) messages went through), "
               + "\(Self.megabytes(rssAfter)) after; VmHWM \(Self.megabytes(hwmBefore)) before, "
@@ -661,6 +663,21 @@ struct BenchFigures {
     var subscriberSeconds: Double { cpu.threads[subscriberThread] ?? 0 }
     /// CPU seconds of the hub's writer thread (0 for the null subscriber).
     var writerSeconds: Double { cpu.threads["ingest-writer"] ?? 0 }
+
+    /// Microseconds of CPU a message, by part: the broker, the receiving MQTT loop, the hub's
+    /// writer and the rest of this process. With `ceiling`, also the rate two cores would give at
+    /// that cost: what limits the hub's drain (its parts share the machine's two cores).
+    func cpuPerMessage(_ receiver: String, ceiling: Bool) -> String {
+        let micro = 1e6 / Double(messages)
+        let broker = cpu.broker * micro, loop = subscriberSeconds * micro, writer = writerSeconds * micro
+        let other = max(0, cpu.process - publisherSeconds - subscriberSeconds - writerSeconds) * micro
+        let total = broker + loop + writer + other
+        var text = String(format: "%@: broker %.1f + MQTT loop %.1f", receiver, broker, loop)
+        if writer > 0 { text += String(format: " + writer %.1f", writer) }
+        text += String(format: " + other %.1f = %.1f µs", other, total)
+        if ceiling && total > 0 { text += String(format: " (two cores at that cost: %.0f msg/s)", 2e6 / total) }
+        return text
+    }
 
     func row(round: String, receiver: String) -> String {
         let publisher = publisherSeconds

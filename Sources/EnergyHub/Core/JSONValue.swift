@@ -194,7 +194,8 @@ private struct JSONParser {
         try enterContainer()
         index += 1
         skipWhitespace()
-        var members: [String: JSONValue] = [:]
+        // Room for a meter's usual handful of members, so the first ones do not regrow it.
+        var members: [String: JSONValue] = Dictionary(minimumCapacity: 8)
         if index < bytes.count, bytes[index] == .closeBrace {
             index += 1
             depth -= 1

@@ -348,6 +348,8 @@ final class PostgresIngestTransaction: IngestTransaction {
     /// device's lock, so another process's come after this one's)? Only those are read again, as
     /// `sequences()` reads every device at start; the others keep what this writer remembers
     /// (which, when it writes alone, is the truth).
+    var isShared: Bool { true }
+
     func sharedSequences(of devices: [String], known: [String: DeviceSequence]) throws -> [String: DeviceSequence]? {
         guard !devices.isEmpty else { return [:] }
         lockedDevices = true

@@ -62,6 +62,9 @@ public final class MosquittoClient: @unchecked Sendable {
 
     private let password: String?
     private let logger: Logger
+    /// The logger's level, read once: libmosquitto calls the log callback for every packet (two a
+    /// message), and the level read through the log handler cost as much as the message's push.
+    private let libraryLogLevel: Logger.Level
     private let onMessage: @Sendable (MQTTMessage) -> Void
     private let onConnectionChange: @Sendable (Bool) -> Void
 
@@ -142,6 +145,7 @@ public final class MosquittoClient: @unchecked Sendable {
         var logger = logger
         logger[metadataKey: "mqtt.client"] = "\(id.isEmpty ? "(random id)" : id)"
         self.logger = logger
+        self.libraryLogLevel = logger.logLevel
         self.onMessage = onMessage
         self.onConnectionChange = onConnectionChange
         self.subscriptionCStrings = subscriptions.map { strdup($0) }
@@ -717,7 +721,7 @@ public final class MosquittoClient: @unchecked Sendable {
             stats.withLock { $0.lastLibraryError = line }
         }
         // libmosquitto logs every packet at debug level: convert only what will be written.
-        guard logLevel >= logger.logLevel else { return }
+        guard logLevel >= libraryLogLevel else { return }
         logger.log(level: logLevel, "libmosquitto: \(String(cString: text))")
     }
 

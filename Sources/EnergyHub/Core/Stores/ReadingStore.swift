@@ -71,6 +71,9 @@ public protocol IngestTransaction {
     func quarantine(_ entry: QuarantineEntry) throws -> Int64
     func release(quarantineIDs: [Int64], at instant: Instant) throws
     func recordSegment(_ start: SegmentStart) throws
+    /// True for a store that several writers share (PostgreSQL): the batch's devices are then
+    /// listed for `sharedSequences` and `keepShared`, which a store with one writer never needs.
+    var isShared: Bool { get }
     /// For a store that several writers share (PostgreSQL behind several hub processes, each taking
     /// its share of the meters' messages): locks `devices` against the other writers until this
     /// transaction ends, and gives their sequences as stored now, `known` being what this writer
@@ -98,6 +101,7 @@ public struct LateReading: Sendable, Hashable {
 }
 
 extension IngestTransaction {
+    public var isShared: Bool { false }
     public func sharedSequences(of devices: [String], known: [String: DeviceSequence]) throws -> [String: DeviceSequence]? { nil }
     public func keepShared(_ sequences: [String: DeviceSequence]) throws {}
     public func prepareLookups(_ readings: [LateReading]) throws {}
