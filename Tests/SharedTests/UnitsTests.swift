@@ -1,9 +1,36 @@
 import Foundation
-import HubCore
+@testable import HubCore
 import Shared
 import Testing
 
 @Suite struct DecimalTextTests {
+    /// Plain integers take a path without arrays; it gives what the general path gives (or
+    /// leaves the text to it), sign, leading zeros, scale and Int64's ends included.
+    @Test func plainIntegersGiveWhatTheGeneralPathGives() {
+        var texts = ["0", "-0", "+0", "7", "007", "-42", "+42", "1000000", "21403709", "-", "+", "", "--1", "1-", "12a", " 1", "1.0", "1e3",
+                     "9223372036854775807", "-9223372036854775807", "-9223372036854775808", "9223372036854775808", "92233720368547758070"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let digits = Int.random(in: 1...20, using: &generator)
+            let sign = ["", "-", "+"].randomElement(using: &generator)!
+            texts.append(sign + String((0..<digits).map { _ in Character(String(Int.random(in: 0...9, using: &generator))) }))
+        }
+        for text in texts {
+            for scale in 0...6 {
+                for rounding in [DecimalText.Rounding.reject, .halfAwayFromZero] {
+                    let general = DecimalText.generalScaled(text, scale: scale, rounding: rounding)
+                    if let plain = DecimalText.plainIntegerScaled(text, scale: scale) {
+                        #expect(plain == general, "\(text) at scale \(scale)")
+                    }
+                    #expect(DecimalText.scaled(text, scale: scale, rounding: rounding) == general, "\(text) at scale \(scale)")
+                }
+            }
+        }
+        #expect(DecimalText.plainIntegerScaled("1000000", scale: 0) == 1_000_000)
+        #expect(DecimalText.plainIntegerScaled("-42", scale: 3) == -42_000)
+        #expect(DecimalText.plainIntegerScaled("1.5", scale: 3) == nil, "left to the general path")
+    }
+
     @Test func scalesExactly() {
         #expect(DecimalText.scaled("4512.877", scale: 3, rounding: .reject) == 4_512_877)
         #expect(DecimalText.scaled("4512.877", scale: 6, rounding: .reject) == 4_512_877_000)

@@ -119,10 +119,17 @@ final class IngestQueue: @unchecked Sendable {
             }
         }
         writerWaitsFor = nil
-        let end = min(buffer.count, limit)
-        let batch = Array(buffer[..<end])
+        if buffer.count <= limit {
+            // All of it (the usual case): the buffer is handed over, no message copied; the next
+            // one starts with room for as many (a backlog's batches are alike).
+            let batch = buffer
+            buffer = []
+            buffer.reserveCapacity(batch.count)
+            return batch
+        }
+        let batch = Array(buffer[..<limit])
         // At most `maxMessages` remain, so moving them down costs little.
-        buffer.removeFirst(end)
+        buffer.removeFirst(limit)
         return batch
     }
 

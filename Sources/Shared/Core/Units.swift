@@ -82,6 +82,42 @@ public enum DecimalText {
     /// `scaled("4512.877", scale: 3)` is 4512877. Returns nil for text that is not a finite decimal
     /// number, or that does not fit in an Int64.
     public static func scaled<S: StringProtocol>(_ text: S, scale: Int, rounding: Rounding) -> Int64? {
+        plainIntegerScaled(text, scale: scale) ?? generalScaled(text, scale: scale, rounding: rounding)
+    }
+
+    /// A plain integer ("1000000", "-42": a meter's index, nearly always) without the general
+    /// path's arrays: the same result, or nil to let the general path decide (anything else,
+    /// and an overflow, which the general path refuses too).
+    static func plainIntegerScaled<S: StringProtocol>(_ text: S, scale: Int) -> Int64? {
+        guard scale >= 0 else { return nil }
+        var result: Int64 = 0
+        var negative = false
+        var sawDigit = false
+        var first = true
+        for byte in text.utf8 {
+            defer { first = false }
+            if first && (byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")) {
+                negative = byte == UInt8(ascii: "-")
+                continue
+            }
+            guard byte >= 48 && byte <= 57 else { return nil }
+            let (times, overflow1) = result.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times.addingReportingOverflow(Int64(byte - 48))
+            if overflow1 || overflow2 { return nil }
+            result = sum
+            sawDigit = true
+        }
+        guard sawDigit else { return nil }
+        for _ in 0..<scale {
+            let (times, overflow) = result.multipliedReportingOverflow(by: 10)
+            if overflow { return nil }
+            result = times
+        }
+        return negative ? -result : result
+    }
+
+    /// Any decimal text: digits kept exactly, then scaled and rounded.
+    static func generalScaled<S: StringProtocol>(_ text: S, scale: Int, rounding: Rounding) -> Int64? {
         var bytes = Array(text.utf8)
         guard !bytes.isEmpty else { return nil }
         var negative = false
