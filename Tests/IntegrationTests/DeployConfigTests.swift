@@ -128,7 +128,9 @@ import HubTools
                                         metrics: IngestMetrics(registry: PrometheusCollectorRegistry()), logger: Logger(label: "test"))
         let group = ServiceGroup(configuration: .init(services: [service], logger: Logger(label: "test")))
         let running = Task { try await group.run() }
-        try await waitUntil("hub connected") { service.isConnected }
+        // 60 s: in a full run on the 2-core machine the service's start once waited 20 s for a
+        // thread of Swift's pool (the broker had been up all along).
+        try await waitUntil(timeout: .seconds(60), "hub connected") { service.isConnected }
 
         var meterSettings = broker.clientSettings
         meterSettings.username = "box-7"
