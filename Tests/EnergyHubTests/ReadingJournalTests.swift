@@ -261,6 +261,12 @@ import Testing
         #expect(committed.previous(device: "b", before: at(9).instant) == at(8))
         #expect(committed.next(device: "b", after: at(3).instant) == at(7))
         #expect(committed.stored(device: "c", at: at(6).instant) == at(6))
+        // More than a chunk's worth, out of order across chunks.
+        for minute in stride(from: Int64(3 * JournalIndex.chunk), to: 10, by: -1) { committed.add(device: "d", at(minute)) }
+        #expect(committed.count == 10 + 3 * JournalIndex.chunk - 10)
+        #expect(committed.previous(device: "d", before: at(Int64(2 * JournalIndex.chunk)).instant) == at(Int64(2 * JournalIndex.chunk) - 1))
+        #expect(committed.next(device: "d", after: at(10).instant) == at(11))
+        #expect(committed.stored(device: "d", at: at(10).instant) == nil)
         committed.removeAll()
         #expect(committed.count == 0)
         #expect(committed.stored(device: "a", at: at(1).instant) == nil)
