@@ -237,7 +237,7 @@ public final class IngestService: Service, @unchecked Sendable {
     static let burstWindow = Duration.milliseconds(250)
 
     /// How many readings the journal may hold while a backlog is drained, before a fold of
-    /// `foldRows` runs between its batches anyway (5 folds' worth: 500,000 by default, about 12 MB
+    /// `foldRows` runs between its batches anyway (5 folds' worth: 500,000 by default, about 20 MB
     /// of the writer's memory, and up to a quarter of a second of the readings route's scan for a
     /// device that has readings in the journal).
     static func burstFoldRows(_ foldRows: Int) -> Int { foldRows * 5 }
