@@ -193,10 +193,17 @@ def resident(browser, hub):
     first = today.replace(day=1)
     me = hub.api("demo-resident", "/api/v1/me")
     report = hub.api("demo-resident", f"/api/v1/dwellings/{me['dwelling']}/energy?from={first}&to={today}")
-    shown = browser.driver.find_element(By.CSS_SELECTOR, "p.lead strong.big").text
-    check(shown == euros(report["savings_cents"]), f"the resident's page says {shown!r}, the API {euros(report['savings_cents'])!r}")
+    amounts = browser.driver.find_elements(By.CSS_SELECTOR, "p.lead strong.big")
+    if amounts:
+        shown = amounts[0].text
+        check(shown == euros(report["savings_cents"]), f"the resident's page says {shown!r}, the API {euros(report['savings_cents'])!r}")
+        check(browser.driver.find_elements(By.CSS_SELECTOR, "svg[role=img]"), "no chart on the savings page")
+    else:
+        # In the first hours of a month (Paris time) no slot of it is computed yet: the page says
+        # so in words. On any other day the month's saving must be there.
+        check(today.day == 1 and "pas encore transmis de relevés" in browser.text(),
+              f"no saving on the resident's page on {today}: {browser.text()[:300]}")
     check("apparaîtra sur une prochaine facture" in browser.text(), "the savings page does not explain why the bill shows it later")
-    check(browser.driver.find_elements(By.CSS_SELECTOR, "svg[role=img]"), "no chart on the savings page")
     browser.visit("/voiture", "resident-car", "Mes réservations")
     browser.visit("/quartier", "not-found", "Page introuvable")
     browser.visit("/voiture/demande", "resident-ask", "Demander un trajet")
@@ -230,15 +237,18 @@ def association(browser, hub):
     browser.visit("/caisse", "association-cash", "Livre de caisse")
     browser.visit("/voiture/feuille", "association-driver-sheet", "Feuille du chauffeur")
     browser.visit("/reservations/nouvelle", "association-book", "Réserver pour un habitant")
-    # Book yesterday 10:00-11:00 for the first member, with the demo's volunteer driver: the driver logs it next.
+    # Book yesterday 21:00-22:00 for the first member, with the demo's volunteer driver: the driver logs it next.
+    # After the demo's own trips of that day (they end before 19:00): the trip form starts from the
+    # car's last odometer reading, which must not come after the booking (on a day after a weekday
+    # the demo's morning trips made the test's 07:00 trip end beyond their readings).
     riders = Select(browser.field("rider"))
     rider_value = riders.options[1].get_attribute("value")
     riders.select_by_value(rider_value)
     other_value = riders.options[2].get_attribute("value") if len(riders.options) > 2 else rider_value
     day = paris_today() - datetime.timedelta(days=1)
     browser.fill("date", day.isoformat())
-    browser.fill("start", "07:00")
-    browser.fill("end", "08:00")
+    browser.fill("start", "21:00")
+    browser.fill("end", "22:00")
     browser.fill("purpose", "Test du navigateur")
     driver_select = Select(browser.field("driver"))
     driver_select.select_by_index(1)
@@ -250,8 +260,8 @@ def association(browser, hub):
     # A second one just after, that the driver will note on paper and staff will type in.
     Select(browser.field("rider")).select_by_value(rider_value)
     browser.fill("date", day.isoformat())
-    browser.fill("start", "08:15")
-    browser.fill("end", "08:45")
+    browser.fill("start", "22:15")
+    browser.fill("end", "22:45")
     Select(browser.field("driver")).select_by_index(1)
     browser.submit("Réserver la voiture")
     second = re.search(r"réservation n° (\d+)", browser.text())
@@ -260,12 +270,12 @@ def association(browser, hub):
     # The same slot for someone else: refused, with the message next to the start time, and what was typed kept.
     Select(browser.field("rider")).select_by_value(other_value)
     browser.fill("date", day.isoformat())
-    browser.fill("start", "07:30")
-    browser.fill("end", "08:30")
+    browser.fill("start", "21:30")
+    browser.fill("end", "22:30")
     browser.submit("Réserver la voiture")
     errors = browser.driver.find_elements(By.ID, "start-error")
     check(errors and "déjà réservée" in errors[0].text, f"a double booking was not refused next to the start field: {browser.text()[:400]}")
-    check(browser.field("end").get_attribute("value") == "08:30", "the refused form lost what was typed")
+    check(browser.field("end").get_attribute("value") == "22:30", "the refused form lost what was typed")
     browser.axe("/reservations/nouvelle (refusée)")
     browser.screenshot("association-book-refused")
     # A payment with its receipt number.
@@ -301,7 +311,7 @@ def driver_role(browser, hub, booking, rider):
         browser.fill(name, value)
     browser.choose("fee", "owed")
     browser.submit("Enregistrer le trajet")
-    check("Trajet enregistré" in browser.text(), f"the trip was not recorded: {browser.text()[:400]}")
+    check("Trajet enregistré" in browser.text(), f"the trip was not recorded: {browser.text()[:800]}")
     after = hub.api("demo-staff", f"/api/v1/carshare/members/{rider}/statement")
     check(after["balance_cents"] == before - 200, f"the member's balance went from {before} to {after['balance_cents']}, not 2 € lower")
     # The phone resends the same form (same idempotency key): one trip, and the page says so.
