@@ -380,14 +380,24 @@ public final class BrokerProcess: @unchecked Sendable {
 
     /// Whether something accepts TCP connections on 127.0.0.1:port.
     public static func acceptsConnections(port: Int) -> Bool {
+        guard let fd = connectLoopback(port: port) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// A TCP socket connected to 127.0.0.1:`port` (blocking; the caller closes it), or nil.
+    public static func connectLoopback(port: Int) -> Int32? {
         let fd = socket(AF_INET, streamSocketType, 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard fd >= 0 else { return nil }
         var address = loopbackAddress(port: port)
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        return result == 0
+        guard result == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 
     private static func seconds(_ duration: Duration) -> TimeInterval {
