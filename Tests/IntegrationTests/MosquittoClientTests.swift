@@ -739,11 +739,16 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 @Suite struct SharedSubscriptionTests {
     /// Two subscribers under their own ids and persistent sessions in one group, as two hub
-    /// processes: each message reaches exactly one of them; while one is stopped the broker keeps
-    /// its share, which it receives at its restart; nothing is delivered twice or lost.
+    /// processes: each message reaches one of them only; while one is stopped the broker keeps its
+    /// share, which it receives at its restart; nothing is lost. Delivery is at least once (QoS 1):
+    /// a message whose PUBACK the broker had not read when the member stopped comes again to that
+    /// member at its restart, never to the other. (Under load, mosquitto 2.0.11 may write the next
+    /// message to the stopped member's closed socket before it reads that member's last PUBACKs
+    /// and DISCONNECT, then drops them with the connection: seen in 10 of 96 runs with six copies
+    /// of this test at once beside six busy loops, 1 to 179 messages again.)
     @Test func theBrokerSharesTheMessagesAndKeepsAStoppedMembersShare() async throws {
         let directory = try TestSupport.temporaryDirectory("mqtt-shared")
-        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false, extraConfig: ["log_type debug"])
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
         let settings = quickSettings(broker)
@@ -755,12 +760,22 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
             MosquittoClient(settings: settings, password: nil, clientId: id, cleanSession: false, subscriptions: filters,
                             logger: testLogger(id), onMessage: { inbox.add($0) })
         }
+        // What the broker logged of the second member (its connections, session and PUBLISHes
+        // counted), for a failure's comment.
+        func secondsLog() -> Comment {
+            let lines = broker.logText().split(separator: "\n").filter { $0.contains(secondID) }
+            let published = lines.filter { $0.contains("Sending PUBLISH") }.count
+            let acknowledged = lines.filter { $0.contains("Received PUBACK") }.count
+            let events = lines.filter { !$0.contains("PUBLISH") && !$0.contains("PUBACK") }.suffix(20)
+            return Comment(rawValue: (events + ["\(published) PUBLISH sent, \(acknowledged) PUBACK received"]).joined(separator: "\n"))
+        }
         let one = member(firstID, first)
         try one.start()
         defer { one.stop() }
         var two = member(secondID, second)
         try two.start()
-        #expect(await eventually { one.isSubscribed && two.isSubscribed })
+        // The suites run together: on a loaded machine a step may take seconds.
+        #expect(await eventually(60) { one.isSubscribed && two.isSubscribed })
 
         let pub = publisher(broker)
         defer { pub.stop() }
@@ -769,28 +784,34 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         func publish(_ range: Range<Int>) async throws {
             let acknowledged = try await BlockingWork.run {
                 for index in range { try pub.publish(topic: "meters/m\(index % 50)/reading", payload: payload("\(index)")) }
-                return pub.waitUntilAcknowledged(timeout: .seconds(20))
+                return pub.waitUntilAcknowledged(timeout: .seconds(60))
             }
             #expect(acknowledged)
         }
         try await publish(0..<1000)
-        #expect(await eventually { first.count + second.count >= 1000 })
+        #expect(await eventually(60) { first.count + second.count >= 1000 })
+        #expect(first.count + second.count == 1000)
         #expect(first.count > 100 && second.count > 100)
         #expect(first.distinctPayloads.isDisjoint(with: second.distinctPayloads))
 
         // The second member stops (its session stays): the broker keeps its share of what follows.
         #expect(two.stop())
         let secondBefore = second.count
+        let secondsEarlier = second.distinctPayloads
         try await publish(1000..<1400)
-        #expect(await eventually { first.count - (1000 - secondBefore) > 0 })
+        #expect(await eventually(60) { first.count - (1000 - secondBefore) > 0 })
         two = member(secondID, second)
         try two.start()
         defer { two.stop() }
         let all = Set((0..<1400).map { "\($0)" })
-        #expect(await eventually { first.distinctPayloads.union(second.distinctPayloads) == all })
-        #expect(first.count + second.count == 1400, "every message delivered once: \(first.count) + \(second.count)")
-        #expect(first.distinctPayloads.isDisjoint(with: second.distinctPayloads))
-        // What the stopped member received at its restart: its share, kept by the broker.
-        #expect(second.all.dropFirst(secondBefore).count > 50)
+        #expect(await eventually(60) { first.distinctPayloads.union(second.distinctPayloads) == all }, secondsLog())
+        #expect(first.count == first.distinctPayloads.count, "the member that stayed received each message once")
+        #expect(first.distinctPayloads.isDisjoint(with: second.distinctPayloads), "no message reached both members")
+        // What the stopped member received at its restart: its share, kept by the broker, and
+        // again any message it had received before its stop without the broker reading its PUBACK.
+        let atRestart = second.all.dropFirst(secondBefore).map { String(decoding: $0.payload, as: UTF8.self) }
+        #expect(Set(atRestart).subtracting(secondsEarlier).count > 50, secondsLog())
+        let again = atRestart.filter { secondsEarlier.contains($0) }
+        #expect(Set(atRestart).count == atRestart.count, "none twice after the restart (\(again.count) of them again)")
     }
 }
