@@ -83,7 +83,12 @@ public final class BackgroundLease: Service, Sendable {
         let connection = try await PostgresConnection.connect(configuration: try configuration(), id: 1, logger: logger)
         do {
             while !Task.isCancelled {
-                let taken = try await connection.scalar("SELECT pg_try_advisory_lock(\(key))", as: Bool.self, logger: logger) ?? false
+                let answer = await ask(connection) { [key, logger] in
+                    try await $0.scalar("SELECT pg_try_advisory_lock(\(key))", as: Bool.self, logger: logger) ?? false
+                }
+                guard let taken = answer else {
+                    throw HubError(.unavailable, code: "lease_connection_lost", message: "the lease's database connection closed or did not answer within \(settings.checkTimeout)")
+                }
                 if taken {
                     try await lead(on: connection)
                     break
@@ -127,12 +132,15 @@ public final class BackgroundLease: Service, Sendable {
                 return .workEnded
             }
             let first = await group.next() ?? .workEnded
+            // The term ends here, not once the children have unwound (seconds on a loaded
+            // machine): the work is being cancelled, and with the connection gone another process
+            // may take the lock at once.
+            leading.store(false, ordering: .releasing)
             group.cancelAll()
             // The connection's watcher ends only when it closes.
             if first == .workEnded { try? await connection.close() }
             return first
         }
-        leading.store(false, ordering: .releasing)
         switch ending {
         case .connectionLost:
             logger.info("background lease lost: the database connection is gone, the work was stopped", metadata: ["lease": "\(name)"])
@@ -141,19 +149,64 @@ public final class BackgroundLease: Service, Sendable {
         }
     }
 
-    /// `SELECT 1` within `checkTimeout`; a connection that does not answer in time is closed, which
-    /// also ends the query waiting on it.
+    /// `SELECT 1` within `checkTimeout`; a connection that does not answer in time is closed.
     private func answers(_ connection: PostgresConnection) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { (try? await connection.query("SELECT 1", logger: self.logger)) != nil }
-            group.addTask {
-                try? await Task.sleep(for: self.settings.checkTimeout)
-                return false
+        await ask(connection) { [logger] in _ = try await $0.query("SELECT 1", logger: logger) } != nil
+    }
+
+    /// Runs `query` on `connection` in a task of its own and returns its result; nil (and the
+    /// connection closed) once the connection closes, `checkTimeout` passes, the query throws or
+    /// this task is cancelled, whichever comes first. The query is not waited for: postgres-nio
+    /// never completes a query written to a connection that has closed (1.33.2, seen with a
+    /// connection closed by the client and by `pg_terminate_backend`), so waiting for it would
+    /// keep a follower from trying again, or a leader's term open, for ever.
+    private func ask<T: Sendable>(_ connection: PostgresConnection,
+                                  _ query: @escaping @Sendable (PostgresConnection) async throws -> T) async -> T? {
+        guard !connection.isClosed, !Task.isCancelled else { return nil }
+        let decision = FirstAnswer<T>()
+        let answer = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+                decision.set(continuation)
+                connection.closeFuture.whenComplete { _ in decision.answer(nil) }
+                Task { decision.answer(try? await query(connection)) }
+                Task { [timeout = settings.checkTimeout] in
+                    try? await Task.sleep(for: timeout)
+                    decision.answer(nil)
+                }
             }
-            let answered = await group.next() ?? false
-            if !answered { try? await connection.close() }
-            group.cancelAll()
-            return answered
+        } onCancel: {
+            decision.answer(nil)
+        }
+        if answer == nil { try? await connection.close() }
+        return answer
+    }
+
+    /// Resumes a continuation with the first answer given, once; an answer given before the
+    /// continuation is set is kept for it.
+    private final class FirstAnswer<T: Sendable>: Sendable {
+        private struct State {
+            var continuation: CheckedContinuation<T?, Never>?
+            var answer: T??
+        }
+        private let state = Mutex(State())
+
+        func set(_ continuation: CheckedContinuation<T?, Never>) {
+            let early = state.withLock { state -> T?? in
+                if let answer = state.answer { return .some(answer) }
+                state.continuation = continuation
+                return nil
+            }
+            if let early { continuation.resume(returning: early) }
+        }
+
+        func answer(_ value: T?) {
+            let waiting = state.withLock { state -> CheckedContinuation<T?, Never>? in
+                guard state.answer == nil else { return nil }
+                state.answer = .some(value)
+                defer { state.continuation = nil }
+                return state.continuation
+            }
+            waiting?.resume(returning: value)
         }
     }
 

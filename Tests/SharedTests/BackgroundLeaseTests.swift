@@ -138,6 +138,66 @@ import Testing
         #expect(leases.filter { $0.isLeader }.count == 1 && work.snapshot.running.count == 1)
     }
 
+    /// A check of the connection may be written just as the connection closes, and postgres-nio
+    /// never completes a query on a closed connection: the lease must not wait for that query,
+    /// or its term never ends and it never leads again. Checked every millisecond, so that a check
+    /// meets each cut; the leader's connection is cut twelve times, and each time the other lease,
+    /// cut before, has come back and takes over.
+    @Test func aCheckMeetingTheCutDoesNotKeepTheTermOpen() async throws {
+        let location = try await PostgresTestServer.database("lease")
+        let work = Work()
+        let settings = BackgroundLease.Settings(retry: .milliseconds(300), check: .milliseconds(1), checkTimeout: .seconds(1))
+        let leases = ["a", "b"].map { BackgroundLease(name: $0, key: 43, location: location, settings: settings, logger: Self.logger, work: work.closure($0)) }
+        let tasks = leases.map(Self.start)
+        defer { tasks.forEach { $0.cancel() } }
+        try await waitUntil(timeout: .seconds(10), "a leader") { leases.contains(where: \.isLeader) }
+        for round in 1...12 {
+            let leader = leases.firstIndex(where: \.isLeader) ?? 0
+            try await HubPostgres(location, maximumConnections: 1, logger: Self.logger).withRunning { admin in
+                _ = try await admin.transaction { connection in
+                    try await connection.column("""
+                        SELECT pg_terminate_backend(pid) FROM pg_locks
+                        WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        """, as: Bool.self, logger: admin.logger)
+                }
+            }
+            try await waitUntil(timeout: .seconds(20), "round \(round): the other lease leads") {
+                leases[1 - leader].isLeader && work.snapshot.running == [leases[1 - leader].name]
+            }
+        }
+        // Each cut lease's work was cancelled. (Both may run for a moment after a cut: the server
+        // frees the lock when it ends the backend, and the cut lease learns of it from its socket;
+        // with a check every millisecond the two cores are busy and that moment is longer.)
+        #expect(work.snapshot.cancelled.count == 12)
+    }
+
+    /// A follower whose connection is cut (a server restart, a network cut) connects again and
+    /// takes over when the leader goes: its next try of the lock must not wait for ever on the
+    /// closed connection.
+    @Test func aFollowerWhoseConnectionIsCutTakesOverLater() async throws {
+        let location = try await PostgresTestServer.database("lease")
+        let work = Work()
+        let (leases, tasks, leader) = try await Self.twoLeases(location, work)
+        defer { tasks.forEach { $0.cancel() } }
+        let follower = 1 - leader
+        try await HubPostgres(location, maximumConnections: 1, logger: Self.logger).withRunning { admin in
+            let terminated = try await admin.transaction { connection in
+                try await connection.column("""
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid()
+                      AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)
+                    """, as: Bool.self, logger: admin.logger)
+            }
+            #expect(terminated == [true], "one connection, the follower's, was cut")
+        }
+        // Several of its retry intervals on the closed connection.
+        try await Task.sleep(for: .seconds(1))
+        #expect(leases[leader].isLeader && !leases[follower].isLeader)
+        tasks[leader].cancel()
+        await tasks[leader].value
+        try await waitUntil(timeout: .seconds(20), "the cut follower leads") { leases[follower].isLeader && work.snapshot.running == [leases[follower].name] }
+    }
+
     @Test func differentKeysDoNotExcludeEachOther() async throws {
         let location = try await PostgresTestServer.database("lease")
         let work = Work()
