@@ -836,3 +836,84 @@ struct FuzzTests {
         }
     }
 }
+
+// MARK: - The canonical fast path
+
+@Suite struct CanonicalFastPathTests {
+    /// The fast path reads the canonical payload straight from its bytes; for every payload it
+    /// accepts it must give what the JSON tree gives, and it must leave to the tree everything
+    /// else. Payloads built from valid and invalid pieces in every order and spacing, then the
+    /// same with one byte changed, inserted or removed.
+    @Test func theCanonicalFastPathGivesWhatTheGeneralPathGives() {
+        var random = SeededGenerator(seed: 0x5EED_CA11)
+        let decoder = CanonicalDecoder()
+        let context = context(.canonical)
+        let timestamps = ["\"2026-11-27T10:00:00Z\"", "\"2026-03-29T01:59:59.999+01:00\"", "\"2026-10-25T02:30:00-02:30\"", "\"2026-11-27T10:00:00z\"",
+                          "\"2026-11-27T10:00:00\"", "\"2026-11-27 10:00:00Z\"", "\"nan\"", "\"\"", "\"2026-11-27T10:00:00\\u005A\"", "\"2026-02-30T10:00:00Z\"",
+                          "1796100000", "1796100000.5", "null", "\"2026-11-27T10:00:00+24:00\"", "\"2026-11-27T10:00:00.1234567Z\"", "\"é2026\""]
+        let energies = ["0", "7", "1234567", "999999999999999999", "9223372036854775807", "9223372036854775808", "-1", "-0", "01", "12.0", "12.5",
+                        "1e3", "1E3", "null", "\"12\"", "NaN", "12x", "1.", "true"]
+        let powers = ["0", "-0", "12", "-3", "2.5", "1e2", "1E-2", "2.5e+3", "null", "01", "1.", ".5", "1e", "-", "\"3\"", "nan", "1e999", "123456789012345678901234567890"]
+        let spaces = ["", " ", "\n", "\t ", "\r\n  "]
+        func space() -> String { spaces.randomElement(using: &random)! }
+        var payloads: [[UInt8]] = []
+        for _ in 0..<4_000 {
+            var members: [String] = []
+            if Int.random(in: 0..<10, using: &random) > 0 { members.append("\"ts\"\(space()):\(space())\(timestamps.randomElement(using: &random)!)") }
+            if Int.random(in: 0..<10, using: &random) > 0 { members.append("\"energy_wh\"\(space()):\(space())\(energies.randomElement(using: &random)!)") }
+            if Bool.random(using: &random) { members.append("\"power_w\":\(space())\(powers.randomElement(using: &random)!)") }
+            if Int.random(in: 0..<12, using: &random) == 0 { members.append("\"ts\":\"2026-11-27T11:00:00Z\"") }
+            if Int.random(in: 0..<12, using: &random) == 0 { members.append("\"note\":1") }
+            members.shuffle(using: &random)
+            let text = space() + "{" + space() + members.joined(separator: space() + "," + space()) + space() + "}" + space()
+            payloads.append(Array(text.utf8))
+        }
+        let mutated = payloads.prefix(4_000).map { payload -> [UInt8] in
+            var bytes = payload
+            let position = Int.random(in: 0..<bytes.count, using: &random)
+            let byte = [UInt8(ascii: "\""), UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "\\"), UInt8(ascii: "0"), UInt8(ascii: "."), 0x00, 0xC3, UInt8.random(in: 0...255, using: &random)]
+                .randomElement(using: &random)!
+            switch Int.random(in: 0..<3, using: &random) {
+            case 0: bytes[position] = byte
+            case 1: bytes.insert(byte, at: position)
+            default: bytes.remove(at: position)
+            }
+            return bytes
+        }
+        var accepted = 0
+        var treeSuccesses = 0
+        for payload in payloads + mutated {
+            let tree = decoder.decodeTree(payload, context: context)
+            if tree.count == 1, case .success = tree[0] { treeSuccesses += 1 }
+            #expect(decoder.decode(payload, context: context) == (CanonicalPlainReading.decode(payload).map { [.success($0)] } ?? tree))
+            guard let fast = CanonicalPlainReading.decode(payload) else { continue }
+            accepted += 1
+            #expect(tree == [.success(fast)], "\(String(decoding: payload, as: UTF8.self))")
+        }
+        #expect(accepted > 100, "\(accepted) on the fast path, \(treeSuccesses) readings in all")
+
+        // Not vacuous: a plain payload (an RFC 3339 string, a whole number of at most 18 digits, a
+        // plain number or null, in any order and spacing) always takes the fast path. The tree's
+        // other readings (Unix seconds, another member, an escape, `-0`, `12.0`, `1e3`, 19 digits)
+        // are left to it.
+        for _ in 0..<2_000 {
+            var members = ["\"ts\"\(space()):\(space())\(timestamps.prefix(3).randomElement(using: &random)!)",
+                           "\"energy_wh\"\(space()):\(space())\(energies.prefix(4).randomElement(using: &random)!)"]
+            if Bool.random(using: &random) { members.append("\"power_w\":\(space())\(powers.prefix(9).randomElement(using: &random)!)") }
+            members.shuffle(using: &random)
+            let payload = Array((space() + "{" + space() + members.joined(separator: space() + "," + space()) + space() + "}" + space()).utf8)
+            let fast = CanonicalPlainReading.decode(payload)
+            #expect(fast != nil && decoder.decodeTree(payload, context: context) == [.success(fast!)], "\(String(decoding: payload, as: UTF8.self))")
+        }
+    }
+
+    /// What the meters and the simulator send takes the fast path.
+    @Test func theSimulatorsPayloadsTakeTheFastPath() {
+        for (energy, power) in [(0, nil), (1_234_567, 350.0), (42, 0.0)] as [(Int64, Double?)] {
+            let device = SimulatedDevice(id: "m1", kind: .meter, format: .canonical, nominalW: 500, seed: 1, initialIndex: WattHours(0))
+            let message = MeterSimulator.message(for: device, at: utc("2026-11-27T10:00:00Z"), index: WattHours(energy), powerW: power)
+            let reading = CanonicalPlainReading.decode(message.payload)
+            #expect(reading == DecodedReading(instant: utc("2026-11-27T10:00:00Z"), energy: WattHours(energy), powerWatts: power, timeSource: .device))
+        }
+    }
+}

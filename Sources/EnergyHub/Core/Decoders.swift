@@ -22,6 +22,12 @@ public struct CanonicalDecoder: ReadingDecoder {
     public var format: DeviceFormat { .canonical }
 
     public func decode(_ payload: [UInt8], context: DecodeContext) -> [Result<DecodedReading, Rejection>] {
+        if let reading = CanonicalPlainReading.decode(payload) { return [.success(reading)] }
+        return decodeTree(payload, context: context)
+    }
+
+    /// The general path: the payload parsed as a JSON tree, every rejection with its reason.
+    func decodeTree(_ payload: [UInt8], context: DecodeContext) -> [Result<DecodedReading, Rejection>] {
         let json: JSONValue
         switch DecoderSupport.parseJSON(payload) {
         case .success(let value): json = value
@@ -100,6 +106,134 @@ public struct CanonicalDecoder: ReadingDecoder {
             return .failure(Rejection(.notANumber, "ts is \(token)"))
         default:
             return .failure(Rejection(.malformedPayload, "ts is \(value.kindDescription): it must be an RFC 3339 string or Unix seconds"))
+        }
+    }
+}
+
+/// The canonical payload as meters send it nearly always: one flat object of `ts` (an RFC 3339
+/// string), `energy_wh` (a whole, non-negative number) and optionally `power_w` (a number or
+/// null), read straight from the bytes without building a JSON tree. Anything else (another
+/// member, an escape, a non-ASCII byte, a fraction in `energy_wh`, a duplicate, a `ts` that does
+/// not parse...) gives nil, and the general path decides, with its messages. For every payload
+/// it accepts, it gives what the general path gives (`theCanonicalFastPathGivesWhatTheGeneralPathGives`).
+enum CanonicalPlainReading {
+    static func decode(_ payload: [UInt8]) -> DecodedReading? {
+        payload.withUnsafeBufferPointer { bytes -> DecodedReading? in
+            var scanner = Scanner(bytes: bytes)
+            scanner.skipWhitespace()
+            guard scanner.take(UInt8(ascii: "{")) else { return nil }
+            var instant: Instant?
+            var energy: Int64?
+            var power: Double??
+            repeat {
+                scanner.skipWhitespace()
+                guard let key = scanner.plainString() else { return nil }
+                scanner.skipWhitespace()
+                guard scanner.take(UInt8(ascii: ":")) else { return nil }
+                scanner.skipWhitespace()
+                switch key.count {
+                case 2 where key.elementsEqual("ts".utf8):
+                    guard instant == nil, let text = scanner.plainString(),
+                          let value = Instant.parseRFC3339(String(decoding: text, as: UTF8.self)) else { return nil }
+                    instant = value
+                case 9 where key.elementsEqual("energy_wh".utf8):
+                    guard energy == nil, let value = scanner.wholeNumber() else { return nil }
+                    energy = value
+                case 7 where key.elementsEqual("power_w".utf8):
+                    guard power == nil else { return nil }
+                    if scanner.take(literal: "null") {
+                        power = .some(nil)
+                    } else {
+                        guard let text = scanner.number(), let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite else { return nil }
+                        power = .some(value)
+                    }
+                default:
+                    return nil
+                }
+                scanner.skipWhitespace()
+            } while scanner.take(UInt8(ascii: ","))
+            guard scanner.take(UInt8(ascii: "}")) else { return nil }
+            scanner.skipWhitespace()
+            guard scanner.atEnd, let instant, let energy else { return nil }
+            return DecodedReading(instant: instant, energy: WattHours(energy), powerWatts: power ?? nil, timeSource: .device)
+        }
+    }
+
+    private struct Scanner {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var position = 0
+
+        var atEnd: Bool { position == bytes.count }
+
+        mutating func skipWhitespace() {
+            while position < bytes.count, DecoderSupport.isWhitespace(bytes[position]) { position += 1 }
+        }
+
+        mutating func take(_ byte: UInt8) -> Bool {
+            guard position < bytes.count, bytes[position] == byte else { return false }
+            position += 1
+            return true
+        }
+
+        mutating func take(literal: StaticString) -> Bool {
+            let count = literal.utf8CodeUnitCount
+            guard bytes.count - position >= count else { return false }
+            for offset in 0..<count where bytes[position + offset] != literal.utf8Start[offset] { return false }
+            position += count
+            return true
+        }
+
+        /// A string of printable ASCII without escapes: its bytes between the quotes.
+        mutating func plainString() -> UnsafeBufferPointer<UInt8>.SubSequence? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let start = position
+            while position < bytes.count {
+                let byte = bytes[position]
+                if byte == UInt8(ascii: "\"") {
+                    position += 1
+                    return bytes[start..<(position - 1)]
+                }
+                guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
+                position += 1
+            }
+            return nil
+        }
+
+        /// A JSON number without fraction or exponent, not negative, of at most 18 digits (so it
+        /// fits in Int64): what `energy_wh` holds.
+        mutating func wholeNumber() -> Int64? {
+            let start = position
+            var value: Int64 = 0
+            while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9") {
+                // Wrapping: a number of more than 18 digits is refused below, its value unused.
+                value = value &* 10 &+ Int64(bytes[position] - UInt8(ascii: "0"))
+                position += 1
+            }
+            let digits = position - start
+            guard digits >= 1, digits <= 18, digits == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
+            // A fraction or an exponent: the general path says whether it is a whole number.
+            if position < bytes.count, bytes[position] == UInt8(ascii: ".") || bytes[position] | 0x20 == UInt8(ascii: "e") { return nil }
+            return value
+        }
+
+        /// The text of a number by JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+        mutating func number() -> UnsafeBufferPointer<UInt8>.SubSequence? {
+            let start = position
+            _ = take(UInt8(ascii: "-"))
+            guard let first = digits(), first == 1 || bytes[position - first] != UInt8(ascii: "0") else { return nil }
+            if take(UInt8(ascii: ".")) { guard digits() != nil else { return nil } }
+            if take(UInt8(ascii: "e")) || take(UInt8(ascii: "E")) {
+                if !take(UInt8(ascii: "+")) { _ = take(UInt8(ascii: "-")) }
+                guard digits() != nil else { return nil }
+            }
+            return bytes[start..<position]
+        }
+
+        /// How many digits were read (nil for none).
+        private mutating func digits() -> Int? {
+            let start = position
+            while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9") { position += 1 }
+            return position > start ? position - start : nil
         }
     }
 }
