@@ -69,6 +69,20 @@ import Testing
         return (leases, tasks, leases.firstIndex(where: \.isLeader) ?? 0)
     }
 
+    /// Cuts the connection that holds an advisory lock (the leader's), or the others of the
+    /// database (the followers'), from the server (`pg_terminate_backend`); one result a connection.
+    static func cut(_ location: PostgresLocation, theLeaders: Bool) async throws -> [Bool] {
+        let holders = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        let sql = theLeaders
+            ? "SELECT pg_terminate_backend(pid) FROM (\(holders)) AS holder"
+            : "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid NOT IN (\(holders))"
+        return try await HubPostgres(location, maximumConnections: 1, logger: logger).withRunning { admin in
+            try await admin.transaction { connection in
+                try await connection.column(PostgresQuery(unsafeSQL: sql), as: Bool.self, logger: admin.logger)
+            }
+        }
+    }
+
     @Test func twoLeasesOnOneKeyRunTheWorkOnce() async throws {
         let location = try await PostgresTestServer.database("lease")
         let work = Work()
@@ -113,15 +127,7 @@ import Testing
         defer { tasks.forEach { $0.cancel() } }
         let follower = 1 - leader
         let cut = ContinuousClock.now
-        try await HubPostgres(location, maximumConnections: 1, logger: Self.logger).withRunning { admin in
-            let terminated = try await admin.transaction { connection in
-                try await connection.column("""
-                    SELECT pg_terminate_backend(pid) FROM pg_locks
-                    WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    """, as: Bool.self, logger: admin.logger)
-            }
-            #expect(terminated == [true], "one connection held the lock")
-        }
+        #expect(try await Self.cut(location, theLeaders: true) == [true], "one connection held the lock")
         try await waitUntil(timeout: .seconds(10), "the cut leader's work cancelled") { work.snapshot.cancelled == [leases[leader].name] }
         let stopped = ContinuousClock.now - cut
         try await waitUntil(timeout: .seconds(10), "the other lease leads") { leases[follower].isLeader && work.snapshot.running == [leases[follower].name] }
@@ -153,14 +159,7 @@ import Testing
         try await waitUntil(timeout: .seconds(10), "a leader") { leases.contains(where: \.isLeader) }
         for round in 1...12 {
             let leader = leases.firstIndex(where: \.isLeader) ?? 0
-            try await HubPostgres(location, maximumConnections: 1, logger: Self.logger).withRunning { admin in
-                _ = try await admin.transaction { connection in
-                    try await connection.column("""
-                        SELECT pg_terminate_backend(pid) FROM pg_locks
-                        WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                        """, as: Bool.self, logger: admin.logger)
-                }
-            }
+            _ = try await Self.cut(location, theLeaders: true)
             try await waitUntil(timeout: .seconds(20), "round \(round): the other lease leads") {
                 leases[1 - leader].isLeader && work.snapshot.running == [leases[1 - leader].name]
             }
@@ -180,16 +179,7 @@ import Testing
         let (leases, tasks, leader) = try await Self.twoLeases(location, work)
         defer { tasks.forEach { $0.cancel() } }
         let follower = 1 - leader
-        try await HubPostgres(location, maximumConnections: 1, logger: Self.logger).withRunning { admin in
-            let terminated = try await admin.transaction { connection in
-                try await connection.column("""
-                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                    WHERE datname = current_database() AND pid <> pg_backend_pid()
-                      AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)
-                    """, as: Bool.self, logger: admin.logger)
-            }
-            #expect(terminated == [true], "one connection, the follower's, was cut")
-        }
+        #expect(try await Self.cut(location, theLeaders: false) == [true], "one connection, the follower's, was cut")
         // Several of its retry intervals on the closed connection.
         try await Task.sleep(for: .seconds(1))
         #expect(leases[leader].isLeader && !leases[follower].isLeader)
