@@ -155,11 +155,12 @@ public final class BackgroundLease: Service, Sendable {
     }
 
     /// Runs `query` on `connection` in a task of its own and returns its result; nil (and the
-    /// connection closed) once the connection closes, `checkTimeout` passes, the query throws or
-    /// this task is cancelled, whichever comes first. The query is not waited for: postgres-nio
-    /// never completes a query written to a connection that has closed (1.33.2, seen with a
-    /// connection closed by the client and by `pg_terminate_backend`), so waiting for it would
-    /// keep a follower from trying again, or a leader's term open, for ever.
+    /// connection closed) when the connection is closed already, or once `checkTimeout` passes,
+    /// the query throws or this task is cancelled, whichever comes first. The query is not waited
+    /// for: postgres-nio never completes a query written to a connection that has closed (1.33.2,
+    /// seen with a connection closed by the client and by `pg_terminate_backend`), so waiting for
+    /// it would keep a follower from trying again, or a leader's term open, for ever. (No callback
+    /// is left on the connection's close: the leader asks every `check`, for days.)
     private func ask<T: Sendable>(_ connection: PostgresConnection,
                                   _ query: @escaping @Sendable (PostgresConnection) async throws -> T) async -> T? {
         guard !connection.isClosed, !Task.isCancelled else { return nil }
@@ -167,7 +168,6 @@ public final class BackgroundLease: Service, Sendable {
         let answer = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
                 decision.set(continuation)
-                connection.closeFuture.whenComplete { _ in decision.answer(nil) }
                 Task { decision.answer(try? await query(connection)) }
                 Task { [timeout = settings.checkTimeout] in
                     try? await Task.sleep(for: timeout)
