@@ -147,6 +147,17 @@ private func publisher(_ broker: BrokerProcess, settings: MQTTSettings? = nil, p
                            maxUnacknowledged: maxUnacknowledged, logger: testLogger(id), onMessage: { _ in })
 }
 
+/// For a failure's comment: what a client says of its connection, and what the broker logged of
+/// that client id (connections, sessions; its PUBLISH and PUBACK lines counted, not listed).
+private func clientAndBrokerLog(_ client: MosquittoClient, _ id: String, _ broker: BrokerProcess) -> Comment {
+    let lines = broker.logText().split(separator: "\n").filter { $0.contains(id) }
+    let published = lines.filter { $0.contains("Sending PUBLISH") }.count
+    let acknowledged = lines.filter { $0.contains("Received PUBACK") }.count
+    let events = lines.filter { !$0.contains("PUBLISH") && !$0.contains("PUBACK") }.suffix(20).map(String.init)
+    let client = "client \(id): connected \(client.isConnected), subscribed \(client.isSubscribed), connections \(client.connects), last error \(client.lastError ?? "none")"
+    return Comment(rawValue: ([client] + events + ["broker: \(published) PUBLISH sent to it, \(acknowledged) PUBACK received"]).joined(separator: "\n"))
+}
+
 @discardableResult
 private func run(_ executable: String, _ arguments: [String], in directory: URL) throws -> String {
     let process = Process()
@@ -390,13 +401,14 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         }
 
         try broker.start()
-        #expect(await eventually { pub.isConnected })
-        #expect(pub.waitUntilAcknowledged(timeout: .seconds(10)))
+        // The suites run together: on a loaded machine a step may take seconds.
+        #expect(await eventually(60) { pub.isConnected })
+        #expect(pub.waitUntilAcknowledged(timeout: .seconds(60)))
         let inbox = Inbox()
         let sub = subscriber(broker, id: id, inbox: inbox)
         defer { sub.stop() }
         try sub.start()
-        #expect(await eventually { inbox.distinctPayloads.count == 5 })
+        #expect(await eventually(60) { inbox.distinctPayloads.count == 5 }, clientAndBrokerLog(sub, id, broker))
         #expect(inbox.distinctPayloads == Set((0..<5).map { "early \($0)" }))
     }
 
@@ -760,20 +772,12 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
             MosquittoClient(settings: settings, password: nil, clientId: id, cleanSession: false, subscriptions: filters,
                             logger: testLogger(id), onMessage: { inbox.add($0) })
         }
-        // What the broker logged of the second member (its connections, session and PUBLISHes
-        // counted), for a failure's comment.
-        func secondsLog() -> Comment {
-            let lines = broker.logText().split(separator: "\n").filter { $0.contains(secondID) }
-            let published = lines.filter { $0.contains("Sending PUBLISH") }.count
-            let acknowledged = lines.filter { $0.contains("Received PUBACK") }.count
-            let events = lines.filter { !$0.contains("PUBLISH") && !$0.contains("PUBACK") }.suffix(20)
-            return Comment(rawValue: (events + ["\(published) PUBLISH sent, \(acknowledged) PUBACK received"]).joined(separator: "\n"))
-        }
         let one = member(firstID, first)
         try one.start()
         defer { one.stop() }
         var two = member(secondID, second)
         try two.start()
+        func secondsLog() -> Comment { clientAndBrokerLog(two, secondID, broker) }
         // The suites run together: on a loaded machine a step may take seconds.
         #expect(await eventually(60) { one.isSubscribed && two.isSubscribed })
 
