@@ -374,6 +374,45 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(inbox.distinctPayloads == Set((0..<10).map { "offline \($0)" }))
     }
 
+    /// In a process with more than 1,024 descriptors open (the hub with its database and HTTP
+    /// clients, the whole test suite at once), the client's socket is numbered 1024 or more, which
+    /// select(2) cannot watch: `mosquitto_loop` failed at every turn and the client, connected,
+    /// never received a message. Its loop polls instead.
+    @Test func aClientWhoseSocketIsNumberedPast1024ReceivesAndPublishes() async throws {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        if limit.rlim_cur < 2_048 {
+            limit.rlim_cur = min(limit.rlim_max, 2_048)
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        // Held (and closed on exec, so the broker does not inherit them) until the clients run.
+        var held: [Int32] = []
+        defer { held.forEach { close($0) } }
+        while (held.last ?? 0) < 1_100 {
+            let descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { break }
+            held.append(descriptor)
+        }
+        try #require((held.last ?? 0) >= 1_100, "could not open descriptors past 1,100 (limit \(limit.rlim_cur))")
+
+        let directory = try TestSupport.temporaryDirectory("mqtt-fd")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+        let inbox = Inbox()
+        let sub = subscriber(broker, id: uniqueId("hub"), inbox: inbox)
+        defer { sub.stop() }
+        try sub.start()
+        let pub = publisher(broker)
+        defer { pub.stop() }
+        try pub.start()
+        #expect(await eventually(60) { sub.isSubscribed && pub.isConnected }, clientAndBrokerLog(sub, "hub", broker))
+        for index in 0..<10 { try pub.publish(topic: "meters/m9/reading", payload: payload("high \(index)")) }
+        #expect(pub.waitUntilAcknowledged(timeout: .seconds(60)))
+        #expect(await eventually(60) { inbox.distinctPayloads.count == 10 })
+        #expect(sub.fatalErrors == 0 && pub.fatalErrors == 0, "\(sub.lastError ?? "") \(pub.lastError ?? "")")
+    }
+
     @Test func firstConnectionFailsUntilTheBrokerIsUp() async throws {
         let directory = try TestSupport.temporaryDirectory("mqtt-late")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: true)

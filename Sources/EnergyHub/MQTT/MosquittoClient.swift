@@ -105,6 +105,15 @@ public final class MosquittoClient: @unchecked Sendable {
     private var loopFinished = false
     private var loopThread: Thread?
 
+    /// The loop's wake-up pipe (read end, write end, both non-blocking): another thread that
+    /// queues a packet (a publish, stop's DISCONNECT) writes a byte to it while the loop waits in
+    /// poll(2), which does not watch libmosquitto's own wake-up socket.
+    private let wakePipe: (read: Int32, write: Int32)
+    /// True while the loop thread waits in poll(2).
+    private let polling = Atomic<Bool>(false)
+    /// True once a byte is in the pipe and the loop has not drained it: one byte is enough.
+    private let wakeQueued = Atomic<Bool>(false)
+
     /// Guards `pendingMids`; signalled by the publish callback (PUBACK received) and by stop().
     private let publishCondition = NSCondition()
     private var pendingMids = Set<Int32>()
@@ -149,6 +158,16 @@ public final class MosquittoClient: @unchecked Sendable {
         self.onMessage = onMessage
         self.onConnectionChange = onConnectionChange
         self.subscriptionCStrings = subscriptions.map { strdup($0) }
+        var pipeEnds: [Int32] = [-1, -1]
+        if pipe(&pipeEnds) == 0 {
+            for end in pipeEnds {
+                _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            }
+        } else {
+            pipeEnds = [-1, -1]
+        }
+        self.wakePipe = (pipeEnds[0], pipeEnds[1])
 
         let handle: OpaquePointer?
         if id.isEmpty {
@@ -196,6 +215,8 @@ public final class MosquittoClient: @unchecked Sendable {
             mosquitto_destroy(mosq)
         }
         for pointer in subscriptionCStrings { free(pointer) }
+        if wakePipe.read >= 0 { close(wakePipe.read) }
+        if wakePipe.write >= 0 { close(wakePipe.write) }
     }
 
     private static func from(_ userdata: UnsafeMutableRawPointer?) -> MosquittoClient? {
@@ -322,6 +343,7 @@ public final class MosquittoClient: @unchecked Sendable {
             // Sets libmosquitto's state to "disconnecting" (the supervisor will not reconnect) and
             // queues a DISCONNECT when connected; returns MOSQ_ERR_NO_CONN otherwise.
             _ = mosquitto_disconnect(mosq)
+            wakeLoop()
         }
         if onLoopThread {
             // Called from a callback: the loop ends once the callback returns.
@@ -439,6 +461,7 @@ public final class MosquittoClient: @unchecked Sendable {
             switch rc {
             case Self.success:
                 if qos > 0 { pendingMids.insert(mid) }
+                if !onLoopThread { wakeLoop() }
                 return
             case Self.code(MOSQ_ERR_NO_CONN) where qos > 0:
                 // Queued by libmosquitto; it is sent after the next successful (re)connection.
@@ -535,7 +558,7 @@ public final class MosquittoClient: @unchecked Sendable {
     private func runNetworkLoop(_ mosq: OpaquePointer) -> (Int32, Int32) {
         var stoppingSince: Date?
         while true {
-            let rc = mosquitto_loop(mosq, 1000, 1)
+            let rc = loopOnce(mosq, timeoutMilliseconds: 1000)
             let savedErrno = errno
             if rc != Self.success { return (rc, savedErrno) }
             // After stop(), libmosquitto sends DISCONNECT and closes the socket, and the next call
@@ -545,6 +568,45 @@ public final class MosquittoClient: @unchecked Sendable {
                 if stoppingSince == nil { stoppingSince = Date() }
             }
         }
+    }
+
+    /// One turn of the network loop: what `mosquitto_loop` does, with poll(2) instead of
+    /// select(2). select cannot watch a descriptor numbered 1024 or more (FD_SETSIZE), and
+    /// `mosquitto_loop` then fails with MOSQ_ERR_INVAL at every turn: in a process with many files
+    /// and sockets open (the hub with its database and HTTP clients, the test suite) the client
+    /// connected and never received a message.
+    private func loopOnce(_ mosq: OpaquePointer, timeoutMilliseconds: Int32) -> Int32 {
+        guard mosquitto_socket(mosq) >= 0 else { return Self.code(MOSQ_ERR_NO_CONN) }
+        // Set before looking at the queue: a packet queued after the look finds it set and wakes
+        // the poll (`wakeLoop`).
+        polling.store(true, ordering: .sequentiallyConsistent)
+        var watched = [pollfd(fd: mosquitto_socket(mosq), events: Int16(POLLIN) | (mosquitto_want_write(mosq) ? Int16(POLLOUT) : 0), revents: 0),
+                       pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0)]
+        let ready = poll(&watched, wakePipe.read >= 0 ? 2 : 1, timeoutMilliseconds)
+        polling.store(false, ordering: .sequentiallyConsistent)
+        if ready < 0 { return errno == EINTR ? Self.success : Self.code(MOSQ_ERR_ERRNO) }
+        if watched[1].revents != 0 {
+            var drained = [UInt8](repeating: 0, count: 64)
+            while read(wakePipe.read, &drained, drained.count) > 0 {}
+            wakeQueued.store(false, ordering: .sequentiallyConsistent)
+        }
+        if watched[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            let rc = mosquitto_loop_read(mosq, 1)
+            if rc != Self.success || mosquitto_socket(mosq) < 0 { return rc }
+        }
+        if mosquitto_want_write(mosq) {
+            let rc = mosquitto_loop_write(mosq, 1)
+            if rc != Self.success || mosquitto_socket(mosq) < 0 { return rc }
+        }
+        return mosquitto_loop_misc(mosq)
+    }
+
+    /// Wakes the loop if it waits in poll(2), so that a packet queued by another thread goes out now.
+    private func wakeLoop() {
+        guard wakePipe.write >= 0, polling.load(ordering: .sequentiallyConsistent),
+              !wakeQueued.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        var byte: UInt8 = 1
+        _ = write(wakePipe.write, &byte, 1)
     }
 
     /// Waits before the next connection attempt: `ReconnectBackoff.backoffSeconds`, probing the
