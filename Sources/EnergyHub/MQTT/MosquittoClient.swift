@@ -590,7 +590,9 @@ public final class MosquittoClient: @unchecked Sendable {
             while read(wakePipe.read, &drained, drained.count) > 0 {}
             wakeQueued.store(false, ordering: .sequentiallyConsistent)
         }
-        if watched[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+        // POLLNVAL too: a descriptor closed behind libmosquitto's back makes the read fail and
+        // end the connection, instead of a poll that returns at once for ever.
+        if watched[0].revents & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 {
             let rc = mosquitto_loop_read(mosq, 1)
             if rc != Self.success || mosquitto_socket(mosq) < 0 { return rc }
         }
