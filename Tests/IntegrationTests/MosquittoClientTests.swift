@@ -799,6 +799,7 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     /// of this test at once beside six busy loops, 1 to 179 messages again.)
     @Test func theBrokerSharesTheMessagesAndKeepsAStoppedMembersShare() async throws {
         let directory = try TestSupport.temporaryDirectory("mqtt-shared")
+        // The broker logs every packet, so that a failure's comment can count PUBLISHes and PUBACKs.
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false, extraConfig: ["log_type debug"])
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
