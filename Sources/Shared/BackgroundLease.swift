@@ -164,50 +164,21 @@ public final class BackgroundLease: Service, Sendable {
     private func ask<T: Sendable>(_ connection: PostgresConnection,
                                   _ query: @escaping @Sendable (PostgresConnection) async throws -> T) async -> T? {
         guard !connection.isClosed, !Task.isCancelled else { return nil }
-        let decision = FirstAnswer<T>()
+        let decision = OneAnswer<T?>()
         let answer = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
                 decision.set(continuation)
-                Task { decision.answer(try? await query(connection)) }
+                Task { decision.give(try? await query(connection)) }
                 Task { [timeout = settings.checkTimeout] in
                     try? await Task.sleep(for: timeout)
-                    decision.answer(nil)
+                    decision.give(nil)
                 }
             }
         } onCancel: {
-            decision.answer(nil)
+            decision.give(nil)
         }
         if answer == nil { try? await connection.close() }
         return answer
-    }
-
-    /// Resumes a continuation with the first answer given, once; an answer given before the
-    /// continuation is set is kept for it.
-    private final class FirstAnswer<T: Sendable>: Sendable {
-        private struct State {
-            var continuation: CheckedContinuation<T?, Never>?
-            var answer: T??
-        }
-        private let state = Mutex(State())
-
-        func set(_ continuation: CheckedContinuation<T?, Never>) {
-            let early = state.withLock { state -> T?? in
-                if let answer = state.answer { return .some(answer) }
-                state.continuation = continuation
-                return nil
-            }
-            if let early { continuation.resume(returning: early) }
-        }
-
-        func answer(_ value: T?) {
-            let waiting = state.withLock { state -> CheckedContinuation<T?, Never>? in
-                guard state.answer == nil else { return nil }
-                state.answer = .some(value)
-                defer { state.continuation = nil }
-                return state.continuation
-            }
-            waiting?.resume(returning: value)
-        }
     }
 
     private func configuration() throws -> PostgresConnection.Configuration {

@@ -382,7 +382,7 @@ public final class HubPostgres: Sendable, Service {
         // Not a task group: its end would wait for the check, and a lease waiting for a server that
         // does not answer is not cancelled before the pool's connect timeout. The first of the
         // check and the deadline answers; the check is cancelled and left to finish alone.
-        let answer = OneAnswer()
+        let answer = OneAnswer<Bool>()
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             answer.set(continuation)
             let check = Task {
@@ -399,22 +399,38 @@ public final class HubPostgres: Sendable, Service {
     }
 }
 
-/// A continuation resumed once, by whichever answer comes first.
-final class OneAnswer: @unchecked Sendable {
+/// A continuation resumed once, by whichever answer comes first; an answer given before the
+/// continuation is set is kept for it.
+final class OneAnswer<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var continuation: CheckedContinuation<Bool, Never>?
+    private var continuation: CheckedContinuation<T, Never>?
+    private var early: T?
+    private var answered = false
 
-    func set(_ continuation: CheckedContinuation<Bool, Never>) { lock.withLock { self.continuation = continuation } }
+    func set(_ continuation: CheckedContinuation<T, Never>) {
+        let kept: T? = lock.withLock {
+            guard answered else {
+                self.continuation = continuation
+                return nil
+            }
+            defer { early = nil }
+            return early
+        }
+        if let kept { continuation.resume(returning: kept) }
+    }
 
     /// Resumes with `value` unless an answer was given already; true when this one was.
     @discardableResult
-    func give(_ value: Bool) -> Bool {
-        let taken: CheckedContinuation<Bool, Never>? = lock.withLock {
+    func give(_ value: T) -> Bool {
+        let (first, taken): (Bool, CheckedContinuation<T, Never>?) = lock.withLock {
+            guard !answered else { return (false, nil) }
+            answered = true
+            if continuation == nil { early = value }
             defer { continuation = nil }
-            return continuation
+            return (true, continuation)
         }
         taken?.resume(returning: value)
-        return taken != nil
+        return first
     }
 }
 

@@ -576,23 +576,28 @@ public final class MosquittoClient: @unchecked Sendable {
     /// and sockets open (the hub with its database and HTTP clients, the test suite) the client
     /// connected and never received a message.
     private func loopOnce(_ mosq: OpaquePointer, timeoutMilliseconds: Int32) -> Int32 {
-        guard mosquitto_socket(mosq) >= 0 else { return Self.code(MOSQ_ERR_NO_CONN) }
+        let socket = mosquitto_socket(mosq)
+        guard socket >= 0 else { return Self.code(MOSQ_ERR_NO_CONN) }
         // Set before looking at the queue: a packet queued after the look finds it set and wakes
         // the poll (`wakeLoop`).
         polling.store(true, ordering: .sequentiallyConsistent)
-        var watched = [pollfd(fd: mosquitto_socket(mosq), events: Int16(POLLIN) | (mosquitto_want_write(mosq) ? Int16(POLLOUT) : 0), revents: 0),
-                       pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0)]
-        let ready = poll(&watched, wakePipe.read >= 0 ? 2 : 1, timeoutMilliseconds)
+        // A tuple, laid out as poll(2)'s array, so that a turn of the loop allocates nothing.
+        var watched = (pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(mosq) ? Int16(POLLOUT) : 0), revents: 0),
+                       pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0))
+        let count: nfds_t = wakePipe.read >= 0 ? 2 : 1
+        let ready = withUnsafeMutablePointer(to: &watched) {
+            $0.withMemoryRebound(to: pollfd.self, capacity: 2) { poll($0, count, timeoutMilliseconds) }
+        }
         polling.store(false, ordering: .sequentiallyConsistent)
         if ready < 0 { return errno == EINTR ? Self.success : Self.code(MOSQ_ERR_ERRNO) }
-        if watched[1].revents != 0 {
+        if watched.1.revents != 0 {
             var drained = [UInt8](repeating: 0, count: 64)
             while read(wakePipe.read, &drained, drained.count) > 0 {}
             wakeQueued.store(false, ordering: .sequentiallyConsistent)
         }
         // POLLNVAL too: a descriptor closed behind libmosquitto's back makes the read fail and
         // end the connection, instead of a poll that returns at once for ever.
-        if watched[0].revents & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 {
+        if watched.0.revents & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 {
             let rc = mosquitto_loop_read(mosq, 1)
             if rc != Self.success || mosquitto_socket(mosq) < 0 { return rc }
         }
