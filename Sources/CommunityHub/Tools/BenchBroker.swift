@@ -111,7 +111,7 @@ final class BenchBroker: @unchecked Sendable {
     static func timeout(_ count: Int) -> Duration { .seconds(max(60, count / 1000)) }
 
     /// Polls `condition` every `interval` (2 ms unless told); prints `progress` every 2 s to stderr.
-    func waitFor(_ what: String, timeout: Duration, every interval: Duration = .milliseconds(2), progress: (() -> String)? = nil,
+    func waitFor(_ what: String, timeout: Duration, every interval: Duration = .milliseconds(20), progress: (() -> String)? = nil,
                  _ condition: () async throws -> Bool) async throws {
         let start = ContinuousClock.now
         var lastProgress = start

@@ -27,6 +27,7 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Devices publishing them (canonical meters, messages spread round-robin).") var devices = 2000
     @Option(help: "Messages queued in the broker while the hub is stopped, then drained (0 to skip).") var backlog = 1_000_000
     @Option(help: "Timed rounds of each (broker baseline and hub, alternately); the median is reported.") var rounds = 3
+    @Option(help: "Backlogs drained by each (the null subscriber and the hub, alternately first); the median ratio is reported.") var drains = 3
     @Option(help: "full (the default setting: every commit synced) or normal.") var synchronous = "full"
     @Option(help: "Keep the benchmark's files in this directory (default: a temporary one, removed after).") var directory: String?
     @Option(name: .customLong("max-batch"), help: "ingest.maxBatch: the messages held in memory, acknowledged and not committed (the loss bound).")
@@ -40,6 +41,7 @@ struct IngestBench: AsyncParsableCommand {
             guard (1...100_000).contains(devices) else { throw HubError.badRequest(field: "devices", "--devices must be between 1 and 100000") }
             guard backlog >= 0 else { throw HubError.badRequest(field: "backlog", "--backlog must be 0 (skip) or positive") }
             guard (1...20).contains(rounds) else { throw HubError.badRequest(field: "rounds", "--rounds must be between 1 and 20") }
+            guard (1...20).contains(drains) else { throw HubError.badRequest(field: "drains", "--drains must be between 1 and 20") }
             let root = directory.map { URL(fileURLWithPath: $0) }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("ingest-bench-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -48,7 +50,7 @@ struct IngestBench: AsyncParsableCommand {
             settings.maxBatch = maxBatch
             settings.foldRows = foldRows
             _ = try settings.validated()
-            let bench = try IngestBenchRun(root: root, messages: messages, devices: devices, backlog: backlog, rounds: rounds, synchronous: sync, settings: settings)
+            let bench = try IngestBenchRun(root: root, messages: messages, devices: devices, backlog: backlog, rounds: rounds, drains: drains, synchronous: sync, settings: settings)
             defer { bench.broker.stop() }
             try await bench.run()
         }
@@ -62,6 +64,7 @@ final class IngestBenchRun: @unchecked Sendable {
     let devices: Int
     let backlog: Int
     let rounds: Int
+    let drains: Int
     let synchronous: HubDatabase.Synchronous
     let mqtt: BenchBroker
     var broker: BrokerProcess { mqtt.broker }
@@ -74,20 +77,21 @@ final class IngestBenchRun: @unchecked Sendable {
     /// Readings the hub has stored so far (across rounds), to check the database.
     private var storedSoFar = 0
 
-    init(root: URL, messages: Int, devices: Int, backlog: Int, rounds: Int, synchronous: HubDatabase.Synchronous, settings: IngestSettings = IngestSettings()) throws {
+    init(root: URL, messages: Int, devices: Int, backlog: Int, rounds: Int, drains: Int = 1, synchronous: HubDatabase.Synchronous, settings: IngestSettings = IngestSettings()) throws {
         self.root = root
         self.settings = settings
         self.messages = messages
         self.devices = devices
         self.backlog = backlog
         self.rounds = rounds
+        self.drains = drains
         self.synchronous = synchronous
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         self.logger = logger
         let topics = IngestSettings().topics
         subscriptions = DeviceFormat.allCases.map { topics.filter(for: $0) }
-        traffic = try BenchTraffic(devices: devices, total: rounds * messages + backlog, now: .now())
+        traffic = try BenchTraffic(devices: devices, total: rounds * messages + drains * backlog, now: .now())
         mqtt = try BenchBroker(root: root, logger: logger)
         database = try HubDatabase.open(path: root.appendingPathComponent("hub.sqlite").path, schemas: HubSchema.all, synchronous: synchronous)
         _ = try RegistryImporter(database: database).importCSV(Data(traffic.registryCSV.utf8))
@@ -167,8 +171,9 @@ final class IngestBenchRun: @unchecked Sendable {
         let base = storedSoFar
         var end = ContinuousClock.now
         try await mqtt.waitFor(label, timeout: BenchBroker.timeout(batch.count), progress: { "\(hub.service.totals.stored - base) stored, \(hub.service.pending) in memory" }) {
-            guard hub.service.totals.stored + base >= target else { return false }
-            end = .now
+            let progress = hub.service.progress
+            guard progress.totals.stored + base >= target, let last = progress.lastCommitAt else { return false }
+            end = last
             return true
         }
         let after = CPUSnapshot.take(broker: broker.processIdentifier)
@@ -257,44 +262,96 @@ final class IngestBenchRun: @unchecked Sendable {
         }
     }
 
-    /// Queues `backlog` messages for both sessions while both are offline, then lets the null
-    /// subscriber drain them, then the hub, watching the hub's memory while it drains.
+    /// Drains `drains` backlogs, each queued for both sessions while both are offline, by the
+    /// null subscriber and by the hub (the null subscriber first in odd drains, the hub in even
+    /// ones: the broker holds the backlog twice while the first drains), then prints the median
+    /// of the ratios.
     func backlogPhase() async throws {
         print("")
-        print("backlog: \(backlog) messages published while the hub and the null subscriber are offline (both sessions subscribed)")
+        print("backlog: \(backlog) messages published while the hub and the null subscriber are offline (both sessions subscribed), then drained by each; "
+              + "\(drains) drains, the null subscriber first in odd ones, the hub in even ones")
         try await mqtt.prepareSession(Self.hubClientId, subscriptions: subscriptions)
-        let nullCounter = ArrivalCounter(target: backlog)
         do {
             let subscriber = mqtt.nullSubscriber(subscriptions, ArrivalCounter(target: 1))
             try subscriber.start()
             try await mqtt.waitFor("the null subscriber to subscribe", timeout: .seconds(10)) { subscriber.isSubscribed }
             subscriber.stop()
         }
-        let first = rounds * messages
-        // Built one at a time while publishing, so the publisher holds no backlog in memory.
-        let publishing = try mqtt.publish(backlog) { self.traffic.message(first + $0) }
-        try await mqtt.waitFor("backlog published", timeout: BenchBroker.timeout(backlog), progress: { "\(publishing.published) published" }) { publishing.isDone }
-        try await publishing.finish()
-        guard let publishStart = publishing.startedAt, let publishEnd = publishing.endedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
-        let brokerRSS = Self.status(pid: broker.processIdentifier, "VmRSS")
-        print(String(format: "  published in %.2f s (%.0f msg/s, acknowledged by the broker); broker RSS %@ with the backlog queued for 2 sessions",
-                     Self.seconds(publishEnd - publishStart), Double(backlog) / Self.seconds(publishEnd - publishStart), Self.megabytes(brokerRSS)))
+        var ratios: [Double] = []
+        var withFolds: [Double] = []
+        var growths: [Int] = []
+        for drain in 0..<drains {
+            let first = rounds * messages + drain * backlog
+            // Built one at a time while publishing, so the publisher holds no backlog in memory.
+            let publishing = try mqtt.publish(backlog) { self.traffic.message(first + $0) }
+            try await mqtt.waitFor("backlog published", timeout: BenchBroker.timeout(backlog), progress: { "\(publishing.published) published" }) { publishing.isDone }
+            try await publishing.finish()
+            guard let publishStart = publishing.startedAt, let publishEnd = publishing.endedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
+            let brokerRSS = Self.status(pid: broker.processIdentifier, "VmRSS")
+            print("")
+            print(String(format: "drain %d: published in %.2f s (%.0f msg/s, acknowledged by the broker); broker RSS %@ with the backlog queued for 2 sessions",
+                         drain + 1, Self.seconds(publishEnd - publishStart), Double(backlog) / Self.seconds(publishEnd - publishStart), Self.megabytes(brokerRSS)))
+            let null: BenchFigures
+            let hub: HubDrain
+            if drain % 2 == 0 {
+                null = try await nullDrain()
+                hub = try await hubDrain()
+            } else {
+                hub = try await hubDrain()
+                null = try await nullDrain()
+            }
+            let ratio = hub.figures.rate / null.rate
+            ratios.append(ratio)
+            withFolds.append(Double(backlog) / (hub.figures.seconds + hub.figures.foldedAfter) / null.rate)
+            growths.append(hub.maxRSS - hub.rssBefore)
+            print("drain  receiver                messages   seconds      msg/s   broker  process  publisher  sub-loop  writer   check")
+            print(null.row(round: "\(drain + 1)", receiver: "broker→null subscriber"))
+            print(hub.figures.row(round: "\(drain + 1)", receiver: "broker→hub (committed)"))
+            print(String(format: "  drain hub/null subscriber = %.2f (each timed from its connection to its last message, the hub's including its start: registry and state load; "
+                         + "the hub's end is its last commit)", ratio))
+            print(String(format: "  with the journal's folds after the drain (%.2f s more): hub/null subscriber = %.2f", hub.figures.foldedAfter, withFolds.last!))
+            print("  CPU a message during the drain: " + null.cpuPerMessage("null subscriber", ceiling: false) + "; "
+                  + hub.figures.cpuPerMessage("hub", ceiling: true))
+            print(String(format: "  waits during the hub's drain: the MQTT loop for room %d times, %.3f s in all; the writer for a message %d times, %.3f s, and for its batch to fill %d times, %.3f s",
+                         hub.waits.loopWaits, hub.waits.loopSeconds, hub.waits.writerWaits, hub.waits.writerSeconds, hub.waits.lingers, hub.waits.lingerSeconds))
+            print(hub.memory)
+        }
+        print("")
+        print(String(format: "drain hub/null subscriber: median %.2f of %d drains (target ≥ 0.80): %@; with the folds after each drain, median %.2f",
+                     Self.median(ratios), drains, ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "), Self.median(withFolds)))
+        print("hub memory growth through each drain of \(backlog) messages (VmRSS, at most during it against before it): "
+              + growths.map { ($0 >= 0 ? "+" : "") + Self.megabytes($0) }.joined(separator: ", "))
+    }
 
-        // Null subscriber drain.
-        let nullStart = ContinuousClock.now
-        let nullBefore = CPUSnapshot.take(broker: broker.processIdentifier)
-        let subscriber = mqtt.nullSubscriber(subscriptions, nullCounter)
+    /// The null subscriber drains the backlog queued for its session.
+    private func nullDrain() async throws -> BenchFigures {
+        let counter = ArrivalCounter(target: backlog)
+        let start = ContinuousClock.now
+        let before = CPUSnapshot.take(broker: broker.processIdentifier)
+        let subscriber = mqtt.nullSubscriber(subscriptions, counter)
         try subscriber.start()
-        try await mqtt.waitFor("null subscriber drain", timeout: BenchBroker.timeout(backlog), progress: { "\(nullCounter.count) received" }) { nullCounter.count >= self.backlog }
-        let nullAfter = CPUSnapshot.take(broker: broker.processIdentifier)
-        guard let nullEnd = nullCounter.finishedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
+        try await mqtt.waitFor("null subscriber drain", timeout: BenchBroker.timeout(backlog), progress: { "\(counter.count) received" }) { counter.count >= self.backlog }
+        let after = CPUSnapshot.take(broker: broker.processIdentifier)
+        guard let end = counter.finishedAt else { throw IngestBenchRun.failure("a phase ended without its timing") }
         subscriber.stop()
-        try await mqtt.clearSession(BenchBroker.nullClientId)
-        let nullFigures = BenchFigures(messages: backlog, seconds: Self.seconds(nullEnd - nullStart), cpu: nullAfter.minus(nullBefore), publisherCPU: 0,
-                                       subscriberThread: "mqtt \(BenchBroker.nullClientId)", check: nullCounter.count == backlog ? "ok" : "+\(nullCounter.count - backlog) dup")
+        // Its session stays subscribed (not cleared): the next backlog is queued for it too.
+        return BenchFigures(messages: backlog, seconds: Self.seconds(end - start), cpu: after.minus(before), publisherCPU: 0,
+                            subscriberThread: "mqtt \(BenchBroker.nullClientId)", check: counter.count == backlog ? "ok" : "+\(counter.count - backlog) dup")
+    }
 
-        // Hub drain, with its memory: the peak RSS is reset first (Linux clear_refs) so that the
-        // timed rounds' pre-built messages do not hide what the drain needs.
+    /// What one drain by the hub showed.
+    struct HubDrain {
+        var figures: BenchFigures
+        var waits: IngestQueueWaits
+        var rssBefore: Int
+        var maxRSS: Int
+        /// The lines on its memory, ready to print.
+        var memory: String
+    }
+
+    /// The hub drains the backlog queued for its session, its memory watched: the peak RSS is reset
+    /// first (Linux clear_refs) so that what came before does not hide what the drain needs.
+    private func hubDrain() async throws -> HubDrain {
         let hwmBefore = Self.status(pid: nil, "VmHWM")
         let rssBefore = Self.status(pid: nil, "VmRSS")
         let hwmReset = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
@@ -310,51 +367,47 @@ final class IngestBenchRun: @unchecked Sendable {
         var lastSample = ContinuousClock.now - .seconds(1)
         var end = ContinuousClock.now
         try await mqtt.waitFor("hub drain", timeout: BenchBroker.timeout(backlog),
-                          progress: { "\(hub.service.totals.stored) stored, \(hub.service.pending) in memory, RSS \(Self.megabytes(Self.status(pid: nil, "VmRSS")))" }) {
+                               progress: { "\(hub.service.totals.stored) stored, \(hub.service.pending) in memory, RSS \(Self.megabytes(Self.status(pid: nil, "VmRSS")))" }) {
             let pending = hub.service.pending
             maxPending = max(maxPending, pending)
-            let stored = hub.service.totals.stored
+            let progress = hub.service.progress
+            let stored = progress.totals.stored
             if ContinuousClock.now - lastSample >= .milliseconds(50) {
                 lastSample = .now
                 let rss = Self.status(pid: nil, "VmRSS")
                 maxRSS = max(maxRSS, rss)
                 if rssAt.isEmpty || stored * 10 / self.backlog > rssAt.last!.0 * 10 / self.backlog { rssAt.append((stored, rss)) }
             }
-            guard stored >= self.backlog else { return false }
-            end = .now
+            guard stored >= self.backlog, let last = progress.lastCommitAt else { return false }
+            end = last
             return true
         }
         let hubAfter = CPUSnapshot.take(broker: broker.processIdentifier)
+        let waits = hub.service.queueWaits
         let hwmAfter = Self.status(pid: nil, "VmHWM")
         let rssAfter = Self.status(pid: nil, "VmRSS")
+        maxRSS = max(maxRSS, rssAfter)
         let foldedAfter = try await waitForTheFold(hub, label: "hub drain")
         let totals = hub.service.totals
         let batches = hub.batches()
         try await hub.stop()
         let walBytes = try await walBytesWritten() - walBefore
-        try await mqtt.clearSession(Self.hubClientId)
         storedSoFar = base + totals.stored
-        var hubFigures = BenchFigures(messages: backlog, seconds: Self.seconds(end - hubStart), cpu: hubAfter.minus(hubBefore), publisherCPU: 0,
-                                      subscriberThread: "mqtt \(Self.hubClientId)",
-                                      check: totals.stored == backlog && totals.quarantinedTotal == 0 ? "ok" : "stored \(totals.stored) quarantined \(totals.quarantinedTotal)")
-        hubFigures.batches = batches
-        hubFigures.walBytes = walBytes
-        hubFigures.foldedAfter = foldedAfter
-        print("drain  receiver                messages   seconds      msg/s   broker  process  publisher  sub-loop  writer   check")
-        print(nullFigures.row(round: "", receiver: "broker→null subscriber"))
-        print(hubFigures.row(round: "", receiver: "broker→hub (committed)"))
-        print(String(format: "  drain hub/broker = %.2f (each timed from its connection, the hub's including its start: registry and state load)",
-                     hubFigures.rate / nullFigures.rate))
-        print(String(format: "  with the journal's folds after the drain (%.2f s more): hub/broker = %.2f", foldedAfter,
-                     Double(backlog) / (hubFigures.seconds + foldedAfter) / nullFigures.rate))
-        print("  CPU a message during the drain: " + nullFigures.cpuPerMessage("null subscriber", ceiling: false) + "; "
-              + hubFigures.cpuPerMessage("hub", ceiling: true))
-        print("  hub memory (this process: hub + idle publisher): VmRSS \(Self.megabytes(rssBefore)) before the drain, at most \(Self.megabytes(maxRSS)) during it "
-              + "(\(maxRSS >= rssBefore ? "+" : "")\(Self.megabytes(maxRSS - rssBefore)) while \(backlog) messages went through), "
-              + "\(Self.megabytes(rssAfter)) after; VmHWM \(Self.megabytes(hwmBefore)) before, "
-              + (hwmReset ? "reset to \(Self.megabytes(hwmAfterReset)), \(Self.megabytes(hwmAfter)) after the drain" : "\(Self.megabytes(hwmAfter)) after (could not reset it)"))
-        print("  VmRSS as the drain went on: " + rssAt.map { "\($0.0 * 100 / backlog)% \(Self.megabytes($0.1))" }.joined(separator: ", "))
-        print("  messages acknowledged but not committed (IngestService.pending), sampled: at most \(maxPending) (bound: maxBatch = \(settings.maxBatch))")
+        var figures = BenchFigures(messages: backlog, seconds: Self.seconds(end - hubStart), cpu: hubAfter.minus(hubBefore), publisherCPU: 0,
+                                   subscriberThread: "mqtt \(Self.hubClientId)",
+                                   check: totals.stored == backlog && totals.quarantinedTotal == 0 ? "ok" : "stored \(totals.stored) quarantined \(totals.quarantinedTotal)")
+        figures.batches = batches
+        figures.walBytes = walBytes
+        figures.foldedAfter = foldedAfter
+        let sign = maxRSS >= rssBefore ? "+" : ""
+        var memory = "  hub memory (this process: hub + idle publisher): VmRSS \(Self.megabytes(rssBefore)) before the drain, at most \(Self.megabytes(maxRSS)) during it "
+        memory += "(\(sign)\(Self.megabytes(maxRSS - rssBefore)) while \(backlog) messages went through), "
+        memory += "\(Self.megabytes(rssAfter)) after; VmHWM \(Self.megabytes(hwmBefore)) before, "
+        memory += hwmReset ? "reset to \(Self.megabytes(hwmAfterReset)), \(Self.megabytes(hwmAfter)) after the drain" : "\(Self.megabytes(hwmAfter)) after (could not reset it)"
+        let samples: [String] = rssAt.map { "\($0.0 * 100 / backlog)% \(Self.megabytes($0.1))" }
+        memory += "\n  VmRSS as the drain went on: " + samples.joined(separator: ", ")
+        memory += "\n  messages acknowledged but not committed (IngestService.pending), sampled: at most \(maxPending) (bound: maxBatch = \(settings.maxBatch))"
+        return HubDrain(figures: figures, waits: waits, rssBefore: rssBefore, maxRSS: maxRSS, memory: memory)
     }
 
     // MARK: Clients and sessions

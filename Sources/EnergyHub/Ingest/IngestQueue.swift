@@ -30,6 +30,15 @@ final class IngestQueue: @unchecked Sendable {
     private var writerWaitsFor: Int?
     /// True while the loop thread waits for room.
     private var pusherWaits = false
+    /// How long each side waited for the other, since the start (`waits`).
+    private var waited = IngestQueueWaits()
+
+    /// The waits so far.
+    var waits: IngestQueueWaits {
+        condition.lock()
+        defer { condition.unlock() }
+        return waited
+    }
 
     init(maxMessages: Int, maxBytes: Int) {
         self.maxMessages = maxMessages
@@ -76,9 +85,14 @@ final class IngestQueue: @unchecked Sendable {
         // Closing releases a push that waits for room (the writer drains what is left), not one
         // that waits for the store: that one holds the loop thread until the process exits, so
         // nothing more is acknowledged that could not be committed.
-        while mustWait && (!closed || intakePaused) {
-            pusherWaits = true
-            condition.wait()
+        if mustWait && (!closed || intakePaused) {
+            let start = ContinuousClock.now
+            while mustWait && (!closed || intakePaused) {
+                pusherWaits = true
+                condition.wait()
+            }
+            waited.loopWaits += 1
+            waited.loopSeconds += Self.seconds(since: start)
         }
         pusherWaits = false
         return inMemory
@@ -99,6 +113,14 @@ final class IngestQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         let idleDeadline = idle.map { Date(timeIntervalSinceNow: $0) }
+        var start: ContinuousClock.Instant? = buffer.isEmpty ? .now : nil
+        func waitedForAMessage() {
+            guard let since = start else { return }
+            start = nil
+            waited.writerWaits += 1
+            waited.writerSeconds += Self.seconds(since: since)
+        }
+        defer { waitedForAMessage() }
         while buffer.isEmpty {
             if closed { return nil }
             writerWaitsFor = 1
@@ -111,12 +133,16 @@ final class IngestQueue: @unchecked Sendable {
                 condition.wait()
             }
         }
+        waitedForAMessage()
         if buffer.count < trigger && !closed && !pusherWaits {
             let deadline = Date(timeIntervalSinceNow: linger)
+            let lingerStart = ContinuousClock.now
             writerWaitsFor = trigger
             while buffer.count < trigger && !closed && !pusherWaits {
                 if !condition.wait(until: deadline) { break }
             }
+            waited.lingers += 1
+            waited.lingerSeconds += Self.seconds(since: lingerStart)
         }
         writerWaitsFor = nil
         if buffer.count <= limit {
@@ -144,6 +170,11 @@ final class IngestQueue: @unchecked Sendable {
         return inMemory
     }
 
+    private static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
     /// No more messages will come; `take` returns what is left, then nil.
     func close() {
         condition.lock()
@@ -151,4 +182,16 @@ final class IngestQueue: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
     }
+}
+
+/// How often and how long each side of the queue waited for the other: the loop thread for
+/// room (the bound reached, or intake paused), the writer for a first message and then for
+/// its batch to fill (lingering). Timed only when a wait happens (`bench ingest` prints them).
+public struct IngestQueueWaits: Sendable {
+    public var loopWaits = 0
+    public var loopSeconds = 0.0
+    public var writerWaits = 0
+    public var writerSeconds = 0.0
+    public var lingers = 0
+    public var lingerSeconds = 0.0
 }

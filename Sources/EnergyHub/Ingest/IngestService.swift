@@ -23,6 +23,8 @@ public final class IngestService: Service, @unchecked Sendable {
         var drainedCount = 0
         var lostCount = 0
         var total = BatchReport()
+        /// When the last commit that added to `total` ended.
+        var lastCommitAt: ContinuousClock.Instant?
         /// Set when a graceful stop begins: commits that keep failing are given up after it.
         var drainDeadline: ContinuousClock.Instant?
         /// True while the store refuses writes (the writer keeps it).
@@ -63,9 +65,18 @@ public final class IngestService: Service, @unchecked Sendable {
     /// Messages acknowledged to the broker and not yet committed.
     public var pending: Int { queue.pending }
 
+    /// How long the MQTT loop and the writer waited for each other so far (`bench ingest`).
+    public var queueWaits: IngestQueueWaits { queue.waits }
+
     /// Totals since start (for tests and the demo's progress display).
     public var totals: BatchReport {
         state.withLock { $0.total }
+    }
+
+    /// The totals with the instant the last commit that added to them ended (`bench ingest` times
+    /// a phase to that commit, however often it looks).
+    public var progress: (totals: BatchReport, lastCommitAt: ContinuousClock.Instant?) {
+        state.withLock { ($0.total, $0.lastCommitAt) }
     }
 
     public func run() async throws {
@@ -361,7 +372,11 @@ public final class IngestService: Service, @unchecked Sendable {
     }
 
     private func account(_ report: BatchReport, since start: ContinuousClock.Instant) {
-        metrics.record(report, commit: ContinuousClock.now - start)
-        state.withLock { $0.total.add(report) }
+        let now = ContinuousClock.now
+        metrics.record(report, commit: now - start)
+        state.withLock { state in
+            state.total.add(report)
+            state.lastCommitAt = now
+        }
     }
 }
