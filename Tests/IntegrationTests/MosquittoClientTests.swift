@@ -378,6 +378,12 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
     /// clients, the whole test suite at once), the client's socket is numbered 1024 or more, which
     /// select(2) cannot watch: `mosquitto_loop` failed at every turn and the client, connected,
     /// never received a message. Its loop polls instead.
+    ///
+    /// The descriptors below 1024 are held only until both clients have their sockets, and the
+    /// broker is started before: Foundation's `Process.run` (swift-corelibs-foundation before
+    /// PR #5472) reads past its buffer while it lists /proc/self/fd when more than about 1,350
+    /// descriptors are open, and crashed the whole test process once when this test held 1,100
+    /// for its whole run while other tests started brokers.
     @Test func aClientWhoseSocketIsNumberedPast1024ReceivesAndPublishes() async throws {
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
@@ -385,20 +391,21 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
             limit.rlim_cur = min(limit.rlim_max, 2_048)
             setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
-        // Held (and closed on exec, so the broker does not inherit them) until the clients run.
-        var held: [Int32] = []
-        defer { held.forEach { close($0) } }
-        while (held.last ?? 0) < 1_100 {
-            let descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { break }
-            held.append(descriptor)
-        }
-        try #require((held.last ?? 0) >= 1_100, "could not open descriptors past 1,100 (limit \(limit.rlim_cur))")
-
         let directory = try TestSupport.temporaryDirectory("mqtt-fd")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
         try broker.start()
         defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        // Every number below 1024 taken (closed on exec, so no child inherits them), so that the
+        // clients' descriptors are numbered 1024 or more.
+        var held: [Int32] = []
+        defer { held.forEach { close($0) } }
+        while (held.last ?? 0) < 1_023 {
+            let descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { break }
+            held.append(descriptor)
+        }
+        try #require((held.last ?? 0) >= 1_023, "could not open descriptors up to 1,023 (limit \(limit.rlim_cur))")
         let inbox = Inbox()
         let sub = subscriber(broker, id: uniqueId("hub"), inbox: inbox)
         defer { sub.stop() }
@@ -406,11 +413,23 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         let pub = publisher(broker)
         defer { pub.stop() }
         try pub.start()
-        #expect(await eventually(60) { sub.isSubscribed && pub.isConnected }, clientAndBrokerLog(sub, "hub", broker))
+        let connected = await eventually(60) { sub.isConnected && pub.isConnected }
+        let highSockets = (1_024..<1_400).filter { descriptor in
+            // A socket answers SO_TYPE; any other descriptor fails with ENOTSOCK or EBADF.
+            var type: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            return getsockopt(Int32(descriptor), SOL_SOCKET, SO_TYPE, &type, &length) == 0
+        }.count
+        held.forEach { close($0) }
+        held = []
+        #expect(connected, clientAndBrokerLog(sub, "hub", broker))
+        #expect(highSockets >= 2, "the clients' sockets are numbered 1024 or more")
+        #expect(await eventually(60) { sub.isSubscribed }, clientAndBrokerLog(sub, "hub", broker))
         for index in 0..<10 { try pub.publish(topic: "meters/m9/reading", payload: payload("high \(index)")) }
         #expect(pub.waitUntilAcknowledged(timeout: .seconds(60)))
         #expect(await eventually(60) { inbox.distinctPayloads.count == 10 })
         #expect(sub.fatalErrors == 0 && pub.fatalErrors == 0, "\(sub.lastError ?? "") \(pub.lastError ?? "")")
+        #expect(sub.connects == 1 && pub.connects == 1, "still on the sockets numbered past 1024")
     }
 
     @Test func firstConnectionFailsUntilTheBrokerIsUp() async throws {
