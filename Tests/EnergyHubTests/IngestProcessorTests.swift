@@ -295,3 +295,60 @@ extension IngestProcessorTests {
 extension Instant {
     var millisecondsSinceEpochForTests: Int64 { millisecondsSince1970 }
 }
+
+/// The ingest writer fills a batch while it writes it (`process(_:more:)`): what arrives meanwhile
+/// goes into the same transaction, and a device the registry may now hold ends the batch.
+extension IngestProcessorTests {
+    @Test func aBatchTakesInWhatComesWhileItIsWrittenAndCommitsItWhole() throws {
+        let (database, processor) = try setUp()
+        let chunks = [(1...3).map { minute in message("meters/box-7/reading", canonical("box-7", t0.adding(seconds: Int64(60 * minute)), Int64(1000 + minute)), at: 1) },
+                      [message("meters/box-7/reading", canonical("box-7", t0.adding(seconds: 240), 1004), at: 2)]]
+        var given = 0
+        var seenByReaders: [Int] = []
+        let done = try processor.process([message("meters/box-7/reading", canonical("box-7", t0, 1000), at: 0)], more: {
+            // Nothing of the batch is committed while it takes more in.
+            seenByReaders.append((try? self.readingCount(database)) ?? -1)
+            guard given < chunks.count else { return [] }
+            given += 1
+            return chunks[given - 1]
+        })
+        #expect(done.leftOver.isEmpty)
+        #expect(done.report.messages == 5)
+        #expect(done.report.stored == 5)
+        #expect(seenByReaders == [0, 0, 0])
+        #expect(try readingCount(database, "box-7") == 5)
+        // The writer's memory of the device went on through the chunks: the next reading is in order.
+        #expect(try processor.process([message("meters/box-7/reading", canonical("box-7", t0.adding(seconds: 300), 1005), at: 3)]).stored == 1)
+    }
+
+    @Test func aDeviceTheRegistryMayNowHoldEndsTheBatchAndBeginsTheNext() throws {
+        let (database, processor) = try setUp()
+        _ = try RegistryImporter(database: database).importCSV(Data("estate;building;dwelling;device;kind;format;since\nOutreau;OUT-A;OUT-A-09;box-new;meter;canonical;2025-01-01\n".utf8))
+        let known = message("meters/box-7/reading", canonical("box-7", t0, 1000), at: 6)
+        let new = message("meters/box-new/reading", canonical("box-new", t0, 1), at: 6)
+        var given = false
+        // The registry was read at t0: 6 s later, a device the writer does not know may be new.
+        let done = try processor.process([known], more: {
+            defer { given = true }
+            return given ? [] : [new]
+        })
+        #expect(done.report.stored == 1)
+        #expect(done.report.quarantinedTotal == 0)
+        #expect(done.leftOver == [new])
+        #expect(try readingCount(database, "box-new") == 0)
+        let next = try processor.process(done.leftOver)
+        #expect(next.stored == 1, "the next batch reads the registry first")
+    }
+
+    @Test func aDeviceUnknownSoonAfterTheRegistryWasReadIsRefusedInTheBatch() throws {
+        let (database, processor) = try setUp()
+        var given = false
+        let done = try processor.process([message("meters/box-7/reading", canonical("box-7", t0, 1000), at: 1)], more: {
+            defer { given = true }
+            return given ? [] : [self.message("meters/nobody/reading", self.canonical("nobody", self.t0, 1), at: 1)]
+        })
+        #expect(done.leftOver.isEmpty)
+        #expect(done.report.quarantined == [.unknownDevice: 1])
+        #expect(try quarantineReasons(database) == ["unknown_device"])
+    }
+}

@@ -124,3 +124,55 @@ import Testing
         #expect(pushed.wait(timeout: .now() + 10) == .success)
     }
 }
+
+/// Filling a batch while it is written (`takeMore`, `putBack`).
+extension IngestQueueTests {
+    @Test func takeMoreWaitsForItsChunkThenForNoMoreThanTheDeadline() throws {
+        let queue = IngestQueue(maxMessages: 1000, maxBytes: 1_000_000)
+        queue.push(message(1))
+        queue.push(message(2))
+        let taken = Mutex<[IncomingMessage]?>(nil)
+        let writer = onThread {
+            let chunk = queue.takeMore(limit: 10, wanted: 3, until: Date(timeIntervalSinceNow: 60))
+            taken.withLock { $0 = chunk }
+        }
+        #expect(writer.wait(timeout: .now() + 0.3) == .timedOut, "two of the three it waits for")
+        queue.push(message(3))
+        #expect(writer.wait(timeout: .now() + 30) == .success)
+        #expect(taken.withLock { $0?.map(\.receivedAt.millisecondsSince1970) } == [1, 2, 3])
+        let start = ContinuousClock.now
+        #expect(queue.takeMore(limit: 10, wanted: 3, until: Date(timeIntervalSinceNow: 0.2)).isEmpty)
+        #expect(ContinuousClock.now - start >= .milliseconds(150))
+        #expect(queue.takeMore(limit: 0, wanted: 3, until: Date(timeIntervalSinceNow: 60)).isEmpty, "a full batch takes nothing more")
+        queue.push(message(4))
+        queue.push(message(5))
+        #expect(queue.takeMore(limit: 1, wanted: 1, until: Date(timeIntervalSinceNow: 60)).map(\.receivedAt.millisecondsSince1970) == [4])
+        #expect(queue.pending == 5, "taken is still held until committed")
+    }
+
+    @Test func takeMoreDoesNotWaitWhileTheLoopWaitsForRoom() throws {
+        let queue = IngestQueue(maxMessages: 3, maxBytes: 1_000_000)
+        queue.push(message(1))
+        let batch = try #require(queue.take(limit: 10, trigger: 1, linger: 0))
+        queue.push(message(2))
+        let pushed = onThread { queue.push(self.message(3)) }
+        #expect(pushed.wait(timeout: .now() + 0.3) == .timedOut)
+        // The bound is reached: only a commit makes room, so the batch takes what waits and stops.
+        let start = ContinuousClock.now
+        let more = queue.takeMore(limit: 10, wanted: 100, until: Date(timeIntervalSinceNow: 60))
+        #expect(more.map(\.receivedAt.millisecondsSince1970) == [2, 3])
+        #expect(queue.takeMore(limit: 10, wanted: 100, until: Date(timeIntervalSinceNow: 60)).isEmpty)
+        #expect(ContinuousClock.now - start < .seconds(30))
+        #expect(queue.committed(batch + more) == 0)
+        #expect(pushed.wait(timeout: .now() + 10) == .success)
+    }
+
+    @Test func messagesPutBackComeFirstAndStayHeld() throws {
+        let queue = IngestQueue(maxMessages: 10, maxBytes: 1_000_000)
+        for index in 1...3 { queue.push(message(index)) }
+        let taken = try #require(queue.take(limit: 2, trigger: 1, linger: 0))
+        queue.putBack(taken)
+        #expect(queue.pending == 3)
+        #expect(queue.take(limit: 10, trigger: 1, linger: 0)?.map(\.receivedAt.millisecondsSince1970) == [1, 2, 3])
+    }
+}

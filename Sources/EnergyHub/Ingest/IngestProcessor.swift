@@ -181,51 +181,84 @@ public final class IngestProcessor: @unchecked Sendable {
     /// Processes a batch in one transaction. On error nothing is stored and the in-memory state is
     /// as before, so the same batch can be retried.
     public func process(_ messages: [IncomingMessage]) throws -> BatchReport {
-        // The routes beside the messages (not pairs with copies of them: the writer's hot path).
-        let routes = messages.map { message -> MessageRoute? in
+        try process(messages, more: nil).report
+    }
+
+    /// The same, and then, in the same transaction, the messages `more` gives until it gives none:
+    /// the ingest writer takes in what arrives while the batch is written, so the batch's work is
+    /// done by the time it is full and only the commit's sync is left (a store that several
+    /// writers share is never given more: its batch's devices are locked when it begins). A
+    /// message of a device the writer does not know, once the registry may be read again, ends it:
+    /// those messages are returned untouched (`leftOver`), to begin the next batch, which reads
+    /// the registry first. On error nothing is stored, whatever `more` gave.
+    func process(_ messages: [IncomingMessage], more: (() -> [IncomingMessage])?) throws -> (report: BatchReport, leftOver: [IncomingMessage]) {
+        var routes = self.routes(messages)
+        // Newly imported devices: re-read the registry (outside the write transaction), not too often.
+        if registryReadIsDue(messages, routes: routes) {
+            devices = try store.devices(timeZone: timeZone)
+            lastDeviceLoad = messages.map(\.receivedAt).max()
+        }
+        let saved = sequences
+        do {
+            return try store.write { transaction in
+                var report = BatchReport()
+                try process(messages, routes: routes, transaction: transaction, report: &report)
+                guard let more, !transaction.isShared else { return (report, []) }
+                while true {
+                    let chunk = more()
+                    if chunk.isEmpty { return (report, []) }
+                    routes = self.routes(chunk)
+                    if registryReadIsDue(chunk, routes: routes) { return (report, chunk) }
+                    try process(chunk, routes: routes, transaction: transaction, report: &report)
+                }
+            }
+        } catch {
+            sequences = saved
+            throw error
+        }
+    }
+
+    /// The routes beside the messages (not pairs with copies of them: the writer's hot path).
+    private func routes(_ messages: [IncomingMessage]) -> [MessageRoute?] {
+        messages.map { message -> MessageRoute? in
             for topic in patterns {
                 if let device = topic.pattern.device(in: message.topic) { return MessageRoute(device: device, topic: topic) }
             }
             return nil
         }
-        // Newly imported devices: re-read the registry (outside the write transaction), not too often.
-        if let latest = messages.map(\.receivedAt).max(),
-           routes.contains(where: { $0.map { devices[$0.device] == nil } ?? false }),
-           lastDeviceLoad.map({ latest.milliseconds(since: $0) >= settings.registryRefreshSeconds * 1000 }) ?? true {
-            devices = try store.devices(timeZone: timeZone)
-            lastDeviceLoad = latest
+    }
+
+    /// True when a message names a device the writer does not know and the registry was last read
+    /// `registryRefreshSeconds` or more before the latest message was received.
+    private func registryReadIsDue(_ messages: [IncomingMessage], routes: [MessageRoute?]) -> Bool {
+        guard let latest = messages.map(\.receivedAt).max(),
+              routes.contains(where: { $0.map { devices[$0.device] == nil } ?? false }) else { return false }
+        return lastDeviceLoad.map { latest.milliseconds(since: $0) >= settings.registryRefreshSeconds * 1000 } ?? true
+    }
+
+    /// Judges and stores messages in the caller's transaction.
+    private func process(_ messages: [IncomingMessage], routes: [MessageRoute?], transaction: any IngestTransaction, report: inout BatchReport) throws {
+        // Several processes share the store: this batch's devices are locked against the others,
+        // and what they stored since is taken in before any message is judged. (With one writer,
+        // SQLite, there is nothing to lock or take in: no list is made.)
+        let batchDevices = transaction.isShared ? Set(routes.compactMap { $0?.device }).filter { devices[$0] != nil }.sorted() : []
+        let shared = transaction.isShared ? try transaction.sharedSequences(of: batchDevices, known: sequences) : nil
+        if let shared {
+            for device in batchDevices { sequences[device] = shared[device] }
         }
-        let saved = sequences
-        do {
-            return try store.write { transaction in
-                // Several processes share the store: this batch's devices are locked against the
-                // others, and what they stored since is taken in before any message is judged.
-                // (With one writer, SQLite, there is nothing to lock or take in: no list is made.)
-                let batchDevices = transaction.isShared ? Set(routes.compactMap { $0?.device }).filter { devices[$0] != nil }.sorted() : []
-                let shared = transaction.isShared ? try transaction.sharedSequences(of: batchDevices, known: sequences) : nil
-                if let shared {
-                    for device in batchDevices { sequences[device] = shared[device] }
-                }
-                // Each message is decoded once, before any is judged, so the batch's late readings
-                // (earlier than their device's latest: common when several processes share a
-                // device's messages) are looked up together.
-                let decoded = zip(messages, routes).map { message, route in
-                    decodable(message, route: route).map { (device: $0.device.id, readings: decode(message, device: $0.device, decoder: $0.decoder)) }
-                }
-                try transaction.prepareLookups(lateReadings(decoded))
-                var report = BatchReport()
-                for position in messages.indices {
-                    report.messages += 1
-                    try handle(messages[position], route: routes[position], decoded: decoded[position]?.readings, transaction: transaction, report: &report)
-                }
-                if shared != nil {
-                    try transaction.keepShared(Dictionary(uniqueKeysWithValues: batchDevices.compactMap { device in sequences[device].map { (device, $0) } }))
-                }
-                return report
-            }
-        } catch {
-            sequences = saved
-            throw error
+        // Each message is decoded once, before any is judged, so the batch's late readings
+        // (earlier than their device's latest: common when several processes share a device's
+        // messages) are looked up together.
+        let decoded = zip(messages, routes).map { message, route in
+            decodable(message, route: route).map { (device: $0.device.id, readings: decode(message, device: $0.device, decoder: $0.decoder)) }
+        }
+        try transaction.prepareLookups(lateReadings(decoded))
+        for position in messages.indices {
+            report.messages += 1
+            try handle(messages[position], route: routes[position], decoded: decoded[position]?.readings, transaction: transaction, report: &report)
+        }
+        if shared != nil {
+            try transaction.keepShared(Dictionary(uniqueKeysWithValues: batchDevices.compactMap { device in sequences[device].map { (device, $0) } }))
         }
     }
 

@@ -72,12 +72,12 @@ final class IngestQueue: @unchecked Sendable {
     /// paused), so the number held never exceeds `maxMessages` (the message is already
     /// acknowledged when this is called). Returns the number held once there is room.
     @discardableResult
-    func push(_ message: IncomingMessage) -> Int {
+    func push(_ message: consuming IncomingMessage) -> Int {
         condition.lock()
         defer { condition.unlock() }
-        buffer.append(message)
-        inMemory += 1
         inMemoryBytes += message.payload.count
+        inMemory += 1
+        buffer.append(message)
         if let wanted = writerWaitsFor, buffer.count >= wanted || mustWait {
             // Full before the writer's batch size (large payloads): it must not linger either.
             condition.broadcast()
@@ -145,6 +145,41 @@ final class IngestQueue: @unchecked Sendable {
             waited.lingerSeconds += Self.seconds(since: lingerStart)
         }
         writerWaitsFor = nil
+        return takeQueued(limit: limit)
+    }
+
+    /// For a batch being written (`IngestProcessor.process(_:more:)`): waits until `wanted`
+    /// messages are queued, unless `deadline` passes, the loop thread waits for room (the batch
+    /// must be committed to make some) or the queue is closed; then returns what is queued, at
+    /// most `limit`. Empty: nothing came, commit now.
+    func takeMore(limit: Int, wanted: Int, until deadline: Date) -> [IncomingMessage] {
+        condition.lock()
+        defer { condition.unlock() }
+        guard limit > 0 else { return [] }
+        if buffer.count < wanted && !closed && !pusherWaits && deadline.timeIntervalSinceNow > 0 {
+            let start = ContinuousClock.now
+            writerWaitsFor = wanted
+            while buffer.count < wanted && !closed && !pusherWaits {
+                if !condition.wait(until: deadline) { break }
+            }
+            writerWaitsFor = nil
+            waited.lingers += 1
+            waited.lingerSeconds += Self.seconds(since: start)
+        }
+        return takeQueued(limit: limit)
+    }
+
+    /// Messages taken and not written after all (`IngestProcessor.process(_:more:)` left them for
+    /// the next batch): they go back to the front of the queue, still held.
+    func putBack(_ messages: [IncomingMessage]) {
+        guard !messages.isEmpty else { return }
+        condition.lock()
+        defer { condition.unlock() }
+        buffer.insert(contentsOf: messages, at: 0)
+    }
+
+    /// What is queued, at most `limit`, under the lock.
+    private func takeQueued(limit: Int) -> [IncomingMessage] {
         if buffer.count <= limit {
             // All of it (the usual case): the buffer is handed over, no message copied; the next
             // one starts with room for as many (a backlog's batches are alike).

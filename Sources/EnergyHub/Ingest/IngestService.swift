@@ -217,10 +217,13 @@ public final class IngestService: Service, @unchecked Sendable {
             // last batch was committed), the next batch is what is queued, without lingering for
             // `trigger`: waiting for the MQTT loop thread to be scheduled again and top it up
             // left the writer idle for a third of a backlog's drain on a loaded 2-core machine.
-            guard let batch = queue.take(limit: limit, trigger: waiting >= burst ? 1 : trigger, linger: linger, idle: wait) else { break }
+            // A store with one writer (SQLite) takes the batch as soon as a message waits and fills
+            // it while writing it (`Fill`); a shared one lingers first, as its batch cannot grow.
+            let fills = !processor.store.isShared
+            guard var batch = queue.take(limit: limit, trigger: fills || waiting >= burst ? 1 : trigger, linger: linger, idle: wait) else { break }
             waiting = 0
             if !batch.isEmpty {
-                commitWithRetry(batch)
+                batch = commitWithRetry(batch, fill: fills ? Fill(trigger: trigger, deadline: Date(timeIntervalSinceNow: linger)) : nil)
                 waiting = queue.committed(batch)
                 metrics.inMemory.set(to: Double(waiting))
                 metrics.journalReadings.set(to: Double(processor.unfoldedReadings))
@@ -242,6 +245,17 @@ public final class IngestService: Service, @unchecked Sendable {
             deferred = false
             if fold(reason: reason, limit: settings.foldRows), processor.unfoldedReadings == 0 { oldestUnfolded = nil }
         }
+    }
+
+    /// How a batch is filled while it is written: up to `trigger` messages, taken `chunk` at a time
+    /// as they come, waiting for them until `deadline` (`ingest.lingerMilliseconds` after its first
+    /// message was taken).
+    struct Fill {
+        var trigger: Int
+        var deadline: Date
+        /// Messages the writer waits for before it takes them in: it is woken once for these,
+        /// not once per message.
+        static let chunk = 128
     }
 
     /// A burst is over when no large batch came for this long.
@@ -290,21 +304,42 @@ public final class IngestService: Service, @unchecked Sendable {
     /// `ingest.shutdownCommitSeconds` after the stop began, then the messages held are counted as
     /// lost and logged. Any other failure: after three, the batch is split so one poisonous
     /// message cannot block the rest; a message that fails alone is quarantined with the error.
-    private func commitWithRetry(_ batch: [IncomingMessage]) {
+    @discardableResult
+    private func commitWithRetry(_ first: [IncomingMessage], fill: Fill? = nil) -> [IncomingMessage] {
         if gaveUp {
-            lostByWriter += batch.count
-            return
+            lostByWriter += first.count
+            return first
         }
+        var batch = first
+        var fill = fill
         var attempt = 0
         var conflicts = 0
         while true {
             let start = ContinuousClock.now
             var unavailable = false
             do {
-                let report = try processor.process(batch)
+                let report: BatchReport
+                if let filling = fill {
+                    // Only the first attempt takes more: a retry writes what was taken.
+                    fill = nil
+                    let queue = self.queue
+                    let done = try processor.process(batch, more: {
+                        let chunk = queue.takeMore(limit: filling.trigger - batch.count, wanted: min(Fill.chunk, filling.trigger - batch.count),
+                                                   until: filling.deadline)
+                        batch.append(contentsOf: chunk)
+                        return chunk
+                    })
+                    if !done.leftOver.isEmpty {
+                        batch.removeLast(done.leftOver.count)
+                        queue.putBack(done.leftOver)
+                    }
+                    report = done.report
+                } else {
+                    report = try processor.process(batch)
+                }
                 account(report, since: start)
                 storeRecovered()
-                return
+                return batch
             } catch where processor.store.isConflict(error) && conflicts < 1000 {
                 // Another hub process's transaction met this one: run the batch again as it is.
                 conflicts += 1
@@ -329,17 +364,17 @@ public final class IngestService: Service, @unchecked Sendable {
             if let deadline, ContinuousClock.now >= deadline {
                 gaveUp = true
                 lostByWriter += batch.count
-                return
+                return batch
             }
             if !unavailable && attempt >= 3 && batch.count > 1 {
                 for message in batch { commitWithRetry([message]) }
-                return
+                return batch
             }
             if !unavailable && attempt >= 3, let message = batch.first {
                 let start = ContinuousClock.now
                 if let report = try? processor.quarantineUnstorable(message, error: "\(attempt) commits failed") {
                     account(report, since: start)
-                    return
+                    return batch
                 }
             }
             var pause = min(2, 0.05 * Double(1 << min(attempt, 7)))

@@ -99,6 +99,9 @@ public struct PostgresReadingStore: ReadingStore {
     public func describe(_ error: any Error) -> String { HubPostgres.describe(error) }
 
     public func isConflict(_ error: any Error) -> Bool { HubPostgres.isRetryable(error) }
+
+    /// Several hub processes write it.
+    public var isShared: Bool { true }
 }
 
 /// The ingest writer's own connection to the server, used from the writer's thread only and

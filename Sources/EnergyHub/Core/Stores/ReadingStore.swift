@@ -155,12 +155,16 @@ public protocol ReadingStore: Sendable {
     /// True when `error` says the batch met another process's transaction (a deadlock, a
     /// serialization failure): it is written again as it is, never split or blamed on a message.
     func isConflict(_ error: any Error) -> Bool
+    /// True for a store that several writers share (its transactions' `isShared`): the ingest
+    /// writer then lingers for a batch before writing it, instead of filling it while it writes.
+    var isShared: Bool { get }
 }
 
 extension ReadingStore {
     public func isUnavailable(_ error: any Error) -> Bool { false }
     public func describe(_ error: any Error) -> String { "\(error)" }
     public func isConflict(_ error: any Error) -> Bool { false }
+    public var isShared: Bool { false }
     /// Folds the whole journal.
     public func fold() throws -> FoldReport { try fold(limit: nil) }
     public func prepareForIngest() throws {}
