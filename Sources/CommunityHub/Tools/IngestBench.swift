@@ -280,6 +280,7 @@ final class IngestBenchRun: @unchecked Sendable {
         var ratios: [Double] = []
         var withFolds: [Double] = []
         var growths: [Int] = []
+        var stopped: [Int] = []
         for drain in 0..<drains {
             let first = rounds * messages + drain * backlog
             // Built one at a time while publishing, so the publisher holds no backlog in memory.
@@ -304,6 +305,7 @@ final class IngestBenchRun: @unchecked Sendable {
             ratios.append(ratio)
             withFolds.append(Double(backlog) / (hub.figures.seconds + hub.figures.foldedAfter) / null.rate)
             growths.append(hub.maxRSS - hub.rssBefore)
+            stopped.append(hub.rssStopped - hub.rssBefore)
             print("drain  receiver                messages   seconds      msg/s   broker  process  publisher  sub-loop  writer   check")
             print(null.row(round: "\(drain + 1)", receiver: "broker→null subscriber"))
             print(hub.figures.row(round: "\(drain + 1)", receiver: "broker→hub (committed)"))
@@ -320,7 +322,8 @@ final class IngestBenchRun: @unchecked Sendable {
         print(String(format: "drain hub/null subscriber: median %.2f of %d drains (target ≥ 0.80): %@; with the folds after each drain, median %.2f",
                      Self.median(ratios), drains, ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "), Self.median(withFolds)))
         print("hub memory growth through each drain of \(backlog) messages (VmRSS, at most during it against before it): "
-              + growths.map { ($0 >= 0 ? "+" : "") + Self.megabytes($0) }.joined(separator: ", "))
+              + growths.map { ($0 >= 0 ? "+" : "") + Self.megabytes($0) }.joined(separator: ", ")
+              + "; once the hub stopped, against before it: " + stopped.map { ($0 >= 0 ? "+" : "") + Self.megabytes($0) }.joined(separator: ", "))
     }
 
     /// The null subscriber drains the backlog queued for its session.
@@ -345,6 +348,8 @@ final class IngestBenchRun: @unchecked Sendable {
         var waits: IngestQueueWaits
         var rssBefore: Int
         var maxRSS: Int
+        /// VmRSS once the hub stopped and malloc gave its free memory back.
+        var rssStopped: Int
         /// The lines on its memory, ready to print.
         var memory: String
     }
@@ -352,6 +357,9 @@ final class IngestBenchRun: @unchecked Sendable {
     /// The hub drains the backlog queued for its session, its memory watched: the peak RSS is reset
     /// first (Linux clear_refs) so that what came before does not hide what the drain needs.
     private func hubDrain() async throws -> HubDrain {
+        // Freed memory goes back to the system first, so that what earlier phases freed and
+        // malloc kept does not hide what the drain takes, nor make it look like it keeps it.
+        Self.trimMalloc()
         let hwmBefore = Self.status(pid: nil, "VmHWM")
         let rssBefore = Self.status(pid: nil, "VmRSS")
         let hwmReset = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
@@ -391,6 +399,8 @@ final class IngestBenchRun: @unchecked Sendable {
         let totals = hub.service.totals
         let batches = hub.batches()
         try await hub.stop()
+        Self.trimMalloc()
+        let rssStopped = Self.status(pid: nil, "VmRSS")
         let walBytes = try await walBytesWritten() - walBefore
         storedSoFar = base + totals.stored
         var figures = BenchFigures(messages: backlog, seconds: Self.seconds(end - hubStart), cpu: hubAfter.minus(hubBefore), publisherCPU: 0,
@@ -405,9 +415,10 @@ final class IngestBenchRun: @unchecked Sendable {
         memory += "\(Self.megabytes(rssAfter)) after; VmHWM \(Self.megabytes(hwmBefore)) before, "
         memory += hwmReset ? "reset to \(Self.megabytes(hwmAfterReset)), \(Self.megabytes(hwmAfter)) after the drain" : "\(Self.megabytes(hwmAfter)) after (could not reset it)"
         let samples: [String] = rssAt.map { "\($0.0 * 100 / backlog)% \(Self.megabytes($0.1))" }
+        memory += "; \(Self.megabytes(rssStopped)) once the hub stopped (malloc's free memory given back before the drain and after it)"
         memory += "\n  VmRSS as the drain went on: " + samples.joined(separator: ", ")
         memory += "\n  messages acknowledged but not committed (IngestService.pending), sampled: at most \(maxPending) (bound: maxBatch = \(settings.maxBatch))"
-        return HubDrain(figures: figures, waits: waits, rssBefore: rssBefore, maxRSS: maxRSS, memory: memory)
+        return HubDrain(figures: figures, waits: waits, rssBefore: rssBefore, maxRSS: maxRSS, rssStopped: rssStopped, memory: memory)
     }
 
     // MARK: Clients and sessions
@@ -466,6 +477,13 @@ final class IngestBenchRun: @unchecked Sendable {
         return text + String(format: ", other threads %.2f)", max(0, process - publisher - loop - writer))
     }
 
+    /// Gives malloc's free memory back to the system (glibc's malloc_trim).
+    static func trimMalloc() {
+        #if canImport(Glibc)
+        _ = glibcMallocTrim(0)
+        #endif
+    }
+
     static func megabytes(_ kilobytes: Int) -> String { String(format: "%.0f MB", Double(kilobytes) / 1024) }
 
     static func brokerVersion(_ executable: String) -> String {
@@ -482,6 +500,12 @@ final class IngestBenchRun: @unchecked Sendable {
         return first.replacingOccurrences(of: " is an MQTT v5.0/v3.1.1/v3.1 broker.", with: "")
     }
 }
+
+#if canImport(Glibc)
+/// glibc's malloc_trim(3) (malloc.h is not in the Glibc module).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif
 
 /// A hub started for one phase.
 struct RunningHub: Sendable {
@@ -729,6 +753,12 @@ struct BenchFigures {
         if writer > 0 { text += String(format: " + writer %.1f", writer) }
         text += String(format: " + other %.1f = %.1f µs", other, total)
         if ceiling && total > 0 { text += String(format: " (two cores at that cost: %.0f msg/s)", 2e6 / total) }
+        // The rest by thread, where it is worth a tenth of a microsecond.
+        let known: Set<String> = ["mqtt \(BenchBroker.publisherClientId)", "bench-publish", subscriberThread, "ingest-writer"]
+        let rest = cpu.threads.filter { !known.contains($0.key) && $0.value * micro >= 0.1 }.sorted { $0.value > $1.value }
+        if !rest.isEmpty {
+            text += " [other: " + rest.map { String(format: "%@ %.1f", $0.key, $0.value * micro) }.joined(separator: ", ") + "]"
+        }
         return text
     }
 
