@@ -352,3 +352,38 @@ extension IngestProcessorTests {
         #expect(try quarantineReasons(database) == ["unknown_device"])
     }
 }
+
+extension IngestProcessorTests {
+    /// The journal takes its readings `rowsPerInsert` at a time: each keeps its place (arrival
+    /// order, consecutive seq) and each device is listed from the seq of its first one.
+    @Test func readingsInsertedManyAtATimeKeepTheirOrderAndTheirDevicesFirstSeq() throws {
+        let (database, processor) = try setUp()
+        _ = try RegistryImporter(database: database).importCSV(Data("""
+            estate;building;dwelling;device;kind;format;since
+            Outreau;OUT-A;OUT-A-08;box-a;meter;canonical;2025-01-01
+            Outreau;OUT-A;OUT-A-09;box-b;meter;canonical;2025-01-01
+
+            """.utf8))
+        try processor.loadState(at: t0)
+        // 70 readings of three devices, interleaved: two inserts of 32, then the 6 left at the end.
+        let devices = ["box-7", "box-a", "box-b"]
+        let expected: [(device: String, instant: Instant)] = (0..<70).map { (k: Int) -> (device: String, instant: Instant) in
+            let minutes = Int64(k / 3)
+            return (device: devices[k % 3], instant: t0.adding(seconds: minutes * 60 - 3_600))
+        }
+        let report = try processor.process(expected.enumerated().map { k, reading in
+            message("meters/\(reading.device)/reading", canonical(reading.device, reading.instant, Int64(1_000 + k)), at: 0)
+        })
+        #expect(report.stored == 70)
+        let rows = try database.pool.read { db in try Row.fetchAll(db, sql: "SELECT seq, device_id, instant FROM reading_journal ORDER BY seq") }
+        #expect(rows.map { $0["device_id"] as String } == expected.map(\.device))
+        #expect(rows.map { $0["instant"] as Int64 } == expected.map(\.instant.millisecondsSince1970))
+        let seqs = rows.map { $0["seq"] as Int64 }
+        #expect(zip(seqs, seqs.dropFirst()).allSatisfy { $1 == $0 + 1 }, "consecutive: \(seqs)")
+        let listed = try database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT device_id, first_seq FROM reading_journal_device ORDER BY device_id").map { ($0["device_id"] as String, $0["first_seq"] as Int64) }
+        }
+        #expect(listed.map(\.0) == ["box-7", "box-a", "box-b"])
+        #expect(listed.map(\.1) == [seqs[0], seqs[1], seqs[2]])
+    }
+}

@@ -42,7 +42,10 @@ public struct SQLiteReadingStore: ReadingStore {
         let result = try database.writeBlocking { db in
             transaction.db = db
             defer { transaction.db = nil }
-            return try body(transaction)
+            let result = try body(transaction)
+            // The readings still waiting for their insert go in before the commit.
+            try transaction.insertPending()
+            return result
         }
         // Committed: the appended readings are now in the journal, their devices listed.
         journal.committed(transaction.appended, listed: transaction.listed, sinceFold: transaction.folds)
@@ -147,7 +150,8 @@ final class SQLiteIngestTransaction: IngestTransaction {
     let journal: JournalMirror
     /// Readings appended in this transaction: added to `journal` once it commits.
     private(set) var appended = JournalIndex()
-    private var appendStatement: Statement?
+    /// The insert of `rowsPerInsert` readings, prepared once per transaction.
+    private var fullInsert: Statement?
     private var listStatement: Statement?
     /// The journal's fold count, read at the first append: the writer's list of devices
     /// already in `reading_journal_device` holds since that fold.
@@ -185,31 +189,59 @@ final class SQLiteIngestTransaction: IngestTransaction {
     /// SQLite copies the bound text (`SQLITE_TRANSIENT`, a C macro Swift does not import).
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
+    /// Readings appended and not yet inserted: they go into the journal `rowsPerInsert` at a time,
+    /// one statement for all of them (a statement a reading cost the writer alone 3.3 µs a message
+    /// against 2.9), and the rest when the transaction ends (`insertPending`). Nothing in the
+    /// transaction reads the journal with SQL: its checks look at `appended` and `journal`, kept
+    /// as readings are appended.
+    private var pending: [Reading] = []
+    static let rowsPerInsert = 32
+
     func append(_ reading: Reading) throws {
-        let statement = try appendStatement ?? db.cachedStatement(sql: """
-            INSERT INTO reading_journal (device_id, instant, energy_wh, power_w, segment, time_source, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
-        appendStatement = statement
+        pending.append(reading)
+        appended.add(device: reading.device, StoredIndex(instant: reading.instant, energy: reading.energy, segment: reading.segment))
+        if pending.count >= Self.rowsPerInsert { try insertPending() }
+    }
+
+    /// Inserts the pending readings with one statement, then lists their devices with the seq
+    /// each one got (the journal's rowid, given in order: one more than the largest, row after row).
+    func insertPending() throws {
+        guard !pending.isEmpty else { return }
+        let count = pending.count
+        let statement: Statement
+        if count == Self.rowsPerInsert, let full = fullInsert {
+            statement = full
+        } else {
+            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", ")
+            statement = try db.cachedStatement(sql: "INSERT INTO reading_journal (device_id, instant, energy_wh, power_w, segment, time_source, received_at) VALUES \(rows)")
+            if count == Self.rowsPerInsert { fullInsert = statement }
+        }
         // Bound and stepped directly: the writer's hot path (GRDB's arguments cost an array of
         // boxed values per reading). The journal has no trigger and nothing observes it.
         let sqlite = statement.sqliteStatement
         sqlite3_reset(sqlite)
-        var code = reading.device.withCString { sqlite3_bind_text(sqlite, 1, $0, -1, Self.transient) }
-        if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, 2, reading.instant.millisecondsSince1970) }
-        if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, 3, reading.energy.value) }
-        if code == SQLITE_OK { code = reading.powerWatts.map { sqlite3_bind_double(sqlite, 4, $0) } ?? sqlite3_bind_null(sqlite, 4) }
-        if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, 5, Int64(reading.segment)) }
-        if code == SQLITE_OK { code = reading.timeSource.rawValue.withCString { sqlite3_bind_text(sqlite, 6, $0, -1, Self.transient) } }
-        if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, 7, reading.receivedAt.millisecondsSince1970) }
+        var code = SQLITE_OK
+        for (row, reading) in pending.enumerated() where code == SQLITE_OK {
+            let first = Int32(row * 7)
+            code = reading.device.withCString { sqlite3_bind_text(sqlite, first + 1, $0, -1, Self.transient) }
+            if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, first + 2, reading.instant.millisecondsSince1970) }
+            if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, first + 3, reading.energy.value) }
+            if code == SQLITE_OK { code = reading.powerWatts.map { sqlite3_bind_double(sqlite, first + 4, $0) } ?? sqlite3_bind_null(sqlite, first + 4) }
+            if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, first + 5, Int64(reading.segment)) }
+            if code == SQLITE_OK { code = reading.timeSource.rawValue.withCString { sqlite3_bind_text(sqlite, first + 6, $0, -1, Self.transient) } }
+            if code == SQLITE_OK { code = sqlite3_bind_int64(sqlite, first + 7, reading.receivedAt.millisecondsSince1970) }
+        }
         if code == SQLITE_OK { code = sqlite3_step(sqlite) }
-        let rowID = sqlite3_last_insert_rowid(db.sqliteConnection)
+        let lastSeq = sqlite3_last_insert_rowid(db.sqliteConnection)
         sqlite3_reset(sqlite)
-        sqlite3_clear_bindings(sqlite)
         guard code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
         }
-        appended.add(device: reading.device, StoredIndex(instant: reading.instant, energy: reading.energy, segment: reading.segment))
-        try list(reading.device, seq: rowID)
+        let inserted = pending
+        pending.removeAll(keepingCapacity: true)
+        for (row, reading) in inserted.enumerated() {
+            try list(reading.device, seq: lastSeq - Int64(count - 1 - row))
+        }
     }
 
     /// Lists the device in `reading_journal_device` unless this writer did since the last fold
