@@ -315,7 +315,7 @@ public final class IngestService: Service, @unchecked Sendable {
         var attempt = 0
         var conflicts = 0
         while true {
-            let start = ContinuousClock.now
+            var start = ContinuousClock.now
             var unavailable = false
             do {
                 let report: BatchReport
@@ -323,12 +323,18 @@ public final class IngestService: Service, @unchecked Sendable {
                     // Only the first attempt takes more: a retry writes what was taken.
                     fill = nil
                     let queue = self.queue
+                    var waited = Duration.zero
                     let done = try processor.process(batch, more: {
+                        let asked = ContinuousClock.now
                         let chunk = queue.takeMore(limit: filling.trigger - batch.count, wanted: min(Fill.chunk, filling.trigger - batch.count),
                                                    until: filling.deadline)
+                        waited += ContinuousClock.now - asked
                         batch.append(contentsOf: chunk)
                         return chunk
                     })
+                    // The commit's time (`hub_ingest_commit_seconds`) is the batch's work, not its
+                    // waits for messages.
+                    start += waited
                     if !done.leftOver.isEmpty {
                         batch.removeLast(done.leftOver.count)
                         queue.putBack(done.leftOver)
