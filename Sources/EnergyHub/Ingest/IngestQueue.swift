@@ -134,17 +134,8 @@ final class IngestQueue: @unchecked Sendable {
             }
         }
         waitedForAMessage()
-        if buffer.count < trigger && !closed && !pusherWaits {
-            let deadline = Date(timeIntervalSinceNow: linger)
-            let lingerStart = ContinuousClock.now
-            writerWaitsFor = trigger
-            while buffer.count < trigger && !closed && !pusherWaits {
-                if !condition.wait(until: deadline) { break }
-            }
-            waited.lingers += 1
-            waited.lingerSeconds += Self.seconds(since: lingerStart)
-        }
         writerWaitsFor = nil
+        waitForQueued(trigger, until: Date(timeIntervalSinceNow: linger))
         return takeQueued(limit: limit)
     }
 
@@ -156,17 +147,22 @@ final class IngestQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard limit > 0 else { return [] }
-        if buffer.count < wanted && !closed && !pusherWaits && deadline.timeIntervalSinceNow > 0 {
-            let start = ContinuousClock.now
-            writerWaitsFor = wanted
-            while buffer.count < wanted && !closed && !pusherWaits {
-                if !condition.wait(until: deadline) { break }
-            }
-            writerWaitsFor = nil
-            waited.lingers += 1
-            waited.lingerSeconds += Self.seconds(since: start)
-        }
+        waitForQueued(wanted, until: deadline)
         return takeQueued(limit: limit)
+    }
+
+    /// Under the lock: waits until `wanted` messages are queued, unless `deadline` passes, the
+    /// loop thread waits for room or the queue is closed (counted in `waits` as a linger).
+    private func waitForQueued(_ wanted: Int, until deadline: Date) {
+        guard buffer.count < wanted && !closed && !pusherWaits && deadline.timeIntervalSinceNow > 0 else { return }
+        let start = ContinuousClock.now
+        writerWaitsFor = wanted
+        while buffer.count < wanted && !closed && !pusherWaits {
+            if !condition.wait(until: deadline) { break }
+        }
+        writerWaitsFor = nil
+        waited.lingers += 1
+        waited.lingerSeconds += Self.seconds(since: start)
     }
 
     /// Messages taken and not written after all (`IngestProcessor.process(_:more:)` left them for
@@ -206,8 +202,7 @@ final class IngestQueue: @unchecked Sendable {
     }
 
     private static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        IngestService.seconds(ContinuousClock.now - start)
     }
 
     /// No more messages will come; `take` returns what is left, then nil.
