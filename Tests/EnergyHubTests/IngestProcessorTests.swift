@@ -387,3 +387,41 @@ extension IngestProcessorTests {
         #expect(listed.map(\.1) == [seqs[0], seqs[1], seqs[2]])
     }
 }
+
+extension IngestProcessorTests {
+    /// A batch that fails leaves the writer's memory of each device's sequence as it was before
+    /// the batch (the changes are undone one by one, latest first), so the same messages written
+    /// again are stored, not taken for duplicates or late readings.
+    @Test func aFailedBatchLeavesEveryDevicesSequenceAsItWas() throws {
+        let (database, processor) = try setUp()
+        _ = try RegistryImporter(database: database).importCSV(Data("""
+            estate;building;dwelling;device;kind;format;since
+            Outreau;OUT-A;OUT-A-08;box-a;meter;canonical;2025-01-01
+
+            """.utf8))
+        try processor.loadState(at: t0)
+        _ = try processor.process([message("meters/box-7/reading", canonical("box-7", t0, 1000), at: 0)])
+        let before = processor.sequences
+        #expect(before["box-7"]?.last?.energy == WattHours(1000))
+        #expect(before["box-a"] == nil)
+        // box-7 twice (two changes of one sequence), box-a for the first time, then a reading the
+        // database refuses: the whole batch fails at its insert.
+        try database.pool.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse_for_test BEFORE INSERT ON reading_journal WHEN NEW.energy_wh = 5001 BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
+        }
+        let batch = [message("meters/box-7/reading", canonical("box-7", t0.adding(seconds: 60), 1001), at: 61),
+                     message("meters/box-a/reading", canonical("box-a", t0.adding(seconds: 60), 5000), at: 61),
+                     message("meters/box-7/reading", canonical("box-7", t0.adding(seconds: 120), 1002), at: 121)]
+        let refused = message("meters/box-a/reading", canonical("box-a", t0.adding(seconds: 120), 5001), at: 121)
+        #expect(throws: DatabaseError.self) { try processor.process(batch + [refused]) }
+        #expect(processor.sequences == before)
+        #expect(try readingCount(database) == 1)
+
+        try database.pool.write { db in try db.execute(sql: "DROP TRIGGER refuse_for_test") }
+        let again = try processor.process(batch)
+        #expect(again.stored == 3)
+        #expect(again.duplicates == 0)
+        #expect(processor.sequences["box-7"]?.last?.energy == WattHours(1002))
+        #expect(processor.sequences["box-a"]?.last?.energy == WattHours(5000))
+    }
+}

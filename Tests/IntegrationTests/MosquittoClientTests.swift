@@ -23,6 +23,17 @@ private func testLogger(_ label: String) -> Logger {
 }
 
 
+/// A log handler that writes nothing but keeps its level (SwiftLogNoOpLogHandler's is fixed).
+private struct QuietLogHandler: LogHandler {
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {}
+}
+
 /// Fast reconnection for tests.
 private func quickSettings(_ broker: BrokerProcess) -> MQTTSettings {
     var settings = broker.clientSettings
@@ -299,6 +310,47 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(second.distinctPayloads == Set((0..<100).map { "\($0)" }))
         // In order, since the broker sends a session's queue in order.
         #expect(second.all.prefix(100).map { String(decoding: $0.payload, as: UTF8.self) } == (0..<100).map { "\($0)" })
+    }
+
+    /// A burst comes in many packets a turn of the loop (`readsPerTurn`, without a poll between
+    /// them): every message arrives, in order, and is acknowledged (the broker sends at most 100
+    /// before their PUBACKs), and libmosquitto's per-packet log lines are not taken in while
+    /// connected at the info level (they are at debug: two a message).
+    @Test func aBurstReadManyPacketsATurnArrivesInOrderWithoutTheLibrarysLog() async throws {
+        let directory = try TestSupport.temporaryDirectory("mqtt-burst")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+
+        let inbox = Inbox()
+        let id = uniqueId("sub")
+        let sub = MosquittoClient(settings: quickSettings(broker), password: nil, clientId: id,
+                                  subscriptions: ["meters/#"], logger: testLogger(id), onMessage: { inbox.add($0) })
+        var debugLogger = Logger(label: "verbose", factory: { _ in QuietLogHandler() })
+        debugLogger.logLevel = .debug
+        let verboseInbox = Inbox()
+        let verbose = MosquittoClient(settings: quickSettings(broker), password: nil, clientId: uniqueId("verbose"),
+                                      subscriptions: ["meters/#"], logger: debugLogger, onMessage: { verboseInbox.add($0) })
+        let pub = publisher(broker)
+        defer { sub.stop(); verbose.stop(); pub.stop() }
+        try sub.start()
+        try verbose.start()
+        try pub.start()
+        #expect(await eventually { sub.isSubscribed && verbose.isSubscribed && pub.isConnected })
+        let connecting = sub.libraryLogLines
+
+        let count = 3_000
+        for index in 0..<count {
+            try pub.publish(topic: "meters/m\(index % 50)/reading", payload: payload("\(index)"))
+        }
+        #expect(pub.waitUntilAcknowledged(timeout: .seconds(30)))
+        #expect(await eventually(30) { inbox.count >= count && verboseInbox.count >= count }, clientAndBrokerLog(sub, id, broker))
+        #expect(inbox.all.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<count).map { "\($0)" })
+        if ProcessInfo.processInfo.environment["MQTT_TEST_LOG"] == nil {
+            #expect(connecting > 0, "the connection's lines are taken in")
+            #expect(sub.libraryLogLines - connecting < 10, "\(sub.libraryLogLines - connecting) lines of libmosquitto's log for \(count) messages")
+        }
+        #expect(verbose.libraryLogLines >= 2 * count)
     }
 
     @Test func brokerRestartMidStreamLosesNothing() async throws {

@@ -141,6 +141,8 @@ public struct TopicPattern: Sendable, Hashable {
     /// The filter as subscribed.
     public let filter: String
     private let levels: [Substring]
+    /// The levels' bytes, compared with each message's topic.
+    private let levelBytes: [[UInt8]]
     private let deviceLevel: Int
 
     public init(_ filter: String) throws {
@@ -157,6 +159,7 @@ public struct TopicPattern: Sendable, Hashable {
             throw HubError.configuration("topic filter \(filter) must contain exactly one + (the device id) and no #")
         }
         self.levels = levels
+        self.levelBytes = levels.map { Array($0.utf8) }
         self.deviceLevel = wildcards[0]
     }
 
@@ -182,8 +185,12 @@ public struct TopicPattern: Sendable, Hashable {
             guard level < levels.count else { return nil }
             if level == deviceLevel {
                 deviceRange = start..<position
-            } else if !levels[level].utf8.elementsEqual(UnsafeBufferPointer(rebasing: topic[start..<position])) {
-                return nil
+            } else {
+                // Byte by byte: the generic comparison of a string's UTF-8 view with the buffer
+                // was a twentieth of the ingest writer's time.
+                let expected = levelBytes[level]
+                guard expected.count == position - start else { return nil }
+                for offset in expected.indices where expected[offset] != topic[start + offset] { return nil }
             }
             level += 1
             start = position + 1

@@ -136,10 +136,13 @@ final class TopicRoute: Sendable {
     }
 }
 
-/// Where a message's topic sends it: the device the topic names, and the topic's route.
+/// Where a message's topic sends it: the device the topic names, the topic's route, and the
+/// device's registry entry (nil for a device the registry does not hold), looked up once for the
+/// message: the writer's hot path, where each lookup hashes the device's name.
 struct MessageRoute {
     let device: String
     let topic: TopicRoute
+    let info: DeviceInfo?
     var format: DeviceFormat { topic.format }
     var decoder: any ReadingDecoder { topic.decoder }
 }
@@ -196,9 +199,10 @@ public final class IngestProcessor: @unchecked Sendable {
         // Newly imported devices: re-read the registry (outside the write transaction), not too often.
         if registryReadIsDue(messages, routes: routes) {
             devices = try store.devices(timeZone: timeZone)
-            lastDeviceLoad = messages.map(\.receivedAt).max()
+            lastDeviceLoad = Self.latest(messages)
+            routes = self.routes(messages)
         }
-        let saved = sequences
+        defer { replaced.removeAll(keepingCapacity: true) }
         do {
             return try store.write { transaction in
                 var report = BatchReport()
@@ -213,16 +217,34 @@ public final class IngestProcessor: @unchecked Sendable {
                 }
             }
         } catch {
-            sequences = saved
+            // The batch's changes to the devices' sequences are undone, latest first.
+            for (device, sequence) in replaced.reversed() { sequences[device] = sequence }
             throw error
         }
+    }
+
+    /// What the batch being written changed in `sequences`: each device's sequence before each
+    /// change (nil when it had none), so a batch that fails leaves them as they were. (A copy of
+    /// all of them per batch cost the writer the copy of 2,000 devices' sequences every 500
+    /// messages.)
+    private var replaced: [(device: String, sequence: DeviceSequence?)] = []
+
+    private static func modify<Value, Result>(_ value: inout Value, _ body: (inout Value) throws -> Result) rethrows -> Result {
+        try body(&value)
+    }
+
+    /// The latest receive time of the messages.
+    private static func latest(_ messages: [IncomingMessage]) -> Instant? {
+        var latest: Instant?
+        for message in messages where latest.map({ message.receivedAt > $0 }) ?? true { latest = message.receivedAt }
+        return latest
     }
 
     /// The routes beside the messages (not pairs with copies of them: the writer's hot path).
     private func routes(_ messages: [IncomingMessage]) -> [MessageRoute?] {
         messages.map { message -> MessageRoute? in
             for topic in patterns {
-                if let device = topic.pattern.device(in: message.topic) { return MessageRoute(device: device, topic: topic) }
+                if let device = topic.pattern.device(in: message.topic) { return MessageRoute(device: device, topic: topic, info: devices[device]) }
             }
             return nil
         }
@@ -231,8 +253,7 @@ public final class IngestProcessor: @unchecked Sendable {
     /// True when a message names a device the writer does not know and the registry was last read
     /// `registryRefreshSeconds` or more before the latest message was received.
     private func registryReadIsDue(_ messages: [IncomingMessage], routes: [MessageRoute?]) -> Bool {
-        guard let latest = messages.map(\.receivedAt).max(),
-              routes.contains(where: { $0.map { devices[$0.device] == nil } ?? false }) else { return false }
+        guard routes.contains(where: { $0.map { $0.info == nil } ?? false }), let latest = Self.latest(messages) else { return false }
         return lastDeviceLoad.map { latest.milliseconds(since: $0) >= settings.registryRefreshSeconds * 1000 } ?? true
     }
 
@@ -244,7 +265,10 @@ public final class IngestProcessor: @unchecked Sendable {
         let batchDevices = transaction.isShared ? Set(routes.compactMap { $0?.device }).filter { devices[$0] != nil }.sorted() : []
         let shared = transaction.isShared ? try transaction.sharedSequences(of: batchDevices, known: sequences) : nil
         if let shared {
-            for device in batchDevices { sequences[device] = shared[device] }
+            for device in batchDevices {
+                replaced.append((device, sequences[device]))
+                sequences[device] = shared[device]
+            }
         }
         // Each message is decoded once, before any is judged, so the batch's late readings
         // (earlier than their device's latest: common when several processes share a device's
@@ -289,7 +313,7 @@ public final class IngestProcessor: @unchecked Sendable {
     private func decodable(_ message: IncomingMessage, route: MessageRoute?)
         -> (device: DeviceInfo, decoder: any ReadingDecoder)? {
         guard let route, message.size <= settings.maxPayloadBytes, message.cut == nil,
-              let device = devices[route.device], device.format == route.format else { return nil }
+              let device = route.info, device.format == route.format else { return nil }
         return (device, route.decoder)
     }
 
@@ -335,7 +359,7 @@ public final class IngestProcessor: @unchecked Sendable {
             _ = try refuse(.payloadTooLarge, "\(message.size) bytes, more than ingest.maxPayloadBytes = \(settings.maxPayloadBytes)", device: route.device)
             return
         }
-        guard let device = devices[route.device] else {
+        guard let device = route.info else {
             _ = try refuse(.unknownDevice, "device \(route.device) is not in the registry", device: route.device)
             return
         }
@@ -365,66 +389,69 @@ public final class IngestProcessor: @unchecked Sendable {
                 _ = try refuse(.beforeInstallation, "\(reading.instant) is before the device's installation (\(timeZone.localDate(of: device.installedFrom)))", device: device.id, reading: reading)
                 continue
             }
-            var sequence = sequences[device.id] ?? DeviceSequence()
-            let previousLast = sequence.last
-            // A format without a clock is stamped with the receive time: the order of delivery is the
-            // order of measurement, so a reading received in the same millisecond as (or, after a
-            // clock step, before) the last one is placed just after it rather than taken as a conflict.
-            if reading.timeSource == .received, let last = sequence.last {
-                let latest = max(last.instant, sequence.candidates.last?.reading.instant ?? last.instant)
-                if reading.instant <= latest { reading.instant = latest.adding(milliseconds: 1) }
-            }
-            let admission = sequence.admit(reading, maxPowerW: maxPowerW, confirmReadings: settings.resetConfirmReadings,
-                                           confirmMilliseconds: settings.resetConfirmSeconds * 1000,
-                                           minimumIntervalMilliseconds: reading.timeSource == .received ? settings.clocklessMinimumIntervalSeconds * 1000 : 0)
-            // Every reading stored here is new: in-order ones come after the device's latest stored
-            // reading, late ones were looked up first. The store records which figures change
-            // (between a new reading's neighbours) when it folds its journal.
-            func store(_ reading: DecodedReading, segment: Int, receivedAt: Instant) throws {
-                try transaction.append(Reading(device: device.id, instant: reading.instant, energy: reading.energy, powerWatts: reading.powerWatts,
-                                               segment: segment, timeSource: reading.timeSource, receivedAt: receivedAt))
-                report.stored += 1
-            }
-            switch admission {
-            case .store(let segment):
-                try store(reading, segment: segment, receivedAt: message.receivedAt)
-            case .duplicate:
-                report.duplicates += 1
-            case .reject(let rejection):
-                _ = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
-            case .holdAsCandidate(let rejection):
-                let id = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
-                sequence.hold(ResetCandidate(reading: reading, receivedAt: message.receivedAt, quarantineID: id))
-            case .confirmReset(let segment, let released):
-                let before = previousLast?.energy ?? .zero
-                for candidate in released {
-                    try store(candidate.reading, segment: segment, receivedAt: candidate.receivedAt)
-                    report.released += 1
+            // The device's sequence is changed where it is kept (one lookup of its name), and what
+            // it was is kept in `replaced` should the batch fail.
+            try Self.modify(&sequences[device.id, default: DeviceSequence()]) { sequence in
+                replaced.append((device.id, sequence == DeviceSequence() ? nil : sequence))
+                let previousLast = sequence.last
+                // A format without a clock is stamped with the receive time: the order of delivery is the
+                // order of measurement, so a reading received in the same millisecond as (or, after a
+                // clock step, before) the last one is placed just after it rather than taken as a conflict.
+                if reading.timeSource == .received, let last = sequence.last {
+                    let latest = max(last.instant, sequence.candidates.last?.reading.instant ?? last.instant)
+                    if reading.instant <= latest { reading.instant = latest.adding(milliseconds: 1) }
                 }
-                try transaction.release(quarantineIDs: released.map(\.quarantineID), at: message.receivedAt)
-                try store(reading, segment: segment, receivedAt: message.receivedAt)
-                let first = released.first?.reading ?? reading
-                try transaction.recordSegment(SegmentStart(device: device.id, segment: segment, startsAt: first.instant, indexBefore: before,
-                                                           indexAfter: first.energy, detectedAt: message.receivedAt))
-                report.resets += 1
-            case .late:
-                if let existing = try transaction.stored(device: device.id, at: reading.instant) {
-                    if existing.energy == reading.energy {
-                        report.duplicates += 1
+                let admission = sequence.admit(reading, maxPowerW: maxPowerW, confirmReadings: settings.resetConfirmReadings,
+                                               confirmMilliseconds: settings.resetConfirmSeconds * 1000,
+                                               minimumIntervalMilliseconds: reading.timeSource == .received ? settings.clocklessMinimumIntervalSeconds * 1000 : 0)
+                // Every reading stored here is new: in-order ones come after the device's latest stored
+                // reading, late ones were looked up first. The store records which figures change
+                // (between a new reading's neighbours) when it folds its journal.
+                func store(_ reading: DecodedReading, segment: Int, receivedAt: Instant) throws {
+                    try transaction.append(Reading(device: device.id, instant: reading.instant, energy: reading.energy, powerWatts: reading.powerWatts,
+                                                   segment: segment, timeSource: reading.timeSource, receivedAt: receivedAt))
+                    report.stored += 1
+                }
+                switch admission {
+                case .store(let segment):
+                    try store(reading, segment: segment, receivedAt: message.receivedAt)
+                case .duplicate:
+                    report.duplicates += 1
+                case .reject(let rejection):
+                    _ = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
+                case .holdAsCandidate(let rejection):
+                    let id = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
+                    sequence.hold(ResetCandidate(reading: reading, receivedAt: message.receivedAt, quarantineID: id))
+                case .confirmReset(let segment, let released):
+                    let before = previousLast?.energy ?? .zero
+                    for candidate in released {
+                        try store(candidate.reading, segment: segment, receivedAt: candidate.receivedAt)
+                        report.released += 1
+                    }
+                    try transaction.release(quarantineIDs: released.map(\.quarantineID), at: message.receivedAt)
+                    try store(reading, segment: segment, receivedAt: message.receivedAt)
+                    let first = released.first?.reading ?? reading
+                    try transaction.recordSegment(SegmentStart(device: device.id, segment: segment, startsAt: first.instant, indexBefore: before,
+                                                               indexAfter: first.energy, detectedAt: message.receivedAt))
+                    report.resets += 1
+                case .late:
+                    if let existing = try transaction.stored(device: device.id, at: reading.instant) {
+                        if existing.energy == reading.energy {
+                            report.duplicates += 1
+                        } else {
+                            _ = try refuse(.conflictingDuplicate, "already stored \(existing.energy) at \(reading.instant), now \(reading.energy)", device: device.id, reading: reading)
+                        }
                     } else {
-                        _ = try refuse(.conflictingDuplicate, "already stored \(existing.energy) at \(reading.instant), now \(reading.energy)", device: device.id, reading: reading)
-                    }
-                } else {
-                    let previous = try transaction.previous(device: device.id, before: reading.instant)
-                    let next = try transaction.next(device: device.id, after: reading.instant)
-                    switch SequenceRules.placeLate(reading, previous: previous, next: next, maxPowerW: maxPowerW) {
-                    case .success(let segment):
-                        try store(reading, segment: segment, receivedAt: message.receivedAt)
-                    case .failure(let rejection): _ = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
+                        let previous = try transaction.previous(device: device.id, before: reading.instant)
+                        let next = try transaction.next(device: device.id, after: reading.instant)
+                        switch SequenceRules.placeLate(reading, previous: previous, next: next, maxPowerW: maxPowerW) {
+                        case .success(let segment):
+                            try store(reading, segment: segment, receivedAt: message.receivedAt)
+                        case .failure(let rejection): _ = try refuse(rejection.reason, rejection.detail, device: device.id, reading: reading)
+                        }
                     }
                 }
             }
-            sequences[device.id] = sequence
         }
     }
 }

@@ -94,6 +94,8 @@ public final class MosquittoClient: @unchecked Sendable {
         var consecutiveFailures = 0
         /// The last error-level line libmosquitto logged (OpenSSL reasons for TLS failures).
         var lastLibraryError: String?
+        /// Lines libmosquitto's log gave us (`libraryLog`).
+        var libraryLogLines = 0
     }
 
     private let stats = Mutex(Stats())
@@ -113,6 +115,11 @@ public final class MosquittoClient: @unchecked Sendable {
     private let polling = Atomic<Bool>(false)
     /// True once a byte is in the pipe and the loop has not drained it: one byte is enough.
     private let wakeQueued = Atomic<Bool>(false)
+    /// Packets the loop has read that called back (a message, a PUBACK, a SUBACK): a read that
+    /// called back may have left more in the socket (loop thread only).
+    private var packetsCalledBack = 0
+    /// Packets read at most in one turn of the loop before the PUBACKs they queued are written.
+    static let readsPerTurn = 16
 
     /// Guards `pendingMids`; signalled by the publish callback (PUBACK received) and by stop().
     private let publishCondition = NSCondition()
@@ -202,10 +209,27 @@ public final class MosquittoClient: @unchecked Sendable {
         mosquitto_subscribe_callback_set(handle) { _, userdata, mid, count, grantedQoS in
             MosquittoClient.from(userdata)?.handleSubscribed(mid, count: count, grantedQoS: grantedQoS)
         }
-        mosquitto_log_callback_set(handle) { _, userdata, level, text in
-            MosquittoClient.from(userdata)?.handleLibraryLog(level, text)
+        libraryLog(true)
+    }
+
+    /// Whether libmosquitto's log is taken in. It formats a line for every packet when it is
+    /// (two a message: received, then PUBACK sent), a tenth of the MQTT loop's time in a backlog,
+    /// so it is taken in while a connection is made (why one fails), and once connected only when
+    /// its lines are kept: with TLS (OpenSSL's reasons for a failure come only from it) or when
+    /// the log level is debug or trace.
+    private func libraryLog(_ on: Bool) {
+        guard let mosq else { return }
+        if on {
+            mosquitto_log_callback_set(mosq) { _, userdata, level, text in
+                MosquittoClient.from(userdata)?.handleLibraryLog(level, text)
+            }
+        } else {
+            mosquitto_log_callback_set(mosq, nil)
         }
     }
+
+    /// True when libmosquitto's log is taken in while connected too (see `libraryLog`).
+    private var libraryLogWhileConnected: Bool { settings.tls.isEnabled || libraryLogLevel <= .debug }
 
     deinit {
         // The loop thread holds a strong reference while it runs, so here it has finished (or never
@@ -379,6 +403,9 @@ public final class MosquittoClient: @unchecked Sendable {
     public var isSubscribed: Bool { stats.withLock { $0.connected && ($0.subscribed || subscriptions.isEmpty) } }
     /// Successful connections so far (the first one and every reconnection).
     public var connects: Int { stats.withLock { $0.connects } }
+    /// Lines libmosquitto's log gave the client so far: it is taken in only while connecting,
+    /// unless TLS is on or the log level is debug or trace.
+    public var libraryLogLines: Int { stats.withLock { $0.libraryLogLines } }
     /// Errors libmosquitto does not recover from by itself or that need attention: CONNACK refusals
     /// (bad credentials, not authorised), failed connection attempts made by the supervisor, the
     /// network loop returning (TLS, DNS, protocol...), refused subscriptions.
@@ -517,6 +544,7 @@ public final class MosquittoClient: @unchecked Sendable {
         while !isStopping {
             // Before the first success, mosquitto_connect (it records host, port and keepalive);
             // afterwards mosquitto_reconnect with the same parameters.
+            libraryLog(true)
             let rc = connectSucceededOnce
                 ? mosquitto_reconnect(mosq)
                 : mosquitto_connect(mosq, settings.host, Int32(settings.port), Int32(settings.keepaliveSeconds))
@@ -598,8 +626,19 @@ public final class MosquittoClient: @unchecked Sendable {
         // POLLNVAL too: a descriptor closed behind libmosquitto's back makes the read fail and
         // end the connection, instead of a poll that returns at once for ever.
         if watched.0.revents & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 {
-            let rc = mosquitto_loop_read(mosq, 1)
-            if rc != Self.success || mosquitto_socket(mosq) < 0 { return rc }
+            // `mosquitto_loop_read` reads one packet. While each read calls back (a whole packet
+            // was read, so more may wait in the socket), read the next without polling first, up
+            // to `readsPerTurn`: a poll per message was a sixth of the loop's system calls in a
+            // backlog. A read that calls nothing back (the socket was empty, half a packet, a
+            // PINGRESP) ends the turn; poll tells when there is more.
+            var reads = 0
+            while true {
+                let calledBack = packetsCalledBack
+                let rc = mosquitto_loop_read(mosq, 1)
+                if rc != Self.success || mosquitto_socket(mosq) < 0 { return rc }
+                reads += 1
+                if packetsCalledBack == calledBack || reads >= Self.readsPerTurn || isStopping { break }
+            }
         }
         if mosquitto_want_write(mosq) {
             let rc = mosquitto_loop_write(mosq, 1)
@@ -706,6 +745,7 @@ public final class MosquittoClient: @unchecked Sendable {
             return stats.connects
         }
         logger.info("connected to the MQTT broker at \(settings.host):\(settings.port) (connection \(count))")
+        if !libraryLogWhileConnected { libraryLog(false) }
         subscribeAll()
         onConnectionChange(true)
     }
@@ -726,6 +766,7 @@ public final class MosquittoClient: @unchecked Sendable {
     }
 
     private func handleSubscribed(_ mid: Int32, count: Int32, grantedQoS: UnsafePointer<Int32>?) {
+        packetsCalledBack &+= 1
         guard let grantedQoS else { return }
         let refused = (0..<Int(count)).filter { grantedQoS[$0] > 2 }
         if refused.isEmpty {
@@ -753,6 +794,7 @@ public final class MosquittoClient: @unchecked Sendable {
     }
 
     private func handleMessage(_ message: UnsafePointer<mosquitto_message>?) {
+        packetsCalledBack &+= 1
         guard let message = message?.pointee else { return }
         let topic = message.topic.map { String(cString: $0) } ?? ""
         let payload: [UInt8]
@@ -767,6 +809,7 @@ public final class MosquittoClient: @unchecked Sendable {
     }
 
     private func handlePublished(_ mid: Int32) {
+        packetsCalledBack &+= 1
         // Called once per QoS 1 message when its PUBACK arrives, and for QoS 0 messages when they
         // are written (their ids are not in pendingMids).
         publishCondition.lock()
@@ -785,9 +828,10 @@ public final class MosquittoClient: @unchecked Sendable {
         case Int32(MOSQ_LOG_NOTICE), Int32(MOSQ_LOG_INFO): logLevel = .debug
         default: logLevel = .trace
         }
-        if logLevel >= .error {
-            let line = String(cString: text)
-            stats.withLock { $0.lastLibraryError = line }
+        let line = logLevel >= .error ? String(cString: text) : nil
+        stats.withLock { stats in
+            stats.libraryLogLines += 1
+            if let line { stats.lastLibraryError = line }
         }
         // libmosquitto logs every packet at debug level: convert only what will be written.
         guard logLevel >= libraryLogLevel else { return }
