@@ -31,7 +31,7 @@ private struct QuietLogHandler: LogHandler {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {}
+    func log(event: LogEvent) {}
 }
 
 /// Fast reconnection for tests.

@@ -278,6 +278,7 @@ final class IngestBenchRun: @unchecked Sendable {
             subscriber.stop()
         }
         var ratios: [Double] = []
+        var ceilings: [Double] = []
         var withFolds: [Double] = []
         var growths: [Int] = []
         var stopped: [Int] = []
@@ -314,6 +315,16 @@ final class IngestBenchRun: @unchecked Sendable {
             print(String(format: "  with the journal's folds after the drain (%.2f s more): hub/null subscriber = %.2f", hub.figures.foldedAfter, withFolds.last!))
             print("  CPU a message during the drain: " + null.cpuPerMessage("null subscriber", ceiling: false) + "; "
                   + hub.figures.cpuPerMessage("hub", ceiling: true))
+            // What the machine allows, measured in the same drains: the broker, the hub's MQTT
+            // loop and its writer share two cores, so the hub cannot drain faster than two cores
+            // at its CPU a message, while the null subscriber is held by one core (the broker's or
+            // its own loop's, whichever is slower).
+            let ceiling = 2e6 / hub.figures.cpuMicrosecondsPerMessage / null.rate
+            ceilings.append(ceiling)
+            print(String(format: "  two cores at the hub's CPU a message (%.1f µs, the broker's included) drain at most %.0f msg/s, %.2f of the null subscriber's rate, "
+                         + "were they never idle (the hub used %.2f of them)",
+                         hub.figures.cpuMicrosecondsPerMessage, 2e6 / hub.figures.cpuMicrosecondsPerMessage, ceiling,
+                         hub.figures.cpuMicrosecondsPerMessage * hub.figures.rate / 1e6))
             print(String(format: "  waits during the hub's drain: the MQTT loop for room %d times, %.3f s in all; the writer for a message %d times, %.3f s, and for its batch to fill %d times, %.3f s",
                          hub.waits.loopWaits, hub.waits.loopSeconds, hub.waits.writerWaits, hub.waits.writerSeconds, hub.waits.lingers, hub.waits.lingerSeconds))
             print(hub.memory)
@@ -321,6 +332,8 @@ final class IngestBenchRun: @unchecked Sendable {
         print("")
         print(String(format: "drain hub/null subscriber: median %.2f of %d drains (target ≥ 0.80): %@; with the folds after each drain, median %.2f",
                      Self.median(ratios), drains, ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "), Self.median(withFolds)))
+        print(String(format: "the most two cores allow at the hub's CPU a message, against the null subscriber: median %.2f (%@)",
+                     Self.median(ceilings), ceilings.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
         print("hub memory growth through each drain of \(backlog) messages (VmRSS, at most during it against before it): "
               + growths.map { ($0 >= 0 ? "+" : "") + Self.megabytes($0) }.joined(separator: ", ")
               + "; once the hub stopped, against before it: " + stopped.map { ($0 >= 0 ? "+" : "") + Self.megabytes($0) }.joined(separator: ", "))
@@ -741,14 +754,27 @@ struct BenchFigures {
     /// CPU seconds of the hub's writer thread (0 for the null subscriber).
     var writerSeconds: Double { cpu.threads["ingest-writer"] ?? 0 }
 
+    /// Microseconds of CPU a message: the broker, the receiving MQTT loop, the hub's writer and
+    /// the rest of this process (the publisher's threads left out).
+    var cpuParts: (broker: Double, loop: Double, writer: Double, other: Double) {
+        let micro = 1e6 / Double(messages)
+        return (cpu.broker * micro, subscriberSeconds * micro, writerSeconds * micro,
+                max(0, cpu.process - publisherSeconds - subscriberSeconds - writerSeconds) * micro)
+    }
+
+    /// The parts together.
+    var cpuMicrosecondsPerMessage: Double {
+        let parts = cpuParts
+        return parts.broker + parts.loop + parts.writer + parts.other
+    }
+
     /// Microseconds of CPU a message, by part: the broker, the receiving MQTT loop, the hub's
     /// writer and the rest of this process. With `ceiling`, also the rate two cores would give at
     /// that cost: what limits the hub's drain (its parts share the machine's two cores).
     func cpuPerMessage(_ receiver: String, ceiling: Bool) -> String {
         let micro = 1e6 / Double(messages)
-        let broker = cpu.broker * micro, loop = subscriberSeconds * micro, writer = writerSeconds * micro
-        let other = max(0, cpu.process - publisherSeconds - subscriberSeconds - writerSeconds) * micro
-        let total = broker + loop + writer + other
+        let (broker, loop, writer, other) = cpuParts
+        let total = cpuMicrosecondsPerMessage
         var text = String(format: "%@: broker %.1f + MQTT loop %.1f", receiver, broker, loop)
         if writer > 0 { text += String(format: " + writer %.1f", writer) }
         text += String(format: " + other %.1f = %.1f µs", other, total)

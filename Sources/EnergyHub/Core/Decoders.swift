@@ -131,20 +131,23 @@ enum CanonicalPlainReading {
                 scanner.skipWhitespace()
                 guard scanner.take(UInt8(ascii: ":")) else { return nil }
                 scanner.skipWhitespace()
+                // Bytes compared and parsed where they are, without strings: the ingest writer's
+                // hot path (a string for the key's comparison and two for the time cost a tenth of
+                // its time).
                 switch key.count {
-                case 2 where key.elementsEqual("ts".utf8):
+                case 2 where Scanner.equal(key, "ts"):
                     guard instant == nil, let text = scanner.plainString(),
-                          let value = Instant.parseRFC3339(String(decoding: text, as: UTF8.self)) else { return nil }
+                          let value = Instant.parseRFC3339(utf8: UnsafeBufferPointer(rebasing: text)) else { return nil }
                     instant = value
-                case 9 where key.elementsEqual("energy_wh".utf8):
+                case 9 where Scanner.equal(key, "energy_wh"):
                     guard energy == nil, let value = scanner.wholeNumber() else { return nil }
                     energy = value
-                case 7 where key.elementsEqual("power_w".utf8):
+                case 7 where Scanner.equal(key, "power_w"):
                     guard power == nil else { return nil }
                     if scanner.take(literal: "null") {
                         power = .some(nil)
                     } else {
-                        guard let text = scanner.number(), let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite else { return nil }
+                        guard let text = scanner.number(), let value = Scanner.double(text), value.isFinite else { return nil }
                         power = .some(value)
                     }
                 default:
@@ -173,6 +176,25 @@ enum CanonicalPlainReading {
             guard position < bytes.count, bytes[position] == byte else { return false }
             position += 1
             return true
+        }
+
+        static func equal(_ bytes: UnsafeBufferPointer<UInt8>.SubSequence, _ literal: StaticString) -> Bool {
+            guard bytes.count == literal.utf8CodeUnitCount else { return false }
+            for (offset, byte) in bytes.enumerated() where byte != literal.utf8Start[offset] { return false }
+            return true
+        }
+
+        /// A JSON number's value: a whole number of at most 15 digits exactly (every such number
+        /// is a Double), anything else as `strtod` reads it.
+        static func double(_ text: UnsafeBufferPointer<UInt8>.SubSequence) -> Double? {
+            let negative = text.first == UInt8(ascii: "-")
+            let digits = negative ? text.dropFirst() : text[...]
+            if !digits.isEmpty, digits.count <= 15, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+                var value: Int64 = 0
+                for byte in digits { value = value * 10 + Int64(byte - UInt8(ascii: "0")) }
+                return negative ? -Double(value) : Double(value)
+            }
+            return Double(String(decoding: text, as: UTF8.self))
         }
 
         mutating func take(literal: StaticString) -> Bool {

@@ -276,7 +276,7 @@ public final class IngestProcessor: @unchecked Sendable {
         let decoded = zip(messages, routes).map { message, route in
             decodable(message, route: route).map { (device: $0.device.id, readings: decode(message, device: $0.device, decoder: $0.decoder)) }
         }
-        try transaction.prepareLookups(lateReadings(decoded))
+        if transaction.preparesLookups { try transaction.prepareLookups(lateReadings(decoded)) }
         for position in messages.indices {
             report.messages += 1
             try handle(messages[position], route: routes[position], decoded: decoded[position]?.readings, transaction: transaction, report: &report)

@@ -281,6 +281,8 @@ final class PostgresIngestTransaction: IngestTransaction {
     /// other process writes these devices until the batch ends: it holds their locks.
     private var prepared: [LateReading: (stored: StoredIndex?, previous: StoredIndex?, next: StoredIndex?)] = [:]
 
+    var preparesLookups: Bool { true }
+
     func prepareLookups(_ readings: [LateReading]) throws {
         guard !readings.isEmpty else { return }
         let neighbour = "SELECT instant, energy_wh, segment FROM reading WHERE device_id = d.device_id AND instant"

@@ -38,19 +38,26 @@ public struct Instant: Hashable, Comparable, Sendable, Codable, CustomStringConv
     /// fractional seconds (kept to the millisecond, truncated). Text without an offset is rejected:
     /// use `LocalDateTime` for device-local clocks.
     public static func parseRFC3339<S: StringProtocol>(_ text: S) -> Instant? {
-        guard let (local, rest) = LocalDateTime.parsePrefix(text) else { return nil }
+        var string = String(text)
+        return string.withUTF8 { parseRFC3339(utf8: $0) }
+    }
+
+    /// The same from UTF-8 bytes (a payload's, without making a string of them: the ingest
+    /// writer's hot path).
+    public static func parseRFC3339(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Instant? {
+        guard let (local, restStart) = LocalDateTime.parsePrefix(utf8: bytes) else { return nil }
+        let rest = UnsafeBufferPointer(rebasing: bytes[restStart...])
         let offsetSeconds: Int64
-        if rest == "Z" || rest == "z" {
+        if rest.count == 1 && (rest[0] == UInt8(ascii: "Z") || rest[0] == UInt8(ascii: "z")) {
             offsetSeconds = 0
         } else {
-            let bytes = Array(rest.utf8)
-            guard bytes.count == 6, bytes[0] == UInt8(ascii: "+") || bytes[0] == UInt8(ascii: "-"), bytes[3] == UInt8(ascii: ":"),
+            guard rest.count == 6, rest[0] == UInt8(ascii: "+") || rest[0] == UInt8(ascii: "-"), rest[3] == UInt8(ascii: ":"),
                   // Digits only: Int64("+1") would let "++1:00" or "+-1:00" through as an offset.
-                  let hours = Int(digits: bytes[1...2]), let minutes = Int(digits: bytes[4...5]),
+                  let hours = Int(digits: rest[1...2]), let minutes = Int(digits: rest[4...5]),
                   hours < 24, minutes < 60
             else { return nil }
             let magnitude = Int64(hours * 3600 + minutes * 60)
-            offsetSeconds = bytes[0] == UInt8(ascii: "-") ? -magnitude : magnitude
+            offsetSeconds = rest[0] == UInt8(ascii: "-") ? -magnitude : magnitude
         }
         return Instant(millisecondsSince1970: local.millisecondsAsIfUTC - offsetSeconds * 1000)
     }
@@ -128,7 +135,13 @@ public struct LocalDate: Hashable, Comparable, Sendable, Codable, CustomStringCo
 
     /// Strict `YYYY-MM-DD`; nil for anything else, including impossible dates like 2026-02-30.
     public init?<S: StringProtocol>(parsing text: S) {
-        let bytes = Array(text.utf8)
+        var string = String(text)
+        guard let date = string.withUTF8({ LocalDate(utf8: $0) }) else { return nil }
+        self = date
+    }
+
+    /// Parses `YYYY-MM-DD` from UTF-8 bytes.
+    init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
         guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
               let year = Int(digits: bytes[0..<4]), let month = Int(digits: bytes[5..<7]), let day = Int(digits: bytes[8..<10])
         else { return nil }
@@ -222,11 +235,17 @@ public struct LocalDateTime: Hashable, Comparable, Sendable, CustomStringConvert
 
     /// Parses the date-time prefix and returns what follows it (an offset, `Z`, or nothing).
     static func parsePrefix<S: StringProtocol>(_ text: S) -> (LocalDateTime, Substring)? {
-        let string = String(text)
-        let bytes = Array(string.utf8)
+        var string = String(text)
+        return string.withUTF8 { bytes in
+            parsePrefix(utf8: bytes).map { ($0.0, Substring(String(decoding: UnsafeBufferPointer(rebasing: bytes[$0.rest...]), as: UTF8.self))) }
+        }
+    }
+
+    /// The same from UTF-8 bytes; what follows the date-time starts at `rest`.
+    static func parsePrefix(utf8 bytes: UnsafeBufferPointer<UInt8>) -> (LocalDateTime, rest: Int)? {
         guard bytes.count >= 19, bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t") || bytes[10] == UInt8(ascii: " "),
               bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
-              let date = LocalDate(parsing: String(decoding: bytes[0..<10], as: UTF8.self)),
+              let date = LocalDate(utf8: UnsafeBufferPointer(rebasing: bytes[0..<10])),
               let hour = Int(digits: bytes[11..<13]), let minute = Int(digits: bytes[14..<16]), let second = Int(digits: bytes[17..<19]),
               hour < 24, minute < 60, second < 60
         else { return nil }
@@ -243,8 +262,7 @@ public struct LocalDateTime: Hashable, Comparable, Sendable, CustomStringConvert
             }
             guard index > start else { return nil }
         }
-        let rest = String(decoding: bytes[index...], as: UTF8.self)
-        return (LocalDateTime(date: date, hour: hour, minute: minute, second: second, millisecond: millisecond), Substring(rest))
+        return (LocalDateTime(date: date, hour: hour, minute: minute, second: second, millisecond: millisecond), index)
     }
 }
 

@@ -87,6 +87,9 @@ public protocol IngestTransaction {
     /// with `stored`, `previous` and `next`. A store whose lookups are round trips (PostgreSQL)
     /// answers them all with one query; a lookup not announced here is asked on its own.
     func prepareLookups(_ readings: [LateReading]) throws
+    /// True when `prepareLookups` does something: the writer lists a batch's late readings only
+    /// then (a lookup of each reading's device that SQLite's writer does not need).
+    var preparesLookups: Bool { get }
 }
 
 /// A reading earlier than its device's latest stored one, whose stored neighbours a batch looks up.
@@ -105,6 +108,7 @@ extension IngestTransaction {
     public func sharedSequences(of devices: [String], known: [String: DeviceSequence]) throws -> [String: DeviceSequence]? { nil }
     public func keepShared(_ sequences: [String: DeviceSequence]) throws {}
     public func prepareLookups(_ readings: [LateReading]) throws {}
+    public var preparesLookups: Bool { false }
 }
 
 /// What one fold of a store's journal did (`ReadingStore.fold`).
