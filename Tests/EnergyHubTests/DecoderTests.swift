@@ -160,6 +160,22 @@ struct CanonicalDecoderTests {
         #expect(decodeOne(.canonical, "{\(ts),\"energy_wh\":5,\"fw\":\"1.2\"}").wattHours == 5)
     }
 
+    /// The plain payload's fast path reads `power_w` from its bytes (a whole number of up to 15
+    /// digits exactly, anything else through `strtod`) and the time from its bytes: the same
+    /// values as the general JSON path, which the same text with a member it does not know takes.
+    @Test(arguments: ["0", "-0", "7", "-120", "208", "999999999999999", "-999999999999999", "1234567890123456", "12345678901234567890",
+                      "1.5", "-0.25", "1e3", "2E-2", "3.000", "0.1"])
+    func powerReadFromBytesIsWhatTheGeneralPathReads(_ power: String) throws {
+        let fast = decodeOne(.canonical, "{\"ts\":\"2026-11-27T10:00:00.250+01:00\",\"energy_wh\":5,\"power_w\":\(power)}")
+        let general = decodeOne(.canonical, "{\"ts\":\"2026-11-27T10:00:00.250+01:00\",\"energy_wh\":5,\"power_w\":\(power),\"fw\":\"1.2\"}")
+        let expected = try #require(Double(power))
+        #expect(fast.reading?.powerWatts == expected)
+        #expect(fast.reading?.powerWatts?.sign == expected.sign)
+        #expect(general.reading?.powerWatts == expected)
+        #expect(fast.reading?.instant == utc("2026-11-27T09:00:00.250Z"))
+        #expect(fast.reading?.instant == general.reading?.instant)
+    }
+
     @Test func arrayOfReadings() throws {
         let payload = #"[{"ts":"2026-11-27T10:00:00Z","energy_wh":100},{"ts":"2026-11-27T10:15:00Z","energy_wh":150,"power_w":200},{"ts":\#(utc("2026-11-27T10:15:00Z").secondsSince1970),"energy_wh":175}]"#
         let results = decodeAll(.canonical, payload)
