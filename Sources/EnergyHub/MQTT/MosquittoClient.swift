@@ -637,7 +637,9 @@ public final class MosquittoClient: @unchecked Sendable {
                 let rc = mosquitto_loop_read(mosq, 1)
                 if rc != Self.success || mosquitto_socket(mosq) < 0 { return rc }
                 reads += 1
-                if packetsCalledBack == calledBack || reads >= Self.readsPerTurn || isStopping { break }
+                // (Not `isStopping`, a lock a message: after stop() libmosquitto closes the
+                // socket at the next packet it reads, which ends the turn above.)
+                if packetsCalledBack == calledBack || reads >= Self.readsPerTurn { break }
             }
         }
         if mosquitto_want_write(mosq) {
