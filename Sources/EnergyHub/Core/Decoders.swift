@@ -199,8 +199,7 @@ enum CanonicalPlainReading {
 
         mutating func take(literal: StaticString) -> Bool {
             let count = literal.utf8CodeUnitCount
-            guard bytes.count - position >= count else { return false }
-            for offset in 0..<count where bytes[position + offset] != literal.utf8Start[offset] { return false }
+            guard bytes.count - position >= count, Self.equal(bytes[position..<(position + count)], literal) else { return false }
             position += count
             return true
         }

@@ -140,7 +140,6 @@ public struct Rejection: Error, Hashable, Sendable {
 public struct TopicPattern: Sendable, Hashable {
     /// The filter as subscribed.
     public let filter: String
-    private let levels: [Substring]
     /// The levels' bytes, compared with each message's topic.
     private let levelBytes: [[UInt8]]
     private let deviceLevel: Int
@@ -158,22 +157,16 @@ public struct TopicPattern: Sendable, Hashable {
         guard wildcards.count == 1, !levels.contains("#"), !levels.contains(where: { $0 != "+" && ($0.contains("+") || $0.contains("#")) }) else {
             throw HubError.configuration("topic filter \(filter) must contain exactly one + (the device id) and no #")
         }
-        self.levels = levels
         self.levelBytes = levels.map { Array($0.utf8) }
         self.deviceLevel = wildcards[0]
     }
 
     /// The device id if the topic matches this filter, else nil.
     public func device(in topic: String) -> String? {
-        // Called for every message: a scan of the topic's bytes, without splitting it into strings.
-        if let result = topic.utf8.withContiguousStorageIfAvailable({ matchDevice(utf8: $0) }) { return result }
-        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == levels.count else { return nil }
-        for index in levels.indices where index != deviceLevel {
-            guard parts[index] == levels[index] else { return nil }
-        }
-        let device = parts[deviceLevel]
-        return device.isEmpty ? nil : String(device)
+        // Called for every message: a scan of the topic's bytes, without splitting it into strings
+        // (a string without contiguous UTF-8, a bridged one, is made native first).
+        var topic = topic
+        return topic.withUTF8 { matchDevice(utf8: $0) }
     }
 
     private func matchDevice(utf8 topic: UnsafeBufferPointer<UInt8>) -> String? {
@@ -182,7 +175,7 @@ public struct TopicPattern: Sendable, Hashable {
         var deviceRange = 0..<0
         for position in 0...topic.count {
             guard position == topic.count || topic[position] == UInt8(ascii: "/") else { continue }
-            guard level < levels.count else { return nil }
+            guard level < levelBytes.count else { return nil }
             if level == deviceLevel {
                 deviceRange = start..<position
             } else {
@@ -195,7 +188,7 @@ public struct TopicPattern: Sendable, Hashable {
             level += 1
             start = position + 1
         }
-        guard level == levels.count, !deviceRange.isEmpty else { return nil }
+        guard level == levelBytes.count, !deviceRange.isEmpty else { return nil }
         return String(decoding: UnsafeBufferPointer(rebasing: topic[deviceRange]), as: UTF8.self)
     }
 }

@@ -229,19 +229,13 @@ public struct LocalDateTime: Hashable, Comparable, Sendable, CustomStringConvert
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]` (a space is accepted for `T`) with nothing after it.
     public init?<S: StringProtocol>(parsing text: S) {
-        guard let (value, rest) = LocalDateTime.parsePrefix(text), rest.isEmpty else { return nil }
+        var string = String(text)
+        guard let value = string.withUTF8({ bytes in LocalDateTime.parsePrefix(utf8: bytes).flatMap { $0.rest == bytes.count ? $0.0 : nil } }) else { return nil }
         self = value
     }
 
-    /// Parses the date-time prefix and returns what follows it (an offset, `Z`, or nothing).
-    static func parsePrefix<S: StringProtocol>(_ text: S) -> (LocalDateTime, Substring)? {
-        var string = String(text)
-        return string.withUTF8 { bytes in
-            parsePrefix(utf8: bytes).map { ($0.0, Substring(String(decoding: UnsafeBufferPointer(rebasing: bytes[$0.rest...]), as: UTF8.self))) }
-        }
-    }
-
-    /// The same from UTF-8 bytes; what follows the date-time starts at `rest`.
+    /// Parses the date-time prefix of UTF-8 bytes; what follows it (an offset, `Z`, or nothing)
+    /// starts at `rest`.
     static func parsePrefix(utf8 bytes: UnsafeBufferPointer<UInt8>) -> (LocalDateTime, rest: Int)? {
         guard bytes.count >= 19, bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t") || bytes[10] == UInt8(ascii: " "),
               bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
