@@ -1,3 +1,4 @@
+import CMosquitto
 import Foundation
 import HubTestSupport
 import Logging
@@ -255,6 +256,10 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         try pub.start()
         #expect(await eventually { sub.isSubscribed && pub.isConnected })
         #expect(connections.current == 1)
+        // Both clients run without libmosquitto's wake-up socket (2.0.11 here): the publishes
+        // below, queued by this thread, reach the wire through the client's own wake-up pipe.
+        #expect(sub.libraryWakeSocketLeftOn == nil && pub.libraryWakeSocketLeftOn == nil,
+                "\(sub.libraryWakeSocketLeftOn ?? "") \(pub.libraryWakeSocketLeftOn ?? "")")
 
         for index in 0..<10 {
             try pub.publish(topic: "meters/m\(index)/reading", payload: payload("reading \(index)"))
@@ -858,6 +863,56 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
 }
 
 // MARK: - Several hub processes: a shared subscription
+
+/// `LibraryWakeSocket` on libmosquitto's own handles: what it changes, and what it refuses.
+@Suite struct LibraryWakeSocketTests {
+    /// The handle's first three fields, as `LibraryWakeSocket` reads them.
+    private func fields(_ mosq: OpaquePointer) -> [Int32] {
+        let pointer = UnsafeRawPointer(mosq).assumingMemoryBound(to: Int32.self)
+        return [pointer[0], pointer[1], pointer[2]]
+    }
+
+    @Test func aNewHandlesWakeUpSocketIsTurnedOffAndItsWritingEndClosed() throws {
+        _ = MosquittoClient(settings: MQTTSettings(), password: nil, clientId: uniqueId("init"), cleanSession: true,
+                            logger: testLogger("init"), onMessage: { _ in }) // libmosquitto initialised
+        let mosq = try #require(mosquitto_new(nil, true, nil))
+        defer { mosquitto_destroy(mosq) }
+        let before = fields(mosq)
+        #expect(before[0] == -1 && before[1] >= 0 && before[2] >= 0)
+
+        #expect(LibraryWakeSocket.silence(mosq) == nil)
+        let after = fields(mosq)
+        #expect(after == [-1, before[1], -1])
+        // The reading end is still the library's (mosquitto_destroy closes it), and it reads the
+        // end of the stream: the writing end was closed, not leaked.
+        var byte: UInt8 = 0
+        #expect(recv(before[1], &byte, 1, Int32(MSG_DONTWAIT)) == 0)
+
+        // A second call finds no socket pair and changes nothing.
+        let reason = LibraryWakeSocket.silence(mosq)
+        #expect(reason?.contains("socket pair") == true, "\(reason ?? "nil")")
+        #expect(fields(mosq) == after)
+    }
+
+    @Test func aConnectedHandleIsLeftAsItIs() throws {
+        let directory = try TestSupport.temporaryDirectory("mqtt-wake")
+        let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
+        try broker.start()
+        defer { broker.stop(); try? FileManager.default.removeItem(at: directory) }
+        _ = MosquittoClient(settings: quickSettings(broker), password: nil, clientId: uniqueId("init"), cleanSession: true,
+                            logger: testLogger("init"), onMessage: { _ in })
+        let mosq = try #require(mosquitto_new(nil, true, nil))
+        defer { mosquitto_destroy(mosq) }
+        #expect(mosquitto_connect(mosq, "127.0.0.1", Int32(broker.port), 10) == 0)
+        let connected = fields(mosq)
+        #expect(connected[0] == mosquitto_socket(mosq) && connected[0] >= 0)
+
+        let reason = LibraryWakeSocket.silence(mosq)
+        #expect(reason?.contains("first field") == true, "\(reason ?? "nil")")
+        #expect(fields(mosq) == connected)
+        _ = mosquitto_disconnect(mosq)
+    }
+}
 
 @Suite struct SharedSubscriptionTests {
     /// Two subscribers under their own ids and persistent sessions in one group, as two hub

@@ -71,6 +71,9 @@ public final class MosquittoClient: @unchecked Sendable {
     /// The libmosquitto handle; nil when `mosquitto_new` failed (start() then throws).
     private let mosq: OpaquePointer?
     private let creationError: String?
+    /// Why libmosquitto's own wake-up socket is still written for every packet queued, or nil once
+    /// it is off (`LibraryWakeSocket`); set once, before the loop starts.
+    public let libraryWakeSocketLeftOn: String?
     /// NUL-terminated copies of `subscriptions` for mosquitto_subscribe_multiple; freed in deinit.
     private let subscriptionCStrings: [UnsafeMutablePointer<CChar>?]
 
@@ -109,7 +112,8 @@ public final class MosquittoClient: @unchecked Sendable {
 
     /// The loop's wake-up pipe (read end, write end, both non-blocking): another thread that
     /// queues a packet (a publish, stop's DISCONNECT) writes a byte to it while the loop waits in
-    /// poll(2), which does not watch libmosquitto's own wake-up socket.
+    /// poll(2), and only then. libmosquitto's own wake-up socket, written for every packet
+    /// whether anyone waits or not, is turned off (`LibraryWakeSocket`).
     private let wakePipe: (read: Int32, write: Int32)
     /// True while the loop thread waits in poll(2).
     private let polling = Atomic<Bool>(false)
@@ -184,6 +188,8 @@ public final class MosquittoClient: @unchecked Sendable {
         }
         let savedErrno = errno
         self.mosq = handle
+        // Before the handle is shared with the loop thread or connects.
+        libraryWakeSocketLeftOn = handle.map { LibraryWakeSocket.silence($0) } ?? "the client was not created"
         if handle != nil {
             creationError = nil
         } else if id.isEmpty && !cleanSession {
@@ -260,6 +266,9 @@ public final class MosquittoClient: @unchecked Sendable {
         }
         guard !started else { return }
         try configure(mosq)
+        if let reason = libraryWakeSocketLeftOn {
+            logger.debug("libmosquitto's wake-up socket is left on (one more system call a packet): \(reason)")
+        }
         started = true
         let threadName = "mqtt \(clientId)"
         let thread = Thread { [self] in
