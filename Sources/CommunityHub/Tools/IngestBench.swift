@@ -279,6 +279,7 @@ final class IngestBenchRun: @unchecked Sendable {
         }
         var ratios: [Double] = []
         var ceilings: [Double] = []
+        var budgets: [(atBest: Double, asMeasured: Double, spent: Double)] = []
         var withFolds: [Double] = []
         var growths: [Int] = []
         var stopped: [Int] = []
@@ -325,6 +326,21 @@ final class IngestBenchRun: @unchecked Sendable {
                          + "were they never idle (the hub used %.2f of them)",
                          hub.figures.cpuMicrosecondsPerMessage, 2e6 / hub.figures.cpuMicrosecondsPerMessage, ceiling,
                          hub.figures.cpuMicrosecondsPerMessage * hub.figures.rate / 1e6))
+            // The target turned round: what the hub's own parts (its MQTT loop, its writer, the
+            // rest) may cost a message for 0.80 of the null subscriber's rate. At best: two cores
+            // never idle, and the broker serving the hub at what it cost serving the null
+            // subscriber. As the drain went: the cores as busy as they were, the broker at what it
+            // cost serving the hub.
+            let nullParts = null.cpuParts, hubParts = hub.figures.cpuParts
+            let busy = hub.figures.cpuMicrosecondsPerMessage * hub.figures.rate / 2e6
+            let atBest = 2e6 / (0.8 * null.rate) - nullParts.broker
+            let asMeasured = 2e6 * busy / (0.8 * null.rate) - hubParts.broker
+            let hubOwn = hubParts.loop + hubParts.writer + hubParts.other
+            budgets.append((atBest, asMeasured, hubOwn))
+            print(String(format: "  for 0.80 of the null subscriber's rate the hub's own parts (MQTT loop, writer, the rest) may spend %.1f µs a message at best "
+                         + "(two cores never idle, the broker at its %.1f µs serving the null subscriber), %.1f µs as the drain went (the cores %.0f%% busy, "
+                         + "the broker at %.1f µs serving the hub); they spent %.1f (MQTT loop %.1f, the null subscriber's same loop %.1f)",
+                         atBest, nullParts.broker, asMeasured, busy * 100, hubParts.broker, hubOwn, hubParts.loop, nullParts.loop))
             print(String(format: "  waits during the hub's drain: the MQTT loop for room %d times, %.3f s in all; the writer for a message %d times, %.3f s, and for its batch to fill %d times, %.3f s",
                          hub.waits.loopWaits, hub.waits.loopSeconds, hub.waits.writerWaits, hub.waits.writerSeconds, hub.waits.lingers, hub.waits.lingerSeconds))
             print(hub.memory)
@@ -334,6 +350,11 @@ final class IngestBenchRun: @unchecked Sendable {
                      Self.median(ratios), drains, ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "), Self.median(withFolds)))
         print(String(format: "the most two cores allow at the hub's CPU a message, against the null subscriber: median %.2f (%@)",
                      Self.median(ceilings), ceilings.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+        let figures = { (values: [Double]) in
+            String(format: "median %.1f µs (", Self.median(values)) + values.map { String(format: "%.1f", $0) }.joined(separator: ", ") + ")"
+        }
+        print("the hub's own CPU a message for 0.80 of the null subscriber's rate, at best: " + figures(budgets.map(\.atBest))
+              + "; as the drains went: " + figures(budgets.map(\.asMeasured)) + "; spent: " + figures(budgets.map(\.spent)))
         print("hub memory growth through each drain of \(backlog) messages (VmRSS, at most during it against before it): "
               + growths.map { ($0 >= 0 ? "+" : "") + Self.megabytes($0) }.joined(separator: ", ")
               + "; once the hub stopped, against before it: " + stopped.map { ($0 >= 0 ? "+" : "") + Self.megabytes($0) }.joined(separator: ", "))
