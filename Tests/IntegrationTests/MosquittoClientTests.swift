@@ -894,6 +894,23 @@ private func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(fields(mosq) == after)
     }
 
+    @Test func aPairWithSomethingToReadIsLeftAsItIsAndNothingIsSent() throws {
+        _ = MosquittoClient(settings: MQTTSettings(), password: nil, clientId: uniqueId("init"), cleanSession: true,
+                            logger: testLogger("init"), onMessage: { _ in })
+        let mosq = try #require(mosquitto_new(nil, true, nil))
+        defer { mosquitto_destroy(mosq) }
+        let before = fields(mosq)
+        var byte: UInt8 = 7
+        #expect(send(before[2], &byte, 1, Int32(MSG_DONTWAIT)) == 1)
+
+        let reason = LibraryWakeSocket.silence(mosq)
+        #expect(reason?.contains("not connected to each other") == true, "\(reason ?? "nil")")
+        #expect(fields(mosq) == before)
+        // Only the byte sent above waits: the check sent nothing.
+        var waiting = [UInt8](repeating: 0, count: 8)
+        #expect(recv(before[1], &waiting, waiting.count, Int32(MSG_DONTWAIT)) == 1 && waiting[0] == 7)
+    }
+
     @Test func aConnectedHandleIsLeftAsItIs() throws {
         let directory = try TestSupport.temporaryDirectory("mqtt-wake")
         let broker = try BrokerProcess(workingDirectory: directory, persistence: false)
