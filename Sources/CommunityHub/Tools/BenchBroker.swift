@@ -122,6 +122,10 @@ final class BenchBroker: @unchecked Sendable {
             }
             if let progress, now - lastProgress >= .seconds(2) {
                 lastProgress = now
+                // What the report printed so far first (nil: every stream, stdout among them):
+                // with both in one file (`2>&1`), the progress line came in the middle of a
+                // report line still in stdout's buffer.
+                fflush(nil)
                 FileHandle.standardError.write(Data(String(format: "  … %@: %@ after %.0f s\n", what, progress(), IngestBenchRun.seconds(now - start)).utf8))
             }
             try await Task.sleep(for: interval)
